@@ -1,0 +1,420 @@
+// Package config reads exchops.yaml: the contract in DESIGN.md. Every key can be
+// overridden from the environment as EXCHOPS_<PATH> (for example EXCHOPS_LISTEN or
+// EXCHOPS_EXCHANGE_WINRM_PORT); secrets are never in the file, only the names of the
+// environment variables that hold them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	Listen    string     `yaml:"listen"`
+	Database  string     `yaml:"database"`
+	Console   bool       `yaml:"console"`
+	Slack     Slack      `yaml:"slack"`
+	Discord   Discord    `yaml:"discord"`
+	People    []Person   `yaml:"people"`
+	Approvals Approvals  `yaml:"approvals"`
+	Exchange  Exchange   `yaml:"exchange"`
+	Schedules []Schedule `yaml:"schedules"`
+}
+
+// Slack is the Slack app's settings.
+type Slack struct {
+	SigningSecretEnv string `yaml:"signing_secret_env"`
+	BotTokenEnv      string `yaml:"bot_token_env"`
+	AppTokenEnv      string `yaml:"app_token_env"`
+	APIURL           string `yaml:"api_url"`
+	ApprovalsChannel string `yaml:"approvals_channel"`
+}
+
+// Discord is the Discord application's settings.
+type Discord struct {
+	PublicKey     string `yaml:"public_key"`
+	BotTokenEnv   string `yaml:"bot_token_env"`
+	ApplicationID string `yaml:"application_id"`
+	APIURL        string `yaml:"api_url"`
+}
+
+// Person maps chat identities to one person and their roles.
+type Person struct {
+	Name    string   `yaml:"name"`
+	Slack   string   `yaml:"slack"`
+	Discord string   `yaml:"discord"`
+	Roles   []string `yaml:"roles"`
+}
+
+// Approvals is the two-person rule's policy.
+type Approvals struct {
+	Required    int      `yaml:"required"`
+	ExpireAfter Duration `yaml:"expire_after"`
+}
+
+// Exchange describes the organisation and how to reach it.
+type Exchange struct {
+	Version          int      `yaml:"version"`
+	ManagementServer string   `yaml:"management_server"`
+	DNSServer        string   `yaml:"dns_server"`
+	SnapIn           bool     `yaml:"snapin"`
+	WinRM            WinRM    `yaml:"winrm"`
+	Servers          []Server `yaml:"servers"`
+}
+
+// WinRM is how the runner connects to every server.
+type WinRM struct {
+	Port               int      `yaml:"port"`
+	HTTPS              bool     `yaml:"https"`
+	Auth               string   `yaml:"auth"`
+	User               string   `yaml:"user"`
+	PasswordEnv        string   `yaml:"password_env"`
+	CAFile             string   `yaml:"ca_file"`
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+	Timeout            Duration `yaml:"timeout"`
+	MaxPerServer       int      `yaml:"max_per_server"`
+}
+
+// Server is one Exchange or DNS server exchops may run commands on.
+type Server struct {
+	Name    string   `yaml:"name"`
+	Address string   `yaml:"address"`
+	Roles   []string `yaml:"roles"`
+}
+
+// Schedule is a cron job: a health report or a failover drill.
+type Schedule struct {
+	Name     string `yaml:"name"`
+	Cron     string `yaml:"cron"`
+	Timezone string `yaml:"timezone"`
+	Job      string `yaml:"job"`
+	DAG      string `yaml:"dag"`
+	PostTo   PostTo `yaml:"post_to"`
+}
+
+// PostTo names the channels a schedule posts to.
+type PostTo struct {
+	Slack   string `yaml:"slack"`
+	Discord string `yaml:"discord"`
+}
+
+// Duration is a time.Duration written as "30m" in YAML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like 30m, 15m or 1h30m)", n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Default returns the configuration used when a key is not set.
+func Default() Config {
+	return Config{
+		Listen:    "127.0.0.1:8080",
+		Database:  "/var/lib/exchops/exchops.db",
+		Approvals: Approvals{Required: 1, ExpireAfter: Duration(30 * time.Minute)},
+		Exchange: Exchange{
+			Version: 2010,
+			WinRM: WinRM{Port: 5986, HTTPS: true, Auth: "ntlm", PasswordEnv: "WINRM_PASSWORD",
+				Timeout: Duration(15 * time.Minute), MaxPerServer: 2},
+		},
+	}
+}
+
+// Problem is one thing wrong with a configuration, at a key.
+type Problem struct {
+	Key string // e.g. exchange.winrm.port or people[1].roles
+	Msg string
+}
+
+func (p Problem) String() string { return p.Key + ": " + p.Msg }
+
+// Problems is every problem found; it is an error.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads a file, applies EXCHOPS_* overrides from env, and validates.
+// The error lists every problem, each with its key.
+func Load(path string, env []string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("cannot read the configuration: %w", err)
+	}
+	defer f.Close()
+	return Parse(f, env)
+}
+
+// Parse is Load on a reader.
+func Parse(r io.Reader, env []string) (Config, error) {
+	c := Default()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return c, err
+	}
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("the configuration is not valid YAML for exchops: %w", err)
+		}
+	}
+	var probs Problems
+	probs = append(probs, applyEnv(&c, env)...)
+	probs = append(probs, c.Validate()...)
+	if len(probs) > 0 {
+		return c, probs
+	}
+	return c, nil
+}
+
+// applyEnv sets scalar keys from EXCHOPS_<PATH> variables.
+func applyEnv(c *Config, env []string) Problems {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "EXCHOPS_") {
+			vars[k] = v
+		}
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	var probs Problems
+	used := map[string]bool{}
+	walkScalars(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value) {
+		name := "EXCHOPS_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		s, ok := vars[name]
+		if !ok {
+			return
+		}
+		used[name] = true
+		if err := setScalar(v, s); err != nil {
+			probs = append(probs, Problem{Key: key, Msg: fmt.Sprintf("from %s: %v", name, err)})
+		}
+	})
+	var unknown []string
+	for k := range vars {
+		if !used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		probs = append(probs, Problem{Key: k, Msg: "no configuration key has this name (lists such as people and servers can only be set in the file)"})
+	}
+	return probs
+}
+
+var durationType = reflect.TypeOf(Duration(0))
+
+func walkScalars(v reflect.Value, prefix string, fn func(key string, v reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		f := v.Field(i)
+		switch {
+		case f.Type() == durationType:
+			fn(key, f)
+		case f.Kind() == reflect.Struct:
+			walkScalars(f, key, fn)
+		case f.Kind() == reflect.String, f.Kind() == reflect.Int, f.Kind() == reflect.Bool:
+			fn(key, f)
+		}
+	}
+}
+
+func setScalar(v reflect.Value, s string) error {
+	if v.Type() == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (write it like 30m)", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		v.SetInt(int64(n))
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		v.SetBool(b)
+	}
+	return nil
+}
+
+// Validate checks the values and returns every problem found.
+func (c *Config) Validate() Problems {
+	var p Problems
+	add := func(key, format string, args ...any) {
+		p = append(p, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Listen)
+	}
+	if strings.TrimSpace(c.Database) == "" {
+		add("database", "is empty: give the path of the SQLite file")
+	}
+	if c.Approvals.Required < 1 {
+		add("approvals.required", "must be at least 1: a change always needs someone other than the requester")
+	}
+	if c.Approvals.ExpireAfter <= 0 {
+		add("approvals.expire_after", "must be a positive duration such as 30m")
+	}
+	names := map[string]bool{}
+	slackIDs, discordIDs := map[string]bool{}, map[string]bool{}
+	for i, pe := range c.People {
+		key := fmt.Sprintf("people[%d]", i)
+		if pe.Name == "" {
+			add(key+".name", "is empty")
+		} else if names[strings.ToLower(pe.Name)] {
+			add(key+".name", "%q is listed twice", pe.Name)
+		}
+		names[strings.ToLower(pe.Name)] = true
+		if pe.Slack == "" && pe.Discord == "" {
+			add(key, "%s has neither a slack nor a discord id, so nobody can act as them", pe.Name)
+		}
+		if pe.Slack != "" {
+			if slackIDs[pe.Slack] {
+				add(key+".slack", "%s is given to two people", pe.Slack)
+			}
+			slackIDs[pe.Slack] = true
+		}
+		if pe.Discord != "" {
+			if discordIDs[pe.Discord] {
+				add(key+".discord", "%s is given to two people", pe.Discord)
+			}
+			discordIDs[pe.Discord] = true
+		}
+		if len(pe.Roles) == 0 {
+			add(key+".roles", "is empty: give admin, approver or viewer")
+		}
+		for _, r := range pe.Roles {
+			switch r {
+			case "admin", "approver", "viewer":
+			default:
+				add(key+".roles", "%q is not a role (admin, approver, viewer)", r)
+			}
+		}
+	}
+	x := c.Exchange
+	if x.Version != 2010 {
+		add("exchange.version", "%d is not supported: exchops drives Exchange 2010 (CAS arrays exist only there)", x.Version)
+	}
+	w := x.WinRM
+	if w.Port < 1 || w.Port > 65535 {
+		add("exchange.winrm.port", "%d is not a TCP port (5986 for HTTPS, 5985 for HTTP)", w.Port)
+	}
+	switch w.Auth {
+	case "ntlm", "ntlm-encrypted", "kerberos":
+	case "basic":
+		if !w.HTTPS {
+			add("exchange.winrm.auth", "basic over plain HTTP sends the password in clear text: set https: true or use ntlm-encrypted")
+		}
+	default:
+		add("exchange.winrm.auth", "%q is not one of basic, ntlm, ntlm-encrypted, kerberos", w.Auth)
+	}
+	if w.Auth == "ntlm" && !w.HTTPS {
+		add("exchange.winrm.auth", "ntlm over plain HTTP leaves the traffic unencrypted: use ntlm-encrypted or https: true")
+	}
+	if w.User == "" && len(x.Servers) > 0 {
+		add("exchange.winrm.user", "is empty: give the service account, e.g. 'MSGLAB\\svc-exchops'")
+	}
+	if w.PasswordEnv == "" {
+		add("exchange.winrm.password_env", "is empty: name the environment variable that holds the WinRM password")
+	}
+	if w.Timeout <= 0 {
+		add("exchange.winrm.timeout", "must be a positive duration such as 15m")
+	}
+	if w.MaxPerServer < 1 || w.MaxPerServer > 5 {
+		add("exchange.winrm.max_per_server", "%d must be between 1 and 5 (a 2008 R2 server allows 5 shells per user)", w.MaxPerServer)
+	}
+	servers := map[string]bool{}
+	for i, s := range x.Servers {
+		key := fmt.Sprintf("exchange.servers[%d]", i)
+		if s.Name == "" {
+			add(key+".name", "is empty")
+		}
+		if servers[strings.ToUpper(s.Name)] {
+			add(key+".name", "%s is listed twice", s.Name)
+		}
+		servers[strings.ToUpper(s.Name)] = true
+		if s.Address == "" {
+			add(key+".address", "is empty: give the server's DNS name")
+		}
+		for _, r := range s.Roles {
+			switch r {
+			case "mailbox", "client_access", "hub_transport", "dns":
+			default:
+				add(key+".roles", "%q is not a role (mailbox, client_access, hub_transport, dns)", r)
+			}
+		}
+	}
+	if len(x.Servers) > 0 {
+		if x.ManagementServer == "" {
+			add("exchange.management_server", "is empty: name the server where Exchange cmdlets run")
+		} else if !servers[strings.ToUpper(x.ManagementServer)] {
+			add("exchange.management_server", "%s is not in exchange.servers", x.ManagementServer)
+		}
+		if x.DNSServer != "" && !servers[strings.ToUpper(x.DNSServer)] {
+			add("exchange.dns_server", "%s is not in exchange.servers", x.DNSServer)
+		}
+	}
+	for i, s := range c.Schedules {
+		key := fmt.Sprintf("schedules[%d]", i)
+		if s.Name == "" {
+			add(key+".name", "is empty")
+		}
+		if s.Cron == "" {
+			add(key+".cron", "is empty: give a cron spec such as \"0 7 * * *\"")
+		}
+		if s.Job != "health" && s.Job != "drill" {
+			add(key+".job", "%q is not health or drill", s.Job)
+		}
+		if s.Timezone != "" {
+			if _, err := time.LoadLocation(s.Timezone); err != nil {
+				add(key+".timezone", "%q is not a time zone (for example Europe/Berlin)", s.Timezone)
+			}
+		}
+		if s.PostTo.Slack == "" && s.PostTo.Discord == "" {
+			add(key+".post_to", "names no channel: give slack, discord or both")
+		}
+	}
+	return p
+}

@@ -1,0 +1,94 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleFileIsValid(t *testing.T) {
+	c, err := Load("../exchops.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("the example configuration must load: %v", err)
+	}
+	if c.Exchange.ManagementServer != "EX10-CAHT" || len(c.Exchange.Servers) != 5 || len(c.People) != 2 {
+		t.Fatalf("unexpected content: %+v", c.Exchange)
+	}
+	if time.Duration(c.Approvals.ExpireAfter) != 30*time.Minute {
+		t.Fatalf("expire_after = %v", c.Approvals.ExpireAfter)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	c, err := Load("../exchops.example.yaml", []string{
+		"EXCHOPS_LISTEN=0.0.0.0:9000", "EXCHOPS_EXCHANGE_WINRM_PORT=5985", "EXCHOPS_EXCHANGE_WINRM_HTTPS=false",
+		"EXCHOPS_EXCHANGE_WINRM_AUTH=ntlm-encrypted", "EXCHOPS_APPROVALS_EXPIRE_AFTER=1h", "PATH=/bin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9000" || c.Exchange.WinRM.Port != 5985 || c.Exchange.WinRM.HTTPS ||
+		c.Exchange.WinRM.Auth != "ntlm-encrypted" || time.Duration(c.Approvals.ExpireAfter) != time.Hour {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+}
+
+func TestProblemsNameTheirKeys(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        []string
+		wantKeys   []string
+	}{
+		{"unknown key", "listn: x\n", nil, nil},
+		{"bad listen", "listen: nope\n", nil, []string{"listen"}},
+		{"required zero", "approvals: {required: 0}\n", nil, []string{"approvals.required"}},
+		{"bad duration", "approvals: {expire_after: soon}\n", nil, nil},
+		{"bad role", "people: [{name: a, slack: U1, roles: [boss]}]\n", nil, []string{"people[0].roles"}},
+		{"duplicate slack id", "people: [{name: a, slack: U1, roles: [admin]}, {name: b, slack: U1, roles: [approver]}]\n", nil, []string{"people[1].slack"}},
+		{"no identity", "people: [{name: a, roles: [admin]}]\n", nil, []string{"people[0]"}},
+		{"basic over http", "exchange: {winrm: {https: false, auth: basic}}\n", nil, []string{"exchange.winrm.auth"}},
+		{"version", "exchange: {version: 2013}\n", nil, []string{"exchange.version"}},
+		{"management server unknown", "exchange: {management_server: X, winrm: {user: u}, servers: [{name: A, address: a}]}\n", nil, []string{"exchange.management_server"}},
+		{"bad env int", "", []string{"EXCHOPS_EXCHANGE_WINRM_PORT=abc"}, []string{"exchange.winrm.port"}},
+		{"unknown env", "", []string{"EXCHOPS_NOPE=1"}, []string{"EXCHOPS_NOPE"}},
+		{"schedule", "schedules: [{name: s, cron: '0 7 * * *', job: backup, timezone: Mars/Base}]\n", nil, []string{"schedules[0].job", "schedules[0].timezone", "schedules[0].post_to"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.yaml), tc.env)
+			if err == nil {
+				t.Fatal("expected an error")
+			}
+			var probs Problems
+			if !errors.As(err, &probs) {
+				if tc.wantKeys != nil {
+					t.Fatalf("expected problems with keys %v, got %v", tc.wantKeys, err)
+				}
+				return
+			}
+			for _, k := range tc.wantKeys {
+				found := false
+				for _, p := range probs {
+					found = found || p.Key == k
+				}
+				if !found {
+					t.Errorf("no problem at %s in:\n%v", k, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsAreNotInTheFile(t *testing.T) {
+	b, err := os.ReadFile("../exchops.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"xoxb-", "xapp-", "password:"} {
+		if strings.Contains(string(b), s) {
+			t.Errorf("the example file contains %q: secrets belong in the environment", s)
+		}
+	}
+}
