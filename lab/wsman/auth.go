@@ -1,0 +1,168 @@
+package wsman
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// users checks credentials. Windows compares account names case-insensitively and accepts
+// them with a NetBIOS domain (MSGLAB\svc-exchops) or as a UPN (svc-exchops@msglab.local);
+// the lab has one domain, so the domain part is not compared.
+type users struct {
+	byKey map[string]account
+}
+
+type account struct {
+	name     string // as configured, handed to Host.Exec
+	password string
+}
+
+func newUsers(m map[string]string) users {
+	u := users{byKey: make(map[string]account, len(m))}
+	for name, pw := range m {
+		u.byKey[userKey(name)] = account{name: name, password: pw}
+	}
+	return u
+}
+
+// userKey is the canonical form of an account name: no domain, lower case.
+func userKey(name string) string {
+	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name = name[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(name))
+}
+
+// check returns the account for a user name and password, comparing the password in
+// constant time.
+func (u users) check(name, password string) (account, bool) {
+	a, ok := u.byKey[userKey(name)]
+	if !ok || subtle.ConstantTimeCompare([]byte(a.password), []byte(password)) != 1 {
+		return account{}, false
+	}
+	return a, true
+}
+
+func (u users) lookup(name string) (account, bool) {
+	a, ok := u.byKey[userKey(name)]
+	return a, ok
+}
+
+// authResult is what authenticate decided.
+type authResult struct {
+	account account
+	ok      bool
+	// challenge is set when an NTLM handshake continues: it goes out in a 401's
+	// WWW-Authenticate header as "<scheme> <base64>".
+	challenge string
+}
+
+// authenticate checks the request's Authorization header: Basic, or NTLM carried in the
+// Negotiate or NTLM scheme. NTLM is a three-leg handshake bound to the connection; the
+// CHALLENGE sent on a connection is remembered by the client's address (one TCP
+// connection) until the AUTHENTICATE arrives on it.
+func (s *Server) authenticate(r *http.Request) authResult {
+	h := r.Header.Get("Authorization")
+	scheme, data, _ := strings.Cut(h, " ")
+	switch strings.ToLower(scheme) {
+	case "basic":
+		name, pw, ok := r.BasicAuth()
+		if !ok {
+			return authResult{}
+		}
+		a, ok := s.users.check(name, pw)
+		return authResult{account: a, ok: ok}
+	case "negotiate", "ntlm":
+		msg, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data))
+		if err != nil {
+			return authResult{}
+		}
+		switch ntlmMessageType(msg) {
+		case 1:
+			challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now())
+			return authResult{challenge: scheme + " " + base64.StdEncoding.EncodeToString(challenge)}
+		case 3:
+			serverChallenge, ok := s.ntlm.take(r.RemoteAddr, s.opts.Now())
+			if !ok {
+				return authResult{}
+			}
+			a, ok := verifyNTLMAuthenticate(msg, serverChallenge, s.users)
+			return authResult{account: a, ok: ok}
+		}
+	}
+	return authResult{}
+}
+
+// unauthorized answers 401 the way WinRM does: an empty body and the schemes it accepts.
+func unauthorized(w http.ResponseWriter, challenge string) {
+	if challenge != "" {
+		w.Header().Add("WWW-Authenticate", challenge)
+	} else {
+		w.Header().Add("WWW-Authenticate", "Negotiate")
+		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
+// ntlmChallenges remembers the server challenge sent on each connection.
+type ntlmChallenges struct {
+	mu      sync.Mutex
+	pending map[string]pendingChallenge
+}
+
+type pendingChallenge struct {
+	challenge [8]byte
+	expires   time.Time
+}
+
+// A client answers a CHALLENGE at once; one that has not within this time starts again.
+const (
+	ntlmChallengeTTL = 2 * time.Minute
+	maxPendingNTLM   = 4096
+)
+
+func (n *ntlmChallenges) newChallenge(conn, machine, domain string, now time.Time) []byte {
+	ch := randomChallenge()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pending == nil {
+		n.pending = make(map[string]pendingChallenge)
+	}
+	if len(n.pending) >= maxPendingNTLM {
+		for k, p := range n.pending {
+			if now.After(p.expires) {
+				delete(n.pending, k)
+			}
+		}
+		if len(n.pending) >= maxPendingNTLM {
+			// Too many half-open handshakes: drop one rather than grow without bound.
+			for k := range n.pending {
+				delete(n.pending, k)
+				break
+			}
+		}
+	}
+	n.pending[conn] = pendingChallenge{challenge: ch, expires: now.Add(ntlmChallengeTTL)}
+	return buildNTLMChallenge(ch, machine, domain, now)
+}
+
+// take returns and forgets the challenge sent on a connection: each is good for one
+// AUTHENTICATE only, so a captured one cannot be replayed.
+func (n *ntlmChallenges) take(conn string, now time.Time) ([8]byte, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p, ok := n.pending[conn]
+	delete(n.pending, conn)
+	if !ok || now.After(p.expires) {
+		return [8]byte{}, false
+	}
+	return p.challenge, true
+}
