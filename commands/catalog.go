@@ -1,0 +1,824 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Thresholds from EXCHANGE.md and the walkthrough's best practices.
+const (
+	maxDAGMembers = 16 // Exchange 2010: at most 16 members, so at most 16 copies
+	queueLimit    = 8  // a copy or replay queue of 8 or more is unhealthy
+	maxNLBNodes   = 32 // Windows NLB cluster limit
+)
+
+// Time budgets for waits: long enough for a real small lab, short enough that a stuck
+// run is reported the same day.
+const (
+	nlbBudget      = 5 * time.Minute
+	nlbInterval    = 10 * time.Second
+	seedBudget     = 12 * time.Hour // seeding copies the whole database
+	seedInterval   = time.Minute
+	switchBudget   = 5 * time.Minute
+	switchInterval = 10 * time.Second
+	drillMoveTries = 60 // polls of 5 s per move inside the drill script: 5 minutes
+)
+
+// Argument templates, so the same argument reads the same in every command.
+func argServer(name, help string, positional, required bool) Arg {
+	return Arg{Name: name, Positional: positional, Kind: KindServer, Required: required, Help: help}
+}
+
+func catalog() []*Spec {
+	return []*Spec{
+		{
+			Name:    "dns add",
+			Summary: "Add the DNS A record for the CAS array name (walkthrough step 1).",
+			Args: []Arg{
+				{Name: "name", Positional: true, Kind: KindHostLabel, Required: true, Help: "record name within the zone, e.g. client"},
+				{Name: "ip", Positional: true, Kind: KindIPv4, Required: true, Help: "the address the name points to (the NLB cluster address)"},
+				{Name: "zone", Kind: KindFQDN, Placeholder: "zone", Required: true, Help: "the DNS zone, e.g. msglab.local"},
+			},
+			Target:   "the DNS server (exchange.dns_server), with dnscmd",
+			Examples: []string{"dns add client 10.0.0.40 zone=msglab.local"},
+			Notes:    []string{"Preflight lists the name's A records: the same address means nothing to do, another address blocks."},
+			plan:     planDNSAdd,
+		},
+		{
+			Name:    "nlb create",
+			Summary: "Install Windows NLB on the first Client Access server and create the cluster (step 2).",
+			Args: []Arg{
+				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the cluster's full Internet name, e.g. client.msglab.local"},
+				{Name: "ip", Kind: KindIPv4, Required: true, Help: "the cluster's primary IP address"},
+				{Name: "mask", Kind: KindMask, Required: true, Help: "the cluster IP's subnet mask"},
+				{Name: "interface", Kind: KindNIC, Required: true, Help: "the network connection NLB binds to"},
+				argServer("host", "the first cluster host", false, true),
+				{Name: "mode", Kind: KindEnum, Required: true, Choices: []string{"unicast", "multicast", "igmpmulticast"}, Help: "cluster operation mode; the walkthrough uses multicast"},
+			},
+			Target: "the host= server",
+			Examples: []string{
+				`nlb create client.msglab.local ip=10.0.0.40 mask=255.255.255.0 interface="Local Area Connection" host=EX10-CAHT mode=multicast`,
+			},
+			Notes: []string{"Blocked when the host is a DAG member: Microsoft does not support NLB and a DAG on the same server."},
+			plan:  planNLBCreate,
+		},
+		{
+			Name:    "nlb add-host",
+			Summary: "Install Windows NLB on another Client Access server and join it to the cluster.",
+			Args: []Arg{
+				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the cluster's full Internet name"},
+				argServer("host", "the server to add", false, true),
+				{Name: "interface", Kind: KindNIC, Required: true, Help: "the new host's network connection for NLB"},
+			},
+			Target:   "the host= server (the new node)",
+			Examples: []string{`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`},
+			Notes: []string{
+				"The script runs on the new host and reaches the cluster through its name (Get-NlbCluster -HostName <fqdn>); the WinRM account must be allowed to reach the existing node from there (Kerberos delegation or CredSSP).",
+			},
+			plan: planNLBAddHost,
+		},
+		{
+			Name:    "casarray create",
+			Summary: "Create the Client Access array for an Active Directory site (step 3).",
+			Args: []Arg{
+				{Name: "name", Positional: true, Kind: KindName, Required: true, Help: "the array's display name, e.g. \"CAS Array\""},
+				{Name: "fqdn", Kind: KindFQDN, Required: true, Help: "the array's name in DNS, e.g. client.msglab.local"},
+				{Name: "site", Kind: KindSite, Required: true, Help: "the Active Directory site, e.g. Default-First-Site-Name"},
+			},
+			Target:   "the management server",
+			Examples: []string{`casarray create "CAS Array" fqdn=client.msglab.local site=Default-First-Site-Name`},
+			plan:     planCASArrayCreate,
+		},
+		{
+			Name:    "casarray assign",
+			Summary: "Point mailbox databases' RpcClientAccessServer at the CAS array (step 4).",
+			Args: []Arg{
+				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the CAS array's FQDN (or a Client Access server's, to undo)"},
+				{Name: "database", Kind: KindDatabase, Help: "one database; all databases when absent"},
+			},
+			Target:   "the management server",
+			Examples: []string{"casarray assign client.msglab.local", "casarray assign client.msglab.local database=MB01"},
+			Notes:    []string{"Preflight records every database's previous RpcClientAccessServer, so the change can be undone."},
+			plan:     planCASArrayAssign,
+		},
+		{
+			Name:    "dag create",
+			Summary: "Create a database availability group with its file share witness.",
+			Args: []Arg{
+				{Name: "name", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG's name (a computer name, at most 15 characters)"},
+				argServer("witness", "the file share witness server (not a DAG member)", false, true),
+				{Name: "dir", Kind: KindLocalPath, Required: true, Help: "the witness directory on the witness server"},
+				{Name: "ip", Kind: KindIPv4List, Help: "the DAG's IP address(es), one per MAPI subnet"},
+			},
+			Target:   "the management server",
+			Examples: []string{`dag create E14-DAG witness=EX10-CAHT dir=C:\FSW ip=10.0.0.50`},
+			plan:     planDAGCreate,
+		},
+		{
+			Name:    "dag add-member",
+			Summary: "Add a mailbox server to a DAG.",
+			Args: []Arg{
+				{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"},
+				argServer("server", "the mailbox server to add", true, true),
+			},
+			Target:   "the management server; the preflight also reads NLB state on the server",
+			Examples: []string{"dag add-member E14-DAG EX10-MB01", "dag add-member E14-DAG EX10-MB02"},
+			Notes:    []string{"Blocked for an NLB node, a member of another DAG, the DAG's witness, or a 17th member."},
+			plan:     planDAGAddMember,
+		},
+		{
+			Name:    "copy add",
+			Summary: "Add a copy of a mailbox database on another DAG member and wait for seeding.",
+			Args: []Arg{
+				{Name: "database", Positional: true, Kind: KindDatabase, Required: true, Help: "the database"},
+				argServer("server", "the DAG member to hold the copy", true, true),
+				{Name: "preference", Kind: KindInt, Min: 1, Max: maxDAGMembers, Help: "activation preference (1 is tried first); Exchange puts it last when absent"},
+			},
+			Target:   "the management server",
+			Examples: []string{"copy add MB01 EX10-MB02", "copy add MB02 EX10-MB01 preference=2"},
+			Notes:    []string{"Blocked when circular logging is on for the second copy, when the copy exists with another preference, or for a 17th copy."},
+			plan:     planCopyAdd,
+		},
+		{
+			Name:    "failover",
+			Summary: "Move a database's active copy to another server (a switchover).",
+			Args: []Arg{
+				{Name: "database", Positional: true, Kind: KindDatabase, Required: true, Help: "the database"},
+				argServer("to", "the server whose copy becomes active", false, true),
+			},
+			Target:   "the management server",
+			Examples: []string{"failover MB01 to=EX10-MB02"},
+			Notes: []string{
+				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue is 8 or more, its content index is not Healthy or its activation is suspended.",
+			},
+			plan: planFailover,
+		},
+		{
+			Name:    "drill",
+			Summary: "Run a failover drill now: move each database of the DAG away and back.",
+			Args: []Arg{
+				{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"},
+			},
+			Target:   "the management server; the preflight also runs Test-ReplicationHealth on each mailbox server",
+			Examples: []string{"drill E14-DAG"},
+			Notes: []string{
+				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8. The drill stops at the first problem and reports it.",
+			},
+			plan: planDrill,
+		},
+		{
+			Name:     "dag status",
+			Summary:  "Show a DAG's members, operational servers, witness and Primary Active Manager.",
+			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
+			ReadOnly: true,
+			Target:   "the management server",
+			Examples: []string{"dag status E14-DAG"},
+			plan:     planDAGStatus,
+		},
+		{
+			Name:     "dag networks",
+			Summary:  "Show a DAG's networks with their subnets and interfaces.",
+			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
+			ReadOnly: true,
+			Target:   "the management server",
+			Examples: []string{"dag networks E14-DAG"},
+			plan:     planDAGNetworks,
+		},
+		{
+			Name:     "copy status",
+			Summary:  "Show database copy status: state, queues, content index.",
+			Args:     []Arg{{Name: "database", Positional: true, Kind: KindDatabase, Help: "one database; all when absent"}},
+			ReadOnly: true,
+			Target:   "the management server",
+			Examples: []string{"copy status", "copy status MB01"},
+			plan:     planCopyStatus,
+		},
+		{
+			Name:     "health",
+			Summary:  "Test-ReplicationHealth on each DAG member, plus its copies' status.",
+			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Help: "only this DAG's members; every DAG member when absent"}},
+			ReadOnly: true,
+			Target:   "each configured mailbox server (credentials do not hop, so each checks itself)",
+			Examples: []string{"health", "health E14-DAG"},
+			plan:     planHealth,
+		},
+		{
+			Name:     "casarray list",
+			Summary:  "List the Client Access arrays.",
+			ReadOnly: true,
+			Target:   "the management server",
+			Examples: []string{"casarray list"},
+			plan:     planCASArrayList,
+		},
+		{
+			Name:     "autodiscover test",
+			Summary:  "Test Autodiscover and the Outlook web services (step 5).",
+			Args:     []Arg{{Name: "mailbox", Kind: KindSMTP, Help: "the mailbox to test with; the test mailbox from New-TestCasConnectivityUser.ps1 when absent"}},
+			ReadOnly: true,
+			Target:   "the management server",
+			Examples: []string{"autodiscover test", "autodiscover test mailbox=administrator@msglab.local"},
+			plan:     planAutodiscover,
+		},
+		{
+			Name:     "help",
+			Summary:  "List the commands, or explain one.",
+			Args:     []Arg{{Name: "command", Positional: true, Kind: KindCommand, Rest: true, Help: "a command or command group"}},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"help", "help dag create"},
+			plan:     planBot("Show help."),
+		},
+		{
+			Name:     "requests",
+			Summary:  "List the requests waiting for approval.",
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"requests"},
+			plan:     planBot("List pending requests."),
+		},
+		{
+			Name:     "history",
+			Summary:  "Show the most recent requests and runs.",
+			Args:     []Arg{{Name: "n", Positional: true, Kind: KindInt, Min: 1, Max: 100, Default: "10", Help: "how many (default 10)"}},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"history", "history 20"},
+			plan:     planBot("Show recent history."),
+		},
+		{
+			Name:     "cancel",
+			Summary:  "Cancel a pending request of yours.",
+			Args:     []Arg{{Name: "id", Positional: true, Kind: KindRequestID, Required: true, Help: "the request's id"}},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"cancel r-42"},
+			plan:     planBot("Cancel a pending request."),
+		},
+	}
+}
+
+func planBot(summary string) func(*Invocation, Env) (*Plan, error) {
+	return func(*Invocation, Env) (*Plan, error) { return &Plan{Summary: summary}, nil }
+}
+
+// mgmt returns the management server or a configuration error.
+func mgmt(env Env) (string, error) {
+	if !isComputerName(env.ManagementServer) {
+		return "", fmt.Errorf("commands: exchange.management_server %q is not a server name", env.ManagementServer)
+	}
+	return strings.ToUpper(env.ManagementServer), nil
+}
+
+// configured refuses a host the runners could not reach because it is not configured.
+func configured(inv *Invocation, env Env, arg string) error {
+	if v := inv.Value(arg); !env.known(v) {
+		return &UsageError{Command: inv.Spec.Name, Arg: arg, Value: v,
+			Rule: "is not a configured server: exchops can only run scripts on servers listed in exchange.servers", Usage: inv.Spec.Usage()}
+	}
+	return nil
+}
+
+func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
+	if !isComputerName(env.DNSServer) {
+		return nil, fmt.Errorf("commands: exchange.dns_server %q is not a server name", env.DNSServer)
+	}
+	dns := strings.ToUpper(env.DNSServer)
+	name, ip, zone := inv.Value("name"), inv.Value("ip"), inv.Value("zone")
+
+	pre := newScript(env, false)
+	// dnscmd answers a name that does not exist with status 9714
+	// (DNS_ERROR_NAME_DOES_NOT_EXIST): that is "no records", anything else fails.
+	pre.add(
+		"$out = @(& dnscmd.exe "+Quote(dns)+" '/enumrecords' "+Quote(zone)+" "+Quote(name)+" '/type' 'A')",
+		"$code = $LASTEXITCODE",
+		"if ($code -ne 0 -and -not (($out -join ' ') -like '*9714*')) { throw ('dnscmd /enumrecords failed with exit code ' + $code + ': ' + ($out -join ' ')) }",
+		"$ips = @()",
+		"if ($code -eq 0) {",
+		indent+"foreach ($line in $out) {",
+		indent+indent+"$f = @(([string]$line).Trim() -split '\\s+')",
+		indent+indent+"$i = 0",
+		indent+indent+"while ($i -lt $f.Count - 1) {",
+		indent+indent+indent+"if ($f[$i] -eq 'A' -and $f[$i + 1] -match '^\\d+\\.\\d+\\.\\d+\\.\\d+$') { $ips += $f[$i + 1] }",
+		indent+indent+indent+"$i += 1",
+		indent+indent+"}",
+		indent+"}",
+		"}",
+	)
+	pre.section("records", "$ips", "IPAddress={[string]$_}")
+
+	step := newScript(env, false)
+	step.add(
+		"& dnscmd.exe "+Quote(dns)+" '/recordadd' "+Quote(zone)+" "+Quote(name)+" 'A' "+Quote(ip),
+		"if ($LASTEXITCODE -ne 0) { throw ('dnscmd failed with exit code ' + $LASTEXITCODE) }",
+	)
+	fqdn := name + "." + zone
+	return &Plan{
+		Summary:   fmt.Sprintf("Add DNS A record %s -> %s on %s.", fqdn, ip, dns),
+		Preflight: []Step{{Target: dns, Script: pre.String(), Purpose: "list the A records of " + fqdn}},
+		Steps:     []Step{{Target: dns, Script: step.String(), Purpose: "add the A record " + fqdn + " -> " + ip}},
+		Lock:      "dns:" + zone + "/" + name,
+		evaluate:  func(r []Tables) Findings { return evalDNSAdd(r, fqdn, ip) },
+	}, nil
+}
+
+// exchangeReads is the management-server preflight most changes share: DAGs, Exchange
+// servers, and whatever else the command adds.
+func exchangeReads(env Env, extra func(s *script)) string {
+	s := newScript(env, true)
+	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
+	s.section("servers", "Get-ExchangeServer", colsServers...)
+	if extra != nil {
+		extra(s)
+	}
+	return s.String()
+}
+
+func nlbFeature(s *script) {
+	s.add("Import-Module ServerManager")
+	s.section("feature", "Add-WindowsFeature -Name 'NLB'", "Success", "RestartNeeded", "ExitCode")
+	s.add("Import-Module NetworkLoadBalancingClusters")
+}
+
+// nlbConvergedWait polls the local host's cluster until every node's state starts
+// with Converged.
+func nlbConvergedWait(env Env, host, fqdn string) *Wait {
+	w := newScript(env, false)
+	w.add("Import-Module NetworkLoadBalancingClusters",
+		"$nodes = @(Get-NlbClusterNode)")
+	w.section("nlbnodes", "$nodes", colsNLBNodes...)
+	w.add("$converged = @($nodes | Where-Object { ([string]$_.State) -like 'Converged*' })")
+	w.waitRow("$nodes.Count -gt 0 -and $converged.Count -eq $nodes.Count", "$false",
+		"[string]$converged.Count + ' of ' + [string]$nodes.Count + ' nodes converged'")
+	return &Wait{
+		Step:     Step{Target: host, Script: w.String(), Purpose: "read the NLB nodes of " + fqdn},
+		Progress: "waiting for every node of " + fqdn + " to converge",
+		Budget:   nlbBudget, Interval: nlbInterval,
+	}
+}
+
+func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := configured(inv, env, "host"); err != nil {
+		return nil, err
+	}
+	fqdn, ip, mask, nic, host := inv.Value("fqdn"), inv.Value("ip"), inv.Value("mask"), inv.Value("interface"), inv.Value("host")
+	mode := map[string]string{"unicast": "Unicast", "multicast": "Multicast", "igmpmulticast": "IgmpMulticast"}[inv.Value("mode")]
+
+	probe := newScript(env, false)
+	probe.nlbProbe()
+
+	s := newScript(env, false)
+	nlbFeature(s)
+	s.add("New-NlbCluster -InterfaceName " + Quote(nic) + " -ClusterPrimaryIP " + Quote(ip) + " -SubnetMask " + Quote(mask) +
+		" -ClusterName " + Quote(fqdn) + " -OperationMode " + Quote(mode) + " | Out-Null")
+	s.section("nlb", "Get-NlbCluster", colsNLB...)
+
+	return &Plan{
+		Summary: fmt.Sprintf("Create NLB cluster %s (%s/%s, %s) on %s, interface %q.", fqdn, ip, mask, mode, host, nic),
+		Preflight: []Step{
+			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host},
+		},
+		Steps: []Step{{Target: host, Script: s.String(), Purpose: "install NLB and create cluster " + fqdn}},
+		Lock:  "nlb:" + fqdn,
+		Wait:  nlbConvergedWait(env, host, fqdn),
+		evaluate: func(r []Tables) Findings {
+			return evalNLBCreate(r, fqdn, ip, mask, mode, host)
+		},
+	}, nil
+}
+
+func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := configured(inv, env, "host"); err != nil {
+		return nil, err
+	}
+	fqdn, nic, host := inv.Value("fqdn"), inv.Value("interface"), inv.Value("host")
+
+	probe := newScript(env, false)
+	probe.nlbProbe()
+	// Only a host that already has the NLB module can read the cluster; otherwise the
+	// section stays empty and the join itself finds out.
+	probe.header("nlbnodes")
+	probe.add("if ($nlbModule -eq 'Loaded') {",
+		indent+"Get-NlbClusterNode -HostName "+Quote(fqdn)+" | "+selectCSV(colsNLBNodes...),
+		"}")
+
+	s := newScript(env, false)
+	nlbFeature(s)
+	// The cluster is named by its FQDN, not by an existing node: the plan must be exact
+	// before the preflight runs, and the cluster name is the one handle that does not
+	// depend on which nodes exist. The preflight reads the nodes the same way.
+	s.add("Get-NlbCluster -HostName " + Quote(fqdn) + " | Add-NlbClusterNode -NewNodeName " + Quote(host) +
+		" -NewNodeInterface " + Quote(nic) + " | Out-Null")
+	s.section("nlbnodes", "Get-NlbClusterNode", colsNLBNodes...)
+
+	return &Plan{
+		Summary: fmt.Sprintf("Install NLB on %s and add it to cluster %s, interface %q.", host, fqdn, nic),
+		Preflight: []Step{
+			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host + " and the nodes of " + fqdn},
+		},
+		Steps:    []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and join " + fqdn}},
+		Lock:     "nlb:" + fqdn,
+		Wait:     nlbConvergedWait(env, host, fqdn),
+		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host) },
+	}, nil
+}
+
+func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	name, fqdn, site := inv.Value("name"), inv.Value("fqdn"), inv.Value("site")
+	pre := newScript(env, true)
+	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
+	pre.section("sites", "Get-ADSite", "Name")
+
+	s := newScript(env, true)
+	s.add("New-ClientAccessArray -Name " + Quote(name) + " -Fqdn " + Quote(fqdn) + " -Site " + Quote(site) + " | Out-Null")
+	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
+	return &Plan{
+		Summary:   fmt.Sprintf("Create CAS array %q (%s) in site %s.", name, fqdn, site),
+		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays and AD sites"}},
+		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create CAS array " + fqdn}},
+		Lock:      "casarray",
+		evaluate:  func(r []Tables) Findings { return evalCASArrayCreate(r, name, fqdn, site) },
+	}, nil
+}
+
+func planCASArrayAssign(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	fqdn, db := inv.Value("fqdn"), inv.Value("database")
+	pre := newScript(env, true)
+	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
+	pre.section("servers", "Get-ExchangeServer", colsServers...)
+	pre.section("databases", "Get-MailboxDatabase", colsDatabases...)
+
+	s := newScript(env, true)
+	what := "every mailbox database"
+	if db != "" {
+		what = "database " + db
+		s.add("Set-MailboxDatabase -Identity " + Quote(db) + " -RpcClientAccessServer " + Quote(fqdn))
+		s.section("databases", "Get-MailboxDatabase -Identity "+Quote(db), colsDatabases...)
+	} else {
+		s.add("Get-MailboxDatabase | Set-MailboxDatabase -RpcClientAccessServer " + Quote(fqdn))
+		s.section("databases", "Get-MailboxDatabase", colsDatabases...)
+	}
+	return &Plan{
+		Summary:   fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
+		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays, servers and databases (previous RpcClientAccessServer)"}},
+		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "point " + what + " at " + fqdn}},
+		Lock:      "casarray",
+		evaluate:  func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
+	}, nil
+}
+
+func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	name, witness, dir, ips := inv.Value("name"), inv.Value("witness"), inv.Value("dir"), inv.Value("ip")
+	cmd := "New-DatabaseAvailabilityGroup -Name " + Quote(name) + " -WitnessServer " + Quote(witness) + " -WitnessDirectory " + Quote(dir)
+	if ips != "" {
+		var q []string
+		for _, ip := range strings.Split(ips, ",") {
+			q = append(q, Quote(ip))
+		}
+		cmd += " -DatabaseAvailabilityGroupIPAddresses " + strings.Join(q, ",")
+	}
+	s := newScript(env, true)
+	s.add(cmd + " | Out-Null")
+	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(name), colsDAGs...)
+	summary := fmt.Sprintf("Create DAG %s with witness %s:%s", name, witness, dir)
+	if ips != "" {
+		summary += " and IP " + ips
+	}
+	return &Plan{
+		Summary:   summary + ".",
+		Preflight: []Step{{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"}},
+		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create DAG " + name}},
+		Lock:      "dag:" + name,
+		evaluate:  func(r []Tables) Findings { return evalDAGCreate(r, name, witness, dir, ips) },
+	}, nil
+}
+
+func planDAGAddMember(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := configured(inv, env, "server"); err != nil {
+		return nil, err
+	}
+	dag, srv := inv.Value("dag"), inv.Value("server")
+	probe := newScript(env, false)
+	probe.nlbProbe()
+	s := newScript(env, true)
+	s.add("Add-DatabaseAvailabilityGroupServer -Identity " + Quote(dag) + " -MailboxServer " + Quote(srv))
+	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag), colsDAGs...)
+	return &Plan{
+		Summary: fmt.Sprintf("Add %s to DAG %s.", srv, dag),
+		Preflight: []Step{
+			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"},
+			{Target: srv, Script: probe.String(), Purpose: "read NLB state on " + srv},
+		},
+		Steps:    []Step{{Target: m, Script: s.String(), Purpose: "add " + srv + " to " + dag}},
+		Lock:     "dag:" + dag,
+		evaluate: func(r []Tables) Findings { return evalDAGAddMember(r, dag, srv) },
+	}, nil
+}
+
+// copyReads reads what copy add and failover judge: databases, DAGs, and the named
+// database's copies. Get-MailboxDatabaseCopyStatus fails on an unknown database, so
+// it runs only when the database exists and Evaluate reports the missing one.
+func copyReads(env Env, db string) string {
+	s := newScript(env, true)
+	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
+	s.add("$db = @(Get-MailboxDatabase | Where-Object { $_.Name -eq " + Quote(db) + " })")
+	s.section("databases", "$db", colsDatabases...)
+	s.header("copystatus")
+	s.add("if ($db.Count -gt 0) {",
+		indent+"Get-MailboxDatabaseCopyStatus -Identity "+Quote(db)+" | "+selectCSV(colsCopyStatus...),
+		"}")
+	return s.String()
+}
+
+func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	db, srv, pref := inv.Value("database"), inv.Value("server"), inv.Value("preference")
+	cmd := "Add-MailboxDatabaseCopy -Identity " + Quote(db) + " -MailboxServer " + Quote(srv)
+	if pref != "" {
+		cmd += " -ActivationPreference " + Quote(pref)
+	}
+	s := newScript(env, true)
+	s.add(cmd + " | Out-Null")
+	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db+`\`+srv), colsCopyStatus...)
+
+	w := newScript(env, true)
+	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db+`\`+srv) + ")")
+	w.section("copystatus", "$c", colsCopyStatus...)
+	w.add("$st = ''",
+		"if ($c.Count -gt 0) { $st = [string]$c[0].Status }")
+	w.waitRow("$st -eq 'Healthy'", "$st -eq 'Failed' -or $st -eq 'FailedAndSuspended'",
+		"'copy ' + "+Quote(db+`\`+srv)+" + ' is ' + $st")
+	summary := fmt.Sprintf("Add a copy of %s on %s", db, srv)
+	if pref != "" {
+		summary += " with activation preference " + pref
+	}
+	return &Plan{
+		Summary:   summary + ", then wait for seeding.",
+		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
+		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "add a copy of " + db + " on " + srv}},
+		Lock:      "database:" + db,
+		Wait: &Wait{
+			Step:     Step{Target: m, Script: w.String(), Purpose: "read the status of copy " + db + `\` + srv},
+			Progress: "seeding " + db + " to " + srv,
+			Budget:   seedBudget, Interval: seedInterval,
+		},
+		evaluate: func(r []Tables) Findings { return evalCopyAdd(r, db, srv, pref) },
+	}, nil
+}
+
+func planFailover(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	db, to := inv.Value("database"), inv.Value("to")
+	s := newScript(env, true)
+	s.add("Move-ActiveMailboxDatabase -Identity " + Quote(db) + " -ActivateOnServer " + Quote(to) +
+		" -MountDialOverride 'Lossless' -MoveComment " + Quote("exchops: failover "+db+" to "+to) + " -Confirm:$false | Out-Null")
+	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db), colsCopyStatus...)
+
+	w := newScript(env, true)
+	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db) + ")")
+	w.section("copystatus", "$c", colsCopyStatus...)
+	w.add("$target = @($c | Where-Object { ([string]$_.MailboxServer) -eq "+Quote(to)+" -and ([string]$_.Status) -eq 'Mounted' })",
+		"$others = @($c | Where-Object { ([string]$_.MailboxServer) -ne "+Quote(to)+" -and ([string]$_.Status) -ne 'Healthy' })",
+		"$failed = @($c | Where-Object { ([string]$_.Status) -like 'Failed*' })")
+	w.waitRow("$target.Count -eq 1 -and $others.Count -eq 0", "$failed.Count -gt 0",
+		"[string]$target.Count + ' mounted on target, ' + [string]$others.Count + ' other copies not yet Healthy'")
+	return &Plan{
+		Summary:   fmt.Sprintf("Switch over %s to %s (lossless).", db, to),
+		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
+		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "activate " + db + " on " + to}},
+		Lock:      "database:" + db,
+		Wait: &Wait{
+			Step:     Step{Target: m, Script: w.String(), Purpose: "read the copies of " + db},
+			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
+			Budget:   switchBudget, Interval: switchInterval,
+		},
+		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to) },
+	}, nil
+}
+
+// memberChecks are the per-server reads for health and drill: Test-ReplicationHealth
+// must run on the member itself because credentials do not hop. A configured mailbox
+// server outside the DAG asked about prints empty sections.
+func memberChecks(env Env, dag string) ([]Step, error) {
+	servers := env.withRole(RoleMailbox)
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("commands: no server in exchange.servers has the mailbox role")
+	}
+	var steps []Step
+	for _, srv := range servers {
+		s := newScript(env, true)
+		s.add("$dag = [string](Get-MailboxServer -Identity " + Quote(srv) + ").DatabaseAvailabilityGroup")
+		cond := "$dag -ne ''"
+		if dag != "" {
+			cond = "$dag -eq " + Quote(dag)
+		}
+		s.header("replicationhealth")
+		s.add("if ("+cond+") {",
+			indent+"Test-ReplicationHealth -Identity "+Quote(srv)+" | "+selectCSV(colsHealth...),
+			"}")
+		s.header("copystatus")
+		s.add("if ("+cond+") {",
+			indent+"Get-MailboxDatabaseCopyStatus -Server "+Quote(srv)+" | "+selectCSV(colsCopyStatus...),
+			"}")
+		steps = append(steps, Step{Target: srv, Script: s.String(), Purpose: "Test-ReplicationHealth and copy status on " + srv})
+	}
+	return steps, nil
+}
+
+func planHealth(inv *Invocation, env Env) (*Plan, error) {
+	dag := inv.Value("dag")
+	steps, err := memberChecks(env, dag)
+	if err != nil {
+		return nil, err
+	}
+	what := "every DAG member"
+	if dag != "" {
+		what = "the members of " + dag
+	}
+	return &Plan{Summary: "Replication health and copy status of " + what + ".", Steps: steps}, nil
+}
+
+func planDrill(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	dag := inv.Value("dag")
+	members, err := memberChecks(env, dag)
+	if err != nil {
+		return nil, err
+	}
+	pre := newScript(env, true)
+	pre.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
+	pre.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
+	pre.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
+	pre.section("databases", "$dbs", colsDatabases...)
+	pre.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
+
+	return &Plan{
+		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server.", dag),
+		Preflight: append([]Step{{Target: m, Script: pre.String(), Purpose: "read DAG " + dag + " status, networks, databases and copies"}}, members...),
+		Steps:     []Step{{Target: m, Script: drillScript(env, dag), Purpose: "move each database of " + dag + " away and back, one at a time"}},
+		Lock:      "dag:" + dag,
+		evaluate:  func(r []Tables) Findings { return evalDrill(r, dag) },
+	}, nil
+}
+
+// drillScript moves one database at a time: to the best-ranked other copy, then back
+// to the preference-1 server. Before each move it checks the target copy as failover's
+// preflight does and stops at the first problem; it never skips a check. Each move
+// waits (polling every 5 s, up to drillMoveTries polls) until the new copy is Mounted
+// and every other copy Healthy. The scorecard is printed even when the drill stops.
+func drillScript(env Env, dag string) string {
+	s := newScript(env, true)
+	s.add(
+		"$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq "+Quote(dag)+" })",
+		"if ($dbs.Count -eq 0) { throw ('No mailbox database is in DAG ' + "+Quote(dag)+" + '.') }",
+		"$rows = @()",
+		"$failure = ''",
+		"try {",
+		indent+"foreach ($db in $dbs) {",
+		indent+indent+"$active = [string]$db.Server",
+		indent+indent+"$pref1 = ''",
+		indent+indent+"$away = ''",
+		indent+indent+"$awayPref = 99",
+		indent+indent+"foreach ($p in $db.ActivationPreference) {",
+		indent+indent+indent+"$kv = @((([string]$p) -replace '[\\[\\]\\s]', '') -split ',')",
+		indent+indent+indent+"if ([int]$kv[1] -eq 1) { $pref1 = $kv[0] }",
+		indent+indent+indent+"if ($kv[0] -ne $active -and [int]$kv[1] -lt $awayPref) { $away = $kv[0]; $awayPref = [int]$kv[1] }",
+		indent+indent+"}",
+		indent+indent+"if ($away -eq '') { throw ('Database ' + $db.Name + ' has no other copy to move to.') }",
+		indent+indent+"$moves = @($away)",
+		indent+indent+"if ($pref1 -ne '' -and $pref1 -ne $away) { $moves += $pref1 }",
+		indent+indent+"foreach ($to in $moves) {",
+		indent+indent+indent+"$c = @(Get-MailboxDatabaseCopyStatus -Identity ($db.Name + '\\' + $to))",
+		indent+indent+indent+"if ($c.Count -eq 0) { throw ('Database ' + $db.Name + ' has no copy on ' + $to + '.') }",
+		indent+indent+indent+"$t = $c[0]",
+		indent+indent+indent+"if (([string]$t.Status) -ne 'Healthy' -or [int]$t.CopyQueueLength -ge "+fmt.Sprint(queueLimit)+" -or [int]$t.ReplayQueueLength -ge "+fmt.Sprint(queueLimit)+" -or ([string]$t.ContentIndexState) -ne 'Healthy' -or ([string]$t.ActivationSuspended) -eq 'True') {",
+		indent+indent+indent+indent+"throw ('Drill stopped before moving ' + $db.Name + ' to ' + $to + ': copy is ' + [string]$t.Status + ', copy queue ' + [string]$t.CopyQueueLength + ', replay queue ' + [string]$t.ReplayQueueLength + ', content index ' + [string]$t.ContentIndexState + ', activation suspended ' + [string]$t.ActivationSuspended + '.')",
+		indent+indent+indent+"}",
+		indent+indent+indent+"$from = [string](Get-MailboxDatabase -Identity $db.Name -Status).MountedOnServer",
+		indent+indent+indent+"$started = (Get-Date).ToUniversalTime().ToString('o')",
+		indent+indent+indent+"Move-ActiveMailboxDatabase -Identity $db.Name -ActivateOnServer $to -MountDialOverride 'Lossless' -MoveComment "+Quote("exchops: failover drill of "+dag)+" -Confirm:$false | Out-Null",
+		indent+indent+indent+"$tries = 0",
+		indent+indent+indent+"$ready = $false",
+		indent+indent+indent+"do {",
+		indent+indent+indent+indent+"$st = @(Get-MailboxDatabaseCopyStatus -Identity $db.Name)",
+		indent+indent+indent+indent+"$mounted = @($st | Where-Object { ([string]$_.MailboxServer) -eq $to -and ([string]$_.Status) -eq 'Mounted' })",
+		indent+indent+indent+indent+"$behind = @($st | Where-Object { ([string]$_.MailboxServer) -ne $to -and ([string]$_.Status) -ne 'Healthy' })",
+		indent+indent+indent+indent+"if ($mounted.Count -eq 1 -and $behind.Count -eq 0) { $ready = $true } else { $tries += 1; Start-Sleep -Seconds 5 }",
+		indent+indent+indent+"} until ($ready -or $tries -ge "+fmt.Sprint(drillMoveTries)+")",
+		indent+indent+indent+"$rows += '' | Select-Object @{Name='Database';Expression={[string]$db.Name}}, @{Name='From';Expression={$from}}, @{Name='To';Expression={[string]$to}}, @{Name='Started';Expression={$started}}, @{Name='Ready';Expression={(Get-Date).ToUniversalTime().ToString('o')}}, @{Name='Result';Expression={if ($ready) { 'Mounted' } else { 'TimedOut' }}}",
+		indent+indent+indent+"if (-not $ready) { throw ('Drill stopped: ' + $db.Name + ' did not mount on ' + $to + ' with its other copies Healthy in time.') }",
+		indent+indent+"}",
+		indent+"}",
+		"} catch {",
+		indent+"$failure = $_.Exception.Message",
+		"}",
+	)
+	s.header("drill")
+	s.add("$rows | ConvertTo-Csv -NoTypeInformation",
+		"if ($failure -ne '') { throw $failure }")
+	return s.String()
+}
+
+func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	dag := inv.Value("dag")
+	s := newScript(env, true)
+	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
+	return &Plan{Summary: "Status of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " with -Status"}}}, nil
+}
+
+func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	dag := inv.Value("dag")
+	s := newScript(env, true)
+	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
+	return &Plan{Summary: "Networks of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the networks of " + dag}}}, nil
+}
+
+func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	db := inv.Value("database")
+	s := newScript(env, true)
+	// Without -Identity, Exchange 2010 returns only the local server's copies, so
+	// "all" is every database piped in. Preferences live on the database in 2010.
+	src, what := "Get-MailboxDatabase", "every database"
+	if db != "" {
+		src, what = "Get-MailboxDatabase -Identity "+Quote(db), "database "+db
+	}
+	s.add("$dbs = @(" + src + ")")
+	s.section("databases", "$dbs", colsDatabases...)
+	s.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
+	return &Plan{Summary: "Copy status of " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the copies of " + what}}}, nil
+}
+
+func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	s := newScript(env, true)
+	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
+	return &Plan{Summary: "List the CAS arrays.", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read CAS arrays"}}}, nil
+}
+
+func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	src, what := "Test-OutlookWebServices", "the test mailbox"
+	if mb := inv.Value("mailbox"); mb != "" {
+		src, what = "Test-OutlookWebServices -Identity "+Quote(mb), mb
+	}
+	s := newScript(env, true)
+	s.section("autodiscover", src, "Id", "Type", "Message")
+	return &Plan{Summary: "Test Autodiscover for " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "run Test-OutlookWebServices"}}}, nil
+}

@@ -1,0 +1,530 @@
+package commands
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The evaluators read Tables as printed by the plans' preflight scripts. Values are
+// compared case-insensitively, as Exchange and Windows compare names.
+
+type row = map[string]string
+
+func rows(r []Tables, step int, section string) []row {
+	if step < 0 || step >= len(r) || r[step] == nil {
+		return nil
+	}
+	return r[step][section]
+}
+
+// list splits a ';'-joined multi-valued column.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ";") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// sameHost compares server names that may be NetBIOS names or FQDNs
+// (WitnessServer is often stored as an FQDN).
+func sameHost(a, b string) bool {
+	short := func(s string) string {
+		s = strings.TrimSpace(s)
+		if i := strings.IndexByte(s, '.'); i >= 0 {
+			s = s[:i]
+		}
+		return s
+	}
+	return a != "" && strings.EqualFold(short(a), short(b))
+}
+
+// sameADName compares an AD object's name with a reference that may be printed as a
+// canonical path ("msglab.local/Configuration/Sites/Default-First-Site-Name").
+func sameADName(value, name string) bool {
+	value = strings.TrimSpace(value)
+	if strings.EqualFold(value, name) {
+		return true
+	}
+	i := strings.LastIndexAny(value, `/\`)
+	return i >= 0 && strings.EqualFold(value[i+1:], name)
+}
+
+func hasHost(servers []string, name string) bool {
+	for _, s := range servers {
+		if sameHost(s, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// dagOf returns the DAG whose Servers include server, or "".
+func dagOf(dags []row, server string) string {
+	for _, d := range dags {
+		if hasHost(list(d["Servers"]), server) {
+			return d["Name"]
+		}
+	}
+	return ""
+}
+
+func findRow(rs []row, col, value string) row {
+	for _, r := range rs {
+		if strings.EqualFold(strings.TrimSpace(r[col]), value) {
+			return r
+		}
+	}
+	return nil
+}
+
+// parsePrefs reads ActivationPreference as printed: "[EX10-MB01, 1];[EX10-MB02, 2]"
+// (the string form of each key/value pair, deserialized or not).
+func parsePrefs(v string) map[string]int {
+	out := map[string]int{}
+	for _, item := range list(v) {
+		item = strings.Trim(item, "[] ")
+		i := strings.LastIndexByte(item, ',')
+		if i < 0 {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(item[i+1:]))
+		if err != nil {
+			continue
+		}
+		out[strings.ToUpper(strings.TrimSpace(item[:i]))] = n
+	}
+	return out
+}
+
+func prefOf(prefs map[string]int, server string) (int, bool) {
+	for s, n := range prefs {
+		if sameHost(s, server) {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
+}
+
+func hasRole(serverRole, role string) bool {
+	return strings.Contains(strings.ToLower(strings.ReplaceAll(serverRole, " ", "")), strings.ToLower(role))
+}
+
+func evalDNSAdd(r []Tables, fqdn, ip string) Findings {
+	var f Findings
+	var ips []string
+	for _, x := range rows(r, 0, "records") {
+		ips = append(ips, x["IPAddress"])
+	}
+	same := false
+	for _, x := range ips {
+		same = same || x == ip
+	}
+	switch {
+	case same && len(ips) == 1:
+		f.noop("%s already points to %s: nothing to do.", fqdn, ip)
+	case same:
+		f.add(Warning, "%s points to %s and also to %s (DNS round robin): clients may bypass the NLB address.", fqdn, ip, strings.Join(ips, ", "))
+		f.NoOp = true
+	case len(ips) > 0:
+		f.add(Blocker, "%s already points to %s: remove that record first if the name should move to %s.", fqdn, strings.Join(ips, ", "), ip)
+	default:
+		f.add(Info, "%s has no A record yet.", fqdn)
+	}
+	return f
+}
+
+// nlbHostChecks are the checks nlb create and nlb add-host share: the host must not be
+// a DAG member (NLB and failover clustering on one server are unsupported), and it
+// should be a Client Access server.
+func nlbHostChecks(f *Findings, r []Tables, host string) {
+	if d := dagOf(rows(r, 0, "dags"), host); d != "" {
+		f.add(Blocker, "%s is a member of DAG %s: Microsoft does not support Windows NLB on a DAG member (walkthrough best practice 4).", host, d)
+	}
+	srv := findRow(rows(r, 0, "servers"), "Name", host)
+	switch {
+	case srv == nil:
+		f.add(Warning, "%s is not an Exchange server: the CAS array's NLB normally runs on the Client Access servers.", host)
+	case !hasRole(srv["ServerRole"], "ClientAccess"):
+		f.add(Warning, "%s has roles %s, not ClientAccess: the CAS array's NLB normally runs on the Client Access servers.", host, srv["ServerRole"])
+	}
+	if p := rows(r, 1, "nlbprobe"); len(p) == 1 && p[0]["Module"] != "Loaded" {
+		f.add(Info, "The NLB feature is not installed on %s yet: the plan installs it first.", host)
+	}
+}
+
+func evalNLBCreate(r []Tables, fqdn, ip, mask, mode, host string) Findings {
+	var f Findings
+	nlbHostChecks(&f, r, host)
+	for _, c := range rows(r, 1, "nlb") {
+		if !strings.EqualFold(c["Name"], fqdn) {
+			f.add(Blocker, "%s is already a node of NLB cluster %s (%s): a host belongs to one cluster.", host, c["Name"], c["IPAddress"])
+			continue
+		}
+		if c["IPAddress"] == ip && c["SubnetMask"] == mask && strings.EqualFold(c["Mode"], mode) {
+			f.noop("NLB cluster %s already exists on %s with %s/%s, %s: nothing to do.", fqdn, host, ip, mask, c["Mode"])
+		} else {
+			f.add(Blocker, "NLB cluster %s already exists on %s with other settings: %s/%s, %s.", fqdn, host, c["IPAddress"], c["SubnetMask"], c["Mode"])
+		}
+	}
+	return f
+}
+
+func evalNLBAddHost(r []Tables, fqdn, host string) Findings {
+	var f Findings
+	nlbHostChecks(&f, r, host)
+	for _, c := range rows(r, 1, "nlb") {
+		if strings.EqualFold(c["Name"], fqdn) {
+			f.noop("%s is already a node of NLB cluster %s: nothing to do.", host, fqdn)
+			return f
+		}
+		f.add(Blocker, "%s is already a node of NLB cluster %s (%s): a host belongs to one cluster.", host, c["Name"], c["IPAddress"])
+	}
+	p := rows(r, 1, "nlbprobe")
+	if len(p) != 1 || p[0]["Module"] != "Loaded" {
+		f.add(Info, "The nodes of %s cannot be read from %s before NLB is installed there: the join checks the cluster when it runs.", fqdn, host)
+		return f
+	}
+	nodes := rows(r, 1, "nlbnodes")
+	if findRow(nodes, "Name", host) != nil {
+		f.noop("%s is already a node of NLB cluster %s: nothing to do.", host, fqdn)
+		return f
+	}
+	if len(nodes) >= maxNLBNodes {
+		f.add(Blocker, "NLB cluster %s already has %d nodes, the most Windows NLB supports.", fqdn, len(nodes))
+	}
+	for _, n := range nodes {
+		if !strings.HasPrefix(strings.ToLower(n["State"]), "converged") {
+			f.add(Blocker, "NLB node %s of %s is %s: join a new host only to a converged cluster.", n["Name"], fqdn, n["State"])
+		}
+	}
+	return f
+}
+
+func evalCASArrayCreate(r []Tables, name, fqdn, site string) Findings {
+	var f Findings
+	if findRow(rows(r, 0, "sites"), "Name", site) == nil {
+		var names []string
+		for _, s := range rows(r, 0, "sites") {
+			names = append(names, s["Name"])
+		}
+		f.add(Blocker, "Active Directory site %s does not exist; the sites are: %s.", site, strings.Join(names, ", "))
+	}
+	for _, a := range rows(r, 0, "casarrays") {
+		nameMatch, fqdnMatch, siteMatch := strings.EqualFold(a["Name"], name), strings.EqualFold(a["Fqdn"], fqdn), sameADName(a["Site"], site)
+		switch {
+		case nameMatch && fqdnMatch && siteMatch:
+			f.noop("CAS array %q already exists as %s in site %s: nothing to do.", name, fqdn, site)
+		case nameMatch || fqdnMatch:
+			f.add(Blocker, "CAS array %q already exists as %s in site %s.", a["Name"], a["Fqdn"], a["Site"])
+		case siteMatch:
+			f.add(Blocker, "Site %s already has CAS array %q (%s): Exchange 2010 allows one CAS array per site.", site, a["Name"], a["Fqdn"])
+		}
+	}
+	return f
+}
+
+// evalCASArrayAssign blocks an FQDN that is neither a CAS array nor a Client Access
+// server: Outlook would be sent to a name no Client Access server answers for. A
+// Client Access server's own FQDN is allowed, because that is how the change is undone.
+func evalCASArrayAssign(r []Tables, fqdn, db string) Findings {
+	var f Findings
+	if a := findRow(rows(r, 0, "casarrays"), "Fqdn", fqdn); a == nil {
+		srv := findRow(rows(r, 0, "servers"), "Fqdn", fqdn)
+		if srv != nil && hasRole(srv["ServerRole"], "ClientAccess") {
+			f.add(Info, "%s is Client Access server %s, not a CAS array: Outlook will connect to that one server.", fqdn, srv["Name"])
+		} else {
+			f.add(Blocker, "No CAS array has the FQDN %s: create it first (casarray create).", fqdn)
+		}
+	}
+	targets := rows(r, 0, "databases")
+	if db != "" {
+		targets = nil
+		if d := findRow(rows(r, 0, "databases"), "Name", db); d != nil {
+			targets = []row{d}
+		} else {
+			f.add(Blocker, "Mailbox database %s does not exist.", db)
+			return f
+		}
+	}
+	if len(targets) == 0 {
+		f.add(Blocker, "There are no mailbox databases to point at %s.", fqdn)
+		return f
+	}
+	var prev []string
+	pending := 0
+	for _, d := range targets {
+		prev = append(prev, d["Name"]+"="+d["RpcClientAccessServer"])
+		if !strings.EqualFold(d["RpcClientAccessServer"], fqdn) {
+			pending++
+		}
+	}
+	if pending == 0 {
+		f.noop("Every database concerned already uses %s: nothing to do.", fqdn)
+		return f
+	}
+	f.add(Info, "Previous RpcClientAccessServer (to undo): %s.", strings.Join(prev, ", "))
+	f.add(Info, "Outlook clients of the changed databases pick up the new server when their profile is next repaired or recreated.")
+	return f
+}
+
+func sameIPSet(a, b string) bool {
+	x, y := strings.Split(a, ","), list(b)
+	sort.Strings(x)
+	sort.Strings(y)
+	return strings.Join(x, ",") == strings.Join(y, ",")
+}
+
+func evalDAGCreate(r []Tables, name, witness, dir, ips string) Findings {
+	var f Findings
+	dags := rows(r, 0, "dags")
+	if d := findRow(dags, "Name", name); d != nil {
+		same := sameHost(d["WitnessServer"], witness) &&
+			strings.EqualFold(strings.TrimSuffix(d["WitnessDirectory"], `\`), strings.TrimSuffix(dir, `\`)) &&
+			(ips == "" || sameIPSet(ips, d["DatabaseAvailabilityGroupIpv4Addresses"]))
+		if same {
+			f.noop("%s already exists with witness %s and %s: nothing to do.", name, witness, dir)
+		} else {
+			f.add(Blocker, "DAG %s already exists with witness %s, directory %s and IP %s.", name, d["WitnessServer"], d["WitnessDirectory"], d["DatabaseAvailabilityGroupIpv4Addresses"])
+		}
+		return f
+	}
+	if d := dagOf(dags, witness); d != "" {
+		f.add(Blocker, "Witness %s is a member of DAG %s: the witness must not be a DAG member.", witness, d)
+	}
+	if srv := findRow(rows(r, 0, "servers"), "Name", witness); srv == nil {
+		f.add(Warning, "Witness %s is not an Exchange server: add the Exchange Trusted Subsystem group to its local Administrators group first.", witness)
+	}
+	if ips == "" {
+		f.add(Info, "No ip= given: Exchange 2010 then gives the DAG an address by DHCP.")
+	}
+	return f
+}
+
+func evalDAGAddMember(r []Tables, dag, srv string) Findings {
+	var f Findings
+	dags := rows(r, 0, "dags")
+	d := findRow(dags, "Name", dag)
+	if d == nil {
+		f.add(Blocker, "DAG %s does not exist: create it first (dag create).", dag)
+		return f
+	}
+	members := list(d["Servers"])
+	if hasHost(members, srv) {
+		f.noop("%s is already a member of %s: nothing to do.", srv, dag)
+		return f
+	}
+	if other := dagOf(dags, srv); other != "" {
+		f.add(Blocker, "%s is a member of DAG %s: a server belongs to one DAG.", srv, other)
+	}
+	if len(members) >= maxDAGMembers {
+		f.add(Blocker, "DAG %s already has %d members, the most Exchange 2010 allows.", dag, len(members))
+	}
+	if sameHost(d["WitnessServer"], srv) {
+		f.add(Blocker, "%s is the witness server of %s: the witness must not be a DAG member.", srv, dag)
+	}
+	switch s := findRow(rows(r, 0, "servers"), "Name", srv); {
+	case s == nil:
+		f.add(Blocker, "%s is not an Exchange server.", srv)
+	case !hasRole(s["ServerRole"], "Mailbox"):
+		f.add(Blocker, "%s has roles %s: only Mailbox servers can join a DAG.", srv, s["ServerRole"])
+	case !strings.HasPrefix(s["AdminDisplayVersion"], "Version 14"):
+		f.add(Blocker, "%s runs %s, not Exchange 2010 (Version 14).", srv, s["AdminDisplayVersion"])
+	}
+	for _, c := range rows(r, 1, "nlb") {
+		f.add(Blocker, "%s is a node of NLB cluster %s: Microsoft does not support Windows NLB on a DAG member (walkthrough best practice 4).", srv, c["Name"])
+	}
+	return f
+}
+
+// dbAndDAG finds the database and its DAG for copy add and failover, setting the lock.
+func dbAndDAG(f *Findings, r []Tables, db string) (row, row) {
+	d := findRow(rows(r, 0, "databases"), "Name", db)
+	if d == nil {
+		f.add(Blocker, "Mailbox database %s does not exist.", db)
+		return nil, nil
+	}
+	g := findRow(rows(r, 0, "dags"), "Name", d["MasterServerOrAvailabilityGroup"])
+	if g == nil {
+		f.add(Blocker, "%s is on %s, which is not in a DAG: add the server to a DAG first.", db, d["Server"])
+		return d, nil
+	}
+	f.Lock = "dag:" + strings.ToUpper(g["Name"])
+	return d, g
+}
+
+func evalCopyAdd(r []Tables, db, srv, pref string) Findings {
+	var f Findings
+	d, g := dbAndDAG(&f, r, db)
+	if g == nil {
+		return f
+	}
+	copies := list(d["Servers"])
+	prefs := parsePrefs(d["ActivationPreference"])
+	if hasHost(copies, srv) {
+		have, _ := prefOf(prefs, srv)
+		if pref == "" || atoi(pref) == have {
+			f.noop("%s already has a copy on %s (activation preference %d): nothing to do.", db, srv, have)
+		} else {
+			f.add(Blocker, "%s already has a copy on %s with activation preference %d; change it with Set-MailboxDatabaseCopy, not copy add.", db, srv, have)
+		}
+		return f
+	}
+	if !hasHost(list(g["Servers"]), srv) {
+		f.add(Blocker, "%s is not a member of DAG %s, which holds %s.", srv, g["Name"], db)
+	}
+	if len(copies) >= maxDAGMembers {
+		f.add(Blocker, "%s already has %d copies, the most Exchange 2010 allows.", db, len(copies))
+	}
+	if len(copies) == 1 && isTrue(d["CircularLoggingEnabled"]) {
+		f.add(Blocker, "Circular logging is on for %s: turn it off before adding the second copy.", db)
+	}
+	if pref != "" && atoi(pref) > len(copies)+1 {
+		f.add(Blocker, "Activation preference %s is too high: with the new copy %s has %d copies.", pref, db, len(copies)+1)
+	}
+	mounted := false
+	for _, c := range rows(r, 0, "copystatus") {
+		mounted = mounted || strings.EqualFold(c["Status"], "Mounted")
+	}
+	if !mounted {
+		f.add(Blocker, "%s has no mounted copy to seed from.", db)
+	}
+	f.add(Info, "Seeding copies the whole database over the network and can take hours.")
+	return f
+}
+
+func evalFailover(r []Tables, db, to string) Findings {
+	var f Findings
+	_, g := dbAndDAG(&f, r, db)
+	if g == nil {
+		return f
+	}
+	var target row
+	for _, c := range rows(r, 0, "copystatus") {
+		if sameHost(c["MailboxServer"], to) {
+			target = c
+		} else if strings.EqualFold(c["Status"], "Seeding") {
+			f.add(Warning, "The copy of %s on %s is seeding.", db, c["MailboxServer"])
+		}
+	}
+	if target == nil {
+		f.add(Blocker, "%s has no copy on %s.", db, to)
+		return f
+	}
+	if strings.EqualFold(target["Status"], "Mounted") || isTrue(target["ActiveCopy"]) {
+		f.noop("%s is already active on %s: nothing to do.", db, to)
+		return f
+	}
+	copyChecks(&f, target)
+	return f
+}
+
+// copyChecks are the conditions a copy must meet before it is activated: the ones a
+// lossless switchover needs, which -Skip* switches would otherwise bypass.
+func copyChecks(f *Findings, c row) {
+	name := c["Name"]
+	if !strings.EqualFold(c["Status"], "Healthy") {
+		f.add(Blocker, "Copy %s is %s, not Healthy.", name, c["Status"])
+	}
+	if n := atoi(c["CopyQueueLength"]); n >= queueLimit {
+		f.add(Blocker, "Copy %s has a copy queue of %d (%d or more is unhealthy).", name, n, queueLimit)
+	}
+	if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
+		f.add(Blocker, "Copy %s has a replay queue of %d (%d or more is unhealthy).", name, n, queueLimit)
+	}
+	if !strings.EqualFold(c["ContentIndexState"], "Healthy") {
+		f.add(Blocker, "Copy %s has content index %s, not Healthy.", name, c["ContentIndexState"])
+	}
+	if isTrue(c["ActivationSuspended"]) {
+		f.add(Blocker, "Activation of copy %s is suspended.", name)
+	}
+}
+
+// badState reports whether a DAG network's subnet or interface entry, printed like
+// "{10.0.0.0/24,Up}" or "{EX10-MB01,Up,10.0.0.11}", carries a state other than Up.
+func badState(entry string) (string, bool) {
+	for _, field := range strings.Split(strings.Trim(entry, "{} "), ",") {
+		switch strings.ToLower(strings.TrimSpace(field)) {
+		case "down", "partitioned", "misconfigured", "unavailable", "unknown", "failed", "unreachable":
+			return strings.TrimSpace(field), true
+		}
+	}
+	return "", false
+}
+
+func evalDrill(r []Tables, dag string) Findings {
+	var f Findings
+	d := findRow(rows(r, 0, "dag"), "Name", dag)
+	if d == nil {
+		f.add(Blocker, "DAG %s does not exist.", dag)
+		return f
+	}
+	members := list(d["Servers"])
+	if len(members) < 2 {
+		f.add(Blocker, "DAG %s has %d members: a drill needs two.", dag, len(members))
+	}
+	operational := list(d["OperationalServers"])
+	for _, m := range members {
+		if !hasHost(operational, m) {
+			f.add(Blocker, "%s is not in the operational servers of %s.", m, dag)
+		}
+	}
+	for _, n := range rows(r, 0, "networks") {
+		for _, e := range append(list(n["Subnets"]), list(n["Interfaces"])...) {
+			if st, bad := badState(e); bad {
+				f.add(Blocker, "DAG network %s: %s is %s.", n["Name"], e, st)
+			}
+		}
+	}
+	dbs := rows(r, 0, "databases")
+	if len(dbs) == 0 {
+		f.add(Blocker, "DAG %s holds no databases.", dag)
+	}
+	for _, db := range dbs {
+		if len(list(db["Servers"])) < 2 {
+			f.add(Blocker, "%s has one copy: there is nowhere to move it.", db["Name"])
+		}
+	}
+	for _, c := range rows(r, 0, "copystatus") {
+		st := c["Status"]
+		if !strings.EqualFold(st, "Mounted") && !strings.EqualFold(st, "Healthy") {
+			f.add(Blocker, "Copy %s is %s.", c["Name"], st)
+		}
+		if n := atoi(c["CopyQueueLength"]); n >= queueLimit {
+			f.add(Blocker, "Copy %s has a copy queue of %d.", c["Name"], n)
+		}
+		if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
+			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
+		}
+		if !strings.EqualFold(c["ContentIndexState"], "Healthy") {
+			f.add(Blocker, "Copy %s has content index %s.", c["Name"], c["ContentIndexState"])
+		}
+	}
+	reported := map[string]bool{}
+	for i := 1; i < len(r); i++ {
+		for _, h := range rows(r, i, "replicationhealth") {
+			reported[strings.ToUpper(h["Server"])] = true
+			if !strings.EqualFold(h["Result"], "Passed") {
+				f.add(Blocker, "%s: replication check %s is %s: %s", h["Server"], h["Check"], h["Result"], h["Error"])
+			}
+		}
+	}
+	for _, m := range members {
+		found := false
+		for s := range reported {
+			found = found || sameHost(s, m)
+		}
+		if !found {
+			f.add(Blocker, "No replication health from member %s: is it listed with the mailbox role in exchange.servers?", m)
+		}
+	}
+	return f
+}

@@ -1,0 +1,295 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+)
+
+// Synthetic preflight rows, shaped like the walkthrough's organisation.
+var (
+	dagE14    = row{"Name": "E14-DAG", "Servers": "EX10-MB01;EX10-MB02", "WitnessServer": "ex10-caht.msglab.local", "WitnessDirectory": `C:\FSW`, "DatabaseAvailabilityGroupIpv4Addresses": "10.0.0.50"}
+	srvCAHT   = row{"Name": "EX10-CAHT", "Fqdn": "ex10-caht.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvCAHT02 = row{"Name": "EX10-CAHT02", "Fqdn": "ex10-caht02.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvMB01   = row{"Name": "EX10-MB01", "Fqdn": "ex10-mb01.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvMB02   = row{"Name": "EX10-MB02", "Fqdn": "ex10-mb02.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	allSrv    = []row{srvCAHT, srvCAHT02, srvMB01, srvMB02}
+	nlbLoaded = []row{{"Module": "Loaded"}}
+	nlbNone   = []row{{"Module": "Unavailable"}}
+	dbMB01    = row{"Name": "MB01", "Server": "EX10-MB01", "MasterServerOrAvailabilityGroup": "E14-DAG", "Servers": "EX10-MB01", "ActivationPreference": "[EX10-MB01, 1]", "CircularLoggingEnabled": "False", "RpcClientAccessServer": "ex10-mb01.msglab.local"}
+	dbMB02    = row{"Name": "MB02", "Server": "EX10-MB02", "MasterServerOrAvailabilityGroup": "E14-DAG", "Servers": "EX10-MB02;EX10-MB01", "ActivationPreference": "[EX10-MB02, 1];[EX10-MB01, 2]", "CircularLoggingEnabled": "False", "RpcClientAccessServer": "ex10-mb02.msglab.local"}
+)
+
+func cp(name, status string, mods ...string) row {
+	r := row{"Name": name, "DatabaseName": name[:strings.IndexByte(name, '\\')], "MailboxServer": name[strings.IndexByte(name, '\\')+1:],
+		"Status": status, "ActiveCopy": map[bool]string{true: "True", false: "False"}[status == "Mounted"], "ActivationSuspended": "False",
+		"CopyQueueLength": "0", "ReplayQueueLength": "0", "ContentIndexState": "Healthy"}
+	for i := 0; i+1 < len(mods); i += 2 {
+		r[mods[i]] = mods[i+1]
+	}
+	return r
+}
+
+func with(r row, kv ...string) row {
+	out := row{}
+	for k, v := range r {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+type evalCase struct {
+	name    string
+	text    string
+	results []Tables
+	want    Severity // the most severe finding expected (Info when only info or none)
+	noop    bool
+	msg     string // a substring of some finding's message ("" to skip)
+	lock    string // expected Findings.Lock ("" to skip)
+}
+
+func runEval(t *testing.T, cases []evalCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, err := Parse(tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := inv.Plan(walkEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.results) != len(p.Preflight) {
+				t.Fatalf("case has %d results, plan has %d preflight steps", len(tc.results), len(p.Preflight))
+			}
+			f := p.Evaluate(tc.results)
+			worst := Info
+			found := tc.msg == ""
+			for _, x := range f.List {
+				worst = max(worst, x.Severity)
+				found = found || strings.Contains(x.Message, tc.msg)
+			}
+			if worst != tc.want || f.NoOp != tc.noop || !found {
+				t.Errorf("got worst %s, noop %v, findings:\n%s\nwant worst %s, noop %v, a message with %q", worst, f.NoOp, f, tc.want, tc.noop, tc.msg)
+			}
+			if tc.lock != "" && f.Lock != tc.lock {
+				t.Errorf("lock %q, want %q", f.Lock, tc.lock)
+			}
+		})
+	}
+}
+
+func TestEvaluateDNS(t *testing.T) {
+	const cmd = "dns add client 10.0.0.40 zone=msglab.local"
+	rec := func(ips ...string) []Tables {
+		var rs []row
+		for _, ip := range ips {
+			rs = append(rs, row{"IPAddress": ip})
+		}
+		return []Tables{{"records": rs}}
+	}
+	runEval(t, []evalCase{
+		{"new", cmd, rec(), Info, false, "no A record yet", ""},
+		{"same", cmd, rec("10.0.0.40"), Info, true, "already points to 10.0.0.40", ""},
+		{"elsewhere", cmd, rec("10.0.0.41"), Blocker, false, "already points to 10.0.0.41", ""},
+		{"round robin", cmd, rec("10.0.0.40", "10.0.0.41"), Warning, true, "round robin", ""},
+	})
+}
+
+func TestEvaluateNLB(t *testing.T) {
+	const create = `nlb create client.msglab.local ip=10.0.0.40 mask=255.255.255.0 interface="Local Area Connection" host=EX10-CAHT mode=multicast`
+	const add = `nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`
+	ex := Tables{"dags": nil, "servers": allSrv}
+	cluster := row{"Name": "client.msglab.local", "IPAddress": "10.0.0.40", "SubnetMask": "255.255.255.0", "Mode": "Multicast"}
+	conv := func(names ...string) []row {
+		var rs []row
+		for i, n := range names {
+			rs = append(rs, row{"Name": n, "State": "Converged", "HostID": string(rune('1' + i))})
+		}
+		return rs
+	}
+	runEval(t, []evalCase{
+		{"create fresh", create, []Tables{ex, {"nlbprobe": nlbNone}}, Info, false, "plan installs it", ""},
+		{"create on DAG member", strings.Replace(create, "EX10-CAHT", "EX10-MB01", 1),
+			[]Tables{{"dags": []row{dagE14}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "does not support Windows NLB on a DAG member", ""},
+		{"create exists same", create, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{cluster}}}, Info, true, "already exists", ""},
+		{"create exists other ip", create, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{with(cluster, "IPAddress", "10.0.0.41")}}}, Blocker, false, "other settings", ""},
+		{"create host in other cluster", create, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{with(cluster, "Name", "owa.msglab.local")}}}, Blocker, false, "already a node of NLB cluster owa.msglab.local", ""},
+		{"create on non-CAS", create, []Tables{{"servers": []row{srvMB01}}, {"nlbprobe": nlbNone}}, Warning, false, "not an Exchange server", ""},
+		{"add fresh host", add, []Tables{ex, {"nlbprobe": nlbNone}}, Info, false, "checks the cluster when it runs", ""},
+		{"add converged", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": conv("EX10-CAHT")}}, Info, false, "", ""},
+		{"add already node", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{cluster}}}, Info, true, "already a node", ""},
+		{"add already node per nodes", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": conv("EX10-CAHT", "EX10-CAHT02")}}, Info, true, "already a node", ""},
+		{"add not converged", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": []row{{"Name": "EX10-CAHT", "State": "Converging"}}}}, Blocker, false, "is Converging", ""},
+		{"add DAG member", strings.Replace(add, "EX10-CAHT02", "EX10-MB02", 1), []Tables{{"dags": []row{dagE14}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "DAG member", ""},
+	})
+}
+
+func TestEvaluateCASArray(t *testing.T) {
+	const create = `casarray create "CAS Array" fqdn=client.msglab.local site=Default-First-Site-Name`
+	sites := []row{{"Name": "Default-First-Site-Name"}}
+	arr := row{"Name": "CAS Array", "Fqdn": "client.msglab.local", "Site": "msglab.local/Configuration/Sites/Default-First-Site-Name"}
+	const assign = "casarray assign client.msglab.local"
+	dbs := []row{dbMB01, dbMB02}
+	runEval(t, []evalCase{
+		{"create fresh", create, []Tables{{"sites": sites}}, Info, false, "", ""},
+		{"create exists same", create, []Tables{{"sites": sites, "casarrays": []row{arr}}}, Info, true, "already exists", ""},
+		{"create exists other fqdn", create, []Tables{{"sites": sites, "casarrays": []row{with(arr, "Fqdn", "outlook.msglab.local")}}}, Blocker, false, "already exists as outlook.msglab.local", ""},
+		{"create site taken", create, []Tables{{"sites": sites, "casarrays": []row{with(arr, "Name", "Other", "Fqdn", "other.msglab.local")}}}, Blocker, false, "one CAS array per site", ""},
+		{"create no site", create, []Tables{{"sites": []row{{"Name": "Berlin"}}}}, Blocker, false, "does not exist", ""},
+		{"assign records previous", assign, []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": dbs}}, Info, false, "MB01=ex10-mb01.msglab.local, MB02=ex10-mb02.msglab.local", ""},
+		{"assign no array", assign, []Tables{{"servers": allSrv, "databases": dbs}}, Blocker, false, "No CAS array has the FQDN", ""},
+		{"assign back to a CAS", "casarray assign ex10-caht.msglab.local", []Tables{{"servers": allSrv, "databases": dbs}}, Info, false, "not a CAS array", ""},
+		{"assign done", assign, []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": []row{with(dbMB01, "RpcClientAccessServer", "client.msglab.local")}}}, Info, true, "nothing to do", ""},
+		{"assign one db missing", assign + " database=MB09", []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": dbs}}, Blocker, false, "MB09 does not exist", ""},
+		{"assign one db", assign + " database=MB01", []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": dbs}}, Info, false, "MB01=ex10-mb01.msglab.local.", ""},
+	})
+}
+
+func TestEvaluateDAG(t *testing.T) {
+	const create = `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW ip=10.0.0.50`
+	const member = "dag add-member E14-DAG EX10-MB02"
+	empty := with(dagE14, "Servers", "")
+	full := with(dagE14, "Servers", "S01;S02;S03;S04;S05;S06;S07;S08;S09;S10;S11;S12;S13;S14;S15;S16")
+	runEval(t, []evalCase{
+		{"create fresh", create, []Tables{{"servers": allSrv}}, Info, false, "", ""},
+		{"create exists same", create, []Tables{{"dags": []row{dagE14}, "servers": allSrv}}, Info, true, `E14-DAG already exists with witness EX10-CAHT and C:\FSW: nothing to do.`, ""},
+		{"create name taken", create, []Tables{{"dags": []row{with(dagE14, "WitnessServer", "EX10-CAHT02")}, "servers": allSrv}}, Blocker, false, "already exists with witness EX10-CAHT02", ""},
+		{"create witness is member", `dag create E15-DAG witness=EX10-MB01 dir=C:\FSW`, []Tables{{"dags": []row{dagE14}, "servers": allSrv}}, Blocker, false, "witness must not be a DAG member", ""},
+		{"create witness not exchange", `dag create E14-DAG witness=FS01 dir=C:\FSW`, []Tables{{"servers": allSrv}}, Warning, false, "Exchange Trusted Subsystem", ""},
+		{"member fresh", member, []Tables{{"dags": []row{empty}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Info, false, "", ""},
+		{"member already", member, []Tables{{"dags": []row{dagE14}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Info, true, "already a member", ""},
+		{"member of other DAG", member, []Tables{{"dags": []row{empty, with(dagE14, "Name", "OTHER-DAG")}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "member of DAG OTHER-DAG", ""},
+		{"member 17th", member, []Tables{{"dags": []row{full}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "already has 16 members", ""},
+		{"member is witness", "dag add-member E14-DAG EX10-CAHT", []Tables{{"dags": []row{empty}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "is the witness server", ""},
+		{"member NLB node", member, []Tables{{"dags": []row{empty}, "servers": allSrv}, {"nlbprobe": nlbLoaded, "nlb": []row{{"Name": "client.msglab.local"}}}}, Blocker, false, "is a node of NLB cluster", ""},
+		{"member not mailbox", "dag add-member E14-DAG EX10-CAHT02", []Tables{{"dags": []row{empty}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "only Mailbox servers", ""},
+		{"member no DAG", member, []Tables{{"servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "does not exist", ""},
+	})
+}
+
+func TestEvaluateCopyAdd(t *testing.T) {
+	const add = "copy add MB01 EX10-MB02"
+	base := func(db row, copies ...row) []Tables {
+		return []Tables{{"dags": []row{dagE14}, "databases": []row{db}, "copystatus": copies}}
+	}
+	mounted := cp(`MB01\EX10-MB01`, "Mounted")
+	two := with(dbMB01, "Servers", "EX10-MB01;EX10-MB02", "ActivationPreference", "[EX10-MB01, 1];[EX10-MB02, 2]")
+	runEval(t, []evalCase{
+		{"fresh", add, base(dbMB01, mounted), Info, false, "can take hours", "dag:E14-DAG"},
+		{"exists", add, base(two, mounted), Info, true, "already has a copy on EX10-MB02 (activation preference 2)", ""},
+		{"exists same pref", add + " preference=2", base(two, mounted), Info, true, "nothing to do", ""},
+		{"exists other pref", add + " preference=1", base(two, mounted), Blocker, false, "Set-MailboxDatabaseCopy", ""},
+		{"circular logging", add, base(with(dbMB01, "CircularLoggingEnabled", "True"), mounted), Blocker, false, "Circular logging", ""},
+		{"17th copy", add, []Tables{{"dags": []row{with(dagE14, "Servers", "EX10-MB02;S01;S02;S03;S04;S05;S06;S07;S08;S09;S10;S11;S12;S13;S14;S15;S16")},
+			"databases": []row{with(dbMB01, "Servers", "S01;S02;S03;S04;S05;S06;S07;S08;S09;S10;S11;S12;S13;S14;S15;S16")}, "copystatus": []row{mounted}}}, Blocker, false, "already has 16 copies", ""},
+		{"server not in DAG", "copy add MB01 EX10-CAHT", base(dbMB01, mounted), Blocker, false, "not a member of DAG", ""},
+		{"no database", "copy add MB09 EX10-MB02", base(dbMB01, mounted), Blocker, false, "MB09 does not exist", ""},
+		{"database not in DAG", add, base(with(dbMB01, "MasterServerOrAvailabilityGroup", "EX10-MB01"), mounted), Blocker, false, "not in a DAG", ""},
+		{"preference too high", add + " preference=3", base(dbMB01, mounted), Blocker, false, "too high", ""},
+		{"not mounted", add, base(dbMB01, cp(`MB01\EX10-MB01`, "Dismounted")), Blocker, false, "no mounted copy", ""},
+	})
+}
+
+func TestEvaluateFailover(t *testing.T) {
+	const fo = "failover MB02 to=EX10-MB01"
+	res := func(target row) []Tables {
+		return []Tables{{"dags": []row{dagE14}, "databases": []row{dbMB02}, "copystatus": []row{cp(`MB02\EX10-MB02`, "Mounted"), target}}}
+	}
+	healthy := cp(`MB02\EX10-MB01`, "Healthy")
+	runEval(t, []evalCase{
+		{"healthy", fo, res(healthy), Info, false, "", "dag:E14-DAG"},
+		{"not healthy", fo, res(with(healthy, "Status", "Resynchronizing")), Blocker, false, "is Resynchronizing, not Healthy", ""},
+		{"copy queue", fo, res(with(healthy, "CopyQueueLength", "8")), Blocker, false, "copy queue of 8", ""},
+		{"replay queue", fo, res(with(healthy, "ReplayQueueLength", "12")), Blocker, false, "replay queue of 12", ""},
+		{"queue below limit", fo, res(with(healthy, "CopyQueueLength", "7", "ReplayQueueLength", "7")), Info, false, "", ""},
+		{"content index", fo, res(with(healthy, "ContentIndexState", "Failed")), Blocker, false, "content index Failed", ""},
+		{"activation suspended", fo, res(with(healthy, "ActivationSuspended", "True")), Blocker, false, "suspended", ""},
+		{"no copy", "failover MB02 to=EX10-CAHT", res(healthy), Blocker, false, "has no copy on EX10-CAHT", ""},
+		{"already active", "failover MB02 to=EX10-MB02", res(healthy), Info, true, "already active on EX10-MB02", ""},
+		{"other copy seeding", fo, []Tables{{"dags": []row{dagE14}, "databases": []row{dbMB02},
+			"copystatus": []row{healthy, cp(`MB02\EX10-MB03`, "Seeding")}}}, Warning, false, "seeding", ""},
+		{"no database", "failover MB09 to=EX10-MB01", res(healthy), Blocker, false, "MB09 does not exist", ""},
+	})
+}
+
+func TestEvaluateDrill(t *testing.T) {
+	const drill = "drill E14-DAG"
+	dag := with(dagE14, "OperationalServers", "EX10-MB01;EX10-MB02")
+	nets := []row{{"Name": "MapiDagNetwork", "Subnets": "{10.0.0.0/24,Up}", "Interfaces": "{EX10-MB01,Up,10.0.0.11};{EX10-MB02,Up,10.0.0.12}"}}
+	copies := []row{cp(`MB02\EX10-MB02`, "Mounted"), cp(`MB02\EX10-MB01`, "Healthy")}
+	trh := func(server, result string) Tables {
+		return Tables{"replicationhealth": []row{{"Server": server, "Check": "ClusterService", "Result": result}}}
+	}
+	ok := func(mods func(*Tables)) []Tables {
+		t0 := Tables{"dag": []row{dag}, "networks": nets, "databases": []row{dbMB02}, "copystatus": copies}
+		if mods != nil {
+			mods(&t0)
+		}
+		return []Tables{t0, trh("EX10-MB01", "Passed"), trh("EX10-MB02", "Passed")}
+	}
+	runEval(t, []evalCase{
+		{"healthy", drill, ok(nil), Info, false, "", ""},
+		{"member down", drill, ok(func(t *Tables) { (*t)["dag"] = []row{with(dag, "OperationalServers", "EX10-MB01")} }), Blocker, false, "EX10-MB02 is not in the operational servers", ""},
+		{"network down", drill, ok(func(t *Tables) { (*t)["networks"] = []row{with(nets[0], "Subnets", "{10.0.0.0/24,Partitioned}")} }), Blocker, false, "is Partitioned", ""},
+		{"copy seeding", drill, ok(func(t *Tables) { (*t)["copystatus"] = []row{copies[0], with(copies[1], "Status", "Seeding")} }), Blocker, false, "is Seeding", ""},
+		{"queue", drill, ok(func(t *Tables) { (*t)["copystatus"] = []row{copies[0], with(copies[1], "CopyQueueLength", "9")} }), Blocker, false, "copy queue of 9", ""},
+		{"single copy", drill, ok(func(t *Tables) { (*t)["databases"] = []row{dbMB01} }), Blocker, false, "nowhere to move", ""},
+		{"trh failed", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Failed"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
+		{"trh missing", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Passed"), {}}, Blocker, false, "No replication health from member EX10-MB02", ""},
+		{"no dag", drill, []Tables{{}, {}, {}}, Blocker, false, "does not exist", ""},
+	})
+}
+
+func TestEvaluateIncomplete(t *testing.T) {
+	inv, _ := Parse("failover MB01 to=EX10-MB02")
+	p, _ := inv.Plan(walkEnv)
+	if f := p.Evaluate(nil); !f.Blocked() {
+		t.Errorf("no results must block, got %v", f)
+	}
+}
+
+func TestWaitCheck(t *testing.T) {
+	w := &Wait{}
+	tests := []struct {
+		t            Tables
+		done, failed bool
+		err          bool
+	}{
+		{Tables{"wait": []row{{"Done": "True", "Failed": "False", "Detail": "x"}}}, true, false, false},
+		{Tables{"wait": []row{{"Done": "False", "Failed": "True"}}}, false, true, false},
+		{Tables{"wait": []row{{"Done": "False", "Failed": "False"}}}, false, false, false},
+		{Tables{}, false, false, true},
+	}
+	for i, tc := range tests {
+		done, failed, _, err := w.Check(tc.t)
+		if done != tc.done || failed != tc.failed || (err != nil) != tc.err {
+			t.Errorf("case %d: %v %v %v", i, done, failed, err)
+		}
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	tests := []struct {
+		text string
+		env  Env
+		want string
+	}{
+		{"dag status E14-DAG", Env{}, "management_server"},
+		{"dns add client 10.0.0.40 zone=msglab.local", Env{ManagementServer: "EX10-CAHT"}, "dns_server"},
+		{"health", Env{ManagementServer: "EX10-CAHT"}, "mailbox role"},
+		{`nlb add-host client.msglab.local host=EX10-CAHT03 interface=LAN`, walkEnv, "host=\"EX10-CAHT03\" is not a configured server"},
+	}
+	for _, tc := range tests {
+		inv, err := Parse(tc.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inv.Plan(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Plan(%q) error %v, want one containing %q", tc.text, err, tc.want)
+		}
+	}
+}

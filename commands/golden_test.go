@@ -1,0 +1,113 @@
+package commands
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// golden compares got with testdata/<name>.golden, or rewrites the file with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./commands/ -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; got:\n%s", path, got)
+	}
+}
+
+// walkEnv is the walkthrough's organisation as exchops would be configured for it.
+var walkEnv = Env{
+	ManagementServer: "EX10-CAHT",
+	DNSServer:        "DC01",
+	Servers: []Server{
+		{Name: "EX10-MB01", Roles: []string{"mailbox"}},
+		{Name: "EX10-MB02", Roles: []string{"mailbox"}},
+		{Name: "EX10-CAHT", Roles: []string{"clientaccess", "hubtransport"}},
+		{Name: "EX10-CAHT02", Roles: []string{"clientaccess", "hubtransport"}},
+		{Name: "DC01", Roles: []string{"dns"}},
+	},
+}
+
+func fileName(command string) string { return strings.ReplaceAll(command, " ", "-") }
+
+// TestPlansGolden renders every example of every command: what an approver reads.
+func TestPlansGolden(t *testing.T) {
+	for _, s := range Catalog() {
+		t.Run(fileName(s.Name), func(t *testing.T) {
+			if len(s.Examples) == 0 {
+				t.Fatalf("%s has no example", s.Name)
+			}
+			var b strings.Builder
+			for i, ex := range s.Examples {
+				inv, err := Parse(ex)
+				if err != nil {
+					t.Fatalf("example %q: %v", ex, err)
+				}
+				if inv.Spec.Name != s.Name {
+					t.Fatalf("example %q parsed as %q", ex, inv.Spec.Name)
+				}
+				p, err := inv.Plan(walkEnv)
+				if err != nil {
+					t.Fatalf("example %q: plan: %v", ex, err)
+				}
+				if i > 0 {
+					b.WriteString("\n##########\n\n")
+				}
+				b.WriteString(p.String())
+			}
+			golden(t, filepath.Join("plans", fileName(s.Name)), b.String())
+		})
+	}
+}
+
+func TestPlanSnapIn(t *testing.T) {
+	inv, err := Parse("copy status MB01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := walkEnv
+	env.SnapIn = true
+	p, err := inv.Plan(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plans/copy-status-snapin", p.String())
+}
+
+func TestHelpGolden(t *testing.T) {
+	names := []string{""}
+	for _, s := range Catalog() {
+		names = append(names, s.Name)
+	}
+	names = append(names, Groups()...)
+	for _, n := range names {
+		file := fileName(n)
+		if n == "" {
+			file = "index"
+		}
+		t.Run(file, func(t *testing.T) {
+			got, err := Help(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("help", file), got)
+		})
+	}
+}

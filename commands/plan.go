@@ -1,0 +1,245 @@
+package commands
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Env is what planning needs to know about the organisation, from configuration.
+type Env struct {
+	ManagementServer string   // where Exchange cmdlets run (exchange.management_server): EX10-CAHT
+	DNSServer        string   // where dnscmd runs (exchange.dns_server): DC01
+	Servers          []Server // exchange.servers; when not empty, every target must be listed
+	// SnapIn loads Exchange with Add-PSSnapin instead of RemoteExchange.ps1
+	// (exchange.snapin): faster, but it bypasses RBAC, so it is not the default.
+	SnapIn bool
+}
+
+// Server is one configured server and its roles ("mailbox", "clientaccess",
+// "hubtransport", "dns"; compared case-insensitively).
+type Server struct {
+	Name  string
+	Roles []string
+}
+
+// Role names used in Env.Servers.
+const (
+	RoleMailbox      = "mailbox"
+	RoleClientAccess = "clientaccess"
+)
+
+func (e Env) withRole(role string) []string {
+	var out []string
+	for _, s := range e.Servers {
+		for _, r := range s.Roles {
+			if strings.EqualFold(r, role) {
+				out = append(out, strings.ToUpper(s.Name))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (e Env) known(name string) bool {
+	if len(e.Servers) == 0 {
+		return true
+	}
+	for _, s := range e.Servers {
+		if strings.EqualFold(s.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Step is one script run on one server.
+type Step struct {
+	Target  string // the server's NetBIOS name, upper case: the runner maps it to an address
+	Script  string // a complete PowerShell 2.0 script, as docs/POWERSHELL.md describes
+	Purpose string // one line for people: what this script does
+}
+
+// WaitSection is the section every Wait script prints last: one row with the columns
+// Done and Failed ("True" or "False") and Detail (a progress line for people).
+const WaitSection = "wait"
+
+// Wait is a read-only script the runner polls after the steps succeed, until its wait
+// section says Done or Failed, or Budget runs out. The condition is computed by the
+// script itself, so a Wait is plain data that survives being stored.
+type Wait struct {
+	Step     Step
+	Progress string        // what people are told while it polls: "seeding MB01 to EX10-MB02"
+	Budget   time.Duration // give up (and report) after this long
+	Interval time.Duration // between polls
+}
+
+// Check reads one poll's output. err is set when the output has no usable wait row.
+func (w *Wait) Check(t Tables) (done, failed bool, detail string, err error) {
+	rows := t[WaitSection]
+	if len(rows) != 1 {
+		return false, false, "", fmt.Errorf("wait output has %d rows in section %q, want 1", len(rows), WaitSection)
+	}
+	r := rows[0]
+	return isTrue(r["Done"]), isTrue(r["Failed"]), r["Detail"], nil
+}
+
+// Tables is one script's parsed output: section name -> rows, each row column -> value,
+// exactly as ConvertTo-Csv printed them. It is plain data so that the runner, which
+// parses output, need not depend on this package's other types.
+type Tables map[string][]map[string]string
+
+// Severity ranks a Finding.
+type Severity int
+
+const (
+	Info    Severity = iota // for the approver's information
+	Warning                 // worth reading before approving
+	Blocker                 // the change must not be offered for approval
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Blocker:
+		return "blocker"
+	}
+	return fmt.Sprintf("Severity(%d)", int(s))
+}
+
+// Finding is one conclusion of a preflight, written for the approver.
+type Finding struct {
+	Severity Severity
+	Message  string
+}
+
+// Findings is what a preflight concluded.
+type Findings struct {
+	List []Finding
+	// NoOp means the organisation is already as the command asks ("E14-DAG already
+	// exists with ..."): nothing needs to run, and nothing should be approved.
+	NoOp bool
+	// Lock, when set, replaces Plan.Lock: some commands only learn from the preflight
+	// which DAG they touch (a database's DAG), and changes to one DAG must not overlap.
+	Lock string
+}
+
+// Blocked reports whether any finding is a Blocker.
+func (f Findings) Blocked() bool {
+	for _, x := range f.List {
+		if x.Severity == Blocker {
+			return true
+		}
+	}
+	return false
+}
+
+// String is the findings as plain text lines, "blocker: ...".
+func (f Findings) String() string {
+	var b strings.Builder
+	for _, x := range f.List {
+		fmt.Fprintf(&b, "%s: %s\n", x.Severity, x.Message)
+	}
+	if f.NoOp {
+		b.WriteString("nothing to do\n")
+	}
+	return b.String()
+}
+
+func (f *Findings) add(s Severity, format string, args ...any) {
+	f.List = append(f.List, Finding{Severity: s, Message: fmt.Sprintf(format, args...)})
+}
+
+func (f *Findings) noop(format string, args ...any) {
+	f.add(Info, format, args...)
+	f.NoOp = true
+}
+
+// Plan is everything that will happen for one invocation, computed before anything
+// runs, so that an approver sees exactly what will run and where.
+type Plan struct {
+	Command  string  // the invocation's canonical text
+	Summary  string  // one line for people
+	ReadOnly bool    // no approval needed
+	Handler  Handler // HandlerBot plans have no scripts at all
+	// Preflight are read-only scripts run before the change is offered for approval;
+	// Evaluate turns their output into Findings.
+	Preflight []Step
+	// Steps run in order, each only if the one before succeeded. For read-only
+	// commands these are the reads.
+	Steps []Step
+	// Lock names what a change touches ("dag:E14-DAG", "nlb:client.msglab.local",
+	// "casarray", "dns:msglab.local/client"); runners run one change per lock at a
+	// time. Empty for read-only plans.
+	Lock string
+	Wait *Wait // nil when the steps' end is the change's end
+
+	evaluate func(results []Tables) Findings
+}
+
+// Evaluate judges the preflight output: results holds one Tables per Preflight step,
+// in order. Missing results are a Blocker: a change is never offered on partial
+// knowledge.
+func (p *Plan) Evaluate(results []Tables) Findings {
+	if len(p.Preflight) == 0 {
+		return Findings{}
+	}
+	if len(results) != len(p.Preflight) {
+		var f Findings
+		f.add(Blocker, "the preflight is incomplete: %d of %d reads returned", len(results), len(p.Preflight))
+		return f
+	}
+	if p.evaluate == nil {
+		return Findings{}
+	}
+	return p.evaluate(results)
+}
+
+// String is what `exchops plan` prints and what an approval shows in full: the
+// command, the lock, and every script verbatim with the server it runs on.
+func (p *Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "command:  %s\n", p.Command)
+	fmt.Fprintf(&b, "summary:  %s\n", p.Summary)
+	switch {
+	case p.Handler == HandlerBot:
+		b.WriteString("kind:     bot command (answered by exchops, runs no PowerShell)\n")
+	case p.ReadOnly:
+		b.WriteString("kind:     read-only (runs without approval)\n")
+	default:
+		b.WriteString("kind:     change (needs a second admin's approval)\n")
+	}
+	if p.Lock != "" {
+		fmt.Fprintf(&b, "lock:     %s\n", p.Lock)
+	}
+	for i, s := range p.Preflight {
+		fmt.Fprintf(&b, "\n=== preflight %d of %d on %s: %s\n%s", i+1, len(p.Preflight), s.Target, s.Purpose, s.Script)
+	}
+	for i, s := range p.Steps {
+		fmt.Fprintf(&b, "\n=== step %d of %d on %s: %s\n%s", i+1, len(p.Steps), s.Target, s.Purpose, s.Script)
+	}
+	if w := p.Wait; w != nil {
+		fmt.Fprintf(&b, "\n=== then wait on %s: %s (every %s, for at most %s)\n%s", w.Step.Target, w.Progress, w.Interval, w.Budget, w.Step.Script)
+	}
+	return b.String()
+}
+
+// Plan computes the plan for the invocation. Errors are *UsageError when the
+// invocation names something the configuration does not know, plain errors when the
+// configuration lacks what the command needs.
+func (inv *Invocation) Plan(env Env) (*Plan, error) {
+	p, err := inv.Spec.plan(inv, env)
+	if err != nil {
+		return nil, err
+	}
+	p.Command = inv.Text
+	p.ReadOnly = inv.Spec.ReadOnly
+	p.Handler = inv.Spec.Handler
+	return p, nil
+}
+
+func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }

@@ -1,0 +1,174 @@
+package commands
+
+import (
+	"sort"
+	"strings"
+)
+
+// Arg describes one argument of a command. Name is both the key in `key=value` and,
+// for positional arguments, the name shown in usage; chat fronts use it as the option
+// name (Discord application-command options), so it is lower case and stable.
+type Arg struct {
+	Name       string
+	Positional bool // given by position (<name>) rather than as name=value
+	Kind       Kind
+	Required   bool
+	Default    string   // used when the argument is absent; "" means no default
+	Help       string   // one line for help text and option descriptions
+	Choices    []string // KindEnum: the accepted values, in their canonical spelling
+	Min, Max   int      // KindInt: the accepted range
+	// Rest makes a last positional argument take every remaining positional word,
+	// joined by single spaces (help's two-word command names).
+	Rest bool
+	// Placeholder replaces the kind's word in usage (zone=<zone> rather than <fqdn>).
+	Placeholder string
+}
+
+// OptionType is the type a chat front should declare for the argument: "integer" for
+// KindInt, "string" for everything else (choices are in Choices).
+func (a *Arg) OptionType() string {
+	if a.Kind == KindInt {
+		return "integer"
+	}
+	return "string"
+}
+
+// Handler says who carries out a command.
+type Handler int
+
+const (
+	// HandlerExchange commands plan PowerShell that a runner executes.
+	HandlerExchange Handler = iota
+	// HandlerBot commands (help, requests, history, cancel) are answered by the bot
+	// and the approvals layer; their plans hold no scripts.
+	HandlerBot
+)
+
+// Spec declares one command. Everything a chat front, the help text and the planner
+// need is here; specs are built once by Catalog and never modified.
+type Spec struct {
+	Name     string // one or two lower-case words: "failover", "dag create"
+	Summary  string // one line
+	Args     []Arg
+	ReadOnly bool    // true: runs without approval
+	Handler  Handler // who carries it out
+	Target   string  // where it runs, for people: "the management server", "the host= server"
+	Examples []string
+	Notes    []string // extra help paragraphs: preflight checks, caveats
+
+	plan func(inv *Invocation, env Env) (*Plan, error)
+}
+
+// Group is the first word of a two-word command ("dag" for "dag create"), or "" for a
+// one-word command. Discord uses it as the subcommand group.
+func (s *Spec) Group() string {
+	if i := strings.IndexByte(s.Name, ' '); i >= 0 {
+		return s.Name[:i]
+	}
+	return ""
+}
+
+// Subcommand is the last word of the name ("create" for "dag create", "failover" for
+// "failover").
+func (s *Spec) Subcommand() string {
+	return s.Name[strings.LastIndexByte(s.Name, ' ')+1:]
+}
+
+// Arg returns the argument called name, or nil.
+func (s *Spec) Arg(name string) *Arg {
+	for i := range s.Args {
+		if s.Args[i].Name == name {
+			return &s.Args[i]
+		}
+	}
+	return nil
+}
+
+// Usage is the command's grammar line, as in DESIGN.md:
+// "dag create <name> witness=<server> dir=<path> [ip=<ip>[,<ip>]]".
+func (s *Spec) Usage() string {
+	parts := []string{s.Name}
+	for _, a := range s.Args {
+		var p string
+		if a.Positional {
+			p = "<" + a.Name + ">"
+		} else if a.Kind == KindEnum && len(a.Choices) > 0 && a.Required {
+			p = a.Name + "=" + strings.Join(a.Choices, "|")
+		} else if a.Kind == KindIPv4List {
+			p = a.Name + "=<ip>[,<ip>]"
+		} else {
+			p = a.Name + "=<" + usageKind(a) + ">"
+		}
+		if !a.Required {
+			p = "[" + p + "]"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " ")
+}
+
+// usageKind is the placeholder after key= in usage: the grammar's own words.
+func usageKind(a Arg) string {
+	if a.Placeholder != "" {
+		return a.Placeholder
+	}
+	switch a.Kind {
+	case KindServer:
+		return "server"
+	case KindIPv4:
+		return "ip"
+	case KindIPv4List:
+		return "ip>[,<ip>"
+	case KindNIC:
+		return "nic"
+	case KindLocalPath, KindPath:
+		return "path"
+	case KindDatabase:
+		return "db"
+	case KindInt:
+		return "n"
+	case KindEnum:
+		return strings.Join(a.Choices, "|")
+	}
+	return string(a.Kind)
+}
+
+// Catalog returns every command, in the order help lists them. Each call builds fresh
+// specs, so callers may not affect each other.
+func Catalog() []*Spec {
+	return catalog()
+}
+
+// Lookup returns the spec named name (case-insensitive, extra spaces ignored), or nil.
+func Lookup(name string) *Spec {
+	name = strings.ToLower(strings.Join(strings.Fields(name), " "))
+	for _, s := range catalog() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Groups returns the two-word commands' first words, sorted.
+func Groups() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range catalog() {
+		if g := s.Group(); g != "" && !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func isGroup(name string) bool {
+	for _, g := range Groups() {
+		if g == name {
+			return true
+		}
+	}
+	return false
+}

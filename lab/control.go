@@ -1,0 +1,116 @@
+package lab
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// ControlHandler serves the lab's fault switchboard, so a person running `exchops
+// lab` or the demo can break things on purpose while watching exchops react:
+//
+//	POST /fault  kind=server   server=EX10-MB02 fault=hang|unreachable|http500|unauthorized|malformed|none
+//	POST /fault  kind=copy     database=MB01 server=EX10-MB02 status=Failed|FailedAndSuspended|"" [message=...]
+//	POST /fault  kind=queues   database=MB01 server=EX10-MB02 copy=40 replay=12
+//	POST /fault  kind=index    database=MB01 server=EX10-MB02 state=Failed|Healthy
+//	POST /fault  kind=network  dag=E14-DAG network=DAGNetwork02 down=true|false
+//	POST /fault  kind=witness  dag=E14-DAG unreachable=true|false
+//	POST /fault  kind=member   dag=E14-DAG server=EX10-MB02 down=true|false
+//
+// Values come as form fields or URL query parameters. It answers 200 "ok" or 400 with
+// what is wrong. It listens on loopback only, like every lab endpoint.
+func (l *Lab) ControlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /fault", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := l.applyFault(r.Form.Get); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+func (l *Lab) applyFault(get func(string) string) error {
+	need := func(keys ...string) error {
+		var missing []string
+		for _, k := range keys {
+			if get(k) == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("kind=%s needs %s", get("kind"), strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	flag := func(key string) (bool, error) {
+		b, err := strconv.ParseBool(get(key))
+		if err != nil {
+			return false, fmt.Errorf("%s=%q: write true or false", key, get(key))
+		}
+		return b, nil
+	}
+	o := l.Org
+	switch kind := get("kind"); kind {
+	case "server":
+		if err := need("server", "fault"); err != nil {
+			return err
+		}
+		return l.SetFault(get("server"), get("fault"))
+	case "copy":
+		if err := need("database", "server"); err != nil {
+			return err
+		}
+		return o.SetCopyFault(get("database"), get("server"), get("status"), get("message"))
+	case "queues":
+		if err := need("database", "server", "copy", "replay"); err != nil {
+			return err
+		}
+		cq, err1 := strconv.Atoi(get("copy"))
+		rq, err2 := strconv.Atoi(get("replay"))
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("copy and replay are queue lengths: whole numbers")
+		}
+		return o.SetQueues(get("database"), get("server"), cq, rq)
+	case "index":
+		if err := need("database", "server", "state"); err != nil {
+			return err
+		}
+		return o.SetContentIndexState(get("database"), get("server"), get("state"))
+	case "network":
+		if err := need("dag", "network", "down"); err != nil {
+			return err
+		}
+		down, err := flag("down")
+		if err != nil {
+			return err
+		}
+		return o.SetNetworkDown(get("dag"), get("network"), down)
+	case "witness":
+		if err := need("dag", "unreachable"); err != nil {
+			return err
+		}
+		v, err := flag("unreachable")
+		if err != nil {
+			return err
+		}
+		return o.SetWitnessUnreachable(get("dag"), v)
+	case "member":
+		if err := need("dag", "server", "down"); err != nil {
+			return err
+		}
+		down, err := flag("down")
+		if err != nil {
+			return err
+		}
+		return o.SetMemberDown(get("dag"), get("server"), down)
+	default:
+		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, network, witness, member", kind)
+	}
+}

@@ -1,0 +1,165 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/lab/wsman"
+)
+
+// Default credentials of the lab's service account (what `exchops lab` prints).
+const (
+	DefaultUser     = `MSGLAB\svc-exchops`
+	DefaultPassword = "Lab-Only-Passw0rd"
+)
+
+// Options configure a running lab.
+type Options struct {
+	// Host is the loopback address to listen on; "" is 127.0.0.1.
+	Host string
+	// TLS serves HTTPS with a certificate made at start (Lab.CertPEM).
+	TLS bool
+	// User and Password are the credentials every server accepts (HTTP Basic and NTLM).
+	User, Password string
+	// Clock drives everything that takes time in the organisation; nil is the wall clock.
+	Clock clock.Clock
+	// Timing overrides DefaultTiming when not nil.
+	Timing *Timing
+	// Latency is added to every WS-Management request; Startup to every powershell.exe
+	// start (real time: they model the network and the process, not the organisation).
+	Latency, Startup time.Duration
+	// OperationTimeoutCap caps WS-Management long polls (tests shorten it); 0 is 60 s.
+	OperationTimeoutCap time.Duration
+	// Logger receives the servers' request logs; nil discards.
+	Logger *slog.Logger
+}
+
+// Lab is a running simulated organisation: one WS-Management endpoint per server.
+type Lab struct {
+	Org     *Org
+	Servers []*Endpoint
+	User    string
+	// Password is the lab's own, made-up credential; it protects nothing real.
+	Password string
+	// CertPEM is the bundle of every HTTPS endpoint's self-signed certificate, what a
+	// client's CA file holds to trust the whole lab (nil without TLS).
+	CertPEM []byte
+}
+
+// Endpoint is one simulated server as a client reaches it.
+type Endpoint struct {
+	Name string
+	URL  string
+	Port int
+	// CertPEM is the endpoint's own certificate over HTTPS.
+	CertPEM []byte
+	Host    *Host
+	WSMan   *wsman.Server
+
+	listener *wsman.Listener
+}
+
+// Start builds the organisation and serves every server on its own loopback port.
+func Start(opts Options) (*Lab, error) {
+	if opts.Host == "" {
+		opts.Host = "127.0.0.1"
+	}
+	if opts.User == "" {
+		opts.User = DefaultUser
+	}
+	if opts.Password == "" {
+		opts.Password = DefaultPassword
+	}
+	c := opts.Clock
+	if c == nil {
+		c = clock.Real{}
+	}
+	org := New(c)
+	if opts.Timing != nil {
+		org.Timing = *opts.Timing
+	}
+	l := &Lab{Org: org, User: opts.User, Password: opts.Password}
+	for _, s := range org.Servers() {
+		h := newHost(org, s)
+		h.SetStartup(opts.Startup)
+		log := opts.Logger
+		if log != nil {
+			log = log.With("server", s.Name)
+		}
+		srv := wsman.NewServer(h, wsman.Options{
+			Users:               map[string]string{opts.User: opts.Password},
+			Latency:             opts.Latency,
+			OperationTimeoutCap: opts.OperationTimeoutCap,
+			Machine:             s.Name,
+			Domain:              DomainNB,
+			Logger:              log,
+		})
+		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
+		if err != nil {
+			srv.Close()
+			l.Close()
+			return nil, err
+		}
+		l.CertPEM = append(l.CertPEM, ln.CertPEM...)
+		l.Servers = append(l.Servers, &Endpoint{Name: s.Name, URL: url, Port: ln.Port(), CertPEM: ln.CertPEM, Host: h, WSMan: srv, listener: ln})
+	}
+	return l, nil
+}
+
+// Endpoint returns a server's endpoint by name (case-insensitive), or nil.
+func (l *Lab) Endpoint(name string) *Endpoint {
+	for _, e := range l.Servers {
+		if strings.EqualFold(e.Name, name) {
+			return e
+		}
+	}
+	return nil
+}
+
+// SetFault applies a server-level fault by name: the WS-Management faults
+// (unreachable, http500, unauthorized, malformed, none) and "hang" (every command
+// runs until terminated) — "none" also ends a hang.
+func (l *Lab) SetFault(server, fault string) error {
+	e := l.Endpoint(server)
+	if e == nil {
+		return fmt.Errorf("lab: no server %q (servers: %s)", server, l.names())
+	}
+	if fault == "hang" {
+		e.Host.SetHang(true)
+		return nil
+	}
+	f, err := wsman.ParseFault(fault)
+	if err != nil {
+		return fmt.Errorf("lab: unknown fault %q: use one of none, unreachable, http500, unauthorized, malformed, hang", fault)
+	}
+	if f == wsman.FaultNone {
+		e.Host.SetHang(false)
+	}
+	e.WSMan.SetFault(f)
+	return nil
+}
+
+func (l *Lab) names() string {
+	s := ""
+	for i, e := range l.Servers {
+		if i > 0 {
+			s += ", "
+		}
+		s += e.Name
+	}
+	return s
+}
+
+// Close stops every endpoint and the commands running on them.
+func (l *Lab) Close() error {
+	var errs []error
+	for _, e := range l.Servers {
+		errs = append(errs, e.listener.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,350 @@
+package lab_test
+
+// These tests drive the whole lab the way exchops does in production: the real
+// WinRM client (through the runners package) over HTTP to each simulated server,
+// PowerShell sent as -EncodedCommand, answers parsed from stdout, stderr and the exit
+// code. The raw command-line cases use the masterzen client directly.
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/masterzen/winrm"
+
+	"github.com/exchops/exchops/lab"
+	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/runners"
+)
+
+// updating reports the -update flag, which the package's internal tests define.
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+var start = time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+
+// startLab starts a lab on a manual clock and a runner that reaches every server.
+func startLab(t *testing.T, opts lab.Options) (*lab.Lab, *runners.WinRM, *clock.Manual) {
+	t.Helper()
+	c := clock.NewManual(start)
+	opts.Clock = c
+	if opts.OperationTimeoutCap == 0 {
+		opts.OperationTimeoutCap = 200 * time.Millisecond
+	}
+	l, err := lab.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var eps []runners.Endpoint
+	for _, e := range l.Servers {
+		eps = append(eps, runners.Endpoint{
+			Name: e.Name, Address: "127.0.0.1", Port: e.Port, HTTPS: opts.TLS, CAPEM: l.CertPEM,
+			Auth: runners.AuthBasic, User: l.User, Password: l.Password, AllowUnencrypted: !opts.TLS,
+		})
+	}
+	r, err := runners.New(eps, runners.Options{Timeout: 20 * time.Second, OperationTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, r, c
+}
+
+const prologue = "$ErrorActionPreference = 'Stop'\n. (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')\nConnect-ExchangeServer -auto\n"
+
+// transcript renders one run for a golden file.
+func transcript(res *runners.Result, err error) string {
+	var b strings.Builder
+	if res != nil {
+		fmt.Fprintf(&b, "exit: %d\n--- stdout ---\n%s--- stderr ---\n%s", res.ExitCode, strings.ReplaceAll(res.Stdout, "\r\n", "\n"), strings.ReplaceAll(res.Stderr, "\r\n", "\n"))
+	}
+	if err != nil {
+		fmt.Fprintf(&b, "--- error (%s) ---\n%v\n", runners.KindOf(err), err)
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "wire", name+".golden")
+	if updating() {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./lab -run %s -update to create it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestScriptsOverWinRM runs PowerShell on the simulated servers through the real
+// client and checks what a real Exchange 2010 server would answer, refusals included.
+func TestScriptsOverWinRM(t *testing.T) {
+	l, r, _ := startLab(t, lab.Options{})
+	cases := []struct {
+		name, server, script string
+		wantExit             int
+	}{
+		{"exchange-server", "EX10-CAHT", prologue + "Get-ExchangeServer | Select-Object Name, ServerRole, AdminDisplayVersion | ConvertTo-Csv -NoTypeInformation", 0},
+		{"snapin", "EX10-MB01", "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010\nGet-MailboxDatabase | Select-Object Name, Server | ConvertTo-Csv -NoTypeInformation", 0},
+		{"exchange-not-loaded", "EX10-CAHT", "$ErrorActionPreference = 'Stop'\nGet-MailboxDatabase", 1},
+		{"no-exchange-on-dc", "DC01", prologue + "Get-MailboxDatabase", 1},
+		{"snapin-missing-on-dc", "DC01", "Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010", 1},
+		{"unknown-parameter", "EX10-CAHT", prologue + "Get-MailboxDatabase -Colour 'blue'", 1},
+		{"missing-mandatory", "EX10-CAHT", prologue + "New-DatabaseAvailabilityGroup -WitnessServer 'EX10-CAHT'", 1},
+		{"syntax-error", "EX10-CAHT", "Get-MailboxDatabase | ", 1},
+		{"unknown-cmdlet", "EX10-MB02", "Get-Mailboxdatabse", 1},
+		{"exit-code", "EX10-MB02", "'before'\nexit 7\n'after'", 7},
+		{"catch-to-stderr", "EX10-CAHT", prologue + "try { Get-MailboxDatabase -Identity 'NOPE' } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }", 1},
+		{"nlb-module-needs-feature", "EX10-CAHT", "Import-Module NetworkLoadBalancingClusters", 1},
+		{"unknown-module", "EX10-CAHT", "Import-Module FailoverClusters", 1},
+		{"dnscmd-on-dc", "DC01", "& dnscmd.exe 'DC01' '/recordadd' 'msglab.local' 'client' 'A' '10.0.0.40'\n\"exit code $LASTEXITCODE\"", 0},
+		{"dnscmd-duplicate", "DC01", "& dnscmd 'DC01' '/recordadd' 'msglab.local' 'client' 'A' '10.0.0.40'\n\"exit code $LASTEXITCODE\"", 0},
+		{"dnscmd-not-on-exchange", "EX10-CAHT", "& dnscmd.exe 'DC01' '/enumrecords' 'msglab.local' '@'", 1},
+		{"environment", "EX10-MB01", "$env:COMPUTERNAME\n$env:ExchangeInstallPath\n$env:USERDOMAIN", 0},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := r.Run(ctx, tc.server, tc.script)
+			if res == nil {
+				t.Fatalf("no result: %v", err)
+			}
+			if res.ExitCode != tc.wantExit {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", res.ExitCode, tc.wantExit, res.Stdout, res.Stderr)
+			}
+			golden(t, "script-"+tc.name, transcript(res, err))
+		})
+	}
+	recs := l.Org.DNSRecords("msglab.local")
+	n := 0
+	for _, rec := range recs {
+		if rec.Name == "client" && rec.Data == "10.0.0.40" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("want exactly one A record client -> 10.0.0.40 after an add and a duplicate add, found %d in %+v", n, recs)
+	}
+}
+
+// TestCommandLines starts programs the way other WinRM clients do: plain command
+// lines, cmd.exe built-ins, -Command, and broken -EncodedCommand values.
+func TestCommandLines(t *testing.T) {
+	l, _, _ := startLab(t, lab.Options{})
+	cases := []struct {
+		name, server, command string
+		wantExit              int
+	}{
+		{"hostname", "EX10-MB01", "hostname", 0},
+		{"dnscmd-direct", "DC01", "dnscmd DC01 /enumrecords msglab.local ex10-caht", 0},
+		{"dnscmd-via-cmd", "DC01", `cmd /c dnscmd DC01 /recordadd msglab.local client A 10.0.0.40`, 0},
+		{"dnscmd-missing-zone", "DC01", "dnscmd DC01 /recordadd nozone.local client A 10.0.0.40", 9601},
+		{"no-such-program", "EX10-MB01", "robocopy C:\\ D:\\", 9009},
+		{"powershell-command", "EX10-MB02", `powershell.exe -NoProfile -NonInteractive -Command "'a' + 'b'"`, 0},
+		{"powershell-bad-encoding", "EX10-MB02", "powershell.exe -NoProfile -EncodedCommand not*base64", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := l.Endpoint(tc.server)
+			client := rawClient(t, l, e.Port)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			code, err := client.RunWithContext(ctx, tc.command, &stdout, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.wantExit {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantExit, stdout.String(), stderr.String())
+			}
+			golden(t, "cmdline-"+tc.name, fmt.Sprintf("exit: %d\n--- stdout ---\n%s--- stderr ---\n%s", code,
+				strings.ReplaceAll(stdout.String(), "\r\n", "\n"), strings.ReplaceAll(stderr.String(), "\r\n", "\n")))
+		})
+	}
+}
+
+func rawClient(t *testing.T, l *lab.Lab, port int) *winrm.Client {
+	t.Helper()
+	ep := winrm.NewEndpoint("127.0.0.1", port, false, false, nil, nil, nil, 20*time.Second)
+	params := winrm.NewParameters("PT1S", "en-US", 153600)
+	c, err := winrm.NewClientWithParameters(ep, l.User, l.Password, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestFaults: each server-level fault gives the runner a clear error of the right
+// kind within its timeout, and healing the fault restores service.
+func TestFaults(t *testing.T) {
+	l, r, _ := startLab(t, lab.Options{})
+	cases := []struct {
+		fault string
+		want  runners.Kind
+	}{
+		{"unreachable", runners.Unreachable},
+		{"http500", runners.Protocol},
+		{"unauthorized", runners.Unauthorized},
+		{"malformed", runners.Protocol},
+		{"hang", runners.Timeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.fault, func(t *testing.T) {
+			if err := l.SetFault("EX10-MB02", tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			_, err := r.Run(ctx, "EX10-MB02", "'hello'")
+			if got := runners.KindOf(err); got != tc.want && !(tc.fault == "hang" && got == runners.Canceled) {
+				t.Fatalf("fault %s gave %s (%v), want %s", tc.fault, got, err, tc.want)
+			}
+			if strings.Contains(fmt.Sprint(err), l.Password) {
+				t.Fatalf("the error shows the password: %v", err)
+			}
+			if err := l.SetFault("EX10-MB02", "none"); err != nil {
+				t.Fatal(err)
+			}
+			res, err := r.Run(context.Background(), "EX10-MB02", "'hello'")
+			if err != nil || !strings.Contains(res.Stdout, "hello") {
+				t.Fatalf("after healing: %v %+v", err, res)
+			}
+		})
+	}
+	if err := l.SetFault("EX10-MB02", "flood"); err == nil {
+		t.Error("an unknown fault name was accepted")
+	}
+	if err := l.SetFault("EX99", "hang"); err == nil {
+		t.Error("an unknown server was accepted")
+	}
+}
+
+// TestStartupCost: a server with a PowerShell start-up cost is slow but still answers.
+func TestStartupCost(t *testing.T) {
+	l, r, _ := startLab(t, lab.Options{Startup: 300 * time.Millisecond})
+	_ = l
+	begin := time.Now()
+	res, err := r.Run(context.Background(), "EX10-MB01", "'up'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d < 300*time.Millisecond {
+		t.Errorf("a run took %v, less than the start-up cost", d)
+	}
+	if !strings.Contains(res.Stdout, "up") {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+}
+
+// TestTLS: the lab serves HTTPS with a certificate the runner can trust.
+func TestTLS(t *testing.T) {
+	_, r, _ := startLab(t, lab.Options{TLS: true})
+	res, err := r.Run(context.Background(), "EX10-CAHT", prologue+"(Get-ExchangeServer -Identity 'EX10-CAHT').Name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Stdout, "EX10-CAHT") {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+}
+
+// TestControlEndpoint: faults can be injected into a running lab over HTTP.
+func TestControlEndpoint(t *testing.T) {
+	l, r, _ := startLab(t, lab.Options{})
+	srv := httptest.NewServer(l.ControlHandler())
+	defer srv.Close()
+	post := func(v url.Values) (int, string) {
+		resp, err := http.PostForm(srv.URL+"/fault", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := post(url.Values{"kind": {"server"}, "server": {"EX10-MB01"}, "fault": {"http500"}}); code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	if _, err := r.Run(context.Background(), "EX10-MB01", "'x'"); runners.KindOf(err) != runners.Protocol {
+		t.Fatalf("after injecting http500: %v", err)
+	}
+	bad := []url.Values{
+		{"kind": {"weather"}},
+		{"kind": {"copy"}, "database": {"MB01"}},
+		{"kind": {"network"}, "dag": {"E14-DAG"}, "network": {"DAGNetwork01"}, "down": {"maybe"}},
+		{"kind": {"copy"}, "database": {"MB01"}, "server": {"EX10-MB02"}, "status": {"Failed"}}, // no DAG yet
+	}
+	for _, v := range bad {
+		if code, body := post(v); code != http.StatusBadRequest || strings.TrimSpace(body) == "" {
+			t.Errorf("%v: %d %q, want 400 with a reason", v, code, body)
+		}
+	}
+}
+
+// TestPywinrmConformance runs scripts through an independent client, Debian's
+// python3-winrm, and checks it sees the same stdout, stderr and exit code as the
+// Go client.
+func TestPywinrmConformance(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import winrm").Run(); err != nil {
+		t.Skip("python3-winrm is not installed (apt-get install python3-winrm; .ci/run does)")
+	}
+	l, r, _ := startLab(t, lab.Options{})
+	scripts := []struct{ server, script string }{
+		{"EX10-CAHT", prologue + "Get-MailboxDatabase | Select-Object Name, Server, RpcClientAccessServer | ConvertTo-Csv -NoTypeInformation"},
+		{"EX10-CAHT", prologue + "Get-MailboxDatabase -Identity 'NOPE'"},
+		{"EX10-MB01", "Get-Nothing"},
+		{"DC01", "& dnscmd.exe 'DC01' '/enumrecords' 'msglab.local' 'dc01'\nexit $LASTEXITCODE"},
+	}
+	for i, s := range scripts {
+		e := l.Endpoint(s.server)
+		cmd := exec.Command("/usr/bin/python3", "testdata/wire/pywinrm_run.py")
+		cmd.Env = append(os.Environ(),
+			"LAB_URL="+e.URL, "LAB_USER="+l.User, "LAB_PASSWORD="+l.Password,
+			"LAB_COMMAND="+runners.CommandLine(s.script))
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("script %d: pywinrm: %v\n%s", i, err, errb.String())
+		}
+		// The python helper prints exit code, then stdout and stderr, separated by NUL.
+		parts := strings.SplitN(out.String(), "\x00", 3)
+		if len(parts) != 3 {
+			t.Fatalf("script %d: unexpected helper output %q", i, out.String())
+		}
+		res, err := r.Run(context.Background(), s.server, s.script)
+		if res == nil {
+			t.Fatalf("script %d: go client: %v", i, err)
+		}
+		if got, want := parts[0], fmt.Sprint(res.ExitCode); got != want {
+			t.Errorf("script %d: pywinrm exit %s, go client %s", i, got, want)
+		}
+		if parts[1] != res.Stdout {
+			t.Errorf("script %d: stdout differs:\npywinrm: %q\ngo:      %q", i, parts[1], res.Stdout)
+		}
+		if parts[2] != res.Stderr {
+			t.Errorf("script %d: stderr differs:\npywinrm: %q\ngo:      %q", i, parts[2], res.Stderr)
+		}
+		if i == 1 && !strings.Contains(parts[2], "couldn't be found") {
+			t.Errorf("script %d: pywinrm did not see the Exchange error on stderr: %q", i, parts[2])
+		}
+	}
+}
