@@ -434,6 +434,20 @@ func (o *Org) casCmdlets(on *Server) []*ps.Cmdlet {
 	}
 	return []*ps.Cmdlet{
 		{
+			// Get-ADSite lists the organisation's Active Directory sites (one in the lab).
+			Name:   "Get-ADSite",
+			Params: []ps.Param{identity, dc},
+			Invoke: func(c *ps.Call) error {
+				if id := idOf(c); id != "" && !strings.EqualFold(id, SiteName) {
+					return ps.Errorf("InvalidArgument", "F2B9E8C1,Microsoft.Exchange.Management.SystemConfigurationTasks.GetAdSite",
+						"The operation couldn't be performed because object '%s' couldn't be found on 'DC01.%s'.", id, Domain)
+				}
+				c.Write(ps.NewObject("Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
+					"Name", SiteName, "HubSiteEnabled", false, "Identity", Domain+"/Configuration/Sites/"+SiteName))
+				return nil
+			},
+		},
+		{
 			Name:   "Get-ClientAccessArray",
 			Params: []ps.Param{identity, dc, {Name: "Site", Kind: ps.KindString, Position: -1}},
 			Invoke: func(c *ps.Call) error {
