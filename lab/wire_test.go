@@ -348,3 +348,29 @@ func TestPywinrmConformance(t *testing.T) {
 		}
 	}
 }
+
+// TestLongScriptThroughStdin: a script too long for a command line reaches
+// powershell.exe on stdin (-Command -), and its output and exit code still arrive.
+func TestLongScriptThroughStdin(t *testing.T) {
+	_, r, _ := startLab(t, lab.Options{})
+	var b strings.Builder
+	b.WriteString(prologue)
+	b.WriteString("'exchops:section databases'\n")
+	for i := 0; i < 300; i++ {
+		fmt.Fprintf(&b, "$x%d = 'padding to make this script longer than a Windows command line allows'\n", i)
+	}
+	b.WriteString("Get-MailboxDatabase | Select-Object Name | ConvertTo-Csv -NoTypeInformation\nexit 3\n")
+	if len(runners.CommandLine(b.String())) <= runners.MaxCommandLine {
+		t.Fatal("the script is not long enough to need stdin")
+	}
+	res, err := r.Run(context.Background(), "EX10-CAHT", b.String())
+	if res == nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 3 {
+		t.Errorf("exit code %d, want 3 (stderr %q)", res.ExitCode, res.Stderr)
+	}
+	if rows := res.Tables()["databases"]; len(rows) != 2 {
+		t.Errorf("databases section: %v (stdout %q)", rows, res.Stdout)
+	}
+}

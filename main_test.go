@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestCLI checks the contract of the command line: exit codes and where messages go.
+func TestCLI(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string // substring of stdout
+		wantErr  string // substring of stderr
+	}{
+		{"no args", nil, exitUsage, "", "Usage:"},
+		{"help", []string{"--help"}, exitOK, "exchops plan", ""},
+		{"version", []string{"version"}, exitOK, "exchops ", ""},
+		{"unknown", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"plan", []string{"plan", `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW ip=10.0.0.50`}, exitOK,
+			"New-DatabaseAvailabilityGroup -Name 'E14-DAG' -WitnessServer 'EX10-CAHT' -WitnessDirectory 'C:\\FSW' -DatabaseAvailabilityGroupIPAddresses '10.0.0.50'", ""},
+		{"plan bad value", []string{"plan", "dag create E14-DAG-IS-FAR-TOO-LONG witness=EX10-CAHT dir=C:\\FSW"}, exitUsage, "", "at most 15"},
+		{"plan typo", []string{"plan", "dag craete E14-DAG"}, exitUsage, "", `did you mean "dag create"`},
+		{"plan nothing", []string{"plan"}, exitUsage, "", "give the command"},
+		{"plan help", []string{"plan", "help"}, exitOK, "dag create <name>", ""},
+		{"plan with config", []string{"plan", "--config", "exchops.example.yaml", "copy status MB01"}, exitOK, "Get-MailboxDatabaseCopyStatus", ""},
+		{"plan with missing config", []string{"plan", "--config", "nope.yaml", "copy status"}, exitUsage, "", "nope.yaml"},
+		{"config check ok", []string{"config", "check", "--config", "exchops.example.yaml"}, exitOK, "is valid", ""},
+		{"config check missing", []string{"config", "check", "--config", "nope.yaml"}, exitUsage, "", "nope.yaml"},
+		{"config without check", []string{"config"}, exitUsage, "", "config check"},
+		{"demo not built", []string{"demo"}, exitFail, "", "not built yet"},
+		{"serve not built", []string{"serve"}, exitFail, "", "not built yet"},
+		{"discord not built", []string{"discord", "register"}, exitFail, "", "not built yet"},
+		{"slack not built", []string{"slack", "manifest"}, exitFail, "", "not built yet"},
+		{"lab bad flag", []string{"lab", "--latnecy", "1s"}, exitUsage, "", "flag provided but not defined"},
+		{"lab bad fault", []string{"lab", "--fault", "hang"}, exitUsage, "", "KIND:SERVER"},
+		{"lab bad timing", []string{"lab", "--timing", "slow"}, exitUsage, "", "real or fast"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tc.args, &out, &errb)
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), tc.wantOut) {
+				t.Errorf("stdout lacks %q:\n%s", tc.wantOut, out.String())
+			}
+			if !strings.Contains(errb.String(), tc.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantErr, errb.String())
+			}
+		})
+	}
+}
+
+// TestLabCommand starts `exchops lab`, reads its contract lines, and stops it.
+func TestLabCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &lineWaiter{want: "faults: POST", ready: make(chan struct{})}
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"lab", "--fault", "hang:EX10-MB02"}, pr, &bytes.Buffer{}) }()
+	<-pr.ready
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(pr.String()), "\n")
+	names := []string{"EX10-MB01", "EX10-MB02", "EX10-CAHT", "EX10-CAHT02", "DC01"}
+	if len(lines) < len(names)+1 {
+		t.Fatalf("output:\n%s", pr.String())
+	}
+	for i, name := range names {
+		f := strings.Fields(lines[i])
+		if len(f) != 2 || f[0] != name || !strings.HasPrefix(f[1], "http://127.0.0.1:") || !strings.HasSuffix(f[1], "/wsman") {
+			t.Errorf("line %d = %q, want %q followed by its URL", i, lines[i], name)
+		}
+	}
+	if !strings.HasPrefix(lines[len(names)], `credentials: user MSGLAB\svc-exchops password `) {
+		t.Errorf("credentials line: %q", lines[len(names)])
+	}
+}
+
+// lineWaiter is a writer that signals once the output contains want.
+type lineWaiter struct {
+	bytes.Buffer
+	want  string
+	ready chan struct{}
+	done  bool
+}
+
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	n, err := w.Buffer.Write(p)
+	if !w.done && strings.Contains(w.Buffer.String(), w.want) {
+		w.done = true
+		close(w.ready)
+	}
+	return n, err
+}
