@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/exchops/exchops/lab"
+)
+
+// faultFlags collects repeated --fault KIND:SERVER flags.
+type faultFlags []string
+
+func (f *faultFlags) String() string     { return strings.Join(*f, ",") }
+func (f *faultFlags) Set(v string) error { *f = append(*f, v); return nil }
+
+// fastTiming makes the organisation's slow operations take seconds, for people
+// trying the lab by hand.
+var fastTiming = lab.Timing{
+	Seed: 10 * time.Second, Initialize: 5 * time.Second, Switchover: 3 * time.Second,
+	NLBConverge: 5 * time.Second, DAGMember: 3 * time.Second,
+}
+
+// runLab serves the simulated organisation until interrupted.
+func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
+	host := fs.String("host", "127.0.0.1", "loopback address to listen on")
+	latency := fs.Duration("latency", 0, "delay added to every WinRM request (e.g. 20ms)")
+	startup := fs.Duration("startup", 0, "cost of starting PowerShell and loading Exchange (e.g. 2s)")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a certificate made at start")
+	timing := fs.String("timing", "real", "how long seeding, convergence and switchovers take: real (minutes) or fast (seconds)")
+	user := fs.String("user", lab.DefaultUser, "user name every server accepts")
+	password := fs.String("password", lab.DefaultPassword, "password every server accepts (a lab credential, printed at start)")
+	var faults faultFlags
+	fs.Var(&faults, "fault", "inject a fault, KIND:SERVER (unreachable, http500, unauthorized, malformed, hang); repeatable")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "exchops lab: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup}
+	switch *timing {
+	case "real":
+	case "fast":
+		opts.Timing = &fastTiming
+	default:
+		fmt.Fprintf(stderr, "exchops lab: --timing %q: use real or fast\n", *timing)
+		return exitUsage
+	}
+	type fault struct{ kind, server string }
+	var parsed []fault
+	for _, f := range faults {
+		kind, server, ok := strings.Cut(f, ":")
+		if !ok || kind == "" || server == "" {
+			fmt.Fprintf(stderr, "exchops lab: --fault %q: write it as KIND:SERVER, e.g. hang:EX10-MB02\n", f)
+			return exitUsage
+		}
+		parsed = append(parsed, fault{kind, server})
+	}
+	l, err := lab.Start(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "exchops lab: %v\n", err)
+		return exitFail
+	}
+	defer l.Close()
+	for _, f := range parsed {
+		if err := l.SetFault(f.server, f.kind); err != nil {
+			fmt.Fprintf(stderr, "exchops lab: --fault: %v\n", err)
+			return exitUsage
+		}
+	}
+	for _, e := range l.Servers {
+		fmt.Fprintf(stdout, "%s %s\n", e.Name, e.URL)
+	}
+	fmt.Fprintf(stdout, "credentials: user %s password %s (HTTP Basic or NTLM)\n", l.User, l.Password)
+	if l.CertPEM != nil {
+		path := filepath.Join(os.TempDir(), "exchops-lab-ca.pem")
+		if err := os.WriteFile(path, l.CertPEM, 0o644); err != nil {
+			fmt.Fprintf(stderr, "exchops lab: cannot write the certificate: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(stdout, "ca_file: %s\n", path)
+	}
+	ctl, err := net.Listen("tcp", net.JoinHostPort(*host, "0"))
+	if err != nil {
+		fmt.Fprintf(stderr, "exchops lab: %v\n", err)
+		return exitFail
+	}
+	ctlSrv := &http.Server{Handler: l.ControlHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go ctlSrv.Serve(ctl)
+	defer ctlSrv.Close()
+	fmt.Fprintf(stdout, "faults: POST http://%s/fault (e.g. kind=copy database=MB01 server=EX10-MB02 status=Failed)\n", ctl.Addr())
+	<-ctx.Done()
+	return exitOK
+}

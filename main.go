@@ -1,0 +1,113 @@
+// Command exchops is a ChatOps bot for Exchange 2010 high availability: admins type
+// slash commands in Slack or Discord, a second admin approves every change, and the
+// PowerShell runs over WinRM. main.go is the composition root: it parses the command
+// line, builds the pieces and shuts them down in order; it holds no logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `exchops: Exchange 2010 high availability from Slack and Discord, with two-person approval.
+
+Usage:
+  exchops demo                             the whole flow against a simulated organisation, in a browser console
+  exchops serve --config exchops.yaml      run the bot (add --lab to run against the embedded lab)
+  exchops lab [flags]                      run the simulated Exchange 2010 organisation alone
+  exchops plan [--config F] "<command>"    print the target and exact PowerShell of a command; runs nothing
+  exchops config check --config F          validate a configuration file
+  exchops discord register [--guild ID]    register the /exchange application command
+  exchops slack manifest [--socket-mode]   print the Slack app manifest
+  exchops version                          print the version
+
+Run "exchops <command> --help" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exit codes: 0 success, 1 failure at run time, 2 bad usage or invalid input.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// errUsage marks errors whose message was already printed with the usage.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintf(stdout, "exchops %s\n", version)
+		return exitOK
+	case "lab":
+		return runLab(ctx, rest, stdout, stderr)
+	case "plan":
+		return runPlan(rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "check" {
+			fmt.Fprint(stderr, "usage: exchops config check --config exchops.yaml\n")
+			return exitUsage
+		}
+		return runConfigCheck(rest[1:], stdout, stderr)
+	case "demo", "serve":
+		return notBuilt(stderr, cmd, "the approvals, the console and the chat fronts (issues 4 to 6)")
+	case "discord":
+		return notBuilt(stderr, "discord register", "the Discord front (issue 7)")
+	case "slack":
+		return notBuilt(stderr, "slack manifest", "the Slack front (issue 6)")
+	}
+	fmt.Fprintf(stderr, "exchops: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// notBuilt is the honest answer of a subcommand whose parts do not exist yet.
+func notBuilt(stderr io.Writer, cmd, needs string) int {
+	fmt.Fprintf(stderr, "exchops %s: not built yet: it needs %s. What works today: exchops lab, exchops plan, exchops config check.\n", cmd, needs)
+	return exitFail
+}
+
+// newFlagSet returns a FlagSet that prints its usage to stderr and returns errors.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses and maps -h to exit 0 and bad flags to exit 2.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
