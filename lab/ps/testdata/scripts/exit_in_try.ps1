@@ -1,0 +1,7 @@
+try {
+    'in try'
+    exit 3
+} finally {
+    'finally before exit'
+}
+'not reached'

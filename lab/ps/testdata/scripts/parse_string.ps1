@@ -1,0 +1,2 @@
+'ok'
+Write-Host 'it''s unterminated

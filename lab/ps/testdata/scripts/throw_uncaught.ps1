@@ -1,0 +1,2 @@
+'start'
+throw 'dnscmd failed with exit code 9711'
