@@ -374,3 +374,73 @@ func TestLongScriptThroughStdin(t *testing.T) {
 		t.Errorf("databases section: %v (stdout %q)", rows, res.Stdout)
 	}
 }
+
+// autoAdvance moves the manual clock a second whenever something waits on it, so
+// cmdlets that take time (joining a DAG, a switchover) finish without sleeping.
+func autoAdvance(t *testing.T, c *clock.Manual) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		for c.WaitForSleepers(ctx, 1) == nil {
+			c.Advance(time.Second)
+		}
+	}()
+}
+
+// TestEveryCmdletOverWinRM drives the Exchange, NLB and DNS cmdlets with the pinned
+// client, refusals included, in one session per server, and checks the transcript.
+func TestEveryCmdletOverWinRM(t *testing.T) {
+	_, r, c := startLab(t, lab.Options{})
+	autoAdvance(t, c)
+	try := func(stmt string) string {
+		return "try { " + stmt + " } catch { 'refused: ' + $_.Exception.Message }\n"
+	}
+	steps := []struct{ server, script string }{
+		{"EX10-CAHT", "Import-Module ServerManager\nAdd-WindowsFeature NLB | Select-Object Success, RestartNeeded, ExitCode | ConvertTo-Csv -NoTypeInformation\n" +
+			"Get-WindowsFeature -Name NLB | Select-Object Name, Installed | ConvertTo-Csv -NoTypeInformation\n" +
+			"Import-Module NetworkLoadBalancingClusters\n" +
+			"New-NlbCluster -InterfaceName 'Local Area Connection' -ClusterPrimaryIP 10.0.0.40 -SubnetMask 255.255.255.0 -ClusterName client.msglab.local -OperationMode Multicast | Select-Object Name, IPAddress, SubnetMask, Mode | ConvertTo-Csv -NoTypeInformation\n" +
+			try("New-NlbCluster -InterfaceName 'Ethernet 9' -ClusterPrimaryIP 10.0.0.41 -ClusterName x.msglab.local -OperationMode Multicast") +
+			"Get-NlbClusterNode | Select-Object Name, State, Interface, HostID | ConvertTo-Csv -NoTypeInformation\n"},
+		{"DC01", "& dnscmd.exe 'DC01' '/recordadd' 'msglab.local' 'client' 'A' '10.0.0.40'\n& dnscmd.exe 'DC01' '/enumrecords' 'msglab.local' 'client'\n& dnscmd.exe 'DC01' '/recorddelete' 'msglab.local' 'client' 'A' '10.0.0.40' '/f'\n& dnscmd.exe 'DC01' '/enumrecords' 'msglab.local' 'client'\n\"exit $LASTEXITCODE\""},
+		{"EX10-CAHT", prologue +
+			"Get-ClientAccessServer | Select-Object Name | ConvertTo-Csv -NoTypeInformation\n" +
+			"New-ClientAccessArray -Name 'CAS Array' -Fqdn 'client.msglab.local' -Site 'Default-First-Site-Name' | Select-Object Name, Fqdn, Site | ConvertTo-Csv -NoTypeInformation\n" +
+			try("New-ClientAccessArray -Name 'Second' -Fqdn 'client.msglab.local' -Site 'Default-First-Site-Name'") +
+			"Remove-ClientAccessArray -Identity 'CAS Array' -Confirm:$false\n" +
+			"@(Get-ClientAccessArray).Count\n" +
+			"Test-OutlookWebServices | Select-Object Id, Type | ConvertTo-Csv -NoTypeInformation\n" +
+			"New-MailboxDatabase -Name 'MB03' -Server 'EX10-MB01' | Select-Object Name, Server | ConvertTo-Csv -NoTypeInformation\n" +
+			try("New-MailboxDatabase -Name 'MB03' -Server 'EX10-MB02'") +
+			"New-DatabaseAvailabilityGroup -Name 'E14-DAG' -WitnessServer 'EX10-CAHT' -WitnessDirectory 'C:\\FSW' -DatabaseAvailabilityGroupIPAddresses '10.0.0.50' | Out-Null\n" +
+			try("New-DatabaseAvailabilityGroup -Name 'E14-DAG-WITH-A-LONG-NAME' -WitnessServer 'EX10-CAHT' -WitnessDirectory 'C:\\FSW'") +
+			try("Add-DatabaseAvailabilityGroupServer -Identity 'E14-DAG' -MailboxServer 'EX10-CAHT'") +
+			"Add-DatabaseAvailabilityGroupServer -Identity 'E14-DAG' -MailboxServer 'EX10-MB01'\n" +
+			"Add-DatabaseAvailabilityGroupServer -Identity 'E14-DAG' -MailboxServer 'EX10-MB02'\n" +
+			"Set-MailboxDatabase -Identity 'MB02' -CircularLoggingEnabled $true\n" +
+			try("Add-MailboxDatabaseCopy -Identity 'MB02' -MailboxServer 'EX10-MB01'") +
+			"Set-MailboxDatabase -Identity 'MB02' -CircularLoggingEnabled $false\n" +
+			"Add-MailboxDatabaseCopy -Identity 'MB01' -MailboxServer 'EX10-MB02' -ActivationPreference 2\n" +
+			try("Add-MailboxDatabaseCopy -Identity 'MB01' -MailboxServer 'EX10-MB02'") +
+			"Get-MailboxDatabaseCopyStatus -Identity 'MB01' | Select-Object Name, Status | ConvertTo-Csv -NoTypeInformation\n" +
+			try("Move-ActiveMailboxDatabase 'MB01' -ActivateOnServer 'EX10-MB02' -Confirm:$false") +
+			"Suspend-MailboxDatabaseCopy -Identity 'MB01\\EX10-MB02' -SuspendComment 'maintenance' -Confirm:$false\n" +
+			"Get-MailboxDatabaseCopyStatus -Identity 'MB01\\EX10-MB02' | Select-Object Name, Status | ConvertTo-Csv -NoTypeInformation\n" +
+			"Resume-MailboxDatabaseCopy -Identity 'MB01\\EX10-MB02' -Confirm:$false\n" +
+			"Remove-MailboxDatabaseCopy -Identity 'MB01\\EX10-MB02' -Confirm:$false\n" +
+			try("Move-ActiveMailboxDatabase 'MB01' -ActivateOnServer 'EX10-MB02' -Confirm:$false") +
+			"Get-DatabaseAvailabilityGroupNetwork -Identity 'E14-DAG' | Select-Object @{Name='Name';Expression={[string]$_.Name}} | ConvertTo-Csv -NoTypeInformation\n" +
+			"Remove-DatabaseAvailabilityGroupServer -Identity 'E14-DAG' -MailboxServer 'EX10-MB02' -Confirm:$false\n" +
+			"Get-DatabaseAvailabilityGroup -Identity 'E14-DAG' -Status | Select-Object @{Name='Servers';Expression={($_.Servers | ForEach-Object { [string]$_ }) -join ';'}} | ConvertTo-Csv -NoTypeInformation\n"},
+		{"EX10-MB01", prologue + "Test-ReplicationHealth | Select-Object Check, Result | ConvertTo-Csv -NoTypeInformation\n"},
+	}
+	var b strings.Builder
+	for i, s := range steps {
+		res, err := r.Run(context.Background(), s.server, s.script)
+		fmt.Fprintf(&b, "=== step %d on %s\n%s", i+1, s.server, transcript(res, err))
+		if err != nil {
+			t.Errorf("step %d on %s: %v", i+1, s.server, err)
+		}
+	}
+	golden(t, "every-cmdlet", b.String())
+}
