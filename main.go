@@ -47,9 +47,6 @@ const (
 	exitUsage = 2
 )
 
-// errUsage marks errors whose message was already printed with the usage.
-var errUsage = errors.New("usage")
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)

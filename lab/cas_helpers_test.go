@@ -1,7 +1,7 @@
 package lab
 
 import (
-	"os"
+	goldenfile "github.com/exchops/exchops/internal/golden"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,21 +29,8 @@ func mustServer(t *testing.T, o *Org, name string) *Server {
 	return s
 }
 
-// checkGolden compares got with testdata/cas/<name>.golden, rewriting it with -update.
+// checkGolden compares got with testdata/cas/<name>.golden (-update rewrites it).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "cas", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./lab -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "cas", name+".golden"), got)
 }

@@ -3,9 +3,8 @@ package lab
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
+	goldenfile "github.com/exchops/exchops/internal/golden"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,30 +14,12 @@ import (
 	"github.com/exchops/exchops/lab/ps"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
 var labStart = time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
 
-// golden compares got with testdata/dag/<name>.golden (or rewrites it with -update).
+// golden compares got with testdata/dag/<name>.golden (-update rewrites it).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "dag", name+".golden")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", name, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "dag", name+".golden"), got)
 }
 
 func newTestOrg(t *testing.T) (*Org, *clock.Manual) {

@@ -190,6 +190,9 @@ func prefixOf(s, full string, min int) bool {
 	return len(s) >= min && strings.HasPrefix(full, s)
 }
 
+// decodeEncodedCommand reads -EncodedCommand (base64 of UTF-16LE) as powershell.exe
+// does. It is deliberately separate from runners.EncodeCommand's inverse: the lab plays
+// the server, and an independent decoder is what catches an encoding bug in the client.
 func decodeEncodedCommand(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {

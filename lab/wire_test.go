@@ -8,8 +8,8 @@ package lab_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
+	goldenfile "github.com/exchops/exchops/internal/golden"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,12 +26,6 @@ import (
 	"github.com/exchops/exchops/lab/clock"
 	"github.com/exchops/exchops/runners"
 )
-
-// updating reports the -update flag, which the package's internal tests define.
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 var start = time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
 
@@ -78,20 +72,7 @@ func transcript(res *runners.Result, err error) string {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "wire", name+".golden")
-	if updating() {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./lab -run %s -update to create it)", err, t.Name())
-	}
-	if got != string(want) {
-		t.Errorf("output differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "wire", name+".golden"), got)
 }
 
 // TestScriptsOverWinRM runs PowerShell on the simulated servers through the real
@@ -305,6 +286,9 @@ func TestControlEndpoint(t *testing.T) {
 // Go client.
 func TestPywinrmConformance(t *testing.T) {
 	if err := exec.Command("/usr/bin/python3", "-c", "import winrm").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3-winrm is missing in CI: .ci/run should have installed it")
+		}
 		t.Skip("python3-winrm is not installed (apt-get install python3-winrm; .ci/run does)")
 	}
 	l, r, _ := startLab(t, lab.Options{})

@@ -3,16 +3,14 @@ package ps
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
+	goldenfile "github.com/exchops/exchops/internal/golden"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/scripts/*.golden from the interpreter's output")
 
 // fakeOrg is a tiny stand-in for the lab: a few cmdlets with Exchange-like
 // behaviour, enough to drive the interpreter the way the real lab will.
@@ -140,20 +138,7 @@ func TestGoldenScripts(t *testing.T) {
 			stdout, stderr, code, calls := runScript(t, string(src))
 			got := fmt.Sprintf("exit: %d\n--- calls\n%s\n--- stdout\n%s--- stderr\n%s", code, strings.Join(calls, "\n"),
 				strings.ReplaceAll(stdout, "\r\n", "¶\n"), strings.ReplaceAll(stderr, "\r\n", "¶\n"))
-			golden := strings.TrimSuffix(f, ".ps1") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("output differs from %s (run with -update to accept):\n--- got\n%s\n--- want\n%s", golden, got, want)
-			}
+			goldenfile.Check(t, strings.TrimSuffix(f, ".ps1")+".golden", got)
 		})
 	}
 }

@@ -127,14 +127,20 @@ func (r stdinReader) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		wake := c.wake
-		c.mu.Unlock()
-		select {
-		case <-wake:
-		case <-c.ctx.Done():
-		}
-		c.mu.Lock()
+		c.waitLocked()
 	}
+}
+
+// waitLocked releases c.mu until the command's state changes (changedLocked) or its
+// context ends, then takes it again. Callers hold c.mu and re-check their condition.
+func (c *command) waitLocked() {
+	wake := c.wake
+	c.mu.Unlock()
+	select {
+	case <-wake:
+	case <-c.ctx.Done():
+	}
+	c.mu.Lock()
 }
 
 // outputWriter is the io.Writer Host.Exec writes stdout or stderr to.
@@ -165,13 +171,7 @@ func (w outputWriter) Write(p []byte) (int, error) {
 			c.changedLocked()
 			continue
 		}
-		wake := c.wake
-		c.mu.Unlock()
-		select {
-		case <-wake:
-		case <-c.ctx.Done():
-		}
-		c.mu.Lock()
+		c.waitLocked()
 	}
 	return written, nil
 }
