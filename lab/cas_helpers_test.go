@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 )
 
 // casStart is when every CAS test's clock starts.

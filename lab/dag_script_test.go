@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/ps"
 )
 

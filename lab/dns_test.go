@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 )
 
 // TestDnscmdTranscript runs the walkthrough's step 1 and its mistakes in order on DC01

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/ps"
 )
 

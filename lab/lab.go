@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/wsman"
 )
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exchops/exchops/lab/clock"
+	"github.com/exchops/exchops/internal/clock"
 )
 
 // The lab's fixed names (from the walkthrough).

@@ -22,8 +22,8 @@ import (
 
 	"github.com/masterzen/winrm"
 
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
-	"github.com/exchops/exchops/lab/clock"
 	"github.com/exchops/exchops/runners"
 )
 

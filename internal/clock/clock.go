@@ -1,8 +1,9 @@
-// Package clock gives the lab a notion of time that tests can drive.
+// Package clock gives exchops a notion of time that tests can drive.
 //
-// Everything in the simulated organisation that "takes time" (seeding a copy, NLB
-// convergence, a switchover, PowerShell start-up) asks a Clock, so tests advance a
-// Manual clock instead of sleeping, and the demo runs on Real time.
+// Everything that "takes time" asks a Clock: in the lab, seeding a copy, NLB
+// convergence, a switchover, PowerShell start-up; in exchops, approval expiry and the
+// pause between polls of a long change. Tests advance a Manual clock instead of
+// sleeping; the demo and production run on Real time.
 package clock
 
 import (
@@ -12,7 +13,7 @@ import (
 	"time"
 )
 
-// Clock is the time source of the lab.
+// Clock is the time source of the lab, the approvals and the runners.
 type Clock interface {
 	Now() time.Time
 	// Sleep returns after d has passed on this clock, or ctx.Err() when ctx ends first.
