@@ -1,0 +1,195 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/commands"
+)
+
+// timeFormat is RFC 3339 in UTC with all nine fraction digits. Every value has the
+// same width, so text order is time order (an index on expires_at works), and
+// parsing gives back the exact instant.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func timeText(t time.Time) string {
+	return t.UTC().Format(timeFormat)
+}
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return timeText(t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+func parseNullTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(s.String)
+}
+
+// The JSON kept in the database is spelled out here rather than left to the Go
+// field names of commands and approvals, so that renaming a field there cannot make
+// existing rows unreadable.
+
+type originJSON struct {
+	Platform string `json:"platform"`
+	Channel  string `json:"channel,omitempty"`
+	User     string `json:"user,omitempty"`
+}
+
+func encodeOrigin(o approvals.Origin) string {
+	b, _ := json.Marshal(originJSON(o))
+	return string(b)
+}
+
+func decodeOrigin(s string) (approvals.Origin, error) {
+	var o originJSON
+	if err := json.Unmarshal([]byte(s), &o); err != nil {
+		return approvals.Origin{}, fmt.Errorf("reading the origin %q: %w", s, err)
+	}
+	return approvals.Origin(o), nil
+}
+
+type stepJSON struct {
+	Target  string `json:"target"`
+	Script  string `json:"script"`
+	Purpose string `json:"purpose,omitempty"`
+}
+
+// waitJSON keeps durations as Go duration text ("30m0s"): readable, and
+// time.ParseDuration gives back exactly what Duration.String printed.
+type waitJSON struct {
+	Step     stepJSON `json:"step"`
+	Progress string   `json:"progress,omitempty"`
+	Budget   string   `json:"budget"`
+	Interval string   `json:"interval"`
+}
+
+type findingJSON struct {
+	Severity severityJSON `json:"severity"`
+	Message  string       `json:"message"`
+}
+
+// severityJSON is a severity's name ("warning"), or its number for one this version
+// does not know.
+type severityJSON commands.Severity
+
+var severities = []commands.Severity{commands.Info, commands.Warning, commands.Blocker}
+
+func (s severityJSON) MarshalJSON() ([]byte, error) {
+	for _, x := range severities {
+		if commands.Severity(s) == x {
+			return json.Marshal(x.String())
+		}
+	}
+	return []byte(strconv.Itoa(int(s))), nil
+}
+
+func (s *severityJSON) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		var n int
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("severity %s is neither a name nor a number", b)
+		}
+		*s = severityJSON(n)
+		return nil
+	}
+	for _, x := range severities {
+		if name == x.String() {
+			*s = severityJSON(x)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown severity %q", name)
+}
+
+func encodeSteps(steps []commands.Step) string {
+	out := make([]stepJSON, 0, len(steps))
+	for _, s := range steps {
+		out = append(out, stepJSON(s))
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+func decodeSteps(s string) ([]commands.Step, error) {
+	var in []stepJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("reading the steps: %w", err)
+	}
+	var out []commands.Step
+	for _, x := range in {
+		out = append(out, commands.Step(x))
+	}
+	return out, nil
+}
+
+func encodeWait(w *commands.Wait) any {
+	if w == nil {
+		return nil
+	}
+	b, _ := json.Marshal(waitJSON{
+		Step:     stepJSON(w.Step),
+		Progress: w.Progress,
+		Budget:   w.Budget.String(),
+		Interval: w.Interval.String(),
+	})
+	return string(b)
+}
+
+func decodeWait(s sql.NullString) (*commands.Wait, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	var in waitJSON
+	if err := json.Unmarshal([]byte(s.String), &in); err != nil {
+		return nil, fmt.Errorf("reading the wait: %w", err)
+	}
+	budget, err := time.ParseDuration(in.Budget)
+	if err != nil {
+		return nil, fmt.Errorf("reading the wait's budget: %w", err)
+	}
+	interval, err := time.ParseDuration(in.Interval)
+	if err != nil {
+		return nil, fmt.Errorf("reading the wait's interval: %w", err)
+	}
+	return &commands.Wait{Step: commands.Step(in.Step), Progress: in.Progress, Budget: budget, Interval: interval}, nil
+}
+
+func encodeFindings(fs []commands.Finding) string {
+	out := make([]findingJSON, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, findingJSON{Severity: severityJSON(f.Severity), Message: f.Message})
+	}
+	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+func decodeFindings(s string) ([]commands.Finding, error) {
+	var in []findingJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("reading the findings: %w", err)
+	}
+	var out []commands.Finding
+	for _, x := range in {
+		out = append(out, commands.Finding{Severity: commands.Severity(x.Severity), Message: x.Message})
+	}
+	return out, nil
+}
