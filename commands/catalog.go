@@ -259,6 +259,31 @@ func catalog() []*Spec {
 			Examples: []string{"cancel r-42"},
 			plan:     planBot("Cancel a pending request."),
 		},
+		{
+			Name:     "approve",
+			Summary:  "Approve someone else's pending request (the typed form of the Approve button).",
+			Args:     []Arg{{Name: "id", Positional: true, Kind: KindRequestID, Required: true, Help: "the request's id"}},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"approve r-42"},
+			Notes:    []string{"Needs the approver role; nobody can approve their own request. Read the card first: the approval is for exactly the PowerShell and findings it shows."},
+			plan:     planBot("Approve a pending request."),
+		},
+		{
+			Name:    "deny",
+			Summary: "Deny someone else's pending request (the typed form of the Deny button).",
+			Args: []Arg{
+				{Name: "id", Positional: true, Kind: KindRequestID, Required: true, Help: "the request's id"},
+				{Name: "reason", Positional: true, Kind: KindText, Rest: true, Help: "why, for the requester"},
+			},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"deny r-42", "deny r-42 not during business hours"},
+			Notes:    []string{"Needs the approver role. A denial is final: later approvals do not revive the request."},
+			plan:     planBot("Deny a pending request."),
+		},
 	}
 }
 

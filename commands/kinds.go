@@ -33,6 +33,7 @@ const (
 	KindEnum      Kind = "choice"     // one of Arg.Choices
 	KindRequestID Kind = "request-id" // an approvals request id
 	KindCommand   Kind = "command"    // a command or command group name (help)
+	KindText      Kind = "text"       // free text for people (a denial's reason); never reaches PowerShell
 )
 
 // Limits from Windows, DNS and Exchange, named so help and errors quote the same numbers.
@@ -49,6 +50,7 @@ const (
 	maxSMTPLocal   = 64
 	maxIPList      = 8 // DAG IP addresses: one per MAPI subnet; more is a typo
 	maxRequestID   = 64
+	maxText        = 200 // a denial's reason: one line in a card
 )
 
 // Rule is the sentence help and errors use to explain what a kind accepts.
@@ -90,6 +92,8 @@ func (k Kind) Rule() string {
 		return "a request id: 1-64 letters, digits, hyphens or underscores"
 	case KindCommand:
 		return "a command or command group name (see help)"
+	case KindText:
+		return "text of at most 200 characters, without control characters"
 	}
 	return "a value"
 }
@@ -181,6 +185,12 @@ func (a *Arg) normalize(raw string) (string, bool) {
 		return "", false
 	case KindRequestID:
 		if len(raw) == 0 || len(raw) > maxRequestID || !allASCII(raw, isAlnum, "-_") {
+			return "", false
+		}
+		return raw, true
+	case KindText:
+		raw = strings.TrimSpace(raw)
+		if utf8.RuneCountInString(raw) > maxText || hasControl(raw) {
 			return "", false
 		}
 		return raw, true

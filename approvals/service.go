@@ -1,0 +1,587 @@
+package approvals
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/clock"
+)
+
+// MaxOutput is how much of a run's output is kept with the request; chat fronts
+// attach it as a file when it is long.
+const MaxOutput = 256 << 10
+
+// Bot is the actor name of what exchops does by itself (expiry, interruption).
+const Bot = "exchops"
+
+// Options configure a Service.
+type Options struct {
+	Clock    clock.Clock  // default clock.Real{}
+	Notifier Notifier     // default: tell nobody
+	Logger   *slog.Logger // default: discard
+	// Env is what planning needs (commands.Env): a run re-plans the command it was
+	// approved for and refuses when the plan changed.
+	Env commands.Env
+	// Instance names this process in Run.Owner; default a random id.
+	Instance string
+}
+
+// Service runs the request lifecycle. Create it with New, then Start it.
+type Service struct {
+	store  Store
+	exec   Executor
+	policy Policy
+	opt    Options
+
+	ctx    context.Context // ends when the service closes: runs in flight are interrupted
+	cancel context.CancelFunc
+	runs   sync.WaitGroup
+	wake   chan struct{} // tells the expiry worker that a request was created
+	done   chan struct{} // closed when the expiry worker has stopped
+}
+
+// New returns a service; nothing happens until Start.
+func New(st Store, ex Executor, pol Policy, opt Options) *Service {
+	if opt.Clock == nil {
+		opt.Clock = clock.Real{}
+	}
+	if opt.Notifier == nil {
+		opt.Notifier = NotifierFunc(func(context.Context, Event) {})
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Instance == "" {
+		b := make([]byte, 6)
+		rand.Read(b)
+		opt.Instance = hex.EncodeToString(b)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{store: st, exec: ex, policy: pol, opt: opt, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// Policy returns the policy the service enforces.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Start recovers from the last process's end, then runs the expiry worker until
+// Close. Recovery marks every request that was approved or running as interrupted
+// and announces it: a run cut off by a crash is never repeated by itself, because
+// nobody knows how far it got.
+func (s *Service) Start(ctx context.Context) error {
+	cut, err := s.store.List(ctx, []Status{Approved, Running}, 0)
+	if err != nil {
+		return fmt.Errorf("approvals: reading requests cut off by the last stop: %w", err)
+	}
+	for _, r := range cut {
+		was := r.Status
+		reason := "exchops stopped while it was running; it will not run again by itself: check the organisation, then ask again if needed"
+		if was == Approved {
+			reason = "exchops stopped after the approval, before the run began; nothing ran: ask again if it is still needed"
+		}
+		saved, err := s.store.Update(ctx, r.ID, func(r *Request) ([]AuditEvent, error) {
+			if r.Status != Approved && r.Status != Running {
+				return nil, errSkip
+			}
+			now := s.now()
+			r.Status, r.Reason, r.UpdatedAt = Interrupted, reason, now
+			if r.Run != nil && r.Run.FinishedAt.IsZero() {
+				r.Run.FinishedAt = now
+				r.Run.Error = "interrupted: " + reason
+			}
+			return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: "interrupted", Detail: "was " + string(was) + " when exchops stopped"}}, nil
+		})
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("approvals: marking %s interrupted: %w", r.ID, err)
+		}
+		s.opt.Logger.Warn("request interrupted by the last stop", "request", saved.ID, "was", string(was))
+		s.notify(Event{Kind: EventInterrupted, Request: saved, Actor: Bot, Detail: reason})
+	}
+	go s.expiryWorker()
+	return nil
+}
+
+// Close stops the expiry worker and interrupts runs in flight, waiting until each has
+// recorded how it ended.
+func (s *Service) Close() {
+	s.cancel()
+	s.runs.Wait()
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// Wait blocks until no run is in flight. Tests use it.
+func (s *Service) Wait() { s.runs.Wait() }
+
+var errSkip = errors.New("approvals: transition no longer applies")
+
+func (s *Service) now() time.Time { return s.opt.Clock.Now().UTC() }
+
+func (s *Service) notify(e Event) {
+	s.opt.Notifier.Notify(s.ctx, e)
+}
+
+// Submit is a change someone asked for.
+type Submit struct {
+	Person     string // a person's name
+	Origin     Origin
+	Invocation *commands.Invocation
+}
+
+// Request plans the invocation, runs its preflight and, when the organisation can
+// take the change, stores it as pending and announces it. A blocked or no-op change
+// is refused (a *Refusal carrying the findings) and nothing is stored.
+func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
+	inv := sub.Invocation
+	if inv == nil || inv.Spec == nil {
+		return nil, errors.New("approvals: no command")
+	}
+	if err := s.policy.MayRun(sub.Person, inv.Spec.ReadOnly, inv.Spec.Name); err != nil {
+		return nil, err
+	}
+	if inv.Spec.ReadOnly || inv.Spec.Handler != commands.HandlerExchange {
+		return nil, fmt.Errorf("approvals: %s does not need approval", inv.Spec.Name)
+	}
+	p, err := inv.Plan(s.opt.Env)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.exec.Preflight(ctx, p)
+	if err != nil {
+		return nil, &Refusal{Code: RefusedUnavailable, Msg: "the preflight could not read the organisation, so nothing was requested: " + err.Error()}
+	}
+	if f.Blocked() {
+		return nil, &Refusal{Code: RefusedBlocked, Findings: f, Msg: "this change cannot be offered for approval:\n" + blockers(f)}
+	}
+	if f.NoOp {
+		return nil, &Refusal{Code: RefusedNothingToDo, Findings: f, Msg: "nothing to do: " + strings.TrimSpace(infos(f))}
+	}
+	lock := EffectiveLock(p, f)
+	now := s.now()
+	r := &Request{
+		Command: p.Command, Summary: p.Summary, Requester: sub.Person, Origin: sub.Origin,
+		Steps: p.Steps, Wait: p.Wait, Lock: lock, Findings: f.List,
+		Hash:      PlanHash(p, f, lock),
+		Required:  max(s.policy.Required, 1),
+		Status:    Pending,
+		CreatedAt: now, ExpiresAt: now.Add(s.policy.ExpireAfter), UpdatedAt: now,
+	}
+	err = s.store.Create(ctx, r, AuditEvent{At: now, Actor: sub.Person, Via: sub.Origin, Event: "requested", Detail: p.Command})
+	if err != nil {
+		return nil, fmt.Errorf("approvals: storing the request: %w", err)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	s.notify(Event{Kind: EventRequested, Request: r, Actor: sub.Person})
+	return r, nil
+}
+
+// Approve records person's approval. When it completes the quorum the request becomes
+// approved and its run starts; only that one transition can start it.
+func (s *Service) Approve(ctx context.Context, id, person string, via Origin) (*Request, error) {
+	reached := false
+	r, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
+		now := s.now()
+		if err := s.policy.MayVote(r, person, Approve, now); err != nil {
+			return nil, err
+		}
+		r.Votes = append(r.Votes, Vote{Person: person, Decision: Approve, At: now, Via: via})
+		r.UpdatedAt = now
+		ev := []AuditEvent{{At: now, Actor: person, Via: via, Event: "approval", Detail: fmt.Sprintf("%d of %d", len(r.Approvals()), r.Required)}}
+		if r.Needs() == 0 {
+			reached = true
+			r.Status = Approved
+			r.Reason = "approved by " + strings.Join(r.Approvals(), " and ")
+			ev = append(ev, AuditEvent{At: now, Actor: person, Via: via, Event: "approved", Detail: r.Reason})
+		}
+		return ev, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !reached {
+		s.notify(Event{Kind: EventVoted, Request: r, Actor: person})
+		return r, nil
+	}
+	s.notify(Event{Kind: EventApproved, Request: r, Actor: person})
+	s.runs.Add(1)
+	go s.run(r.ID)
+	return r, nil
+}
+
+// Deny records person's denial: the request is denied at once, whatever approvals it
+// already had, and no later approval can revive it.
+func (s *Service) Deny(ctx context.Context, id, person string, via Origin, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	r, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
+		now := s.now()
+		if err := s.policy.MayVote(r, person, Deny, now); err != nil {
+			return nil, err
+		}
+		r.Votes = append(r.Votes, Vote{Person: person, Decision: Deny, At: now, Via: via, Reason: reason})
+		r.Status, r.UpdatedAt = Denied, now
+		r.Reason = "denied by " + person
+		if reason != "" {
+			r.Reason += ": " + reason
+		}
+		return []AuditEvent{{At: now, Actor: person, Via: via, Event: "denied", Detail: reason}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(Event{Kind: EventDenied, Request: r, Actor: person, Detail: reason})
+	return r, nil
+}
+
+// Cancel withdraws a pending request; only its requester may.
+func (s *Service) Cancel(ctx context.Context, id, person string, via Origin) (*Request, error) {
+	r, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
+		if err := s.policy.MayCancel(r, person); err != nil {
+			return nil, err
+		}
+		now := s.now()
+		if !now.Before(r.ExpiresAt) {
+			return nil, refuse(RefusedExpired, "%s has already expired.", r.ID)
+		}
+		r.Status, r.Reason, r.UpdatedAt = Cancelled, "cancelled by "+person, now
+		return []AuditEvent{{At: now, Actor: person, Via: via, Event: "cancelled"}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(Event{Kind: EventCancelled, Request: r, Actor: person})
+	return r, nil
+}
+
+// AttachCard remembers a chat message about the request, replacing an earlier one on
+// the same platform and channel.
+func (s *Service) AttachCard(ctx context.Context, id string, c Card) error {
+	_, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
+		for i, old := range r.Cards {
+			if old.Platform == c.Platform && old.Channel == c.Channel {
+				r.Cards[i] = c
+				return nil, nil
+			}
+		}
+		r.Cards = append(r.Cards, c)
+		return nil, nil
+	})
+	return err
+}
+
+// Get returns one request.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	id = NormalizeID(id)
+	r, err := s.store.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, notFound(id)
+	}
+	return r, err
+}
+
+// Pending returns the requests waiting for approval, oldest first.
+func (s *Service) Pending(ctx context.Context) ([]*Request, error) {
+	rs, err := s.store.List(ctx, []Status{Pending}, 0)
+	for i, j := 0, len(rs)-1; i < j; i, j = i+1, j-1 {
+		rs[i], rs[j] = rs[j], rs[i]
+	}
+	return rs, err
+}
+
+// History returns the n most recent requests, newest first.
+func (s *Service) History(ctx context.Context, n int) ([]*Request, error) {
+	return s.store.List(ctx, nil, n)
+}
+
+// Audit returns a request's audit trail.
+func (s *Service) Audit(ctx context.Context, id string) ([]AuditEvent, error) {
+	return s.store.Audit(ctx, NormalizeID(id))
+}
+
+// NormalizeID accepts what people type for an id: "r-42", "R-42", "42", "#42".
+func NormalizeID(id string) string {
+	id = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(id), "#")))
+	if id != "" && strings.Trim(id, "0123456789") == "" {
+		return "r-" + id
+	}
+	return id
+}
+
+func notFound(id string) *Refusal {
+	return refuse(RefusedNotFound, "there is no request %s: `requests` lists the pending ones, `history` the recent ones.", id)
+}
+
+func (s *Service) update(ctx context.Context, id string, fn func(r *Request) ([]AuditEvent, error)) (*Request, error) {
+	id = NormalizeID(id)
+	r, err := s.store.Update(ctx, id, fn)
+	if errors.Is(err, ErrNotFound) {
+		return nil, notFound(id)
+	}
+	return r, err
+}
+
+// run carries out an approved request: claim it (approved -> running, which only one
+// caller can do), re-plan and re-run the preflight, refuse if anything differs from
+// what was approved, then execute.
+func (s *Service) run(id string) {
+	defer s.runs.Done()
+	ctx := s.ctx
+	log := s.opt.Logger.With("request", id)
+	r, err := s.store.Update(context.WithoutCancel(ctx), id, func(r *Request) ([]AuditEvent, error) {
+		if r.Status != Approved {
+			return nil, errSkip
+		}
+		now := s.now()
+		r.Status, r.UpdatedAt = Running, now
+		r.Run = &Run{Owner: s.opt.Instance, StartedAt: now, Progress: "checking that the organisation is as the approvers saw it"}
+		return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: "run started", Detail: "process " + s.opt.Instance}}, nil
+	})
+	if err != nil {
+		if !errors.Is(err, errSkip) {
+			log.Error("claiming the run", "err", err)
+		}
+		return
+	}
+	s.notify(Event{Kind: EventRunning, Request: r, Actor: Bot})
+
+	status, reason, output, runErr := s.execute(ctx, r, func(line string) {
+		saved, err := s.store.Update(context.WithoutCancel(ctx), id, func(r *Request) ([]AuditEvent, error) {
+			if r.Status != Running || r.Run == nil {
+				return nil, errSkip
+			}
+			r.Run.Progress = line
+			return nil, nil
+		})
+		if err == nil {
+			s.notify(Event{Kind: EventProgress, Request: saved, Actor: Bot, Detail: line})
+		}
+	})
+	if ctx.Err() != nil && status != Succeeded && status != Stale {
+		status = Interrupted
+		reason = "exchops stopped during the run; it will not run again by itself: check the organisation, then ask again if needed"
+	}
+	if len(output) > MaxOutput {
+		output = output[:MaxOutput] + fmt.Sprintf("\n... (output cut at %d bytes)", MaxOutput)
+	}
+	saved, err := s.store.Update(context.WithoutCancel(ctx), id, func(r *Request) ([]AuditEvent, error) {
+		if r.Status != Running {
+			return nil, errSkip
+		}
+		now := s.now()
+		r.Status, r.Reason, r.UpdatedAt = status, reason, now
+		r.Run.FinishedAt, r.Run.Output = now, output
+		if runErr != nil {
+			r.Run.Error = runErr.Error()
+		}
+		return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: string(status), Detail: reason}}, nil
+	})
+	if err != nil {
+		log.Error("recording how the run ended", "status", string(status), "err", err)
+		return
+	}
+	kind := map[Status]EventKind{Succeeded: EventSucceeded, Failed: EventFailed, Stale: EventStale, Interrupted: EventInterrupted}[status]
+	s.notify(Event{Kind: kind, Request: saved, Actor: Bot, Detail: reason})
+}
+
+func (s *Service) execute(ctx context.Context, r *Request, progress func(string)) (Status, string, string, error) {
+	inv, err := commands.Parse(r.Command)
+	if err != nil {
+		return Failed, "the command no longer parses, so nothing ran: " + err.Error(), "", err
+	}
+	p, err := inv.Plan(s.opt.Env)
+	if err != nil {
+		return Failed, "the command no longer plans, so nothing ran: " + err.Error(), "", err
+	}
+	f, err := s.exec.Preflight(ctx, p)
+	if err != nil {
+		return Failed, "the preflight before the run could not read the organisation, so nothing ran: " + err.Error(), "", err
+	}
+	lock := EffectiveLock(p, f)
+	if PlanHash(p, f, lock) != r.Hash {
+		return Stale, staleReason(r, p, f, lock), "", nil
+	}
+	output, err := s.exec.Execute(ctx, p, lock, progress)
+	if err != nil {
+		return Failed, "the run failed: " + err.Error(), output, err
+	}
+	return Succeeded, "done", output, nil
+}
+
+// expiryWorker expires pending requests when their time comes, on the service's clock.
+func (s *Service) expiryWorker() {
+	defer close(s.done)
+	for s.ctx.Err() == nil {
+		next := s.expireDue()
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = next.Sub(s.now())
+		}
+		sctx, cancel := context.WithCancel(s.ctx)
+		go func() {
+			select {
+			case <-s.wake:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		s.opt.Clock.Sleep(sctx, max(wait, time.Millisecond))
+		cancel()
+	}
+}
+
+// expireDue expires every pending request whose time has come and returns the next
+// expiry time (zero when nothing is pending).
+func (s *Service) expireDue() time.Time {
+	pending, err := s.store.List(s.ctx, []Status{Pending}, 0)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.opt.Logger.Error("listing pending requests for expiry", "err", err)
+		}
+		return s.now().Add(time.Minute)
+	}
+	var next time.Time
+	for _, r := range pending {
+		if s.now().Before(r.ExpiresAt) {
+			if next.IsZero() || r.ExpiresAt.Before(next) {
+				next = r.ExpiresAt
+			}
+			continue
+		}
+		saved, err := s.store.Update(s.ctx, r.ID, func(r *Request) ([]AuditEvent, error) {
+			now := s.now()
+			if r.Status != Pending || now.Before(r.ExpiresAt) {
+				return nil, errSkip
+			}
+			r.Status, r.UpdatedAt = Expired, now
+			r.Reason = fmt.Sprintf("nobody decided within %s", roundDuration(r.ExpiresAt.Sub(r.CreatedAt)))
+			return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: "expired", Detail: r.Reason}}, nil
+		})
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.opt.Logger.Error("expiring a request", "request", r.ID, "err", err)
+			}
+			continue
+		}
+		s.notify(Event{Kind: EventExpired, Request: saved, Actor: Bot, Detail: saved.Reason})
+	}
+	return next
+}
+
+func roundDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// EffectiveLock is what a change locks: the DAG the preflight found when it found
+// one, else the plan's own lock.
+func EffectiveLock(p *commands.Plan, f commands.Findings) string {
+	if f.Lock != "" {
+		return f.Lock
+	}
+	return p.Lock
+}
+
+// PlanHash binds an approval to what the approvers saw: every script and its target,
+// the wait, the lock and the preflight's findings. If any of it differs when the run
+// is about to start, the organisation (or the configuration) moved.
+func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
+	type step struct{ Target, Script string }
+	var h struct {
+		Steps    []step
+		Wait     *step
+		Budget   time.Duration
+		Lock     string
+		Findings []commands.Finding
+		NoOp     bool
+	}
+	for _, s := range p.Steps {
+		h.Steps = append(h.Steps, step{s.Target, s.Script})
+	}
+	if p.Wait != nil {
+		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script}
+		h.Budget = p.Wait.Budget
+	}
+	h.Lock, h.Findings, h.NoOp = lock, f.List, f.NoOp
+	b, err := json.Marshal(h)
+	if err != nil {
+		panic(err) // plain strings and numbers always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// staleReason tells people what moved between the approval and the run.
+func staleReason(r *Request, p *commands.Plan, f commands.Findings, lock string) string {
+	var parts []string
+	if PlanHash(p, commands.Findings{List: r.Findings}, lock) != PlanHash(&commands.Plan{Steps: r.Steps, Wait: r.Wait}, commands.Findings{List: r.Findings}, r.Lock) {
+		parts = append(parts, "the PowerShell it would run is no longer what was approved (the configuration changed)")
+	}
+	was := map[string]bool{}
+	for _, x := range r.Findings {
+		was[x.Severity.String()+": "+x.Message] = true
+	}
+	now := map[string]bool{}
+	for _, x := range f.List {
+		k := x.Severity.String() + ": " + x.Message
+		now[k] = true
+		if !was[k] {
+			parts = append(parts, "now "+k)
+		}
+	}
+	for _, x := range r.Findings {
+		if k := x.Severity.String() + ": " + x.Message; !now[k] {
+			parts = append(parts, "no longer "+k)
+		}
+	}
+	if f.NoOp {
+		parts = append(parts, "the organisation is already as requested")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "the preflight differs from what was approved")
+	}
+	return "stale: the organisation changed since the approval, so nothing ran; " + strings.Join(parts, "; ")
+}
+
+func blockers(f commands.Findings) string {
+	var b strings.Builder
+	for _, x := range f.List {
+		if x.Severity == commands.Blocker {
+			b.WriteString("- " + x.Message + "\n")
+		}
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func infos(f commands.Findings) string {
+	var b strings.Builder
+	for _, x := range f.List {
+		b.WriteString(x.Message + " ")
+	}
+	return b.String()
+}
