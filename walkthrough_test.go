@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
-	"github.com/exchops/exchops/lab/clock"
 	"github.com/exchops/exchops/runners"
 )
 
@@ -38,12 +38,13 @@ func startWalk(t *testing.T) *walk {
 		eps = append(eps, runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
 			Auth: runners.AuthBasic, User: l.User, Password: l.Password, AllowUnencrypted: true})
 	}
-	r, err := runners.New(eps, runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
+	r, err := runners.New(eps, runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Time moves only when something waits on the lab's clock (a DAG member joining,
-	// a switchover, the executor between polls): then it moves one second.
+	// Time moves only when something waits on the lab's clock, which is also the
+	// runner's (a DAG member joining, a switchover, Execute between polls): then it
+	// moves one second.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {
@@ -60,13 +61,14 @@ func startWalk(t *testing.T) *walk {
 // outcome is what happened to one command.
 type outcome struct {
 	findings commands.Findings
-	results  []*runners.Result
-	waited   string // the last progress detail of the wait, if any
+	output   string   // what Execute printed for people
+	progress []string // the lines Execute reported while it worked
 }
 
-// do runs a command the way exchops will once approved: preflight, evaluate, run each
-// step under the plan's lock, then poll the wait until done. It returns an error for a
-// blocker (with the findings), a failed run, or a wait that failed or ran out of time.
+// do runs a command the way exchops will once approved: the runner's Preflight, then,
+// unless a blocker refuses it or there is nothing to do, its Execute under the lock the
+// findings or the plan name (none for reads). It returns an error for a blocker (with
+// the findings), a failed step, or a wait that failed or ran out of time.
 func (w *walk) do(text string) (outcome, error) {
 	w.t.Helper()
 	ctx := context.Background()
@@ -79,15 +81,10 @@ func (w *walk) do(text string) (outcome, error) {
 		return outcome{}, err
 	}
 	var out outcome
-	var pre []commands.Tables
-	for _, s := range p.Preflight {
-		res, err := w.r.Run(ctx, s.Target, s.Script)
-		if err != nil {
-			return out, fmt.Errorf("preflight %q on %s: %w", s.Purpose, s.Target, err)
-		}
-		pre = append(pre, commands.Tables(res.Tables()))
+	out.findings, err = w.r.Preflight(ctx, p)
+	if err != nil {
+		return out, err
 	}
-	out.findings = p.Evaluate(pre)
 	if out.findings.Blocked() {
 		return out, fmt.Errorf("blocked: %s", out.findings.String())
 	}
@@ -98,44 +95,14 @@ func (w *walk) do(text string) (outcome, error) {
 	if lock == "" {
 		lock = p.Lock
 	}
-	for _, s := range p.Steps {
-		var res *runners.Result
-		if p.ReadOnly || lock == "" {
-			res, err = w.r.Run(ctx, s.Target, s.Script)
-		} else {
-			res, err = w.r.RunLocked(ctx, lock, s.Target, s.Script)
-		}
-		if err != nil {
-			return out, fmt.Errorf("step %q on %s: %w", s.Purpose, s.Target, err)
-		}
-		out.results = append(out.results, res)
+	if p.ReadOnly {
+		lock = ""
 	}
-	if p.Wait == nil {
-		return out, nil
+	out.output, err = w.r.Execute(ctx, p, lock, func(line string) { out.progress = append(out.progress, line) })
+	if err != nil {
+		return out, fmt.Errorf("%w\noutput:\n%s", err, out.output)
 	}
-	deadline := w.clock.Now().Add(p.Wait.Budget)
-	for {
-		res, err := w.r.Run(ctx, p.Wait.Step.Target, p.Wait.Step.Script)
-		if err != nil {
-			return out, fmt.Errorf("waiting (%s): %w", p.Wait.Progress, err)
-		}
-		done, failed, detail, err := p.Wait.Check(commands.Tables(res.Tables()))
-		if err != nil {
-			return out, fmt.Errorf("waiting (%s): %w", p.Wait.Progress, err)
-		}
-		out.waited = detail
-		switch {
-		case failed:
-			return out, fmt.Errorf("%s failed: %s", p.Wait.Progress, detail)
-		case done:
-			return out, nil
-		case w.clock.Now().After(deadline):
-			return out, fmt.Errorf("%s: still not done after %v: %s", p.Wait.Progress, p.Wait.Budget, detail)
-		}
-		if err := w.clock.Sleep(ctx, p.Wait.Interval); err != nil {
-			return out, err
-		}
-	}
+	return out, nil
 }
 
 func (w *walk) must(text string) outcome {
@@ -147,12 +114,32 @@ func (w *walk) must(text string) outcome {
 	return out
 }
 
-// rows runs a read-only command and returns one section's rows.
+// rows runs a read-only command through do, as a person would, and returns one
+// section's rows, read by running the plan's steps again with Run: Execute's output
+// is text for people, not data.
 func (w *walk) rows(text, section string) []map[string]string {
 	w.t.Helper()
 	out := w.must(text)
+	if !strings.Contains(out.output, section+":") {
+		w.t.Errorf("%s: the output has no section %s:\n%s", text, section, out.output)
+	}
+	inv, err := commands.Parse(text)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	p, err := inv.Plan(labEnv)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if !p.ReadOnly {
+		w.t.Fatalf("%s is not read-only", text)
+	}
 	var rows []map[string]string
-	for _, res := range out.results {
+	for _, s := range p.Steps {
+		res, err := w.r.Run(context.Background(), s.Target, s.Script)
+		if err != nil {
+			w.t.Fatalf("%s: step on %s: %v", text, s.Target, err)
+		}
 		rows = append(rows, res.Tables()[section]...)
 	}
 	return rows
@@ -178,6 +165,9 @@ func TestWalkthroughEndToEnd(t *testing.T) {
 		out := w.must(text)
 		if out.findings.NoOp {
 			t.Fatalf("%s: planned nothing on a fresh organisation: %s", text, out.findings)
+		}
+		if len(out.progress) == 0 || !strings.HasPrefix(out.progress[0], "step 1 of ") {
+			t.Errorf("%s: progress %q does not start with the first step", text, out.progress)
 		}
 	}
 	o := w.lab.Org

@@ -38,6 +38,10 @@ const (
 	Timeout Kind = "timeout"
 	// Canceled: the caller cancelled the run and it was stopped.
 	Canceled Kind = "canceled"
+	// ChangeFailed: a plan's steps ran, but its wait reports that the change did not
+	// take (a copy that went Failed while seeding). Nothing was wrong with the run
+	// itself; the organisation is in a state people must look at.
+	ChangeFailed Kind = "change failed"
 )
 
 // Error is what the runner returns for a run that did not succeed. Its message names the

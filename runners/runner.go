@@ -2,7 +2,9 @@
 // WinRM (github.com/masterzen/winrm), enforces timeouts and stops the remote command when a
 // run is cancelled, bounds concurrent shells per server, serialises changing runs per lock
 // key, and parses what the script printed (docs/POWERSHELL.md) into sections and messages.
-// It decides nothing about whether a run is allowed.
+// Preflight and Execute (plan.go) carry out a whole commands.Plan: its reads, its steps
+// under one lock, and the polling of its wait. It decides nothing about whether a run is
+// allowed.
 package runners
 
 import (
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/exchops/exchops/internal/clock"
 )
 
 // Options tune a WinRM runner. Zero values take the defaults.
@@ -42,6 +46,10 @@ type Options struct {
 	MaxOutput int
 	// Now is the clock for Result.Started and Duration (default time.Now).
 	Now func() time.Time
+	// Clock paces a plan's wait in Execute: the pause between polls and the wait's
+	// budget (default the wall clock). Per-command timeouts and StopGrace stay on real
+	// time: they guard the network, not the change.
+	Clock clock.Clock
 }
 
 func (o *Options) defaults() {
@@ -68,6 +76,9 @@ func (o *Options) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 }
 
