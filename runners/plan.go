@@ -297,6 +297,30 @@ func FormatResult(res *Result) string {
 	return b.String()
 }
 
+// bannerLines start the lines RemoteExchange.ps1 prints when it loads: the same in
+// every step's output, so people are not shown them.
+var bannerLines = []string{
+	"Welcome to the Exchange Management Shell!",
+	"Full list of cmdlets: ",
+	"Only Exchange cmdlets: ",
+	"Cmdlets that match a specific string: ",
+	"Get general help: ",
+	"Get help for a cmdlet: ",
+	"Show quick reference guide: ",
+	"Exchange team blog: ",
+	"Show full output for a command: ",
+}
+
+func isBanner(line string) bool {
+	line = strings.TrimSpace(line)
+	for _, p := range bannerLines {
+		if strings.HasPrefix(line, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // writeResult appends res to b, leaving out sections named skip.
 func writeResult(b *strings.Builder, res *Result, skip string) {
 	if res == nil {
@@ -309,9 +333,15 @@ func writeResult(b *strings.Builder, res *Result, skip string) {
 		}
 		first = false
 	}
-	if len(res.Messages) > 0 {
+	var msgs []string
+	for _, m := range res.Messages {
+		if !isBanner(m) {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) > 0 {
 		block()
-		for _, m := range res.Messages {
+		for _, m := range msgs {
 			b.WriteString(strings.TrimRight(oneLine(m), " "))
 			b.WriteByte('\n')
 		}
