@@ -70,8 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return runConfigCheck(rest[1:], stdout, stderr)
-	case "demo", "serve":
-		return notBuilt(stderr, cmd, "the approvals, the console and the chat fronts (issues 4 to 6)")
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
 	case "discord":
 		return notBuilt(stderr, "discord register", "the Discord front (issue 7)")
 	case "slack":
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // notBuilt is the honest answer of a subcommand whose parts do not exist yet.
 func notBuilt(stderr io.Writer, cmd, needs string) int {
-	fmt.Fprintf(stderr, "exchops %s: not built yet: it needs %s. What works today: exchops lab, exchops plan, exchops config check.\n", cmd, needs)
+	fmt.Fprintf(stderr, "exchops %s: not built yet: it needs %s. What works today: exchops demo, serve, lab, plan and config check.\n", cmd, needs)
 	return exitFail
 }
 

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/console"
+	"github.com/exchops/exchops/config"
+	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/metrics"
+	"github.com/exchops/exchops/lab"
+	"github.com/exchops/exchops/runners"
+	"github.com/exchops/exchops/store"
+)
+
+// appOptions say how to build exchops: from a configuration, against real servers or
+// the embedded lab.
+type appOptions struct {
+	Config config.Config
+	// Lab runs the embedded lab and points the runner at it instead of the configured
+	// addresses (serve --lab, demo).
+	Lab        bool
+	LabOptions lab.Options
+	Console    bool // serve the console at / (demo; serve when console: true)
+	Logger     *slog.Logger
+	Clock      clock.Clock // nil: the wall clock
+	Env        []string    // the environment, for secrets named in the configuration
+}
+
+// app is a running exchops: every piece, built in dependency order and closed in the
+// reverse order.
+type app struct {
+	log      *slog.Logger
+	lab      *lab.Lab
+	db       *store.DB
+	runner   *runners.WinRM
+	approval *approvals.Service
+	core     *bot.Core
+	console  *console.Console
+	metrics  *metrics.Metrics
+	server   *http.Server
+	listener net.Listener
+	URL      string // http://host:port/
+	served   chan error
+}
+
+// startApp builds and starts everything, listening on cfg.Listen. On error it closes
+// what it had started.
+func startApp(ctx context.Context, o appOptions) (a *app, err error) {
+	cfg := o.Config
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	a = &app{log: o.Logger, metrics: metrics.New(), served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+
+	var endpoints []runners.Endpoint
+	if o.Lab {
+		lo := o.LabOptions
+		lo.Logger = o.Logger.With("component", "lab")
+		if a.lab, err = lab.Start(lo); err != nil {
+			return a, fmt.Errorf("starting the lab: %w", err)
+		}
+		for _, e := range a.lab.Servers {
+			endpoints = append(endpoints, runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
+				Auth: runners.AuthBasic, User: a.lab.User, Password: a.lab.Password, AllowUnencrypted: true})
+		}
+	} else {
+		if endpoints, err = endpointsFromConfig(cfg.Exchange, o.Env); err != nil {
+			return a, err
+		}
+	}
+	ropts := runners.Options{Clock: o.Clock, MaxPerServer: cfg.Exchange.WinRM.MaxPerServer,
+		Timeout: time.Duration(cfg.Exchange.WinRM.Timeout)}
+	if a.runner, err = runners.New(endpoints, ropts); err != nil {
+		return a, fmt.Errorf("exchange.winrm: %w", err)
+	}
+
+	if a.db, err = store.Open(ctx, cfg.Database); err != nil {
+		return a, err
+	}
+
+	env := envFromConfig(cfg.Exchange)
+	var core *bot.Core
+	a.approval = approvals.New(a.db, a.runner, approvals.PolicyFromConfig(cfg), approvals.Options{
+		Clock:    o.Clock,
+		Env:      env,
+		Logger:   o.Logger.With("component", "approvals"),
+		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
+	})
+	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics,
+		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})
+	a.core = core
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	if o.Console || cfg.Console {
+		a.console = console.New(core, console.Options{People: approvals.PolicyFromConfig(cfg).People,
+			Logger: o.Logger.With("component", "console"), Now: o.Clock.Now})
+		core.AddFront(a.console)
+		mux.Handle("/", a.console.Handler())
+	}
+
+	if err := a.approval.Start(ctx); err != nil {
+		return a, err
+	}
+	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return a, fmt.Errorf("cannot listen on %s (listen in the configuration, or --listen): %w", cfg.Listen, err)
+	}
+	a.URL = "http://" + a.listener.Addr().String() + "/"
+	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	go func() { a.served <- a.server.Serve(a.listener) }()
+	return a, nil
+}
+
+// Close shuts down in order: stop taking requests, interrupt runs in flight (each
+// records how it ended), then close the database and the lab.
+func (a *app) Close() {
+	if a.console != nil {
+		a.console.Close() // its event streams never end by themselves
+	}
+	if a.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		a.server.Shutdown(ctx)
+		cancel()
+	}
+	if a.approval != nil {
+		a.approval.Close()
+	}
+	if a.core != nil {
+		a.core.Wait()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+	if a.lab != nil {
+		a.lab.Close()
+	}
+}
+
+// endpointsFromConfig turns exchange.servers and exchange.winrm into the runner's
+// endpoints, reading the password from the environment variable the file names.
+func endpointsFromConfig(x config.Exchange, env []string) ([]runners.Endpoint, error) {
+	w := x.WinRM
+	password := lookupEnv(env, w.PasswordEnv)
+	if w.PasswordEnv != "" && password == "" && !strings.EqualFold(w.Auth, string(runners.AuthKerberos)) {
+		return nil, fmt.Errorf("exchange.winrm.password_env: the environment variable %s is not set; set it to the password of %s", w.PasswordEnv, w.User)
+	}
+	var out []runners.Endpoint
+	for _, s := range x.Servers {
+		out = append(out, runners.Endpoint{
+			Name: strings.ToUpper(s.Name), Address: s.Address, Port: w.Port, HTTPS: w.HTTPS,
+			Insecure: w.InsecureSkipVerify, CAFile: w.CAFile, Auth: runners.Auth(strings.ToLower(w.Auth)),
+			User: w.User, Password: password, PasswordFrom: w.PasswordEnv,
+		})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("exchange.servers is empty: list the servers exchops may run commands on")
+	}
+	return out, nil
+}
+
+func lookupEnv(env []string, name string) string {
+	if name == "" {
+		return ""
+	}
+	if env == nil {
+		return os.Getenv(name)
+	}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
+}

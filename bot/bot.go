@@ -1,0 +1,359 @@
+// Package bot is the platform-neutral core of exchops' chat fronts. A front (the
+// console, Slack, Discord) verifies and parses its own platform's events, hands the core
+// an Invocation (a typed command) or an Action (a button click), and renders what the
+// core answers. The core dispatches: bot commands (help, requests, history, cancel,
+// approve, deny) are answered here, read-only commands run at once, and changes go to
+// approvals; what approvals announces reaches every front through Notify.
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/metrics"
+	"github.com/exchops/exchops/runners"
+)
+
+// Invocation is a command someone typed, on any platform.
+type Invocation struct {
+	Platform string // "console", "slack", "discord"
+	User     string // the platform's user id (the console: the person's name)
+	Channel  string // where it was typed
+	Text     string // what followed /exchange
+}
+
+// Action is a click on an approval card's button.
+type Action struct {
+	Platform  string
+	User      string
+	Channel   string
+	RequestID string
+	Decision  approvals.Decision
+	Reason    string
+}
+
+// ReplyKind says what a Reply holds, so fronts can choose how to show it.
+type ReplyKind string
+
+const (
+	ReplyText     ReplyKind = "text"     // Text: a sentence or two
+	ReplyError    ReplyKind = "error"    // Text: what was wrong and how to fix it
+	ReplyHelp     ReplyKind = "help"     // Text: preformatted help
+	ReplyWorking  ReplyKind = "working"  // Text: "running casarray list on EX10-CAHT…"
+	ReplyResult   ReplyKind = "result"   // Text: summary; Output: what the servers printed
+	ReplyRequest  ReplyKind = "request"  // Request: the request someone just made or decided
+	ReplyRequests ReplyKind = "requests" // Requests: pending, oldest first
+	ReplyHistory  ReplyKind = "history"  // Requests: the most recent, newest first
+	ReplyRefused  ReplyKind = "refused"  // Text (+ Findings): not allowed, blocked, nothing to do
+)
+
+// Reply is the core's answer to the person who invoked or clicked. Private replies are
+// for that person only (Slack ephemeral, Discord ephemeral, the console marks them).
+type Reply struct {
+	Kind     ReplyKind
+	Private  bool
+	Text     string
+	Output   string // preformatted: what a read-only command printed
+	Failed   bool   // for ReplyResult: the command failed
+	Findings []commands.Finding
+	Request  *approvals.Request
+	Requests []*approvals.Request
+	Now      time.Time // when the reply was made, for ages and expiry
+}
+
+// Respond delivers replies to the person who invoked; a front may be called several
+// times for one invocation (working…, then the result).
+type Respond func(Reply)
+
+// Front is a chat platform's adapter as the core sees it.
+type Front interface {
+	// Platform is "console", "slack" or "discord".
+	Platform() string
+	// Announce shows a request's transition where people follow it: post the approval
+	// card when it is requested, update it afterwards, post progress and results in
+	// its thread. It must not block for long.
+	Announce(ctx context.Context, e approvals.Event)
+}
+
+// Config is what the core needs.
+type Config struct {
+	Approvals *approvals.Service
+	Executor  approvals.Executor // runs read-only commands; approvals uses its own
+	Env       commands.Env
+	Metrics   *metrics.Metrics // may be nil
+	Logger    *slog.Logger     // default: discard
+	Now       func() time.Time // default time.Now
+}
+
+// Core dispatches invocations and actions. It is safe for concurrent use.
+type Core struct {
+	cfg    Config
+	mu     sync.RWMutex
+	fronts []Front
+	work   sync.WaitGroup
+}
+
+// New returns a core with no fronts yet.
+func New(cfg Config) *Core {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Core{cfg: cfg}
+}
+
+// AddFront registers a front to be told about transitions.
+func (c *Core) AddFront(f Front) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fronts = append(c.fronts, f)
+}
+
+// Wait blocks until background work started by Handle (read-only runs) is done.
+func (c *Core) Wait() { c.work.Wait() }
+
+// Notify is the approvals.Notifier: it counts outcomes and tells every front.
+func (c *Core) Notify(ctx context.Context, e approvals.Event) {
+	c.count(e)
+	c.mu.RLock()
+	fronts := append([]Front(nil), c.fronts...)
+	c.mu.RUnlock()
+	for _, f := range fronts {
+		f.Announce(ctx, e)
+	}
+}
+
+func (c *Core) count(e approvals.Event) {
+	m := c.cfg.Metrics
+	switch e.Kind {
+	case approvals.EventRequested, approvals.EventApproved, approvals.EventDenied, approvals.EventExpired,
+		approvals.EventCancelled, approvals.EventStale, approvals.EventSucceeded, approvals.EventFailed, approvals.EventInterrupted:
+		m.Request(string(e.Kind))
+	}
+	if r := e.Request; r != nil && r.Run != nil && !r.Run.FinishedAt.IsZero() {
+		switch e.Kind {
+		case approvals.EventSucceeded, approvals.EventFailed, approvals.EventInterrupted, approvals.EventStale:
+			m.Run(string(e.Kind), r.Run.FinishedAt.Sub(r.Run.StartedAt))
+		}
+	}
+}
+
+// Handle answers an invocation. Quick answers are given before it returns; a
+// read-only command's result and a change's preflight arrive through respond later,
+// from another goroutine.
+func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
+	now := c.cfg.Now()
+	reply := func(r Reply) {
+		r.Now = now
+		respond(r)
+	}
+	pol := c.cfg.Approvals.Policy()
+	person, ok := pol.Identify(inv.Platform, inv.User)
+	if !ok {
+		c.cfg.Metrics.Command("unknown")
+		reply(Reply{Kind: ReplyRefused, Private: true, Text: "Sorry, exchops does not know you yet, so it cannot take commands from you. Ask an exchops administrator to add your " + platformID(inv.Platform) + " to people in exchops' configuration."})
+		return
+	}
+	text := strings.TrimSpace(inv.Text)
+	if text == "" {
+		text = "help"
+	}
+	parsed, err := commands.Parse(text)
+	if err != nil {
+		c.cfg.Metrics.Command("unknown")
+		reply(Reply{Kind: ReplyError, Private: true, Text: err.Error()})
+		return
+	}
+	spec := parsed.Spec
+	c.cfg.Metrics.Command(spec.Name)
+	if err := pol.MayRun(person.Name, spec.ReadOnly, spec.Name); err != nil {
+		reply(Reply{Kind: ReplyRefused, Private: true, Text: err.Error()})
+		return
+	}
+	origin := approvals.Origin{Platform: inv.Platform, Channel: inv.Channel, User: inv.User}
+	switch {
+	case spec.Handler == commands.HandlerBot:
+		c.botCommand(ctx, person.Name, origin, parsed, reply)
+	case spec.ReadOnly:
+		c.readOnly(ctx, parsed, reply)
+	default:
+		c.change(ctx, person.Name, origin, parsed, reply)
+	}
+}
+
+// Act handles an Approve or Deny click.
+func (c *Core) Act(ctx context.Context, a Action, respond Respond) {
+	now := c.cfg.Now()
+	reply := func(r Reply) {
+		r.Now = now
+		respond(r)
+	}
+	person, ok := c.cfg.Approvals.Policy().Identify(a.Platform, a.User)
+	if !ok {
+		reply(Reply{Kind: ReplyRefused, Private: true, Text: "Sorry, exchops does not know you, so your click was not counted. Ask an exchops administrator to add your " + platformID(a.Platform) + " to people in exchops' configuration."})
+		return
+	}
+	c.vote(ctx, person.Name, approvals.Origin{Platform: a.Platform, Channel: a.Channel, User: a.User}, a.RequestID, a.Decision, a.Reason, reply)
+}
+
+func (c *Core) vote(ctx context.Context, person string, via approvals.Origin, id string, d approvals.Decision, reason string, reply Respond) {
+	var r *approvals.Request
+	var err error
+	if d == approvals.Deny {
+		r, err = c.cfg.Approvals.Deny(ctx, id, person, via, reason)
+	} else {
+		r, err = c.cfg.Approvals.Approve(ctx, id, person, via)
+	}
+	if err != nil {
+		c.refuse(err, reply)
+		return
+	}
+	var msg string
+	switch {
+	case r.Status == approvals.Denied:
+		msg = fmt.Sprintf("You denied %s.", r.ID)
+	case r.Needs() > 0:
+		msg = fmt.Sprintf("Your approval of %s is recorded; it still needs %d more.", r.ID, r.Needs())
+	default:
+		msg = fmt.Sprintf("You approved %s; it runs now.", r.ID)
+	}
+	reply(Reply{Kind: ReplyText, Private: true, Text: msg, Request: r})
+}
+
+func (c *Core) refuse(err error, reply Respond) {
+	if ref := approvals.RefusalOf(err); ref != nil {
+		reply(Reply{Kind: ReplyRefused, Private: true, Text: ref.Msg, Findings: ref.Findings.List})
+		return
+	}
+	var ue *commands.UsageError
+	if errors.As(err, &ue) {
+		reply(Reply{Kind: ReplyError, Private: true, Text: err.Error()})
+		return
+	}
+	ref := fmt.Sprintf("E%d", c.cfg.Now().UnixNano()%1_000_000)
+	c.cfg.Logger.Error("internal error", "ref", ref, "err", err)
+	reply(Reply{Kind: ReplyError, Private: true, Text: "Something went wrong inside exchops (reference " + ref + " in its log). Nothing was changed by this message; try again, and tell the exchops administrators if it repeats."})
+}
+
+func (c *Core) botCommand(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+	svc := c.cfg.Approvals
+	switch inv.Spec.Name {
+	case "help":
+		h, err := commands.Help(inv.Value("command"))
+		if err != nil {
+			reply(Reply{Kind: ReplyError, Private: true, Text: err.Error()})
+			return
+		}
+		reply(Reply{Kind: ReplyHelp, Private: true, Text: h})
+	case "requests":
+		rs, err := svc.Pending(ctx)
+		if err != nil {
+			c.refuse(err, reply)
+			return
+		}
+		reply(Reply{Kind: ReplyRequests, Private: true, Requests: rs})
+	case "history":
+		n, _ := strconv.Atoi(inv.Value("n"))
+		rs, err := svc.History(ctx, n)
+		if err != nil {
+			c.refuse(err, reply)
+			return
+		}
+		reply(Reply{Kind: ReplyHistory, Private: true, Requests: rs})
+	case "cancel":
+		r, err := svc.Cancel(ctx, inv.Value("id"), person, origin)
+		if err != nil {
+			c.refuse(err, reply)
+			return
+		}
+		reply(Reply{Kind: ReplyText, Private: true, Text: "You cancelled " + r.ID + ".", Request: r})
+	case "approve":
+		c.vote(ctx, person, origin, inv.Value("id"), approvals.Approve, "", reply)
+	case "deny":
+		c.vote(ctx, person, origin, inv.Value("id"), approvals.Deny, inv.Value("reason"), reply)
+	default:
+		reply(Reply{Kind: ReplyError, Private: true, Text: inv.Spec.Name + " is not handled by this version of exchops."})
+	}
+}
+
+// readOnly runs a read-only command now and replies with what the servers printed.
+func (c *Core) readOnly(ctx context.Context, inv *commands.Invocation, reply Respond) {
+	p, err := inv.Plan(c.cfg.Env)
+	if err != nil {
+		c.refuse(err, reply)
+		return
+	}
+	reply(Reply{Kind: ReplyWorking, Private: true, Text: "Running " + p.Command + " (" + targets(p) + ")…"})
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		ctx := context.WithoutCancel(ctx)
+		out, err := c.cfg.Executor.Execute(ctx, p, "", nil)
+		if err != nil {
+			c.cfg.Metrics.WinRMError(string(runners.KindOf(err)))
+			reply(Reply{Kind: ReplyResult, Failed: true, Text: p.Command + " failed: " + err.Error(), Output: out})
+			return
+		}
+		reply(Reply{Kind: ReplyResult, Text: p.Summary, Output: out})
+	}()
+}
+
+// change runs the preflight and, when the organisation can take the change, files the
+// request; approvals announces it, so the card reaches every front.
+func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+	reply(Reply{Kind: ReplyWorking, Private: true, Text: "Planning " + inv.Text + ": reading the organisation first…"})
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		ctx := context.WithoutCancel(ctx)
+		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Invocation: inv})
+		if err != nil {
+			c.refuse(err, reply)
+			return
+		}
+		reply(Reply{Kind: ReplyRequest, Private: true, Request: r,
+			Text: fmt.Sprintf("%s is waiting for %s from someone other than you; it expires at %s.", r.ID, approvalsWord(r.Needs()), r.ExpiresAt.UTC().Format("15:04 MST"))})
+	}()
+}
+
+func approvalsWord(n int) string {
+	if n == 1 {
+		return "1 approval"
+	}
+	return strconv.Itoa(n) + " approvals"
+}
+
+func targets(p *commands.Plan) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range p.Steps {
+		if !seen[s.Target] {
+			seen[s.Target] = true
+			out = append(out, s.Target)
+		}
+	}
+	if len(out) == 0 {
+		return "exchops itself"
+	}
+	return "on " + strings.Join(out, ", ")
+}
+
+func platformID(platform string) string {
+	switch platform {
+	case "slack":
+		return "Slack user id"
+	case "discord":
+		return "Discord user id"
+	}
+	return "name"
+}

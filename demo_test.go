@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exchops/exchops/approvals"
+)
+
+// post sends JSON to the console as the page's script does.
+func post(t *testing.T, a *app, path string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", a.URL+strings.TrimPrefix(path, "/"), bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		msg, _ := io.ReadAll(res.Body)
+		t.Fatalf("POST %s: %s %s", path, res.Status, msg)
+	}
+}
+
+// waitStatus polls the store until request id reaches a final status.
+func waitStatus(t *testing.T, a *app, id string) *approvals.Request {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r, err := a.approval.Get(context.Background(), id)
+		if err == nil && r.Status.Final() {
+			return r
+		}
+		if err == nil && r.Status == approvals.Pending && len(r.Votes) == 0 {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not settle", id)
+	return nil
+}
+
+// TestWalkthroughInTheConsole: the whole walkthrough typed into the console as alice
+// and approved as bob, through the same HTTP API the page uses, against the lab.
+func TestWalkthroughInTheConsole(t *testing.T) {
+	a := startDemo(t)
+	for i, text := range walkthrough {
+		id := fmt.Sprintf("r-%d", i+1)
+		post(t, a, "/api/command", map[string]string{"person": "alice", "text": "/exchange " + text})
+		r := waitStatus(t, a, id)
+		if r.Status != approvals.Pending || r.Command == "" {
+			t.Fatalf("%s: %s %q", text, r.Status, r.Reason)
+		}
+		post(t, a, "/api/action", map[string]string{"person": "bob", "id": id, "decision": "approve"})
+		r = waitStatus(t, a, id)
+		if r.Status != approvals.Succeeded {
+			t.Fatalf("%s: %s: %s\n%s", text, r.Status, r.Reason, r.Run.Error)
+		}
+	}
+	// Read-only commands answer at once, for a viewer too; metrics counted all of it.
+	post(t, a, "/api/command", map[string]string{"person": "dave", "text": "copy status"})
+	a.core.Wait()
+	res, err := http.Get(a.URL + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	m, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		`exchops_commands_total{command="copy add"} 2`,
+		`exchops_commands_total{command="copy status"} 1`,
+		fmt.Sprintf(`exchops_requests_total{outcome="succeeded"} %d`, len(walkthrough)),
+		fmt.Sprintf(`exchops_runs_total{outcome="succeeded"} %d`, len(walkthrough)),
+		fmt.Sprintf(`exchops_run_duration_seconds_count{outcome="succeeded"} %d`, len(walkthrough)),
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	res, err = http.Get(a.URL + "healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/healthz: %v %v", err, res)
+	}
+}
