@@ -357,3 +357,20 @@ func platformID(platform string) string {
 	}
 	return "name"
 }
+
+// Request returns a request as stored, for a front re-rendering its card.
+func (c *Core) Request(ctx context.Context, id string) (*approvals.Request, error) {
+	return c.cfg.Approvals.Get(ctx, id)
+}
+
+// AttachCard remembers where a front posted a request's card, so that it can update
+// it later, after a restart too.
+func (c *Core) AttachCard(ctx context.Context, id string, card approvals.Card) error {
+	return c.cfg.Approvals.AttachCard(ctx, id, card)
+}
+
+// Policy is the people and rules in force.
+func (c *Core) Policy() approvals.Policy { return c.cfg.Approvals.Policy() }
+
+// Metrics returns the metrics fronts count their posts in (may be nil).
+func (c *Core) Metrics() *metrics.Metrics { return c.cfg.Metrics }
