@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCLI checks the contract of the command line: exit codes and where messages go.
@@ -100,4 +107,61 @@ func (w *lineWaiter) Write(p []byte) (int, error) {
 		close(w.ready)
 	}
 	return n, err
+}
+
+// TestServeWithLab runs `exchops serve --config F --lab` as the contract says: it
+// logs JSON, serves /healthz, /metrics and (console: true) the console, and stops
+// cleanly on cancellation.
+func TestServeWithLab(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "exchops.yaml")
+	yaml := "listen: 127.0.0.1:0\ndatabase: " + filepath.Join(dir, "exchops.db") + "\nconsole: true\n" +
+		"people:\n  - {name: alice, slack: U0ALICE, roles: [admin]}\n  - {name: bob, slack: U0BOB, roles: [admin, approver]}\n" +
+		"exchange:\n  management_server: EX10-CAHT\n  dns_server: DC01\n  winrm: {user: 'MSGLAB\\svc-exchops'}\n  servers:\n" +
+		"    - {name: EX10-CAHT, address: ex10-caht.msglab.local, roles: [client_access]}\n    - {name: DC01, address: dc01.msglab.local, roles: [dns]}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		code := run(ctx, []string{"serve", "--config", cfg, "--lab"}, io.Discard, pw)
+		pw.Close()
+		done <- code
+	}()
+	var url string
+	sc := bufio.NewScanner(pr)
+	for url == "" && sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("serve logs a line that is not JSON: %s", sc.Text())
+		}
+		if u, ok := line["url"].(string); ok && line["msg"] == "exchops is serving" {
+			url = u
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if url == "" {
+		t.Fatal("serve did not log its URL")
+	}
+	for _, path := range []string{"healthz", "metrics", ""} {
+		res, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET /%s: %s", path, res.Status)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("serve exited %d after cancellation", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
 }

@@ -48,6 +48,9 @@ type Discord struct {
 	BotTokenEnv   string `yaml:"bot_token_env"`
 	ApplicationID string `yaml:"application_id"`
 	APIURL        string `yaml:"api_url"`
+	// ApprovalsChannel is where cards for requests made elsewhere (Slack, the
+	// console) are posted, so that they can be approved from Discord.
+	ApprovalsChannel string `yaml:"approvals_channel"`
 }
 
 // Person maps chat identities to one person and their roles.
