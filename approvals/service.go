@@ -419,7 +419,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	}
 	output, err := s.exec.Execute(ctx, p, lock, progress)
 	if err != nil {
-		return Failed, "the run failed: " + err.Error(), output, err
+		return Failed, err.Error(), output, err
 	}
 	return Succeeded, "done", output, nil
 }

@@ -8,6 +8,7 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -142,7 +143,9 @@ func (c *Core) count(e approvals.Event) {
 	}
 	if r := e.Request; r != nil && r.Run != nil && !r.Run.FinishedAt.IsZero() {
 		switch e.Kind {
-		case approvals.EventSucceeded, approvals.EventFailed, approvals.EventInterrupted, approvals.EventStale:
+		// Not EventStale: a stale request ran no PowerShell, and metrics.RunOutcomes
+		// holds only the ends of runs that did.
+		case approvals.EventSucceeded, approvals.EventFailed, approvals.EventInterrupted:
 			m.Run(string(e.Kind), r.Run.FinishedAt.Sub(r.Run.StartedAt))
 		}
 	}
@@ -152,9 +155,10 @@ func (c *Core) count(e approvals.Event) {
 // read-only command's result and a change's preflight arrive through respond later,
 // from another goroutine.
 func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
-	now := c.cfg.Now()
+	// Each reply is stamped when it is made: a change's request arrives after its
+	// preflight, and its ages and expiry must be read from then.
 	reply := func(r Reply) {
-		r.Now = now
+		r.Now = c.cfg.Now()
 		respond(r)
 	}
 	pol := c.cfg.Approvals.Policy()
@@ -193,14 +197,19 @@ func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
 
 // Act handles an Approve or Deny click.
 func (c *Core) Act(ctx context.Context, a Action, respond Respond) {
-	now := c.cfg.Now()
 	reply := func(r Reply) {
-		r.Now = now
+		r.Now = c.cfg.Now()
 		respond(r)
 	}
 	person, ok := c.cfg.Approvals.Policy().Identify(a.Platform, a.User)
 	if !ok {
 		reply(Reply{Kind: ReplyRefused, Private: true, Text: "Sorry, exchops does not know you, so your click was not counted. Ask an exchops administrator to add your " + platformID(a.Platform) + " to people in exchops' configuration."})
+		return
+	}
+	// The two-person rule fails closed: a click that is neither approve nor deny (a
+	// front's bug, a forged payload) is not an approval.
+	if a.Decision != approvals.Approve && a.Decision != approvals.Deny {
+		reply(Reply{Kind: ReplyError, Private: true, Text: "exchops could not tell whether that click approves or denies, so it was not counted. Type approve or deny with the request's id instead."})
 		return
 	}
 	c.vote(ctx, person.Name, approvals.Origin{Platform: a.Platform, Channel: a.Channel, User: a.User}, a.RequestID, a.Decision, a.Reason, reply)
@@ -240,7 +249,7 @@ func (c *Core) refuse(err error, reply Respond) {
 		reply(Reply{Kind: ReplyError, Private: true, Text: err.Error()})
 		return
 	}
-	ref := fmt.Sprintf("E%d", c.cfg.Now().UnixNano()%1_000_000)
+	ref := "E" + rand.Text()[:8]
 	c.cfg.Logger.Error("internal error", "ref", ref, "err", err)
 	reply(Reply{Kind: ReplyError, Private: true, Text: "Something went wrong inside exchops (reference " + ref + " in its log). Nothing was changed by this message; try again, and tell the exchops administrators if it repeats."})
 }

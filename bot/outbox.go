@@ -57,6 +57,7 @@ func DeliverOutbox(ctx context.Context, ob Outbox, platform string, clk clock.Cl
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	interval = max(interval, 100*time.Millisecond) // never spin
 	for ctx.Err() == nil {
 		posts, err := ob.Due(ctx, platform, clk.Now(), 20)
 		if err != nil && ctx.Err() == nil {

@@ -11,7 +11,7 @@ import (
 // Words every front uses for requests, so a request reads the same in the console,
 // Slack and Discord.
 
-// Age is a short human duration: "just now", "4m", "2h 5m", "3d".
+// Age is a short human duration: "45s", "4m", "2h 5m", "3d".
 func Age(d time.Duration) string {
 	switch {
 	case d < 0:

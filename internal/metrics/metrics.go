@@ -40,7 +40,7 @@ var RunOutcomes = []string{"succeeded", "failed", "interrupted"}
 // a test checks that the two lists agree.
 var WinRMErrorKinds = []string{
 	"invalid", "unreachable", "unauthorized", "busy",
-	"protocol", "script failed", "timeout", "canceled",
+	"protocol", "script failed", "change failed", "timeout", "canceled",
 }
 
 // Platforms and PostOutcomes are the label values Post is pre-initialised with: "sent"

@@ -294,7 +294,7 @@ func TestPreinitialised(t *testing.T) {
 func TestWinRMKindsMatchRunners(t *testing.T) {
 	kinds := []runners.Kind{
 		runners.Invalid, runners.Unreachable, runners.Unauthorized, runners.Busy,
-		runners.Protocol, runners.ScriptFailed, runners.Timeout, runners.Canceled,
+		runners.Protocol, runners.ScriptFailed, runners.ChangeFailed, runners.Timeout, runners.Canceled,
 	}
 	var want []string
 	for _, k := range kinds {
