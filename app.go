@@ -14,6 +14,7 @@ import (
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/bot/console"
+	"github.com/exchops/exchops/bot/slack"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
@@ -46,6 +47,7 @@ type app struct {
 	approval *approvals.Service
 	core     *bot.Core
 	console  *console.Console
+	slack    *slack.Slack
 	metrics  *metrics.Metrics
 	server   *http.Server
 	listener net.Listener
@@ -122,8 +124,28 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		mux.Handle("/", a.console.Handler())
 	}
 
+	// Slack runs when its bot token is set; the fronts are added before approvals
+	// start, so that runs interrupted by the last stop are announced everywhere.
+	if token := lookupEnv(o.Env, cfg.Slack.BotTokenEnv); token != "" {
+		a.slack, err = slack.New(slack.Config{Core: core,
+			SigningSecret: lookupEnv(o.Env, cfg.Slack.SigningSecretEnv), BotToken: token,
+			AppToken: lookupEnv(o.Env, cfg.Slack.AppTokenEnv),
+			APIURL:   cfg.Slack.APIURL, ApprovalsChannel: cfg.Slack.ApprovalsChannel,
+			Outbox: a.db, Dedup: a.db, Clock: o.Clock, Logger: o.Logger.With("component", "slack")})
+		if err != nil {
+			return a, err
+		}
+		core.AddFront(a.slack)
+		a.slack.Routes(mux)
+	}
+
 	if err := a.approval.Start(ctx); err != nil {
 		return a, err
+	}
+	if a.slack != nil {
+		if err := a.slack.Start(ctx); err != nil {
+			return a, fmt.Errorf("starting Slack: %w", err)
+		}
 	}
 	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return a, fmt.Errorf("cannot listen on %s (listen in the configuration, or --listen): %w", cfg.Listen, err)
@@ -151,6 +173,9 @@ func (a *app) Close() {
 	}
 	if a.core != nil {
 		a.core.Wait()
+	}
+	if a.slack != nil {
+		a.slack.Close() // it may still write to the outbox
 	}
 	if a.db != nil {
 		a.db.Close()

@@ -27,7 +27,7 @@ Usage:
   exchops plan [--config F] "<command>"    print the target and exact PowerShell of a command; runs nothing
   exchops config check --config F          validate a configuration file
   exchops discord register [--guild ID]    register the /exchange application command
-  exchops slack manifest [--socket-mode]   print the Slack app manifest
+  exchops slack manifest [--socket-mode]   print the Slack app manifest (--url BASE for HTTP mode)
   exchops version                          print the version
 
 Run "exchops <command> --help" for a command's flags.
@@ -77,7 +77,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "discord":
 		return notBuilt(stderr, "discord register", "the Discord front (issue 7)")
 	case "slack":
-		return notBuilt(stderr, "slack manifest", "the Slack front (issue 6)")
+		if len(rest) == 0 || rest[0] != "manifest" {
+			fmt.Fprint(stderr, "usage: exchops slack manifest [--socket-mode] [--url https://exchops.example.com]\n")
+			return exitUsage
+		}
+		return runSlackManifest(rest[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "exchops: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage

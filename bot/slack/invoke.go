@@ -1,0 +1,157 @@
+package slack
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	slackgo "github.com/slack-go/slack"
+
+	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot"
+)
+
+// Action ids of the card's buttons; the button's value is the request id.
+const (
+	actionApprove = "approve"
+	actionDeny    = "deny"
+)
+
+// command takes a slash command (from either transport) and calls ack exactly once
+// with the acknowledgement: the core's first answer when it comes within ackWait, else
+// a short "working on it". Later answers go to the command's response_url, in order,
+// once ack has returned. A replay is acknowledged with nil (an empty acknowledgement)
+// and nothing else happens.
+func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, ack func(*message)) {
+	if cmd.TriggerID != "" {
+		fresh, err := s.cfg.Dedup.FirstSeen(ctx, "slack:command:"+cmd.TriggerID, s.clock.Now(), DedupKeep)
+		if err != nil {
+			s.log.Error("slack: recording a command's delivery", "err", err)
+			ack(&message{Text: "exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."})
+			return
+		}
+		if !fresh {
+			s.log.Info("slack: a command was delivered again; ignored", "user", cmd.UserID)
+			ack(nil)
+			return
+		}
+	}
+	inv := bot.Invocation{Platform: platform, User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text}
+	rc := replyContext{channel: cmd.ChannelID, cards: s.cfg.ApprovalsChannel}
+	target := post{Method: methodReply, URL: cmd.ResponseURL, Channel: cmd.ChannelID, User: cmd.UserID}
+	lane := "command:" + cmd.TriggerID
+	if cmd.TriggerID == "" {
+		lane = "command:" + cmd.UserID + ":" + cmd.ChannelID
+	}
+
+	var mu sync.Mutex
+	acked := make(chan struct{}) // closed when the acknowledgement has been handed over
+	first := make(chan bot.Reply, 1)
+	answered := false // the first reply went to the acknowledgement or is on its way there
+	gaveUp := false   // the acknowledgement went without it
+	respond := func(rep bot.Reply) {
+		mu.Lock()
+		if !answered && !gaveUp {
+			answered = true
+			mu.Unlock()
+			first <- rep
+			return
+		}
+		mu.Unlock()
+		msg := renderReply(rep, rc)
+		p := target
+		p.Text, p.Blocks, p.At = msg.Text, msg.blocksJSON(), s.clock.Now()
+		if !s.enqueue(lane, func(ctx context.Context) {
+			select {
+			case <-acked:
+			case <-ctx.Done(): // shutting down: deliver keeps it in the outbox
+			}
+			s.deliver(ctx, "reply to "+cmd.UserID, p)
+		}) {
+			s.keep(s.ctx, "reply to "+cmd.UserID, p, nil, 0)
+		}
+	}
+	if !s.goWork(func() { s.core.Handle(s.ctx, inv, respond) }) {
+		ack(&message{Text: "exchops is shutting down, so it did nothing with this command. Try again in a minute."})
+		return
+	}
+	t := time.NewTimer(s.ackWait)
+	defer t.Stop()
+	select {
+	case rep := <-first:
+		msg := renderReply(rep, rc)
+		ack(&msg)
+	case <-t.C:
+		mu.Lock()
+		late := answered // it arrived just now: it is in the channel
+		gaveUp = !late
+		mu.Unlock()
+		if late {
+			msg := renderReply(<-first, rc)
+			ack(&msg)
+		} else {
+			ack(&message{Text: "Working on it…"})
+		}
+	}
+	close(acked)
+}
+
+// click takes a button click on a card: it records the delivery, then asks the core
+// to count the vote; the answer goes to the clicker alone. The caller has already
+// acknowledged the click.
+func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
+	if ic.Type != slackgo.InteractionTypeBlockActions {
+		return
+	}
+	channel := ic.Container.ChannelID
+	if channel == "" {
+		channel = ic.Channel.ID
+	}
+	// A click is its message, its button and its clicker: Slack's retries repeat all
+	// three, and a person clicking the same button again changes nothing either.
+	msgTS := ic.Container.MessageTs
+	if msgTS == "" {
+		msgTS = ic.Message.Timestamp
+	}
+	if msgTS == "" {
+		msgTS = "trigger-" + ic.TriggerID
+	}
+	for _, a := range ic.ActionCallback.BlockActions {
+		var d approvals.Decision
+		switch a.ActionID {
+		case actionApprove:
+			d = approvals.Approve
+		case actionDeny:
+			d = approvals.Deny
+		default:
+			continue
+		}
+		key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
+		fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
+		if err != nil {
+			s.log.Error("slack: recording a click's delivery", "err", err)
+			s.tell(channel, ic.User.ID, message{Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
+			continue
+		}
+		if !fresh {
+			s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+			continue
+		}
+		act := bot.Action{Platform: platform, User: ic.User.ID, Channel: channel, RequestID: strings.TrimSpace(a.Value), Decision: d}
+		rc := replyContext{channel: channel, cards: s.cfg.ApprovalsChannel}
+		user := ic.User.ID
+		s.goWork(func() {
+			s.core.Act(s.ctx, act, func(rep bot.Reply) { s.tell(channel, user, renderReply(rep, rc)) })
+		})
+	}
+}
+
+// tell sends an ephemeral message to user in channel, in order with what else they
+// were told there.
+func (s *Slack) tell(channel, user string, msg message) {
+	p := post{Method: methodEphemeral, Channel: channel, User: user, Text: msg.Text, Blocks: msg.blocksJSON(), At: s.clock.Now()}
+	if !s.enqueue("user:"+user+":"+channel, func(ctx context.Context) { s.deliver(ctx, "reply to "+user, p) }) {
+		s.keep(s.ctx, "reply to "+user, p, nil, 0)
+	}
+}
