@@ -284,6 +284,52 @@ func catalog() []*Spec {
 			Notes:    []string{"Needs the approver role. A denial is final: later approvals do not revive the request."},
 			plan:     planBot("Deny a pending request."),
 		},
+		{
+			Name:     "schedule list",
+			Summary:  "List the schedules (health reports and failover drills) with their next run.",
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"schedule list"},
+			plan:     planBot("List the schedules."),
+		},
+		{
+			Name:    "schedule add",
+			Summary: "Post a DAG's replication health report, or run a failover drill, on a schedule.",
+			Args: []Arg{
+				{Name: "name", Positional: true, Kind: KindName, Required: true, Help: "the schedule's name, unique among schedules, e.g. daily-health"},
+				{Name: "cron", Positional: true, Kind: KindText, Required: true, Help: `when it runs: a cron spec (minute hour day-of-month month day-of-week) in double quotes, optionally starting with CRON_TZ=<zone> and a space`},
+				{Name: "job", Positional: true, Kind: KindEnum, Required: true, Choices: []string{"health", "drill"}, Help: "health posts the replication health report; drill runs a failover drill"},
+				{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"},
+				{Name: "channel", Positional: true, Kind: KindText, Help: "the channel id to post to; the channel it is typed in when absent"},
+			},
+			// Static: a health schedule needs no approval. Whether the job is a drill is
+			// only known from the arguments, so schedules enforces the approval a drill
+			// schedule needs.
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{
+				`schedule add daily-health "0 7 * * *" health E14-DAG`,
+				`schedule add weekly-drill "CRON_TZ=Europe/Berlin 0 3 * * SUN" drill E14-DAG C0OPS`,
+			},
+			Notes: []string{
+				"A health schedule is added at once. A drill schedule moves databases on every run, so adding or removing one needs a second admin's approval, like any change.",
+				"Times are in exchops' time zone unless the spec starts with CRON_TZ=<zone>, e.g. CRON_TZ=Europe/Berlin. A run missed while exchops was down is reported when it starts again; a run that would overlap the previous one is skipped with a note.",
+			},
+			plan: planBot("Add a schedule."),
+		},
+		{
+			Name:     "schedule remove",
+			Summary:  "Remove a schedule that was added in chat.",
+			Args:     []Arg{{Name: "name", Positional: true, Kind: KindName, Required: true, Help: "the schedule's name"}},
+			ReadOnly: true,
+			Handler:  HandlerBot,
+			Target:   "exchops itself",
+			Examples: []string{"schedule remove daily-health"},
+			Notes:    []string{"Schedules from the configuration file are removed there. Removing a drill schedule needs a second admin's approval."},
+			plan:     planBot("Remove a schedule."),
+		},
 	}
 }
 
@@ -684,6 +730,27 @@ func memberChecks(env Env, dag string) ([]Step, error) {
 		steps = append(steps, Step{Target: srv, Script: s.String(), Purpose: "Test-ReplicationHealth and copy status on " + srv})
 	}
 	return steps, nil
+}
+
+// DAGRead is the read on the management server that a health report adds to the
+// members' own checks (the health command's steps): the DAG with -Status (members,
+// operational servers, witness in use, Primary Active Manager), its networks, and
+// its databases with their activation preferences and replay lag times.
+func DAGRead(env Env, dag string) (Step, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return Step{}, err
+	}
+	if !isComputerName(dag) {
+		return Step{}, fmt.Errorf("commands: %q is not a DAG name: it must be %s", dag, KindDAG.Rule())
+	}
+	dag = strings.ToUpper(dag)
+	s := newScript(env, true)
+	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
+	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
+	s.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
+	s.section("databases", "$dbs", append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")...)
+	return Step{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " status, networks and databases"}, nil
 }
 
 func planHealth(inv *Invocation, env Env) (*Plan, error) {

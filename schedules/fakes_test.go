@@ -1,0 +1,258 @@
+package schedules_test
+
+// In-process fakes that behave: a Store in memory, a Publisher that records, and a
+// runner that answers the health reads of a healthy two-member DAG. They let the
+// scheduler run inside testing/synctest, where the lab's sockets cannot.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/config"
+	"github.com/exchops/exchops/runners"
+	"github.com/exchops/exchops/schedules"
+)
+
+type memStore struct {
+	mu         sync.Mutex
+	schedules  map[string]schedules.Entry
+	lastRun    map[string]time.Time
+	reports    []*schedules.Report
+	scorecards []*schedules.Scorecard
+}
+
+func newMemStore() *memStore {
+	return &memStore{schedules: map[string]schedules.Entry{}, lastRun: map[string]time.Time{}}
+}
+
+func (m *memStore) Schedules(ctx context.Context) ([]schedules.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []schedules.Entry
+	for _, e := range m.schedules {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (m *memStore) AddSchedule(ctx context.Context, e schedules.Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := strings.ToLower(e.Name)
+	if _, ok := m.schedules[k]; ok {
+		return schedules.ErrExists
+	}
+	m.schedules[k] = e
+	return nil
+}
+
+func (m *memStore) RemoveSchedule(ctx context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := strings.ToLower(name)
+	if _, ok := m.schedules[k]; !ok {
+		return schedules.ErrNotFound
+	}
+	delete(m.schedules, k)
+	delete(m.lastRun, k)
+	return nil
+}
+
+func (m *memStore) LastRun(ctx context.Context, name string) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastRun[strings.ToLower(name)], nil
+}
+
+func (m *memStore) SetLastRun(ctx context.Context, name string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lastRun[strings.ToLower(name)] = at
+	return nil
+}
+
+func (m *memStore) SaveReport(ctx context.Context, r *schedules.Report) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reports = append(m.reports, r)
+	return nil
+}
+
+func (m *memStore) Reports(ctx context.Context, dag string, since time.Time) ([]*schedules.Report, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*schedules.Report
+	for _, r := range m.reports {
+		if r.DAG == dag && !r.At.Before(since) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) SaveScorecard(ctx context.Context, s *schedules.Scorecard) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.scorecards = append(m.scorecards, s)
+	return nil
+}
+
+func (m *memStore) Scorecards(ctx context.Context, dag string, limit int) ([]*schedules.Scorecard, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*schedules.Scorecard
+	for i := len(m.scorecards) - 1; i >= 0; i-- {
+		if m.scorecards[i].DAG == dag && (limit <= 0 || len(out) < limit) {
+			out = append(out, m.scorecards[i])
+		}
+	}
+	return out, nil
+}
+
+// post is one Publish call.
+type post struct {
+	At     time.Time
+	To     config.PostTo
+	Title  string
+	Text   string
+	PNG    []byte
+	Thread []string // replies, for a thread
+}
+
+type recorder struct {
+	mu    sync.Mutex
+	posts []*post
+	// panics makes the next Publish panic, once.
+	panics bool
+}
+
+func (r *recorder) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.panics {
+		r.panics = false
+		panic("the publisher broke")
+	}
+	r.posts = append(r.posts, &post{At: time.Now(), To: to, Title: title, Text: text, PNG: png})
+	return nil
+}
+
+func (r *recorder) all() []*post {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*post(nil), r.posts...)
+}
+
+func (r *recorder) titled(prefix string) []*post {
+	var out []*post
+	for _, p := range r.all() {
+		if strings.HasPrefix(p.Title, prefix) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// threads is a recorder that can also post threads.
+type threads struct{ recorder }
+
+func (r *threads) StartThread(ctx context.Context, to config.PostTo, title, text string) (func(context.Context, string) error, error) {
+	p := &post{At: time.Now(), To: to, Title: title, Text: text}
+	r.mu.Lock()
+	r.posts = append(r.posts, p)
+	r.mu.Unlock()
+	return func(ctx context.Context, line string) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		p.Thread = append(p.Thread, line)
+		return nil
+	}, nil
+}
+
+// fakeRunner answers the health reads of a healthy E14-DAG with MB01 and MB02, each
+// with a copy on both members. block, when set, holds every member read until it is
+// closed.
+type fakeRunner struct {
+	mu    sync.Mutex
+	block chan struct{}
+	calls int
+}
+
+func section(name string, cols []string, rows ...[]string) runners.Section {
+	s := runners.Section{Name: name, Columns: cols}
+	for _, r := range rows {
+		m := map[string]string{}
+		for i, c := range cols {
+			m[c] = r[i]
+		}
+		s.Rows = append(s.Rows, m)
+	}
+	return s
+}
+
+func (f *fakeRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
+	f.mu.Lock()
+	f.calls++
+	block := f.block
+	f.mu.Unlock()
+	res := &runners.Result{Server: server}
+	switch strings.ToUpper(server) {
+	case "EX10-CAHT":
+		res.Sections = []runners.Section{
+			section("dag", []string{"Name", "Servers", "OperationalServers", "PrimaryActiveManager", "WitnessServer", "WitnessDirectory", "WitnessShareInUse"},
+				[]string{"E14-DAG", "EX10-MB01;EX10-MB02", "EX10-MB01;EX10-MB02", "EX10-MB01", "ex10-caht.msglab.local", `C:\FSW`, "Primary"}),
+			section("networks", []string{"Name", "Subnets", "Interfaces", "MapiAccessEnabled", "ReplicationEnabled"},
+				[]string{"DAGNetwork01", "{10.0.0.0/24,Up}", "{EX10-MB01,Up,10.0.0.11};{EX10-MB02,Up,10.0.0.12}", "True", "True"}),
+			section("databases", []string{"Name", "Servers", "ActivationPreference", "ReplayLagTimes"},
+				[]string{"MB01", "EX10-MB01;EX10-MB02", "[EX10-MB01, 1];[EX10-MB02, 2]", ""},
+				[]string{"MB02", "EX10-MB02;EX10-MB01", "[EX10-MB02, 1];[EX10-MB01, 2]", ""}),
+		}
+	case "EX10-MB01", "EX10-MB02":
+		if block != nil {
+			select {
+			case <-block:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		srv := strings.ToUpper(server)
+		other := map[string]string{"EX10-MB01": "MB02", "EX10-MB02": "MB01"}[srv]
+		mine := map[string]string{"EX10-MB01": "MB01", "EX10-MB02": "MB02"}[srv]
+		cols := []string{"Name", "DatabaseName", "MailboxServer", "Status", "ActiveCopy", "ActivationSuspended", "CopyQueueLength", "ReplayQueueLength", "LastInspectedLogTime", "ContentIndexState", "ErrorMessage"}
+		res.Sections = []runners.Section{
+			section("replicationhealth", []string{"Server", "Check", "CheckDescription", "Result", "Error"},
+				[]string{srv, "ClusterService", "", "Passed", ""}, []string{srv, "ReplayService", "", "Passed", ""}),
+			section("copystatus", cols,
+				[]string{mine + `\` + srv, mine, srv, "Mounted", "True", "False", "0", "0", "", "Healthy", ""},
+				[]string{other + `\` + srv, other, srv, "Healthy", "False", "False", "2", "1", "", "Healthy", ""}),
+		}
+	default:
+		return nil, fmt.Errorf("%s: no such server in the fake", server)
+	}
+	return res, nil
+}
+
+func (f *fakeRunner) Preflight(ctx context.Context, p *commands.Plan) (commands.Findings, error) {
+	return commands.Findings{}, errors.New("the fake runner does not preflight")
+}
+
+func (f *fakeRunner) Lock(ctx context.Context, key string) (func(), error) {
+	return func() {}, nil
+}
+
+// fakeEnv is the configuration the fake runner answers for.
+var fakeEnv = commands.Env{
+	ManagementServer: "EX10-CAHT",
+	Servers: []commands.Server{
+		{Name: "EX10-MB01", Roles: []string{commands.RoleMailbox}},
+		{Name: "EX10-MB02", Roles: []string{commands.RoleMailbox}},
+		{Name: "EX10-CAHT", Roles: []string{commands.RoleClientAccess}},
+	},
+}

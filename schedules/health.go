@@ -1,0 +1,742 @@
+package schedules
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/runners"
+)
+
+// Runner is what schedules needs from the WinRM runner (*runners.WinRM has it).
+type Runner interface {
+	// Run runs a script on a server and parses its output.
+	Run(ctx context.Context, server, script string) (*runners.Result, error)
+	// Preflight runs a plan's read-only checks and judges them.
+	Preflight(ctx context.Context, p *commands.Plan) (commands.Findings, error)
+	// Lock takes a lock key ("dag:E14-DAG") until unlock is called.
+	Lock(ctx context.Context, key string) (unlock func(), err error)
+}
+
+// Verdict is a health report's or a finding's level.
+type Verdict string
+
+// The verdicts, from best to worst.
+const (
+	OK      Verdict = "OK"
+	Warning Verdict = "Warning"
+	Failure Verdict = "Failure"
+)
+
+func (v Verdict) rank() int {
+	switch v {
+	case OK:
+		return 0
+	case Warning:
+		return 1
+	}
+	return 2
+}
+
+func worse(a, b Verdict) Verdict {
+	if b.rank() > a.rank() {
+		return b
+	}
+	return a
+}
+
+// DefaultQueueLimit is EXCHANGE.md's threshold: a copy or replay queue of 8 or more
+// logs is unhealthy.
+const DefaultQueueLimit = 8
+
+// Thresholds tune how a report is judged. The zero value is EXCHANGE.md's defaults.
+type Thresholds struct {
+	CopyQueue   int `json:"copy_queue,omitempty"`   // a copy queue this long or longer is unhealthy (0: 8)
+	ReplayQueue int `json:"replay_queue,omitempty"` // the same for the replay queue, not counted on lagged copies (0: 8)
+	// Ignore names databases and servers left out of the verdict: they are still
+	// shown, marked ignored (a database being retired, a member in maintenance).
+	Ignore []string `json:"ignore,omitempty"`
+	// AlertsOnly posts scheduled reports only when the verdict is not OK; every
+	// report is still stored for the trend.
+	AlertsOnly bool `json:"alerts_only,omitempty"`
+}
+
+func (t Thresholds) copyLimit() int {
+	if t.CopyQueue > 0 {
+		return t.CopyQueue
+	}
+	return DefaultQueueLimit
+}
+
+func (t Thresholds) replayLimit() int {
+	if t.ReplayQueue > 0 {
+		return t.ReplayQueue
+	}
+	return DefaultQueueLimit
+}
+
+func (t Thresholds) ignored(names ...string) bool {
+	for _, n := range names {
+		for _, x := range t.Ignore {
+			if n != "" && strings.EqualFold(n, strings.TrimSpace(x)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Report is one DAG's replication health at one moment: plain data, so that every
+// chat front can render it its own way and the store can keep it as JSON.
+type Report struct {
+	DAG      string    `json:"dag"`
+	At       time.Time `json:"at"`
+	Schedule string    `json:"schedule,omitempty"` // the schedule that made it; "" on demand
+	Verdict  Verdict   `json:"verdict"`
+	// Reasons say why the verdict is not OK, failures first.
+	Reasons    []Reason          `json:"reasons,omitempty"`
+	DAGStatus  DAGStatus         `json:"dag_status"`
+	Databases  []DatabaseSummary `json:"databases,omitempty"`
+	Copies     []CopyDetail      `json:"copies,omitempty"`
+	Members    []MemberHealth    `json:"members,omitempty"` // the Test-ReplicationHealth grid
+	Networks   []Network         `json:"networks,omitempty"`
+	Errors     []string          `json:"errors,omitempty"` // reads that failed, by server
+	Thresholds Thresholds        `json:"thresholds"`
+}
+
+// Reason is one finding behind a verdict.
+type Reason struct {
+	Level Verdict `json:"level"`
+	Text  string  `json:"text"`
+}
+
+// DAGStatus is Get-DatabaseAvailabilityGroup -Status.
+type DAGStatus struct {
+	Servers              []string `json:"servers,omitempty"`
+	OperationalServers   []string `json:"operational_servers,omitempty"`
+	PrimaryActiveManager string   `json:"primary_active_manager,omitempty"`
+	WitnessServer        string   `json:"witness_server,omitempty"`
+	WitnessDirectory     string   `json:"witness_directory,omitempty"`
+	WitnessShareInUse    string   `json:"witness_share_in_use,omitempty"`
+}
+
+// DatabaseSummary is one database's line in the report.
+type DatabaseSummary struct {
+	Name        string `json:"name"`
+	MountedOn   string `json:"mounted_on,omitempty"` // "" when no copy is Mounted
+	Preferred   string `json:"preferred,omitempty"`  // the activation preference 1 server
+	OnPreferred bool   `json:"on_preferred"`
+	Copies      int    `json:"copies"`
+	Healthy     int    `json:"healthy"`   // Mounted or Healthy, with queues below the thresholds
+	Unhealthy   int    `json:"unhealthy"` // the others
+	CopyQueue   int    `json:"copy_queue"`
+	ReplayQueue int    `json:"replay_queue"`
+	// ContentIndex is Healthy when every copy's is, else the first other state.
+	ContentIndex string  `json:"content_index,omitempty"`
+	Verdict      Verdict `json:"verdict"`
+	Ignored      bool    `json:"ignored,omitempty"`
+}
+
+// CopyDetail is one database copy.
+type CopyDetail struct {
+	Database            string    `json:"database"`
+	Server              string    `json:"server"`
+	Preference          int       `json:"preference,omitempty"`
+	Status              string    `json:"status"`
+	Active              bool      `json:"active"`
+	ActivationSuspended bool      `json:"activation_suspended,omitempty"`
+	CopyQueue           int       `json:"copy_queue"`
+	ReplayQueue         int       `json:"replay_queue"`
+	Lag                 string    `json:"lag,omitempty"` // replay lag time; "" for a copy that is not lagged
+	ContentIndex        string    `json:"content_index,omitempty"`
+	LastInspected       time.Time `json:"last_inspected,omitzero"`
+	Error               string    `json:"error,omitempty"`
+	Healthy             bool      `json:"healthy"`
+	Ignored             bool      `json:"ignored,omitempty"`
+}
+
+// Name is the copy's identity, DATABASE\SERVER.
+func (c CopyDetail) Name() string { return c.Database + `\` + c.Server }
+
+// MemberHealth is one DAG member's row of the Test-ReplicationHealth grid.
+type MemberHealth struct {
+	Server      string  `json:"server"`
+	Operational bool    `json:"operational"`
+	Read        bool    `json:"read"` // its own read succeeded
+	Checks      []Check `json:"checks,omitempty"`
+	Ignored     bool    `json:"ignored,omitempty"`
+}
+
+// Check is one Test-ReplicationHealth row.
+type Check struct {
+	Name   string `json:"name"`
+	Result string `json:"result"` // Passed, Warning, Failed, Undefined
+	Error  string `json:"error,omitempty"`
+}
+
+// Network is one DAG network.
+type Network struct {
+	Name        string   `json:"name"`
+	Subnets     []string `json:"subnets,omitempty"`    // "10.0.0.0/24 Up"
+	Interfaces  []string `json:"interfaces,omitempty"` // "EX10-MB01 Up 10.0.0.11"
+	MAPI        bool     `json:"mapi"`
+	Replication bool     `json:"replication"`
+	Up          bool     `json:"up"` // every subnet and interface is Up
+}
+
+// Collect reads a DAG's replication health: one batched read per mailbox server (the
+// steps of the `health <dag>` command: Test-ReplicationHealth and the copies there,
+// each read on the server itself because credentials do not hop), all at the same
+// time, and one read of the DAG's status, networks and databases on the management
+// server. A read that fails does not fail the report: it is listed in Errors and
+// makes the verdict a failure. Collect's own error is for what no report can be
+// made of (a DAG name that is not one, a configuration without mailbox servers).
+func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thresholds) (*Report, error) {
+	if dag == "" {
+		return nil, fmt.Errorf("schedules: a health report needs a DAG name")
+	}
+	inv, err := commands.Parse("health " + dag)
+	if err != nil {
+		return nil, err
+	}
+	p, err := inv.Plan(env)
+	if err != nil {
+		return nil, err
+	}
+	dag = inv.Value("dag")
+	dagStep, err := commands.DAGRead(env, dag)
+	if err != nil {
+		return nil, err
+	}
+	steps := append([]commands.Step{dagStep}, p.Steps...)
+	results := make([]commands.Tables, len(steps))
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, s := range steps {
+		wg.Go(func() {
+			res, err := r.Run(ctx, s.Target, s.Script)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			results[i] = commands.Tables(res.Tables())
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	rep := &Report{DAG: dag, At: time.Now().UTC(), Thresholds: th}
+	memberRead := map[string]bool{}
+	for i, s := range steps {
+		if errs[i] != nil {
+			rep.Errors = append(rep.Errors, withServer(s.Target, errs[i]))
+		} else if i > 0 {
+			memberRead[strings.ToUpper(s.Target)] = true
+		}
+	}
+	var copies, checks []map[string]string
+	var dagRows, nets, dbs []map[string]string
+	if results[0] != nil {
+		dagRows, nets, dbs = results[0]["dag"], results[0]["networks"], results[0]["databases"]
+	}
+	for _, t := range results[1:] {
+		if t != nil {
+			copies = append(copies, t["copystatus"]...)
+			checks = append(checks, t["replicationhealth"]...)
+		}
+	}
+	build(rep, dagRows, nets, dbs, copies, checks, memberRead, steps)
+	return rep, nil
+}
+
+func withServer(server string, err error) string {
+	msg := err.Error()
+	if len(msg) > len(server) && strings.EqualFold(msg[:len(server)], server) {
+		return msg
+	}
+	return server + ": " + msg
+}
+
+// build fills the report from the reads and judges it.
+func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, memberRead map[string]bool, steps []commands.Step) {
+	th := rep.Thresholds
+	var j judge
+	for _, e := range rep.Errors {
+		j.add(Failure, "Could not read %s", e)
+	}
+
+	// The DAG.
+	var d map[string]string
+	for _, row := range dagRows {
+		if strings.EqualFold(row["Name"], rep.DAG) {
+			d = row
+		}
+	}
+	if d != nil {
+		rep.DAGStatus = DAGStatus{
+			Servers:              upper(split(d["Servers"])),
+			OperationalServers:   upper(split(d["OperationalServers"])),
+			PrimaryActiveManager: strings.ToUpper(d["PrimaryActiveManager"]),
+			WitnessServer:        d["WitnessServer"],
+			WitnessDirectory:     d["WitnessDirectory"],
+			WitnessShareInUse:    d["WitnessShareInUse"],
+		}
+	} else if len(rep.Errors) == 0 {
+		j.add(Failure, "DAG %s was not found", rep.DAG)
+	}
+	st := rep.DAGStatus
+	if d != nil {
+		if len(st.Servers) == 0 {
+			j.add(Warning, "DAG %s has no members", rep.DAG)
+		}
+		if st.PrimaryActiveManager == "" && len(st.Servers) > 0 {
+			j.add(Failure, "DAG %s has no Primary Active Manager: its cluster may have lost quorum", rep.DAG)
+		}
+		// With an even number of members the cluster counts the witness's vote.
+		if n := len(st.Servers); n > 0 && n%2 == 0 && !strings.EqualFold(st.WitnessShareInUse, "Primary") && !strings.EqualFold(st.WitnessShareInUse, "Alternate") {
+			j.add(Warning, "The file share witness on %s is not in use (WitnessShareInUse %s) although DAG %s has an even number of members", orDash(st.WitnessServer), orDash(st.WitnessShareInUse), rep.DAG)
+		}
+	}
+
+	// Members and the Test-ReplicationHealth grid.
+	byServer := map[string]*MemberHealth{}
+	for _, s := range st.Servers {
+		m := &MemberHealth{Server: s, Operational: hasHost(st.OperationalServers, s), Ignored: th.ignored(s)}
+		m.Read = memberRead[s]
+		byServer[s] = m
+	}
+	for _, c := range checks {
+		srv := strings.ToUpper(short(c["Server"]))
+		m := byServer[srv]
+		if m == nil {
+			// A member the DAG read did not list (that read failed): still show it.
+			m = &MemberHealth{Server: srv, Operational: hasHost(st.OperationalServers, srv), Read: true, Ignored: th.ignored(srv)}
+			byServer[srv] = m
+		}
+		m.Checks = append(m.Checks, Check{Name: c["Check"], Result: c["Result"], Error: c["Error"]})
+	}
+	configured := map[string]bool{}
+	for _, s := range steps[1:] {
+		configured[strings.ToUpper(s.Target)] = true
+	}
+	var names []string
+	for s := range byServer {
+		names = append(names, s)
+	}
+	sortByDAGOrder(names, st.Servers)
+	for _, s := range names {
+		m := byServer[s]
+		rep.Members = append(rep.Members, *m)
+		if m.Ignored {
+			continue
+		}
+		if d != nil && !m.Operational {
+			j.add(Failure, "%s is not an operational server of %s (its cluster service is down or it cannot be reached)", s, rep.DAG)
+		}
+		if !configured[s] {
+			j.add(Warning, "%s is a member of %s but not in exchange.servers: its replication health and copies were not read", s, rep.DAG)
+			continue
+		}
+		if m.Read && len(m.Checks) == 0 {
+			j.add(Warning, "%s reported no replication checks", s)
+		}
+		var failed []Check
+		for _, c := range m.Checks {
+			switch {
+			case strings.EqualFold(c.Result, "Passed"):
+			case strings.EqualFold(c.Result, "Failed"):
+				failed = append(failed, c)
+			default:
+				j.add(Warning, "%s: replication check %s is %s%s", s, c.Name, orDash(c.Result), colon(c.Error))
+			}
+		}
+		// A member whose services are down fails every check with the same few
+		// errors: one reason says it, the grid shows which.
+		if len(failed) > 3 {
+			var names []string
+			for _, c := range failed {
+				names = append(names, c.Name)
+			}
+			j.add(Failure, "%s: %d of %d replication checks failed (%s)%s", s, len(failed), len(m.Checks), strings.Join(names, ", "), colon(failed[0].Error))
+		} else {
+			for _, c := range failed {
+				j.add(Failure, "%s: replication check %s failed%s", s, c.Name, colon(c.Error))
+			}
+		}
+	}
+
+	// Networks: anything but Up is worth a warning.
+	for _, n := range nets {
+		net := Network{Name: n["Name"], MAPI: isTrue(n["MapiAccessEnabled"]), Replication: isTrue(n["ReplicationEnabled"]), Up: true}
+		var bad []string
+		for _, e := range split(n["Subnets"]) {
+			f := fields(e)
+			net.Subnets = append(net.Subnets, strings.Join(f, " "))
+			if len(f) >= 2 && !strings.EqualFold(f[1], "Up") {
+				net.Up = false
+				bad = append(bad, "subnet "+f[0]+" is "+f[1])
+			}
+		}
+		for _, e := range split(n["Interfaces"]) {
+			f := fields(e)
+			net.Interfaces = append(net.Interfaces, strings.Join(f, " "))
+			if len(f) >= 2 && !strings.EqualFold(f[1], "Up") {
+				net.Up = false
+				bad = append(bad, "the interface of "+f[0]+" is "+f[1])
+			}
+		}
+		rep.Networks = append(rep.Networks, net)
+		if len(bad) > 0 {
+			j.add(Warning, "DAG network %s: %s", net.Name, strings.Join(bad, ", "))
+		}
+	}
+
+	// Copies, with preferences and lag from the databases.
+	prefs := map[string]map[string]int{}
+	lags := map[string]map[string]string{}
+	dbServers := map[string][]string{}
+	var dbNames []string
+	for _, db := range dbs {
+		name := db["Name"]
+		dbNames = append(dbNames, name)
+		prefs[name] = pairs(db["ActivationPreference"], func(v string) (int, bool) {
+			n, err := strconv.Atoi(v)
+			return n, err == nil
+		})
+		lags[name] = pairs(db["ReplayLagTimes"], func(v string) (string, bool) { return v, isLag(v) })
+		dbServers[name] = upper(split(db["Servers"]))
+	}
+	seen := map[string]bool{}
+	for _, c := range copies {
+		cd := CopyDetail{
+			Database:            c["DatabaseName"],
+			Server:              strings.ToUpper(short(c["MailboxServer"])),
+			Status:              c["Status"],
+			Active:              isTrue(c["ActiveCopy"]),
+			ActivationSuspended: isTrue(c["ActivationSuspended"]),
+			CopyQueue:           atoi(c["CopyQueueLength"]),
+			ReplayQueue:         atoi(c["ReplayQueueLength"]),
+			ContentIndex:        c["ContentIndexState"],
+			Error:               c["ErrorMessage"],
+		}
+		if dbs != nil && prefs[cd.Database] == nil {
+			continue // a database of another DAG with a copy on a member
+		}
+		if seen[cd.Name()] {
+			continue
+		}
+		seen[cd.Name()] = true
+		if t, err := time.Parse(time.RFC3339Nano, c["LastInspectedLogTime"]); err == nil {
+			cd.LastInspected = t.UTC()
+		}
+		cd.Preference = lookup(prefs[cd.Database], cd.Server)
+		cd.Lag = lookup(lags[cd.Database], cd.Server)
+		rep.Copies = append(rep.Copies, cd)
+		if dbServers[cd.Database] == nil && !slices.Contains(dbNames, cd.Database) {
+			dbNames = append(dbNames, cd.Database) // the databases read failed
+		}
+	}
+	// A copy the databases list but no member read reported (its server could not be
+	// read, or is not configured) counts as unknown, not as missing.
+	for _, db := range dbNames {
+		for _, s := range dbServers[db] {
+			if !seen[db+`\`+s] {
+				rep.Copies = append(rep.Copies, CopyDetail{Database: db, Server: s, Status: "Unknown",
+					Preference: lookup(prefs[db], s), Lag: lookup(lags[db], s), Error: "not read: " + s + " did not report its copies"})
+			}
+		}
+	}
+	sort.SliceStable(rep.Copies, func(a, b int) bool {
+		x, y := rep.Copies[a], rep.Copies[b]
+		if x.Database != y.Database {
+			return x.Database < y.Database
+		}
+		if x.Preference != y.Preference {
+			return x.Preference < y.Preference
+		}
+		return x.Server < y.Server
+	})
+	for i := range rep.Copies {
+		c := &rep.Copies[i]
+		c.Ignored = th.ignored(c.Database, c.Server)
+		c.Healthy = copyHealthy(*c, th)
+		if c.Ignored {
+			continue
+		}
+		switch statusClass(c.Status) {
+		case Failure:
+			j.add(Failure, "Copy %s is %s%s", c.Name(), c.Status, colon(c.Error))
+		case Warning:
+			j.add(Warning, "Copy %s is %s%s", c.Name(), c.Status, colon(c.Error))
+		}
+		if c.CopyQueue >= th.copyLimit() {
+			j.add(Warning, "Copy %s has a copy queue of %d logs (%d or more is unhealthy)", c.Name(), c.CopyQueue, th.copyLimit())
+		}
+		if c.Lag == "" && c.ReplayQueue >= th.replayLimit() {
+			j.add(Warning, "Copy %s has a replay queue of %d logs (%d or more is unhealthy)", c.Name(), c.ReplayQueue, th.replayLimit())
+		}
+		if c.ContentIndex != "" && !strings.EqualFold(c.ContentIndex, "Healthy") {
+			j.add(Warning, "The content index of copy %s is %s", c.Name(), c.ContentIndex)
+		}
+	}
+
+	// Databases.
+	sort.Strings(dbNames)
+	for _, name := range dbNames {
+		s := DatabaseSummary{Name: name, ContentIndex: "Healthy", Ignored: th.ignored(name), Verdict: OK}
+		for srv, n := range prefs[name] {
+			if n == 1 {
+				s.Preferred = srv
+			}
+		}
+		var unhealthy []string
+		unread := false
+		for _, c := range rep.Copies {
+			if c.Database != name {
+				continue
+			}
+			unread = unread || c.Status == "Unknown" && strings.HasPrefix(c.Error, "not read")
+			s.Copies++
+			if strings.EqualFold(c.Status, "Mounted") {
+				s.MountedOn = c.Server
+			}
+			if c.Healthy {
+				s.Healthy++
+			} else {
+				s.Unhealthy++
+				unhealthy = append(unhealthy, c.Name())
+			}
+			s.CopyQueue = max(s.CopyQueue, c.CopyQueue)
+			if c.Lag == "" {
+				s.ReplayQueue = max(s.ReplayQueue, c.ReplayQueue)
+			}
+			if c.ContentIndex != "" && !strings.EqualFold(c.ContentIndex, "Healthy") && strings.EqualFold(s.ContentIndex, "Healthy") {
+				s.ContentIndex = c.ContentIndex
+			}
+		}
+		s.OnPreferred = s.MountedOn != "" && sameHost(s.MountedOn, s.Preferred)
+		var dj judge
+		if s.MountedOn == "" && unread {
+			dj.add(Failure, "Database %s is not mounted on any server that could be read", name)
+		} else if s.MountedOn == "" {
+			dj.add(Failure, "Database %s is not mounted on any server", name)
+		} else if s.Preferred != "" && !s.OnPreferred {
+			dj.add(Warning, "Database %s is mounted on %s, not on its preference-1 server %s", name, s.MountedOn, s.Preferred)
+		}
+		switch {
+		case s.Copies > 0 && s.Healthy == 0:
+			dj.add(Failure, "Database %s has no healthy copy", name)
+		case s.Unhealthy == 1:
+			dj.add(Warning, "Database %s has 1 unhealthy copy (%s)", name, unhealthy[0])
+		case s.Unhealthy >= 2:
+			dj.add(Failure, "Database %s has %d unhealthy copies (%s)", name, s.Unhealthy, strings.Join(unhealthy, ", "))
+		}
+		s.Verdict = orOK(dj.verdict)
+		rep.Databases = append(rep.Databases, s)
+		if !s.Ignored {
+			j.merge(dj)
+		}
+	}
+	if d != nil && dbs != nil && len(dbNames) == 0 {
+		j.add(Warning, "DAG %s holds no mailbox databases", rep.DAG)
+	}
+	rep.Verdict, rep.Reasons = j.verdict, j.sorted()
+	if rep.Verdict == "" {
+		rep.Verdict = OK
+	}
+}
+
+// copyHealthy: Mounted or Healthy, with queues below the thresholds (the replay
+// queue is not counted on a lagged copy, which holds logs back on purpose).
+func copyHealthy(c CopyDetail, th Thresholds) bool {
+	st := strings.ToLower(c.Status)
+	if st != "mounted" && st != "healthy" {
+		return false
+	}
+	if c.CopyQueue >= th.copyLimit() {
+		return false
+	}
+	return c.Lag != "" || c.ReplayQueue < th.replayLimit()
+}
+
+// statusClass sorts copy states as EXCHANGE.md does; a state it does not list is a
+// warning.
+func statusClass(status string) Verdict {
+	switch strings.ToLower(status) {
+	case "mounted", "healthy":
+		return OK
+	case "failed", "failedandsuspended", "servicedown", "dismounted":
+		return Failure
+	}
+	return Warning
+}
+
+// judge collects reasons; the verdict is the worst of them.
+type judge struct {
+	verdict Verdict
+	reasons []Reason
+}
+
+func (j *judge) add(level Verdict, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	text = strings.TrimRight(text, " ")
+	if !strings.HasSuffix(text, ".") {
+		text += "."
+	}
+	j.reasons = append(j.reasons, Reason{Level: level, Text: text})
+	j.verdict = worse(orOK(j.verdict), level)
+}
+
+func (j *judge) merge(o judge) {
+	for _, r := range o.reasons {
+		j.reasons = append(j.reasons, r)
+		j.verdict = worse(orOK(j.verdict), r.Level)
+	}
+}
+
+// sorted returns the reasons failures first, in the order found within a level.
+func (j *judge) sorted() []Reason {
+	out := append([]Reason(nil), j.reasons...)
+	sort.SliceStable(out, func(a, b int) bool { return out[a].Level.rank() > out[b].Level.rank() })
+	return out
+}
+
+func orOK(v Verdict) Verdict {
+	if v == "" {
+		return OK
+	}
+	return v
+}
+
+// ---- reading the CSV values ----
+
+func split(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ";") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func upper(list []string) []string {
+	for i, s := range list {
+		list[i] = strings.ToUpper(short(s))
+	}
+	return list
+}
+
+// short is a server's NetBIOS name from a name that may be an FQDN.
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func sameHost(a, b string) bool { return a != "" && strings.EqualFold(short(a), short(b)) }
+
+func hasHost(list []string, s string) bool {
+	for _, x := range list {
+		if sameHost(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// fields splits a DAG network entry as printed, "{10.0.0.0/24,Up}" or
+// "{EX10-MB01,Up,10.0.0.11}".
+func fields(entry string) []string {
+	var out []string
+	for _, f := range strings.Split(strings.Trim(strings.TrimSpace(entry), "{}"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// pairs reads a multi-valued property of server -> value entries as Exchange 2010
+// prints them, "[EX10-MB01, 1];[EX10-MB02, 2]", keeping the values keep accepts.
+func pairs[T any](v string, keep func(string) (T, bool)) map[string]T {
+	out := map[string]T{}
+	for _, item := range split(v) {
+		item = strings.Trim(item, "[] ")
+		i := strings.LastIndexByte(item, ',')
+		if i < 0 {
+			continue
+		}
+		if x, ok := keep(strings.TrimSpace(item[i+1:])); ok {
+			out[strings.ToUpper(short(item[:i]))] = x
+		}
+	}
+	return out
+}
+
+func lookup[T any](m map[string]T, server string) T {
+	for s, v := range m {
+		if sameHost(s, server) {
+			return v
+		}
+	}
+	var zero T
+	return zero
+}
+
+// isLag reports whether a ReplayLagTime value ("7.00:00:00", "00:00:00") is a lag.
+func isLag(v string) bool {
+	return strings.Trim(v, "0:. ") != ""
+}
+
+func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(strings.TrimSpace(s))
+	return n
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func colon(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	return ": " + strings.TrimRight(s, ".")
+}
+
+// sortByDAGOrder sorts names in the order the DAG lists its members, then the rest
+// alphabetically.
+func sortByDAGOrder(names, order []string) {
+	pos := func(s string) int {
+		for i, o := range order {
+			if sameHost(o, s) {
+				return i
+			}
+		}
+		return len(order)
+	}
+	sort.SliceStable(names, func(a, b int) bool {
+		pa, pb := pos(names[a]), pos(names[b])
+		if pa != pb {
+			return pa < pb
+		}
+		return names[a] < names[b]
+	})
+}
