@@ -14,12 +14,14 @@ import (
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/bot/console"
+	"github.com/exchops/exchops/bot/discord"
 	"github.com/exchops/exchops/bot/slack"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
+	"github.com/exchops/exchops/schedules"
 	"github.com/exchops/exchops/store"
 )
 
@@ -48,6 +50,8 @@ type app struct {
 	core     *bot.Core
 	console  *console.Console
 	slack    *slack.Slack
+	discord  *discord.Discord
+	sched    *schedules.Scheduler
 	metrics  *metrics.Metrics
 	server   *http.Server
 	listener net.Listener
@@ -100,14 +104,23 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	}
 
 	env := envFromConfig(cfg.Exchange)
+	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
-	a.approval = approvals.New(a.db, a.runner, approvals.PolicyFromConfig(cfg), approvals.Options{
+	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env,
+		Publisher: publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+			return core.Publish(ctx, to, title, text, png)
+		}),
+		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules")})
+	if err != nil {
+		return a, fmt.Errorf("schedules: %w", err)
+	}
+	a.approval = approvals.New(a.db, a.runner, policy, approvals.Options{
 		Clock:    o.Clock,
 		Env:      env,
 		Logger:   o.Logger.With("component", "approvals"),
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
 	})
-	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics,
+	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics, Schedules: a.sched,
 		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})
 	a.core = core
 
@@ -118,13 +131,13 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	})
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	if o.Console || cfg.Console {
-		a.console = console.New(core, console.Options{People: approvals.PolicyFromConfig(cfg).People,
+		a.console = console.New(core, console.Options{People: policy.People,
 			Logger: o.Logger.With("component", "console"), Now: o.Clock.Now})
 		core.AddFront(a.console)
 		mux.Handle("/", a.console.Handler())
 	}
 
-	// Slack runs when its bot token is set; the fronts are added before approvals
+	// Slack runs when its bot token is set. The chat fronts are added before approvals
 	// start, so that runs interrupted by the last stop are announced everywhere.
 	if token := lookupEnv(o.Env, cfg.Slack.BotTokenEnv); token != "" {
 		a.slack, err = slack.New(slack.Config{Core: core,
@@ -139,8 +152,29 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		a.slack.Routes(mux)
 	}
 
+	// Discord runs when its bot token is set.
+	if token := lookupEnv(o.Env, cfg.Discord.BotTokenEnv); token != "" {
+		a.discord, err = discord.New(discord.Config{Core: core, PublicKey: cfg.Discord.PublicKey,
+			BotToken: token, ApplicationID: cfg.Discord.ApplicationID, APIURL: cfg.Discord.APIURL,
+			ApprovalsChannel: cfg.Discord.ApprovalsChannel, Gateway: cfg.Discord.Gateway,
+			Outbox: a.db, Dedup: a.db, Clock: o.Clock, Logger: o.Logger.With("component", "discord")})
+		if err != nil {
+			return a, err
+		}
+		core.AddFront(a.discord)
+		a.discord.Routes(mux)
+	}
+
 	if err := a.approval.Start(ctx); err != nil {
 		return a, err
+	}
+	if a.discord != nil {
+		if err := a.discord.Start(ctx); err != nil {
+			return a, fmt.Errorf("starting Discord: %w", err)
+		}
+	}
+	if err := a.sched.Start(ctx); err != nil {
+		return a, fmt.Errorf("starting the schedules: %w", err)
 	}
 	if a.slack != nil {
 		if err := a.slack.Start(ctx); err != nil {
@@ -168,6 +202,9 @@ func (a *app) Close() {
 		a.server.Shutdown(ctx)
 		cancel()
 	}
+	if a.sched != nil {
+		a.sched.Stop()
+	}
 	if a.approval != nil {
 		a.approval.Close()
 	}
@@ -176,6 +213,9 @@ func (a *app) Close() {
 	}
 	if a.slack != nil {
 		a.slack.Close() // it may still write to the outbox
+	}
+	if a.discord != nil {
+		a.discord.Close()
 	}
 	if a.db != nil {
 		a.db.Close()
@@ -220,4 +260,12 @@ func lookupEnv(env []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// publisherFunc adapts the core's Publish, built after the scheduler, to
+// schedules.Publisher.
+type publisherFunc func(ctx context.Context, to config.PostTo, title, text string, png []byte) error
+
+func (f publisherFunc) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+	return f(ctx, to, title, text, png)
 }

@@ -68,7 +68,13 @@ func TestWalkthroughInTheConsole(t *testing.T) {
 	}
 	// Read-only commands answer at once, for a viewer too; metrics counted all of it.
 	post(t, a, "/api/command", map[string]string{"person": "dave", "text": "copy status"})
+	// The health report on demand, verdict first, from every member of the new DAG.
+	post(t, a, "/api/command", map[string]string{"person": "dave", "text": "health E14-DAG"})
 	a.core.Wait()
+	transcript := get(t, a, "api/transcript")
+	if !strings.Contains(transcript, "E14-DAG replication health: OK") {
+		t.Errorf("no OK health report in the console:\n%.3000s", transcript)
+	}
 	res, err := http.Get(a.URL + "metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -90,4 +96,15 @@ func TestWalkthroughInTheConsole(t *testing.T) {
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("/healthz: %v %v", err, res)
 	}
+}
+
+func get(t *testing.T, a *app, path string) string {
+	t.Helper()
+	res, err := http.Get(a.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
 }

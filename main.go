@@ -26,7 +26,7 @@ Usage:
   exchops lab [flags]                      run the simulated Exchange 2010 organisation alone
   exchops plan [--config F] "<command>"    print the target and exact PowerShell of a command; runs nothing
   exchops config check --config F          validate a configuration file
-  exchops discord register [--guild ID]    register the /exchange application command
+  exchops discord register [--guild ID]    register the /exchange application command (--print: show it)
   exchops slack manifest [--socket-mode]   print the Slack app manifest (--url BASE for HTTP mode)
   exchops version                          print the version
 
@@ -75,7 +75,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
 	case "discord":
-		return notBuilt(stderr, "discord register", "the Discord front (issue 7)")
+		if len(rest) == 0 || rest[0] != "register" {
+			fmt.Fprint(stderr, "usage: exchops discord register [--guild ID] [--config exchops.yaml] [--print]\n")
+			return exitUsage
+		}
+		return runDiscordRegister(ctx, rest[1:], stdout, stderr)
 	case "slack":
 		if len(rest) == 0 || rest[0] != "manifest" {
 			fmt.Fprint(stderr, "usage: exchops slack manifest [--socket-mode] [--url https://exchops.example.com]\n")
@@ -85,12 +89,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "exchops: unknown command %q\n\n%s", cmd, usage)
 	return exitUsage
-}
-
-// notBuilt is the honest answer of a subcommand whose parts do not exist yet.
-func notBuilt(stderr io.Writer, cmd, needs string) int {
-	fmt.Fprintf(stderr, "exchops %s: not built yet: it needs %s. What works today: exchops demo, serve, lab, plan and config check.\n", cmd, needs)
-	return exitFail
 }
 
 // newFlagSet returns a FlagSet that prints its usage to stderr and returns errors.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/metrics"
 	"github.com/exchops/exchops/runners"
 )
@@ -90,8 +91,16 @@ type Config struct {
 	Executor  approvals.Executor // runs read-only commands; approvals uses its own
 	Env       commands.Env
 	Metrics   *metrics.Metrics // may be nil
+	Schedules Schedules        // may be nil: schedule commands then say so
 	Logger    *slog.Logger     // default: discard
 	Now       func() time.Time // default time.Now
+}
+
+// Schedules is what the core needs of the scheduler: the schedule commands and the
+// health report on demand. schedules.Scheduler implements it.
+type Schedules interface {
+	Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, error)
+	HealthReport(ctx context.Context, dag string) (text string, png []byte, err error)
 }
 
 // Core dispatches invocations and actions. It is safe for concurrent use.
@@ -286,6 +295,17 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 			return
 		}
 		reply(Reply{Kind: ReplyText, Private: true, Text: "You cancelled " + r.ID + ".", Request: r})
+	case "schedule list", "schedule add", "schedule remove":
+		if c.cfg.Schedules == nil {
+			reply(Reply{Kind: ReplyError, Private: true, Text: "Schedules are not running in this exchops."})
+			return
+		}
+		text, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
+		if err != nil {
+			c.refuse(err, reply)
+			return
+		}
+		reply(Reply{Kind: ReplyResult, Private: inv.Spec.Name == "schedule list", Text: inv.Spec.Summary, Output: Unfence(text)})
 	case "approve":
 		c.vote(ctx, person, origin, inv.Value("id"), approvals.Approve, "", reply)
 	case "deny":
@@ -296,7 +316,23 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 }
 
 // readOnly runs a read-only command now and replies with what the servers printed.
+// `health <dag>` is the scheduler's report, verdict first, when schedules run.
 func (c *Core) readOnly(ctx context.Context, inv *commands.Invocation, reply Respond) {
+	if dag := inv.Value("dag"); inv.Spec.Name == "health" && dag != "" && c.cfg.Schedules != nil {
+		reply(Reply{Kind: ReplyWorking, Private: true, Text: "Reading the health of " + dag + " on every member…"})
+		c.work.Add(1)
+		go func() {
+			defer c.work.Done()
+			text, _, err := c.cfg.Schedules.HealthReport(context.WithoutCancel(ctx), dag)
+			if err != nil {
+				c.cfg.Metrics.WinRMError(string(runners.KindOf(err)))
+				reply(Reply{Kind: ReplyResult, Failed: true, Text: "health " + dag + " failed: " + err.Error()})
+				return
+			}
+			reply(Reply{Kind: ReplyResult, Text: "Replication health of " + dag + ".", Output: Unfence(text)})
+		}()
+		return
+	}
 	p, err := inv.Plan(c.cfg.Env)
 	if err != nil {
 		c.refuse(err, reply)
@@ -383,3 +419,83 @@ func (c *Core) Policy() approvals.Policy { return c.cfg.Approvals.Policy() }
 
 // Metrics returns the metrics fronts count their posts in (may be nil).
 func (c *Core) Metrics() *metrics.Metrics { return c.cfg.Metrics }
+
+// Publisher is a front that can post a report into one of its channels: a scheduled
+// health report, a drill's scorecard, a note that a run was missed. text is light
+// Markdown (lines, "- " lists, fenced ``` code blocks holding aligned tables) that
+// Slack's mrkdwn and Discord's Markdown both show as meant; png, when not nil, is a
+// chart to attach.
+// Delivery follows the front's rules for posts: retried, and kept for retry rather
+// than dropped.
+type Publisher interface {
+	Publish(ctx context.Context, channel, title, text string, png []byte) error
+}
+
+// Unfence drops the ``` lines of a Markdown report, for fronts that show it as one
+// preformatted block.
+func Unfence(text string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(text, "\n") {
+		if strings.TrimSpace(line) == "```" {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// Publish posts a report to the channels to names, on every front that can publish,
+// and always to the console when it runs (it shows everything). It fails only when
+// no named channel could take the report.
+func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+	c.mu.RLock()
+	fronts := append([]Front(nil), c.fronts...)
+	c.mu.RUnlock()
+	var errs []error
+	named, done := 0, 0
+	for _, f := range fronts {
+		p, ok := f.(Publisher)
+		if !ok {
+			continue
+		}
+		var channel string
+		switch f.Platform() {
+		case "slack":
+			channel = to.Slack
+		case "discord":
+			channel = to.Discord
+		case "console":
+			channel = "console"
+		}
+		if channel == "" {
+			continue
+		}
+		if f.Platform() != "console" {
+			named++
+		}
+		if err := p.Publish(ctx, channel, title, text, png); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", f.Platform(), channel, err))
+			continue
+		}
+		if f.Platform() != "console" {
+			done++
+		}
+	}
+	want := 0
+	if to.Slack != "" {
+		want++
+	}
+	if to.Discord != "" {
+		want++
+	}
+	if want > named {
+		errs = append(errs, fmt.Errorf("%d of the channels named have no running front (is that platform configured?)", want-named))
+	}
+	if want > 0 && done == 0 {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		c.cfg.Logger.Warn("publishing a report", "title", title, "err", err)
+	}
+	return nil
+}

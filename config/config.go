@@ -51,6 +51,9 @@ type Discord struct {
 	// ApprovalsChannel is where cards for requests made elsewhere (Slack, the
 	// console) are posted, so that they can be approved from Discord.
 	ApprovalsChannel string `yaml:"approvals_channel"`
+	// Gateway takes interactions over the bot's outbound gateway connection instead
+	// of the HTTP endpoint, for networks Discord cannot reach.
+	Gateway bool `yaml:"gateway"`
 }
 
 // Person maps chat identities to one person and their roles.

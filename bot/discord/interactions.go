@@ -1,0 +1,316 @@
+package discord
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot"
+)
+
+// serveInteractions is POST /discord/interactions: verify, answer at once, and carry
+// on in the background.
+func (d *Discord) serveInteractions(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read the request body", http.StatusBadRequest)
+		return
+	}
+	if reason := d.verify(r, body); reason != "" {
+		// Discord sends badly signed requests on purpose to check that they are refused.
+		d.log.Info("discord: refused an interaction", "reason", reason, "remote", r.RemoteAddr)
+		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	var it discordgo.Interaction
+	if err := json.Unmarshal(body, &it); err != nil {
+		http.Error(w, "the body is not an interaction", http.StatusBadRequest)
+		return
+	}
+	resp, work := d.interaction(&it)
+	if resp == nil {
+		http.Error(w, "exchops does not take this kind of interaction", http.StatusBadRequest)
+		return
+	}
+	out, err := json.Marshal(resp)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.Write(out)
+	// The answer must be on its way before the follow-ups edit it.
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if work != nil && !d.goWork(work) {
+		d.log.Warn("discord: an interaction arrived while stopping; it was acknowledged but not handled")
+	}
+}
+
+// verify returns why a request is refused, or "" when it is signed by Discord with
+// the application's key and fresh.
+func (d *Discord) verify(r *http.Request, body []byte) string {
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if !discordgo.VerifyInteraction(r, d.key) {
+		return "bad or missing signature"
+	}
+	ts, err := strconv.ParseInt(r.Header.Get("X-Signature-Timestamp"), 10, 64)
+	if err != nil {
+		return "the signature timestamp is not a number"
+	}
+	age := d.clk.Now().Sub(time.Unix(ts, 0))
+	if age > SignatureWindow || age < -SignatureWindow {
+		return "the signature timestamp is outside the freshness window"
+	}
+	return ""
+}
+
+// interaction answers an interaction and returns what to do after answering. resp is
+// nil for interactions exchops does not take. Both the HTTP endpoint and the gateway
+// come here.
+func (d *Discord) interaction(it *discordgo.Interaction) (resp *discordgo.InteractionResponse, work func()) {
+	switch it.Type {
+	case discordgo.InteractionPing:
+		return &discordgo.InteractionResponse{Type: discordgo.InteractionResponsePong}, nil
+	case discordgo.InteractionApplicationCommand:
+		return d.command(it)
+	case discordgo.InteractionMessageComponent:
+		return d.click(it)
+	case discordgo.InteractionApplicationCommandAutocomplete:
+		// /exchange declares no autocompletion; an empty answer keeps the client calm.
+		return &discordgo.InteractionResponse{Type: discordgo.InteractionApplicationCommandAutocompleteResult,
+			Data: &discordgo.InteractionResponseData{Choices: []*discordgo.ApplicationCommandOptionChoice{}}}, nil
+	}
+	return nil, nil
+}
+
+// ephemeral is an immediate answer only the person sees.
+func ephemeral(text string) *discordgo.InteractionResponse {
+	m := newMessage(text)
+	return &discordgo.InteractionResponse{Type: discordgo.InteractionResponseChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Content: m.Content, Flags: discordgo.MessageFlagsEphemeral, AllowedMentions: m.AllowedMentions}}
+}
+
+func userOf(it *discordgo.Interaction) string {
+	if it.Member != nil && it.Member.User != nil {
+		return it.Member.User.ID
+	}
+	if it.User != nil {
+		return it.User.ID
+	}
+	return ""
+}
+
+func dedupKey(it *discordgo.Interaction) string { return "discord:interaction:" + it.ID }
+
+// command is /exchange: a deferred, private answer now; the core's replies follow
+// through the interaction's token.
+func (d *Discord) command(it *discordgo.Interaction) (*discordgo.InteractionResponse, func()) {
+	deferred := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}}
+	if !d.firstSeen(d.ctx, dedupKey(it)) {
+		d.log.Info("discord: an interaction arrived again; it was handled the first time", "interaction", it.ID)
+		return deferred, nil
+	}
+	text, err := commandText(it.ApplicationCommandData())
+	if err != nil {
+		return ephemeral("⚠️ " + err.Error()), nil
+	}
+	user := userOf(it)
+	conv := d.conversation(it, user, false)
+	return deferred, func() {
+		d.cfg.Core.Handle(d.ctx, bot.Invocation{Platform: platform, User: user, Channel: it.ChannelID, Text: text}, conv.respond)
+	}
+}
+
+// parseCustomID reads a card button's custom id.
+func parseCustomID(id string) (approvals.Decision, string, bool) {
+	switch {
+	case strings.HasPrefix(id, approvePrefix) && len(id) > len(approvePrefix):
+		return approvals.Approve, id[len(approvePrefix):], true
+	case strings.HasPrefix(id, denyPrefix) && len(id) > len(denyPrefix):
+		return approvals.Deny, id[len(denyPrefix):], true
+	}
+	return "", "", false
+}
+
+// click is Approve or Deny on a card: a deferred update now (the card changes when
+// the core announces the vote), the core's answer as a private follow-up.
+func (d *Discord) click(it *discordgo.Interaction) (*discordgo.InteractionResponse, func()) {
+	decision, id, ok := parseCustomID(it.MessageComponentData().CustomID)
+	if !ok {
+		return ephemeral("⚠️ This button is not one exchops knows."), nil
+	}
+	update := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
+	if !d.firstSeen(d.ctx, dedupKey(it)) {
+		d.log.Info("discord: a click arrived again; it was counted the first time", "interaction", it.ID)
+		return update, nil
+	}
+	user := userOf(it)
+	conv := d.conversation(it, user, true)
+	return update, func() {
+		d.cfg.Core.Act(d.ctx, bot.Action{Platform: platform, User: user, Channel: it.ChannelID, RequestID: id, Decision: decision}, conv.respond)
+	}
+}
+
+// conv is one interaction's conversation: the core's replies to the person, through
+// the interaction's token while it lives, through the bot afterwards.
+type conv struct {
+	d       *Discord
+	appID   string
+	token   string
+	channel string
+	user    string
+	issued  time.Time
+	click   bool // a button: every reply is a follow-up (the original is the card)
+
+	mu       sync.Mutex
+	answered bool // the deferred answer was edited into the first reply
+}
+
+func (d *Discord) conversation(it *discordgo.Interaction, user string, click bool) *conv {
+	app := it.AppID
+	if app == "" {
+		app = d.rest.appID
+	}
+	return &conv{d: d, appID: app, token: it.Token, channel: it.ChannelID, user: user, issued: d.clk.Now(), click: click}
+}
+
+// respond is the core's bot.Respond. Replies are delivered one at a time, in order.
+func (c *conv) respond(r bot.Reply) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, files := renderReply(r)
+	d := c.d
+	if c.token != "" && d.clk.Now().Sub(c.issued) < TokenLife-tokenMargin {
+		cl := &call{Method: http.MethodPost, Path: "webhooks/" + c.appID + "/" + c.token, token: true, Key: "reply to an interaction"}
+		edit := !c.click && !c.answered
+		if edit {
+			cl.Method, cl.Path = http.MethodPatch, cl.Path+"/messages/@original"
+			cl.early = true
+		} else if r.Private {
+			m.Flags = discordgo.MessageFlagsEphemeral
+		}
+		cl.Body, cl.Files = m.json(), files
+		_, err := d.rest.do(d.ctx, cl)
+		if err == nil {
+			if edit {
+				c.answered = true
+			}
+			return
+		}
+		d.log.Warn("discord: replying through the interaction failed; posting in the channel instead", "err", err)
+	}
+	d.late(c.channel, c.user, r.Private, m, files)
+}
+
+// late posts a reply whose interaction token has expired (or failed) as a bot message
+// in the channel; a private one names its person.
+func (d *Discord) late(channel, user string, private bool, m message, files []attachment) {
+	if channel == "" {
+		return
+	}
+	m.Flags = 0
+	if private && user != "" {
+		m.Content = clip("<@"+user+"> "+m.Content, maxContent)
+		m.AllowedMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}, Users: []string{user}}
+	}
+	d.post(d.ctx, &call{Method: http.MethodPost, Path: "channels/" + channel + "/messages", Body: m.json(), Files: files,
+		Key: "reply in channel " + channel})
+}
+
+// openGateway connects to Discord's gateway and takes interactions from it.
+func (d *Discord) openGateway() error {
+	s, err := discordgo.New(d.rest.auth)
+	if err != nil {
+		return fmt.Errorf("discord: gateway: %v", err)
+	}
+	s.Client = d.gatewayClient()
+	s.StateEnabled = false
+	s.Identify.Intents = discordgo.IntentsNone // interactions come whatever the intents
+	s.AddHandler(func(_ *discordgo.Session, ic *discordgo.InteractionCreate) {
+		if ic.Interaction != nil {
+			d.gatewayInteraction(ic.Interaction)
+		}
+	})
+	if err := s.Open(); err != nil {
+		return fmt.Errorf("discord: opening the gateway: %v", err)
+	}
+	d.mu.Lock()
+	d.session = s
+	d.mu.Unlock()
+	return nil
+}
+
+// gatewayInteraction answers through the callback endpoint what the HTTP endpoint
+// answers in its response.
+func (d *Discord) gatewayInteraction(it *discordgo.Interaction) {
+	resp, work := d.interaction(it)
+	if resp == nil {
+		return
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		return
+	}
+	c := &call{Method: http.MethodPost, Path: "interactions/" + it.ID + "/" + it.Token + "/callback", Body: body, token: true, Key: "answer to an interaction"}
+	if _, err := d.rest.do(d.ctx, c); err != nil {
+		d.log.Error("discord: answering an interaction from the gateway", "err", err)
+		return
+	}
+	if work != nil {
+		d.goWork(work)
+	}
+}
+
+// gatewayClient is the HTTP client for discordgo's own calls (the gateway's address):
+// its endpoints are fixed to discord.com, so with api_url set they are rewritten.
+func (d *Discord) gatewayClient() *http.Client {
+	c := *d.rest.client
+	if d.rest.base == discordgo.EndpointAPI {
+		return &c
+	}
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c.Transport = rebase{from: discordgo.EndpointAPI, to: d.rest.base, next: next}
+	return &c
+}
+
+// rebase sends requests for one URL prefix to another.
+type rebase struct {
+	from, to string
+	next     http.RoundTripper
+}
+
+func (rb rebase) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := req.URL.String()
+	if !strings.HasPrefix(u, rb.from) {
+		return rb.next.RoundTrip(req)
+	}
+	nr := req.Clone(req.Context())
+	nu, err := nr.URL.Parse(rb.to + strings.TrimPrefix(u, rb.from))
+	if err != nil {
+		return nil, err
+	}
+	nr.URL, nr.Host = nu, ""
+	return rb.next.RoundTrip(nr)
+}

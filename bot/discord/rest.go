@@ -1,0 +1,337 @@
+package discord
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/internal/metrics"
+)
+
+// userAgent is the form Discord asks bots to send.
+const userAgent = "DiscordBot (https://github.com/exchops/exchops, 1)"
+
+// rest calls Discord's REST API. discordgo's endpoint variables are fixed when the
+// package loads and its session retries with wall-clock sleeps, so exchops builds the
+// calls itself from base and uses discordgo for the wire types.
+type rest struct {
+	base    string // with a trailing slash
+	appID   string
+	auth    string // "Bot <token>": never logged, never in an error
+	client  *http.Client
+	metrics *metrics.Metrics // may be nil
+	log     *slog.Logger
+	// sleep waits between inline attempts; tests replace it to see the waits.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func newREST(cfg Config) (*rest, error) {
+	var errs []error
+	token := strings.TrimSpace(cfg.BotToken)
+	token = strings.TrimPrefix(token, "Bot ")
+	if token == "" {
+		errs = append(errs, errors.New("discord.bot_token_env: the bot token is empty: set the environment variable that discord.bot_token_env names to the bot's token (Developer Portal, Bot)"))
+	} else if strings.ContainsAny(token, " \t\r\n") {
+		errs = append(errs, errors.New("discord.bot_token_env: the bot token holds white space; copy it again from the Developer Portal"))
+	}
+	if !isSnowflake(cfg.ApplicationID) {
+		errs = append(errs, fmt.Errorf("discord.application_id: %q is not an application id: it is the number the Developer Portal shows as Application ID", cfg.ApplicationID))
+	}
+	base, err := checkAPIURL(cfg.APIURL)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: httpTimeout}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &rest{base: base, appID: cfg.ApplicationID, auth: "Bot " + token, client: client, log: log, sleep: sleepReal}, nil
+}
+
+func sleepReal(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// call is one REST call. It is also the outbox payload, as JSON: calls that hold an
+// interaction token are never stored.
+type call struct {
+	Method string          `json:"method"`
+	Path   string          `json:"path"` // relative to the API base: "channels/1/messages"
+	Body   json.RawMessage `json:"body,omitempty"`
+	Files  []attachment    `json:"files,omitempty"`
+	// Card names the request whose card this call posts (POST) or edits (PATCH): the
+	// body is rendered again from the request as it is when the call is retried, and a
+	// posted message becomes the request's card.
+	Card string `json:"card,omitempty"`
+	// ReplyTo names the request whose card this message answers: the reference to the
+	// card is filled in when the call is made, since the card may be posted later.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Key says what the call is for people and logs ("r-3 card").
+	Key string `json:"key,omitempty"`
+
+	token bool // the path holds an interaction token: no bot auth, never stored or logged
+	// early: the call edits the answer to an interaction that was just given; Discord
+	// may not have taken that answer yet, so a 404 is tried again.
+	early bool
+}
+
+// attachment is a file sent with a message.
+type attachment struct {
+	Name string `json:"name"`
+	Data []byte `json:"data"`
+}
+
+func (c *call) what() string {
+	if c.Key != "" {
+		return c.Key
+	}
+	return c.Method + " " + redactPath(c.Path)
+}
+
+// redactPath hides the interaction token in webhook and callback paths.
+func redactPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i] == "webhooks" || parts[i] == "interactions" {
+			parts[i+2] = "…"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// apiError is a REST call that failed. It never holds the token or an interaction
+// token.
+type apiError struct {
+	What       string
+	Status     int    // 0: no answer (network)
+	Code       int    // Discord's JSON error code, when it sent one
+	Message    string // Discord's message, or the network error
+	Retry      bool   // trying again later may work (429, 5xx, network)
+	RetryAfter time.Duration
+}
+
+func (e *apiError) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("discord: %s: %s", e.What, e.Message)
+	}
+	s := fmt.Sprintf("discord: %s: HTTP %d", e.What, e.Status)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	if e.Code != 0 {
+		s += fmt.Sprintf(" (code %d)", e.Code)
+	}
+	return s
+}
+
+func retryable(err error) bool {
+	var e *apiError
+	return errors.As(err, &e) && e.Retry
+}
+
+// once makes one attempt.
+func (r *rest) once(ctx context.Context, c *call) ([]byte, error) {
+	body, ctype := []byte(c.Body), "application/json"
+	if len(c.Files) > 0 {
+		files := make([]*discordgo.File, len(c.Files))
+		for i, f := range c.Files {
+			files[i] = &discordgo.File{Name: f.Name, ContentType: "text/plain; charset=utf-8", Reader: bytes.NewReader(f.Data)}
+		}
+		var err error
+		ctype, body, err = discordgo.MultipartBodyWithJSON(json.RawMessage(c.Body), files)
+		if err != nil {
+			return nil, &apiError{What: c.what(), Message: "encoding the attachment: " + err.Error()}
+		}
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.Method, r.base+c.Path, rd)
+	if err != nil {
+		return nil, &apiError{What: c.what(), Message: "building the request failed"}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	req.Header.Set("User-Agent", userAgent)
+	if !c.token {
+		req.Header.Set("Authorization", r.auth)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		// A *url.Error repeats the URL, which may hold an interaction token.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		// Also when ctx ended (exchops is stopping): the outbox takes it from here.
+		return nil, &apiError{What: c.what(), Message: err.Error(), Retry: true}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode/100 == 2 {
+		if err != nil {
+			return nil, &apiError{What: c.what(), Status: resp.StatusCode, Message: "reading the answer: " + err.Error()}
+		}
+		return data, nil
+	}
+	e := &apiError{What: c.what(), Status: resp.StatusCode}
+	var de struct {
+		Message string `json:"message"`
+		Code    int    `json:"code"`
+	}
+	if json.Unmarshal(data, &de) == nil {
+		e.Message, e.Code = shorten(de.Message, 200), de.Code
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		e.Retry = true
+		var tm discordgo.TooManyRequests
+		if json.Unmarshal(data, &tm) == nil && tm.RetryAfter > 0 {
+			e.RetryAfter = tm.RetryAfter
+		} else if s, err := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64); err == nil && s > 0 {
+			e.RetryAfter = time.Duration(s * float64(time.Second))
+		} else {
+			e.RetryAfter = time.Second
+		}
+	case resp.StatusCode >= 500:
+		e.Retry = true
+	case resp.StatusCode == http.StatusNotFound && c.early:
+		e.Retry = true
+	}
+	return nil, e
+}
+
+// do makes a call, trying again at once a few times when Discord is busy or failing.
+// Every attempt is counted.
+func (r *rest) do(ctx context.Context, c *call) ([]byte, error) {
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		data, err := r.once(ctx, c)
+		if err == nil {
+			r.metrics.Post(platform, "sent")
+			return data, nil
+		}
+		r.metrics.Post(platform, "failed")
+		var e *apiError
+		if !errors.As(err, &e) || !e.Retry || attempt >= inlineAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		wait := backoff
+		if e.RetryAfter > 0 {
+			wait = e.RetryAfter
+		}
+		if wait > maxInlineWait {
+			return nil, err
+		}
+		r.log.Info("discord: retrying a post", "post", c.what(), "attempt", attempt+1, "wait", wait, "err", err)
+		if r.sleep(ctx, wait) != nil {
+			return nil, err
+		}
+		backoff *= 2
+	}
+}
+
+// post is what the front sends: a call tried a few times, then kept in the outbox when
+// Discord may take it later. queued reports that it went to the outbox.
+func (d *Discord) post(ctx context.Context, c *call) (data []byte, queued bool, err error) {
+	data, err = d.rest.do(ctx, c)
+	if err == nil {
+		return data, false, nil
+	}
+	if !retryable(err) || c.token || d.cfg.Outbox == nil {
+		d.log.Error("discord: a post failed", "post", c.what(), "err", err)
+		return nil, false, err
+	}
+	if qerr := d.enqueue(c, err); qerr != nil {
+		d.log.Error("discord: a post failed and could not be kept for later", "post", c.what(), "err", err, "outbox", qerr)
+		return nil, false, err
+	}
+	d.log.Warn("discord: a post failed; it is kept in the outbox and retried", "post", c.what(), "err", err)
+	return nil, true, err
+}
+
+func (d *Discord) enqueue(c *call, cause error) error {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	now := d.clk.Now()
+	next := now.Add(bot.OutboxBackoff(1))
+	var e *apiError
+	if errors.As(cause, &e) && e.RetryAfter > 0 {
+		next = now.Add(max(e.RetryAfter, time.Second))
+	}
+	// The outbox must take it even while the front is stopping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
+	defer cancel()
+	_, err = d.cfg.Outbox.Enqueue(ctx, bot.Post{Platform: platform, Key: c.what(), Payload: payload,
+		NextAt: next, CreatedAt: now, LastError: cause.Error()})
+	return err
+}
+
+// outboxMaxAge: a post Discord has refused for this long is dropped; the card it was
+// about has long been updated by later events, or nobody is reading any more.
+const outboxMaxAge = 24 * time.Hour
+
+// redeliver sends a post from the outbox once; bot.DeliverOutbox retries it while it
+// returns an error. A post Discord will never take (a 4xx) is dropped with a log line.
+func (d *Discord) redeliver(ctx context.Context, p bot.Post) error {
+	var c call
+	if err := json.Unmarshal(p.Payload, &c); err != nil {
+		d.log.Error("discord: dropping an outbox post that cannot be read", "post", p.Key, "err", err)
+		return nil
+	}
+	if err := d.prepare(ctx, &c); err != nil {
+		d.log.Error("discord: dropping an outbox post", "post", c.what(), "err", err)
+		return nil
+	}
+	data, err := d.rest.once(ctx, &c)
+	if err != nil {
+		d.rest.metrics.Post(platform, "failed")
+		if retryable(err) && d.clk.Now().Sub(p.CreatedAt) < outboxMaxAge {
+			return err
+		}
+		d.log.Error("discord: dropping an outbox post Discord does not take", "post", c.what(), "attempts", p.Attempts+1, "err", err)
+		return nil
+	}
+	d.rest.metrics.Post(platform, "sent")
+	d.log.Info("discord: an outbox post was delivered", "post", c.what(), "attempts", p.Attempts+1)
+	d.delivered(ctx, &c, data)
+	return nil
+}
+
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
