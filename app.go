@@ -110,7 +110,10 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		Publisher: publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
 			return core.Publish(ctx, to, title, text, png)
 		}),
-		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules")})
+		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
+		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
+			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},
+		Drill: schedules.DrillOptions{Timeout: time.Duration(cfg.Drill.Timeout)}})
 	if err != nil {
 		return a, fmt.Errorf("schedules: %w", err)
 	}

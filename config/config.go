@@ -31,6 +31,21 @@ type Config struct {
 	Approvals Approvals  `yaml:"approvals"`
 	Exchange  Exchange   `yaml:"exchange"`
 	Schedules []Schedule `yaml:"schedules"`
+	Health    Health     `yaml:"health"`
+	Drill     Drill      `yaml:"drill"`
+}
+
+// Health tunes the replication health reports.
+type Health struct {
+	CopyQueue   int      `yaml:"copy_queue"`   // a copy queue this long or longer is unhealthy
+	ReplayQueue int      `yaml:"replay_queue"` // the same for the replay queue (lagged copies excepted)
+	AlertsOnly  bool     `yaml:"alerts_only"`  // post scheduled reports only when something is wrong
+	Ignore      []string `yaml:"ignore"`       // databases and servers left out of the verdict
+}
+
+// Drill tunes the failover drills.
+type Drill struct {
+	Timeout Duration `yaml:"timeout"` // per move: until the copy is Mounted and the others Healthy
 }
 
 // Slack is the Slack app's settings.
@@ -136,6 +151,8 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Database:  "/var/lib/exchops/exchops.db",
 		Approvals: Approvals{Required: 1, ExpireAfter: Duration(30 * time.Minute)},
+		Health:    Health{CopyQueue: 8, ReplayQueue: 8},
+		Drill:     Drill{Timeout: Duration(5 * time.Minute)},
 		Exchange: Exchange{
 			Version: 2010,
 			WinRM: WinRM{Port: 5986, HTTPS: true, Auth: "ntlm", PasswordEnv: "WINRM_PASSWORD",
@@ -293,6 +310,15 @@ func (c *Config) Validate() Problems {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Listen)
+	}
+	if c.Health.CopyQueue < 1 {
+		add("health.copy_queue", "is %d: give the queue length from which a copy is unhealthy (Exchange's own checks use 8)", c.Health.CopyQueue)
+	}
+	if c.Health.ReplayQueue < 1 {
+		add("health.replay_queue", "is %d: give the replay queue length from which a copy is unhealthy (default 8)", c.Health.ReplayQueue)
+	}
+	if c.Drill.Timeout < Duration(30*time.Second) {
+		add("drill.timeout", "is %s: a switchover needs at least 30s to mount and for the other copies to be Healthy (default 5m)", time.Duration(c.Drill.Timeout))
 	}
 	if strings.TrimSpace(c.Database) == "" {
 		add("database", "is empty: give the path of the SQLite file")

@@ -52,6 +52,9 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"version", "exchange: {version: 2013}\n", nil, []string{"exchange.version"}},
 		{"management server unknown", "exchange: {management_server: X, winrm: {user: u}, servers: [{name: A, address: a}]}\n", nil, []string{"exchange.management_server"}},
 		{"bad env int", "", []string{"EXCHOPS_EXCHANGE_WINRM_PORT=abc"}, []string{"exchange.winrm.port"}},
+		{"health thresholds", "health: {copy_queue: 0, replay_queue: -1}\n", nil, []string{"health.copy_queue", "health.replay_queue"}},
+		{"drill timeout", "drill: {timeout: 5s}\n", nil, []string{"drill.timeout"}},
+		{"drill timeout from env", "", []string{"EXCHOPS_DRILL_TIMEOUT=1s"}, []string{"drill.timeout"}},
 		{"unknown env", "", []string{"EXCHOPS_NOPE=1"}, []string{"EXCHOPS_NOPE"}},
 		{"schedule", "schedules: [{name: s, cron: '0 7 * * *', job: backup, timezone: Mars/Base}]\n", nil, []string{"schedules[0].job", "schedules[0].timezone", "schedules[0].post_to"}},
 	}
