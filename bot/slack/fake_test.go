@@ -36,6 +36,7 @@ type fakeSlack struct {
 	faults   map[string][]fault // the next calls' failures
 	lasting  map[string]fault   // failures until recover
 	uploads  map[string]string  // file id -> content uploaded to its URL
+	names    map[string]string  // file id -> the file's name
 	socket   *fakeSocket
 	sockets  int // connections made
 	acks     map[string]json.RawMessage
@@ -68,7 +69,7 @@ type fault struct {
 func newFakeSlack(t *testing.T, clk clock.Clock, appToken string) *fakeSlack {
 	t.Helper()
 	f := &fakeSlack{t: t, clk: clk, appToken: appToken, nextTS: 100, faults: map[string][]fault{},
-		lasting: map[string]fault{}, uploads: map[string]string{}, acks: map[string]json.RawMessage{}, changed: make(chan struct{})}
+		lasting: map[string]fault{}, uploads: map[string]string{}, names: map[string]string{}, acks: map[string]json.RawMessage{}, changed: make(chan struct{})}
 	f.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", f.chat("chat.postMessage"))
 		c.Handle("/chat.postEphemeral", f.chat("chat.postEphemeral"))
@@ -208,6 +209,7 @@ func (f *fakeSlack) getUploadURL(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.nextFile++
 	id := fmt.Sprintf("F%04d", f.nextFile)
+	f.names[id] = v.Get("filename")
 	f.mu.Unlock()
 	c.Status = http.StatusOK
 	c.Text = v.Get("filename")
@@ -271,6 +273,24 @@ func (f *fakeSlack) connectionsOpen(w http.ResponseWriter, r *http.Request) {
 	}
 	f.record(call{Method: "apps.connections.open", Status: http.StatusOK})
 	writeJSON(w, map[string]any{"ok": true, "url": "ws://" + r.Host + "/socket"})
+}
+
+// file is a completed upload: its name and what was uploaded.
+type file struct {
+	Name, Content string
+	Done          call // the files.completeUploadExternal call
+}
+
+// files returns the uploads completed in channel and thread, in order.
+func (f *fakeSlack) files(channel, thread string) []file {
+	done := onlyIn(f.delivered("files.completeUploadExternal"), channel, thread)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]file, 0, len(done))
+	for _, c := range done {
+		out = append(out, file{Name: f.names[c.TS], Content: f.uploads[c.TS], Done: c})
+	}
+	return out
 }
 
 // readable re-encodes JSON without HTML escapes (\u003c), so tests read what Slack

@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,9 @@ const (
 	// methodCard makes a request's card in a channel show the request as it is now:
 	// posted (and attached to the request) when there is none yet, else updated.
 	methodCard = "card"
+	// methodReport posts a report (Publish): its message, then its Files in the
+	// message's thread.
+	methodReport = "report"
 )
 
 // responseURLLife is how long a response_url is used; Slack honours it for 30 minutes.
@@ -49,15 +53,22 @@ type post struct {
 	Blocks   json.RawMessage `json:"blocks,omitempty"`
 	Request  string          `json:"request,omitempty"` // card: the request
 	File     *filePost       `json:"file,omitempty"`
-	At       time.Time       `json:"at"` // when it was first tried
+	Files    []*filePost     `json:"files,omitempty"` // report: uploaded in its message's thread
+	At       time.Time       `json:"at"`              // when it was first tried
 }
 
 type filePost struct {
 	Name    string `json:"name"`
 	Title   string `json:"title"`
 	Content string `json:"content"`
+	// Data is a binary file (a chart), used instead of Content; base64 in the outbox.
+	Data    []byte `json:"data,omitempty"`
+	Alt     string `json:"alt,omitempty"` // an image's alternative text
 	Comment string `json:"comment,omitempty"`
 }
+
+// empty reports whether f has nothing to upload.
+func (f *filePost) empty() bool { return f == nil || f.Content == "" && len(f.Data) == 0 }
 
 // errNoCard: a thread post whose card is not posted yet; it waits in the outbox.
 var errNoCard = errors.New("the request's card is not posted yet")
@@ -75,6 +86,13 @@ func (s *Slack) deliver(ctx context.Context, key string, p post) (string, bool) 
 // attempt calls try until it succeeds, a failure is not worth retrying now, or the
 // inline budget is spent; then p goes to the outbox.
 func (s *Slack) attempt(ctx context.Context, key string, p post, try func(context.Context) (string, error)) (string, bool) {
+	ts, sent, _ := s.attemptKeep(ctx, key, p, try)
+	return ts, sent
+}
+
+// attemptKeep is attempt that also returns why p could not be kept in the outbox, when
+// it could be neither delivered nor kept.
+func (s *Slack) attemptKeep(ctx context.Context, key string, p post, try func(context.Context) (string, error)) (string, bool, error) {
 	var err error
 	var wait time.Duration
 	for n := 1; ; n++ {
@@ -82,7 +100,7 @@ func (s *Slack) attempt(ctx context.Context, key string, p post, try func(contex
 		ts, err = try(ctx)
 		if err == nil {
 			s.core.Metrics().Post(platform, "sent")
-			return ts, true
+			return ts, true, nil
 		}
 		if !errors.Is(err, errNoCard) {
 			s.core.Metrics().Post(platform, "failed")
@@ -97,19 +115,19 @@ func (s *Slack) attempt(ctx context.Context, key string, p post, try func(contex
 			break
 		}
 	}
-	s.keep(ctx, key, p, err, wait)
-	return "", false
+	return "", false, s.keep(ctx, key, p, err, wait)
 }
 
-// keep puts a post that could not be delivered into the outbox.
-func (s *Slack) keep(ctx context.Context, key string, p post, cause error, retryAfter time.Duration) {
+// keep puts a post that could not be delivered into the outbox. It logs and returns
+// the error when even that fails.
+func (s *Slack) keep(ctx context.Context, key string, p post, cause error, retryAfter time.Duration) error {
 	if p.At.IsZero() {
 		p.At = s.clock.Now()
 	}
 	payload, err := json.Marshal(p)
 	if err != nil {
 		s.log.Error("slack: encoding a post for the outbox; it is lost", "post", key, "err", err)
-		return
+		return err
 	}
 	now := s.clock.Now()
 	// A post kept without a try (the front was closing) goes out as soon as a front
@@ -122,7 +140,7 @@ func (s *Slack) keep(ctx context.Context, key string, p post, cause error, retry
 	_, err = s.cfg.Outbox.Enqueue(context.WithoutCancel(ctx), q)
 	if err != nil {
 		s.log.Error("slack: a post failed and could not be kept for retry", "post", key, "err", err)
-		return
+		return err
 	}
 	if p.Method == methodCard {
 		s.cardPending(p.Request, p.Channel, true)
@@ -130,6 +148,7 @@ func (s *Slack) keep(ctx context.Context, key string, p post, cause error, retry
 	if cause != nil && !errors.Is(cause, errNoCard) {
 		s.log.Warn("slack: a post failed; it is kept in the outbox and retried", "post", key, "method", p.Method, "err", clean(cause))
 	}
+	return nil
 }
 
 // sendQueued is the outbox worker's send: one attempt at a kept post.
@@ -141,6 +160,9 @@ func (s *Slack) sendQueued(ctx context.Context, q bot.Post) error {
 	}
 	if p.At.IsZero() {
 		p.At = q.CreatedAt
+	}
+	if p.Method == methodReport {
+		return s.sendQueuedReport(ctx, q, p)
 	}
 	_, err := s.send(ctx, p, p.At)
 	switch {
@@ -185,17 +207,26 @@ func (s *Slack) send(ctx context.Context, p post, at time.Time) (string, error) 
 		if err != nil {
 			return "", err
 		}
-		if p.File == nil || p.File.Content == "" {
+		if p.File.empty() {
 			return "", nil
 		}
-		f, err := s.api.UploadFileContext(ctx, slackgo.UploadFileParameters{
+		up := slackgo.UploadFileParameters{
 			Filename: p.File.Name, Title: p.File.Title, Content: p.File.Content, FileSize: len(p.File.Content),
 			InitialComment: p.File.Comment, Channel: p.Channel, ThreadTimestamp: thread,
-		})
+		}
+		if len(p.File.Data) > 0 {
+			// A fresh reader each attempt: a retry uploads the whole file again.
+			up.Content, up.Reader, up.FileSize, up.AltTxt = "", bytes.NewReader(p.File.Data), len(p.File.Data), p.File.Alt
+		}
+		f, err := s.api.UploadFileContext(ctx, up)
 		if err != nil {
 			return "", err
 		}
 		return f.ID, nil
+	case methodReport:
+		// The message only: the caller uploads the files in its thread (reportFiles).
+		_, ts, err := s.postReport(ctx, p)
+		return ts, err
 	case methodCard:
 		return s.syncCard(ctx, p.Request, p.Channel, nil)
 	}

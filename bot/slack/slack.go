@@ -5,8 +5,10 @@
 // It verifies and parses Slack's payloads, hands the core an Invocation or an Action,
 // and renders what the core answers and announces as Block Kit: private (ephemeral)
 // replies to the person who asked, one approval card per request that is updated in
-// place, and progress and results in the card's thread. A post that Slack keeps
-// refusing is kept in the outbox (SQLite) and retried until it is delivered.
+// place, and progress and results in the card's thread. It also publishes reports
+// (scheduled health reports, drill scorecards) into channels, with their chart in the
+// thread. A post that Slack keeps refusing is kept in the outbox (SQLite) and retried
+// until it is delivered.
 package slack
 
 import (

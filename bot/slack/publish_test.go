@@ -1,0 +1,506 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/exchops/exchops/internal/golden"
+)
+
+const reportTitle = "E14-DAG replication health: FAILURE"
+
+// copyFailed is a scheduled health report as schedules writes it (its
+// report-copy-failed golden file).
+const copyFailed = "E14-DAG replication health: FAILURE\n" +
+	"2026-11-25 07:00 UTC · 2 members · 2 databases, 4 copies\n" +
+	"\n" +
+	"Failures:\n" +
+	"- EX10-MB02: replication check DBCopyFailed failed: These database copies have failed: MB01\\EX10-MB02.\n" +
+	"- Copy MB01\\EX10-MB02 is Failed: The log file is corrupt.\n" +
+	"\n" +
+	"Warnings:\n" +
+	"- Database MB01 has 1 unhealthy copy (MB01\\EX10-MB02).\n" +
+	"\n" +
+	"DAG:\n" +
+	"- Members: EX10-MB01, EX10-MB02\n" +
+	"- Primary Active Manager: EX10-MB01\n" +
+	"- Witness: ex10-caht.msglab.local C:\\FSW (in use: Primary)\n" +
+	"\n" +
+	"Databases:\n" +
+	"```\n" +
+	"Database  Mounted on  Preference 1  Copies  Healthy  Unhealthy  Copy queue  Replay queue  Content index  Verdict\n" +
+	"MB01      EX10-MB01   EX10-MB01     2       1        1          0           0             Healthy        Warning\n" +
+	"MB02      EX10-MB02   EX10-MB02     2       2        0          0           0             Healthy        OK\n" +
+	"```\n" +
+	"\n" +
+	"Copies:\n" +
+	"```\n" +
+	"Copy            Preference  Status   Copy queue  Replay queue  Lag  Content index  Healthy\n" +
+	"MB01\\EX10-MB01  1           Mounted  0           0             -    Healthy        yes\n" +
+	"MB01\\EX10-MB02  2           Failed   0           0             -    Healthy        NO\n" +
+	"MB02\\EX10-MB02  1           Mounted  0           0             -    Healthy        yes\n" +
+	"MB02\\EX10-MB01  2           Healthy  0           0             -    Healthy        yes\n" +
+	"```\n" +
+	"- MB01\\EX10-MB02: The log file is corrupt.\n" +
+	"\n" +
+	"Replication checks (Test-ReplicationHealth):\n" +
+	"```\n" +
+	"Check                 EX10-MB01  EX10-MB02\n" +
+	"ClusterService        Passed     Passed\n" +
+	"DBCopyFailed          Passed     Failed\n" +
+	"DBLogReplayKeepingUp  Passed     Passed\n" +
+	"```\n"
+
+// longReport is a report with several code blocks, one of them longer than a section,
+// of about n characters.
+func longReport(n int) string {
+	var b strings.Builder
+	b.WriteString("E14-DAG copy report <weekly> & trends\n\n")
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "Block %d (%s):\n```\n", i+1, strings.Repeat("x", i%3))
+		rows := 12 + 25*(i%3) // 12, 37 or 62 rows: under, at and over a section
+		for r := range rows {
+			fmt.Fprintf(&b, "MB%02d\\EX10-MB%02d  %-8s  queue %5d  replay %5d  <ok> & fine\n", r, i, "Healthy", r*7, r*3)
+		}
+		b.WriteString("```\n- a note under block " + fmt.Sprint(i+1) + "\n\n")
+	}
+	return b.String()
+}
+
+// checkSections fails unless every section is within limit and reads right on its
+// own: its fences balanced, no stray ``` and no escape cut in two.
+func checkSections(t *testing.T, secs []string, limit int) {
+	t.Helper()
+	for i, s := range secs {
+		if n := utf8.RuneCountInString(s); n > limit {
+			t.Errorf("section %d: %d characters, more than %d", i, n, limit)
+		}
+		if s == "" {
+			t.Errorf("section %d is empty", i)
+		}
+		open := false
+		for _, l := range strings.Split(s, "\n") {
+			switch {
+			case l == "```":
+				open = !open
+			case strings.Contains(l, "```"):
+				t.Errorf("section %d: a stray fence in %q", i, l)
+			}
+		}
+		if open {
+			t.Errorf("section %d leaves a code block open:\n%s", i, s)
+		}
+		for j := strings.IndexByte(s, '&'); j >= 0; j = nextAmp(s, j) {
+			rest := s[j:]
+			if !strings.HasPrefix(rest, "&amp;") && !strings.HasPrefix(rest, "&lt;") && !strings.HasPrefix(rest, "&gt;") {
+				t.Errorf("section %d: an escape cut or missing at %q", i, rest[:min(len(rest), 8)])
+			}
+		}
+		if strings.ContainsAny(s, "<>") {
+			t.Errorf("section %d: an unescaped < or >", i)
+		}
+	}
+}
+
+func nextAmp(s string, j int) int {
+	k := strings.IndexByte(s[j+1:], '&')
+	if k < 0 {
+		return -1
+	}
+	return j + 1 + k
+}
+
+// unsplit is the text of sections without their fences and blank lines: what a reader
+// reads, to compare with the report.
+func unsplit(secs []string) string {
+	var out []string
+	for _, s := range secs {
+		for _, l := range strings.Split(s, "\n") {
+			if l != "```" && strings.TrimSpace(l) != "" {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestReportSections(t *testing.T) {
+	long := strings.Repeat("A very long line with an & and a <tag> in it, ", 30) // one line over 1000 characters
+	texts := map[string]string{
+		"copy failed": copyFailed,
+		"long":        longReport(20000),
+		"long lines":  "Intro\n```\n" + long + "\nshort\n" + long + "\n```\n" + long + "\nend\n",
+		"unclosed":    "Lead:\n```\nrow 1\nrow 2\n",
+		"stray fence": "Say ``` in prose\n```text\nrow ``` with a fence\n```\n",
+		"crlf":        "Lead:\r\n```\r\nrow 1\r\n```\r\n",
+	}
+	for name, text := range texts {
+		for _, limit := range []int{sectionLimit, 700, 150} {
+			t.Run(fmt.Sprintf("%s/%d", name, limit), func(t *testing.T) {
+				secs := reportSections(text, limit)
+				checkSections(t, secs, limit)
+				// Nothing is lost or added: the lines read the same, cut where needed.
+				var want []string
+				for _, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+					if t := strings.TrimSpace(l); t != "" && !isFence(t) && t != "```" {
+						want = append(want, esc(strings.ReplaceAll(l, "```", "`\u200b``")))
+					}
+				}
+				got := strings.ReplaceAll(unsplit(secs), "\n", "")
+				if w := strings.Join(want, ""); got != w {
+					t.Errorf("the sections do not read as the report:\n--- got\n%.600s\n--- want\n%.600s", got, w)
+				}
+			})
+		}
+	}
+}
+
+// TestReportSectionsKeepBlocksWhole: a block that fits a section of its own is not cut
+// to fill the one before, and keeps the line that leads into it.
+func TestReportSectionsKeepBlocksWhole(t *testing.T) {
+	block := "Copies:\n```\n" + strings.Repeat("MB01\\EX10-MB02  2  Healthy  0  0\n", 60) + "```\n"
+	text := strings.Repeat("Some prose about the DAG.\n", 60) + "\n" + block + "\nThe end.\n"
+	secs := reportSections(text, sectionLimit)
+	if len(secs) != 2 {
+		t.Fatalf("%d sections, want 2:\n%s", len(secs), strings.Join(secs, "\n-----\n"))
+	}
+	if !strings.HasPrefix(secs[1], "Copies:\n```\nMB01") || !strings.HasSuffix(secs[1], "```\n\nThe end.") {
+		t.Errorf("the block did not start a section with its lead-in:\n%s", secs[1])
+	}
+}
+
+func TestReportGolden(t *testing.T) {
+	msg, whole := reportMessage(reportTitle, copyFailed, true)
+	if whole {
+		t.Error("a short report is attached as a file")
+	}
+	golden.Check(t, "testdata/report-copy-failed.golden", render(t, msg))
+
+	msg, whole = reportMessage("Weekly copy report", longReport(16000), false)
+	if !whole {
+		t.Error("a long report is not attached as a file")
+	}
+	golden.Check(t, "testdata/report-long.golden", render(t, msg))
+}
+
+// TestShownSections: a message shows the sections within the characters and the
+// blocks it has room for, and always the first.
+func TestShownSections(t *testing.T) {
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = "```\nrow\n```"
+	}
+	for _, tc := range []struct {
+		secs        []string
+		room, chars int
+		want        int
+	}{
+		{many, 48, reportInline, 48},
+		{many[:10], 48, reportInline, 10},
+		{[]string{strings.Repeat("x", 3000), strings.Repeat("y", 3000), "z"}, 48, 6000, 2},
+		{[]string{strings.Repeat("x", 3000), "z"}, 48, 100, 1},
+		{nil, 48, 100, 0},
+	} {
+		if got := shownSections(tc.secs, tc.room, tc.chars); got != tc.want {
+			t.Errorf("%d sections, room %d, %d characters: shows %d, want %d", len(tc.secs), tc.room, tc.chars, got, tc.want)
+		}
+	}
+}
+
+// shown is what a posted report shows: its header, its sections and its context lines.
+type shown struct {
+	header   string
+	sections []string
+	context  []string
+}
+
+func shownIn(t *testing.T, c call) shown {
+	t.Helper()
+	var blocks []struct {
+		Type string `json:"type"`
+		Text struct {
+			Text string `json:"text"`
+		} `json:"text"`
+		Elements []struct {
+			Text string `json:"text"`
+		} `json:"elements"`
+	}
+	if err := json.Unmarshal([]byte(c.Blocks), &blocks); err != nil {
+		t.Fatalf("the message's blocks: %v: %s", err, c.Blocks)
+	}
+	var s shown
+	for _, b := range blocks {
+		switch b.Type {
+		case "header":
+			s.header = b.Text.Text
+		case "section":
+			s.sections = append(s.sections, b.Text.Text)
+		case "context":
+			for _, e := range b.Elements {
+				s.context = append(s.context, e.Text)
+			}
+		default:
+			t.Errorf("a %s block in a report", b.Type)
+		}
+	}
+	return s
+}
+
+// report waits for the one report posted in channel.
+func (h *harness) report(channel string) call {
+	h.t.Helper()
+	h.waitFor("the report", "chat.postMessage", func(c call) bool { return c.Channel == channel })
+	got := onlyIn(h.fake.delivered("chat.postMessage"), channel, "")
+	if len(got) != 1 {
+		h.t.Fatalf("%d reports posted in %s, want 1:\n%s", len(got), channel, h.fake.summary())
+	}
+	return got[0]
+}
+
+func TestPublishShortReport(t *testing.T) {
+	h := newHarness(t, options{})
+	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.quiet()
+	c := h.report("C0REPORTS")
+	if c.Text != reportTitle {
+		t.Errorf("notification text %q, want the title", c.Text)
+	}
+	s := shownIn(t, c)
+	if s.header != reportTitle {
+		t.Errorf("header %q", s.header)
+	}
+	if len(s.sections) != 1 || len(s.context) != 0 {
+		t.Fatalf("%d sections and %d context lines, want the text in one section", len(s.sections), len(s.context))
+	}
+	for _, want := range []string{"Failures:\n- EX10-MB02: replication check", "Databases:\n```\nDatabase  Mounted on",
+		"MB02\\EX10-MB01  2           Healthy  0           0             -    Healthy        yes\n```\n- MB01\\EX10-MB02: The log file is corrupt."} {
+		if !strings.Contains(s.sections[0], want) {
+			t.Errorf("the report lacks %q:\n%s", want, s.sections[0])
+		}
+	}
+	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
+		t.Errorf("%d uploads for a short report without a chart", n)
+	}
+	if h.posts("sent") != 1 || h.undelivered() != 0 {
+		t.Errorf("sent %v, %d in the outbox", h.posts("sent"), h.undelivered())
+	}
+}
+
+func TestPublishLongReport(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		file bool
+	}{{"split", 6000, false}, {"attached", 30000, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, options{})
+			text := longReport(tc.size)
+			if err := h.s.Publish(context.Background(), "C0REPORTS", "Weekly copy report", text, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.quiet()
+			c := h.report("C0REPORTS")
+			s := shownIn(t, c)
+			if len(s.sections) < 3 {
+				t.Errorf("%d sections for %d characters", len(s.sections), len(text))
+			}
+			checkSections(t, s.sections, sectionLimit)
+			if !strings.Contains(s.sections[0], "E14-DAG copy report &lt;weekly&gt; &amp; trends") {
+				t.Errorf("the first section is not the report's beginning:\n%.200s", s.sections[0])
+			}
+			files := h.fake.files("C0REPORTS", c.TS)
+			if !tc.file {
+				// Everything is in the message.
+				if got, want := unsplit(s.sections), unsplit(reportSections(text, sectionLimit)); got != want {
+					t.Error("the message does not show the whole report")
+				}
+				if len(files) != 0 || len(s.context) != 0 {
+					t.Errorf("%d files and %q for a report that fits", len(files), s.context)
+				}
+				return
+			}
+			total := 0
+			for _, sec := range s.sections {
+				total += utf8.RuneCountInString(sec)
+			}
+			if total > reportInline {
+				t.Errorf("the message shows %d characters of the report, more than %d", total, reportInline)
+			}
+			if len(s.context) != 1 || !strings.Contains(s.context[0], "attached in the thread as report.md") {
+				t.Errorf("the message does not say the report is attached: %q", s.context)
+			}
+			if len(files) != 1 || files[0].Name != "report.md" {
+				t.Fatalf("files in the thread: %+v", files)
+			}
+			if want := "# Weekly copy report\n\n" + text; files[0].Content != want {
+				t.Errorf("report.md is %d bytes, want the whole report (%d)", len(files[0].Content), len(want))
+			}
+		})
+	}
+}
+
+// chartPNG stands in for a chart: binary, with the bytes text would mangle.
+var chartPNG = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), []byte{0, 0xff, 0xfe, '\n', '\r', 0x80}...)
+
+func TestPublishChart(t *testing.T) {
+	h := newHarness(t, options{})
+	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, chartPNG); err != nil {
+		t.Fatal(err)
+	}
+	h.quiet()
+	c := h.report("C0REPORTS")
+	if s := shownIn(t, c); len(s.context) != 1 || !strings.Contains(s.context[0], "chart.png") {
+		t.Errorf("the message does not point at the chart: %q", s.context)
+	}
+	files := h.fake.files("C0REPORTS", c.TS)
+	if len(files) != 1 || files[0].Name != "chart.png" || files[0].Content != string(chartPNG) {
+		t.Fatalf("files in the report's thread: %+v, want the chart", files)
+	}
+	asked := h.fake.find("files.getUploadURLExternal", nil)
+	if len(asked) != 1 || asked[0].Form.Get("alt_txt") != "Chart: "+reportTitle || asked[0].Form.Get("length") != fmt.Sprint(len(chartPNG)) {
+		t.Errorf("upload URL asked with %v", asked)
+	}
+	if h.posts("sent") != 2 {
+		t.Errorf("sent %v, want the message and the chart", h.posts("sent"))
+	}
+}
+
+// publishAsync publishes in a goroutine, for the tests that move the clock through
+// the retries, and returns what Publish returned.
+func (h *harness) publishAsync(channel, title, text string, png []byte) <-chan error {
+	errc := make(chan error, 1)
+	go func() { errc <- h.s.Publish(context.Background(), channel, title, text, png) }()
+	return errc
+}
+
+func (h *harness) published(errc <-chan error) {
+	h.t.Helper()
+	select {
+	case err := <-errc:
+		if err != nil {
+			h.t.Fatalf("Publish: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("Publish did not return")
+	}
+}
+
+// TestPublishKeptUntilDelivered: Slack keeps answering 500; after the quick tries the
+// report, chart and all, waits in the outbox; Publish says nothing failed, and the
+// worker posts the report and its chart once Slack recovers.
+func TestPublishKeptUntilDelivered(t *testing.T) {
+	h := newHarness(t, options{})
+	h.fake.fail("chat.postMessage", http.StatusInternalServerError, "", -1)
+	errc := h.publishAsync("C0REPORTS", reportTitle, longReport(30000), chartPNG)
+	h.advanceUntil("the report in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
+	h.published(errc)
+	if n := len(h.fake.find("chat.postMessage", nil)); n != inlineAttempts {
+		t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+	}
+	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
+		t.Errorf("%d uploads before the message", n)
+	}
+
+	h.fake.recover("chat.postMessage")
+	h.advanceUntil("the report from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
+	c := h.report("C0REPORTS")
+	if s := shownIn(t, c); s.header != reportTitle || len(s.sections) < 2 {
+		t.Errorf("the kept report shows %q and %d sections", s.header, len(s.sections))
+	}
+	files := h.fake.files("C0REPORTS", c.TS)
+	if len(files) != 2 || files[0].Name != "report.md" || files[1].Name != "chart.png" || files[1].Content != string(chartPNG) {
+		t.Fatalf("files in the thread: %+v, want report.md then the chart", files)
+	}
+	if h.posts("failed") != inlineAttempts || h.posts("sent") != 3 {
+		t.Errorf("metrics: %v failed, %v sent", h.posts("failed"), h.posts("sent"))
+	}
+}
+
+// TestPublishUploadKeptAlone: the message goes out but the chart's upload keeps
+// failing; only the upload waits in the outbox, and it is posted in the message's
+// thread later, without a second message.
+func TestPublishUploadKeptAlone(t *testing.T) {
+	h := newHarness(t, options{})
+	h.fake.fail("files.getUploadURLExternal", http.StatusServiceUnavailable, "", -1)
+	errc := h.publishAsync("C0REPORTS", reportTitle, copyFailed, chartPNG)
+	h.advanceUntil("the upload in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
+	h.published(errc)
+	c := h.report("C0REPORTS")
+	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != inlineAttempts {
+		t.Errorf("%d upload attempts before the outbox, want %d", n, inlineAttempts)
+	}
+
+	h.fake.recover("files.getUploadURLExternal")
+	h.advanceUntil("the chart from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
+	h.report("C0REPORTS") // still the one message
+	files := h.fake.files("C0REPORTS", c.TS)
+	if len(files) != 1 || files[0].Content != string(chartPNG) {
+		t.Fatalf("files in the thread: %+v, want the chart", files)
+	}
+}
+
+// TestPublishRateLimited: a 429 is retried after its Retry-After, inline.
+func TestPublishRateLimited(t *testing.T) {
+	h := newHarness(t, options{})
+	h.fake.fail("chat.postMessage", http.StatusTooManyRequests, "2", 1)
+	errc := h.publishAsync("C0REPORTS", reportTitle, copyFailed, nil)
+	h.fake.until(t, "the rate-limited attempt", func() bool { return len(h.fake.find("chat.postMessage", nil)) > 0 })
+	h.advanceUntil("the report after the retry", 250*time.Millisecond, func() bool { return len(h.fake.delivered("chat.postMessage")) > 0 })
+	h.published(errc)
+	tries := h.fake.find("chat.postMessage", nil)
+	if len(tries) != 2 || tries[1].At.Sub(tries[0].At) < 2*time.Second {
+		t.Errorf("attempts:\n%s", h.fake.summary())
+	}
+	if h.undelivered() != 0 {
+		t.Error("the retried report also went to the outbox")
+	}
+}
+
+func TestPublishRefuses(t *testing.T) {
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	if err := h.s.Publish(ctx, " ", reportTitle, copyFailed, nil); err == nil || !strings.Contains(err.Error(), "no channel") {
+		t.Errorf("no channel: %v", err)
+	}
+	if err := h.s.Publish(ctx, "C0REPORTS", "", "\n", nil); err == nil {
+		t.Error("an empty report was taken")
+	}
+	h.quiet()
+	if s := h.fake.summary(); s != "" || h.undelivered() != 0 {
+		t.Errorf("a refused report was posted or kept:\n%s", s)
+	}
+}
+
+// TestPublishAfterClose: a report published while the front is closed is kept, and the
+// next front posts it.
+func TestPublishAfterClose(t *testing.T) {
+	h := newHarness(t, options{})
+	h.s.Close()
+	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, chartPNG); err != nil {
+		t.Fatal(err)
+	}
+	if h.undelivered() != 1 || h.fake.summary() != "" {
+		t.Fatalf("%d kept; the fake saw:\n%s", h.undelivered(), h.fake.summary())
+	}
+	s2, err := New(h.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s2.Close)
+	if err := s2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.advanceUntil("the kept report", time.Second, func() bool { return h.undelivered() == 0 })
+	c := h.report("C0REPORTS")
+	if files := h.fake.files("C0REPORTS", c.TS); len(files) != 1 || files[0].Content != string(chartPNG) {
+		t.Errorf("files in the thread: %+v", files)
+	}
+}
