@@ -11,6 +11,9 @@
 // itself (its card, its progress, its result) goes through the bot token as channel
 // messages: a run that ends an hour later still updates its card.
 //
+// Reports (a scheduled health report, a drill's scorecard) are posted into a channel by
+// Publish, in as many messages as they need.
+//
 // Posts that Discord refuses for a while (429, 5xx, a network error) are retried a few
 // times at once, then kept in the outbox and retried from there until delivered.
 package discord
@@ -112,6 +115,8 @@ type Discord struct {
 	cards   map[string]approvals.Card // per request: where its card is
 	pending map[string]bool           // per request: its card post is in the outbox
 	closed  bool
+	// publishing: per channel, held while a report is posted there (made when needed)
+	publishing map[string]chan struct{}
 
 	memSeen *memDedup
 	session *discordgo.Session // gateway mode

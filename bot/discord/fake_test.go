@@ -46,6 +46,7 @@ type recorded struct {
 	Auth   string
 	Body   map[string]any    // the JSON body, or a multipart body's payload_json
 	Files  map[string]string // multipart files by name
+	Types  map[string]string // their Content-Type, by name
 	Status int               // what the fake answered
 }
 
@@ -103,6 +104,7 @@ type fault struct {
 	header         http.Header
 	body           string
 	times          int
+	match          func(*recorded) bool // nil: every request to method and prefix
 }
 
 func newFakeDiscord(t testing.TB, clk clock.Clock, token, appID string) *fakeDiscord {
@@ -144,6 +146,14 @@ func (f *fakeDiscord) fail(method, prefix string, status int, times int, header 
 	f.faults = append(f.faults, &fault{method: method, prefix: prefix, status: status, times: times, header: header, body: body})
 }
 
+// failWhen is fail for the requests match accepts (called with the fake locked).
+func (f *fakeDiscord) failWhen(method, prefix string, status int, times int, match func(*recorded) bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = append(f.faults, &fault{method: method, prefix: prefix, status: status, times: times, match: match,
+		body: fmt.Sprintf(`{"message":"%d: failing as the test asked","code":0}`, status)})
+}
+
 func (f *fakeDiscord) heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -173,7 +183,7 @@ func (f *fakeDiscord) serve(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 	for _, ft := range f.faults {
-		if ft.times != 0 && ft.method == req.Method && strings.HasPrefix(rec.Path, ft.prefix) {
+		if ft.times != 0 && ft.method == req.Method && strings.HasPrefix(rec.Path, ft.prefix) && (ft.match == nil || ft.match(rec)) {
 			if ft.times > 0 {
 				ft.times--
 			}
@@ -270,7 +280,7 @@ func readBody(req *http.Request, rec *recorded) error {
 	}
 	mt, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
-		rec.Files = map[string]string{}
+		rec.Files, rec.Types = map[string]string{}, map[string]string{}
 		mr := multipart.NewReader(strings.NewReader(string(data)), params["boundary"])
 		for {
 			p, err := mr.NextPart()
@@ -288,6 +298,7 @@ func readBody(req *http.Request, rec *recorded) error {
 				continue
 			}
 			rec.Files[p.FileName()] = string(b)
+			rec.Types[p.FileName()] = p.Header.Get("Content-Type")
 		}
 		return nil
 	}

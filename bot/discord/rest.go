@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,9 @@ type call struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Key says what the call is for people and logs ("r-3 card").
 	Key string `json:"key,omitempty"`
+	// Then are calls to make after this one, in order, once it went through: the further
+	// messages of a report, which must not overtake it. They travel with it in the outbox.
+	Then []*call `json:"then,omitempty"`
 
 	token bool // the path holds an interaction token: no bot auth, never stored or logged
 	// early: the call edits the answer to an interaction that was just given; Discord
@@ -105,6 +109,17 @@ type call struct {
 type attachment struct {
 	Name string `json:"name"`
 	Data []byte `json:"data"`
+}
+
+// contentType is the media type a file is sent as, from its name.
+func (a attachment) contentType() string {
+	switch strings.ToLower(path.Ext(a.Name)) {
+	case ".png":
+		return "image/png"
+	case ".md":
+		return "text/markdown; charset=utf-8"
+	}
+	return "text/plain; charset=utf-8"
 }
 
 func (c *call) what() string {
@@ -161,7 +176,7 @@ func (r *rest) once(ctx context.Context, c *call) ([]byte, error) {
 	if len(c.Files) > 0 {
 		files := make([]*discordgo.File, len(c.Files))
 		for i, f := range c.Files {
-			files[i] = &discordgo.File{Name: f.Name, ContentType: "text/plain; charset=utf-8", Reader: bytes.NewReader(f.Data)}
+			files[i] = &discordgo.File{Name: f.Name, ContentType: f.contentType(), Reader: bytes.NewReader(f.Data)}
 		}
 		var err error
 		ctype, body, err = discordgo.MultipartBodyWithJSON(json.RawMessage(c.Body), files)
@@ -259,14 +274,16 @@ func (r *rest) do(ctx context.Context, c *call) ([]byte, error) {
 	}
 }
 
-// post is what the front sends: a call tried a few times, then kept in the outbox when
-// Discord may take it later. queued reports that it went to the outbox.
+// post is what the front sends: a call tried a few times, then kept in the outbox and
+// retried until Discord takes it (a refusal such as a missing permission is fixed by a
+// person). Calls on an interaction token cannot wait: the token expires. queued
+// reports that it went to the outbox.
 func (d *Discord) post(ctx context.Context, c *call) (data []byte, queued bool, err error) {
 	data, err = d.rest.do(ctx, c)
 	if err == nil {
 		return data, false, nil
 	}
-	if !retryable(err) || c.token || d.cfg.Outbox == nil {
+	if c.token || d.cfg.Outbox == nil {
 		d.log.Error("discord: a post failed", "post", c.what(), "err", err)
 		return nil, false, err
 	}
@@ -297,12 +314,10 @@ func (d *Discord) enqueue(c *call, cause error) error {
 	return err
 }
 
-// outboxMaxAge: a post Discord has refused for this long is dropped; the card it was
-// about has long been updated by later events, or nobody is reading any more.
-const outboxMaxAge = 24 * time.Hour
-
-// redeliver sends a post from the outbox once; bot.DeliverOutbox retries it while it
-// returns an error. A post Discord will never take (a 4xx) is dropped with a log line.
+// redeliver sends a post from the outbox once; bot.DeliverOutbox retries it, with a
+// growing pause, while it returns an error. Nothing is dropped, not even a post Discord
+// refuses (a missing permission is fixed by a person, and the post then goes out):
+// the posts waiting behind it (Then) follow once it went through.
 func (d *Discord) redeliver(ctx context.Context, p bot.Post) error {
 	var c call
 	if err := json.Unmarshal(p.Payload, &c); err != nil {
@@ -316,16 +331,15 @@ func (d *Discord) redeliver(ctx context.Context, p bot.Post) error {
 	data, err := d.rest.once(ctx, &c)
 	if err != nil {
 		d.rest.metrics.Post(platform, "failed")
-		if retryable(err) && d.clk.Now().Sub(p.CreatedAt) < outboxMaxAge {
-			return err
+		if !retryable(err) {
+			d.log.Error("discord: Discord refuses an outbox post; it stays in the outbox until it is accepted", "post", c.what(), "attempts", p.Attempts+1, "after", len(c.Then), "err", err)
 		}
-		d.log.Error("discord: dropping an outbox post Discord does not take", "post", c.what(), "attempts", p.Attempts+1, "err", err)
-		return nil
+		return err
 	}
 	d.rest.metrics.Post(platform, "sent")
 	d.log.Info("discord: an outbox post was delivered", "post", c.what(), "attempts", p.Attempts+1)
 	d.delivered(ctx, &c, data)
-	return nil
+	return d.follow(ctx, c.Then)
 }
 
 func shorten(s string, n int) string {
