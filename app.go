@@ -84,10 +84,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		if a.lab, err = lab.Start(lo); err != nil {
 			return a, fmt.Errorf("starting the lab: %w", err)
 		}
-		for _, e := range a.lab.Servers {
-			endpoints = append(endpoints, runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
-				Auth: runners.AuthBasic, User: a.lab.User, Password: a.lab.Password, AllowUnencrypted: true})
-		}
+		endpoints = a.lab.RunnerEndpoints()
 	} else {
 		if endpoints, err = endpointsFromConfig(cfg.Exchange, o.Env); err != nil {
 			return a, err

@@ -33,12 +33,7 @@ func startWalk(t *testing.T) *walk {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	var eps []runners.Endpoint
-	for _, e := range l.Servers {
-		eps = append(eps, runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
-			Auth: runners.AuthBasic, User: l.User, Password: l.Password, AllowUnencrypted: true})
-	}
-	r, err := runners.New(eps, runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second, Clock: c})
+	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second, Clock: c})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,12 +35,7 @@ func TestStalePlanAgainstTheLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	var eps []runners.Endpoint
-	for _, e := range l.Servers {
-		eps = append(eps, runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
-			Auth: runners.AuthBasic, User: l.User, Password: l.Password, AllowUnencrypted: true})
-	}
-	w, err := runners.New(eps, runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
+	w, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/wsman"
+	"github.com/exchops/exchops/runners"
 )
 
 // Default credentials of the lab's service account (what `exchops lab` prints).
@@ -162,4 +163,22 @@ func (l *Lab) Close() error {
 		errs = append(errs, e.listener.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// RunnerEndpoints is how exchops' WinRM runner reaches every server of the lab: on
+// loopback with the lab's credentials, Basic authentication, over HTTPS trusting the
+// lab's own certificates when it serves TLS.
+func (l *Lab) RunnerEndpoints() []runners.Endpoint {
+	var eps []runners.Endpoint
+	for _, e := range l.Servers {
+		ep := runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
+			Auth: runners.AuthBasic, User: l.User, Password: l.Password}
+		if len(e.CertPEM) > 0 {
+			ep.HTTPS, ep.CAPEM = true, e.CertPEM
+		} else {
+			ep.AllowUnencrypted = true // the lab's made-up credential, on loopback
+		}
+		eps = append(eps, ep)
+	}
+	return eps
 }
