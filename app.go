@@ -119,6 +119,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		Env:      env,
 		Logger:   o.Logger.With("component", "approvals"),
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
+		Actions:  map[string]approvals.Action{"schedule add": a.sched.Approved, "schedule remove": a.sched.Approved},
 	})
 	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics, Schedules: a.sched,
 		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})

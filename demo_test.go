@@ -108,3 +108,58 @@ func get(t *testing.T, a *app, path string) string {
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
 }
+
+// TestDrillScheduleNeedsApproval: adding a drill schedule in chat is a request like
+// any change; once another admin approves it, the schedule exists. Removing it is
+// approved the same way. A health schedule needs no approval.
+func TestDrillScheduleNeedsApproval(t *testing.T) {
+	a := startDemo(t)
+	ctx := context.Background()
+	post(t, a, "/api/command", map[string]string{"person": "alice", "text": `schedule add weekly "0 3 * * SUN" drill E14-DAG`})
+	r := waitStatus(t, a, "r-1")
+	if r.Status != approvals.Pending || r.Command != `schedule add weekly "0 3 * * SUN" drill E14-DAG` {
+		t.Fatalf("the drill schedule is not a pending request: %+v", r)
+	}
+	if _, err := a.approval.Approve(ctx, "r-1", "alice", approvals.Origin{Platform: "console"}); approvals.RefusalOf(err) == nil {
+		t.Fatalf("alice approved her own drill schedule: %v", err)
+	}
+	if list := schedulesListed(t, a); strings.Contains(list, "weekly") {
+		t.Fatalf("the drill schedule exists before approval:\n%s", list)
+	}
+	post(t, a, "/api/action", map[string]string{"person": "bob", "id": "r-1", "decision": "approve"})
+	if r = waitStatus(t, a, "r-1"); r.Status != approvals.Succeeded || !strings.Contains(r.Run.Output, "Added weekly") {
+		t.Fatalf("after approval: %s %q %+v", r.Status, r.Reason, r.Run)
+	}
+	if list := schedulesListed(t, a); !strings.Contains(list, "weekly") || !strings.Contains(list, "drill") {
+		t.Fatalf("the approved drill schedule is missing:\n%s", list)
+	}
+
+	post(t, a, "/api/command", map[string]string{"person": "alice", "text": "schedule remove weekly"})
+	waitStatus(t, a, "r-2")
+	post(t, a, "/api/action", map[string]string{"person": "bob", "id": "r-2", "decision": "approve"})
+	if r = waitStatus(t, a, "r-2"); r.Status != approvals.Succeeded {
+		t.Fatalf("removal: %s %q", r.Status, r.Reason)
+	}
+	if list := schedulesListed(t, a); strings.Contains(list, "weekly") {
+		t.Fatalf("the drill schedule is still there:\n%s", list)
+	}
+
+	// A health schedule is added at once.
+	post(t, a, "/api/command", map[string]string{"person": "alice", "text": `schedule add daily "0 7 * * *" health E14-DAG`})
+	a.core.Wait()
+	if list := schedulesListed(t, a); !strings.Contains(list, "daily") {
+		t.Fatalf("the health schedule is missing:\n%s", list)
+	}
+	if h, _ := a.approval.History(ctx, 0); len(h) != 2 {
+		t.Errorf("%d requests, want 2 (the drill schedule's add and remove)", len(h))
+	}
+}
+
+func schedulesListed(t *testing.T, a *app) string {
+	t.Helper()
+	text, err := a.sched.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}

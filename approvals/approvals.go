@@ -265,6 +265,9 @@ const (
 	RefusedNothingToDo   RefusalCode = "nothing to do"   // the organisation is already so
 	RefusedNotFound      RefusalCode = "no such request" // a mistyped id
 	RefusedUnavailable   RefusalCode = "unavailable"     // the preflight could not read the organisation
+	// RefusedNeedsApproval: the command changes something exchops owns (a drill
+	// schedule) and must be requested and approved like a change to Exchange.
+	RefusedNeedsApproval RefusalCode = "needs approval"
 )
 
 // Refusal is the error for anything a person was not allowed to do, or that could

@@ -639,3 +639,44 @@ func TestStaleFindingsRefuseTheRun(t *testing.T) {
 		t.Fatal("a stale plan ran")
 	}
 }
+
+// TestActionRequests: a command that changes exchops itself (a drill schedule) is
+// requested, approved and carried out once by its Action, with no preflight.
+func TestActionRequests(t *testing.T) {
+	ex := &fakeExec{}
+	h := &harness{t: t, path: filepath.Join(t.TempDir(), "exchops.db"), exec: ex, clock: clock.NewManual(start), pol: people(1)}
+	var ran atomic.Int32
+	db, err := store.Open(context.Background(), h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.db, h.ev = db, newEvents()
+	h.svc = approvals.New(db, ex, h.pol, approvals.Options{Clock: h.clock, Notifier: h.ev, Env: env,
+		Actions: map[string]approvals.Action{"schedule add": func(ctx context.Context, r *approvals.Request) (string, error) {
+			ran.Add(1)
+			return "Added weekly.", nil
+		}}})
+	if err := h.svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.close)
+	text := `schedule add weekly "0 3 * * SUN" drill E14-DAG`
+	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Invocation: parse(t, text)})
+	refusal(t, err, approvals.RefusedRole) // approvers without the admin role cannot ask
+	r := h.request("alice", text)
+	if _, err := h.svc.Approve(context.Background(), r.ID, "bob", console("bob")); err != nil {
+		t.Fatal(err)
+	}
+	done := h.ev.waitFor(t, r.ID, approvals.EventSucceeded)
+	if done.Request.Run.Output != "Added weekly." || ran.Load() != 1 {
+		t.Fatalf("run: %+v, action ran %d times", done.Request.Run, ran.Load())
+	}
+	if ex.preflights.Load() != 0 || ex.executes.Load() != 0 {
+		t.Fatalf("the executor was used: %d preflights, %d executes", ex.preflights.Load(), ex.executes.Load())
+	}
+	// Without an action, a bot command cannot be requested.
+	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "schedule remove weekly")})
+	if err == nil {
+		t.Fatal("schedule remove was requested without an action")
+	}
+}

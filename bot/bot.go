@@ -301,6 +301,10 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 			return
 		}
 		text, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
+		if ref := approvals.RefusalOf(err); ref != nil && ref.Code == approvals.RefusedNeedsApproval {
+			c.change(ctx, person, origin, inv, reply) // a drill schedule: a request like any change
+			return
+		}
 		if err != nil {
 			c.refuse(err, reply)
 			return

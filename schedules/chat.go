@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
 )
 
@@ -34,4 +35,25 @@ func (s *Scheduler) HealthReport(ctx context.Context, dag string) (string, []byt
 		return "", nil, err
 	}
 	return rep.Text(), png, nil
+}
+
+// Approved is the approvals.Action of the schedule commands: it carries out an
+// approved `schedule add` or `schedule remove` (of a drill schedule) for its requester,
+// with the channel it was asked in.
+func (s *Scheduler) Approved(ctx context.Context, r *approvals.Request) (string, error) {
+	inv, err := commands.Parse(r.Command)
+	if err != nil {
+		return "", err
+	}
+	switch inv.Spec.Name {
+	case "schedule add":
+		e, err := EntryFrom(inv, r.Origin.Platform, r.Origin.Channel)
+		if err != nil {
+			return "", err
+		}
+		return s.AddApproved(ctx, r.Requester, e)
+	case "schedule remove":
+		return s.RemoveApproved(ctx, r.Requester, inv.Value("name"))
+	}
+	return "", fmt.Errorf("schedules: %s is not a schedule change", inv.Spec.Name)
 }

@@ -37,9 +37,9 @@ const (
 	drillRunLimit  = 6 * time.Hour
 )
 
-// RefusedNeedsApproval is the refusal code for adding or removing a drill schedule,
-// which needs a second admin's approval.
-const RefusedNeedsApproval approvals.RefusalCode = "needs approval"
+// RefusedNeedsApproval is the refusal code for adding or removing a drill schedule
+// without approval: the bot then files it as a request.
+const RefusedNeedsApproval = approvals.RefusedNeedsApproval
 
 // Entry is one schedule.
 type Entry struct {
@@ -545,11 +545,20 @@ func (s *Scheduler) zoneName(e Entry) string {
 }
 
 // Add is `schedule add`: a health schedule starts at once; a drill schedule needs a
-// second admin's approval, which exchops cannot take for schedules yet, so it is
-// refused with a *approvals.Refusal of code RefusedNeedsApproval that says so (put it
-// in the configuration instead). Other refusals are *approvals.Refusal too; a bad
-// spec is a *commands.UsageError. It returns a sentence for the person.
+// second admin's approval, so it is refused with a *approvals.Refusal of code
+// RefusedNeedsApproval (the bot files it as a request; once approved, AddApproved
+// adds it). Other refusals are *approvals.Refusal too; a bad spec is a
+// *commands.UsageError. It returns a sentence for the person.
 func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, error) {
+	return s.add(ctx, person, e, false)
+}
+
+// AddApproved adds a schedule whose request was approved: a drill schedule too.
+func (s *Scheduler) AddApproved(ctx context.Context, requester string, e Entry) (string, error) {
+	return s.add(ctx, requester, e, true)
+}
+
+func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bool) (string, error) {
 	if err := s.mayChange(person, "schedule add"); err != nil {
 		return "", err
 	}
@@ -570,7 +579,7 @@ func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, er
 	if taken != nil {
 		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already (from the %s): choose another name, or remove it first.", taken.entry.Name, sourceWord(taken.entry.Source))}
 	}
-	if e.Job == JobDrill {
+	if e.Job == JobDrill && !approved {
 		return "", needsApproval("adding")
 	}
 	if err := s.cfg.Store.AddSchedule(ctx, e); err != nil {
@@ -597,9 +606,18 @@ func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, er
 }
 
 // Remove is `schedule remove`: a health schedule added in chat goes at once; a
-// drill schedule needs approval (refused for now, as in Add); a schedule from the
-// configuration file is removed there.
+// drill schedule needs approval (as in Add; RemoveApproved then removes it); a
+// schedule from the configuration file is removed there.
 func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, error) {
+	return s.remove(ctx, person, name, false)
+}
+
+// RemoveApproved removes a schedule whose removal was approved: a drill schedule too.
+func (s *Scheduler) RemoveApproved(ctx context.Context, requester, name string) (string, error) {
+	return s.remove(ctx, requester, name, true)
+}
+
+func (s *Scheduler) remove(ctx context.Context, person, name string, approved bool) (string, error) {
 	if err := s.mayChange(person, "schedule remove"); err != nil {
 		return "", err
 	}
@@ -611,7 +629,7 @@ func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, er
 		return "", &approvals.Refusal{Code: approvals.RefusedNotFound, Msg: fmt.Sprintf("there is no schedule %s: `schedule list` shows them.", name)}
 	case j.entry.Source == SourceConfig:
 		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("%s comes from the configuration file: remove it there and restart exchops.", j.entry.Name)}
-	case j.entry.Job == JobDrill:
+	case j.entry.Job == JobDrill && !approved:
 		return "", needsApproval("removing")
 	}
 	if err := s.cfg.Store.RemoveSchedule(ctx, j.entry.Name); err != nil && !errors.Is(err, ErrNotFound) {
@@ -634,8 +652,7 @@ func (s *Scheduler) mayChange(person, command string) error {
 }
 
 func needsApproval(verb string) error {
-	return &approvals.Refusal{Code: RefusedNeedsApproval, Msg: verb + " a drill schedule needs a second admin's approval, like any change, " +
-		"and exchops cannot ask for approval of schedule changes yet. Put the drill in the schedules of the configuration file instead, where it is reviewed like code."}
+	return &approvals.Refusal{Code: RefusedNeedsApproval, Msg: verb + " a drill schedule needs a second admin's approval, like any change."}
 }
 
 // EntryFrom builds the Entry of a `schedule add` invocation typed on platform
