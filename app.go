@@ -77,6 +77,11 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		}
 	}()
 
+	// The address first: a port in use should fail before anything else starts.
+	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return a, fmt.Errorf("cannot listen on %s (listen in the configuration, or --listen): %w", cfg.Listen, err)
+	}
+
 	var endpoints []runners.Endpoint
 	if o.Lab {
 		lo := o.LabOptions
@@ -182,9 +187,6 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 			return a, fmt.Errorf("starting Slack: %w", err)
 		}
 	}
-	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return a, fmt.Errorf("cannot listen on %s (listen in the configuration, or --listen): %w", cfg.Listen, err)
-	}
 	a.URL = "http://" + a.listener.Addr().String() + "/"
 	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
@@ -202,6 +204,8 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		a.server.Shutdown(ctx)
 		cancel()
+	} else if a.listener != nil {
+		a.listener.Close()
 	}
 	if a.sched != nil {
 		a.sched.Stop()

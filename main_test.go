@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -169,5 +170,19 @@ func TestServeWithLab(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
+	}
+}
+
+// TestDemoPortInUse: a busy port is reported at once, naming the address.
+func TestDemoPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"demo", "--listen", ln.Addr().String()}, &out, &errb)
+	if code != exitFail || !strings.Contains(errb.String(), "cannot listen on "+ln.Addr().String()) {
+		t.Fatalf("exit %d, stderr %q", code, errb.String())
 	}
 }
