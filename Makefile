@@ -22,9 +22,16 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Benchmarks (not part of `make test`).
+# Benchmarks (not part of `make test`): runs them, a few minutes, and writes
+# docs/PERFORMANCE.md, the figures against issue 9's targets with the machine noted.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./internal/benchreport/cmd -go $(GO) -out docs/PERFORMANCE.md
+
+# The reliability suite (not part of `make test`): a few minutes of load and faults
+# against an exchops child process, SIGKILLs included; prints its figures and fails
+# when an invariant breaks. SOAK_DURATION (default 90s) sets the mixed load's length.
+soak:
+	$(GO) test -tags soak -run Soak -timeout 15m -count=1 -v .
 
 # Short fuzzing of every parser; the seed corpora under testdata/fuzz run in `make test` too.
 FUZZTIME ?= 20s
