@@ -37,6 +37,9 @@ type appOptions struct {
 	Logger     *slog.Logger
 	Clock      clock.Clock // nil: the wall clock
 	Env        []string    // the environment, for secrets named in the configuration
+	// DrillInterval overrides the pause between a drill's polls (tests, against a lab
+	// whose switchovers are instant); 0 keeps the default.
+	DrillInterval time.Duration
 }
 
 // app is a running exchops: every piece, built in dependency order and closed in the
@@ -115,7 +118,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
 		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
 			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},
-		Drill: schedules.DrillOptions{Timeout: time.Duration(cfg.Drill.Timeout)}})
+		Drill: schedules.DrillOptions{Timeout: time.Duration(cfg.Drill.Timeout), Interval: o.DrillInterval}})
 	if err != nil {
 		return a, fmt.Errorf("schedules: %w", err)
 	}
@@ -124,7 +127,8 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		Env:      env,
 		Logger:   o.Logger.With("component", "approvals"),
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
-		Actions:  map[string]approvals.Action{"schedule add": a.sched.Approved, "schedule remove": a.sched.Approved},
+		Actions: map[string]approvals.Action{"schedule add": a.sched.Approved, "schedule remove": a.sched.Approved,
+			"drill": a.sched.DrillNow},
 	})
 	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics, Schedules: a.sched,
 		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})

@@ -42,7 +42,7 @@ func chromium(t *testing.T) string {
 func startDemo(t *testing.T) *app {
 	t.Helper()
 	cfg := demoConfig("127.0.0.1:0", filepath.Join(t.TempDir(), "exchops.db"))
-	a, err := startApp(context.Background(), appOptions{Config: cfg, Lab: true, Console: true,
+	a, err := startApp(context.Background(), appOptions{Config: cfg, Lab: true, Console: true, DrillInterval: 50 * time.Millisecond,
 		LabOptions: lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 500 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

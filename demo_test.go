@@ -75,6 +75,19 @@ func TestWalkthroughInTheConsole(t *testing.T) {
 	if !strings.Contains(transcript, "E14-DAG replication health: OK") {
 		t.Errorf("no OK health report in the console:\n%.3000s", transcript)
 	}
+	// A failover drill on demand: approved like any change, then the procedure moves
+	// each database away and back and reports its scorecard.
+	id := fmt.Sprintf("r-%d", len(walkthrough)+1)
+	post(t, a, "/api/command", map[string]string{"person": "alice", "text": "drill E14-DAG"})
+	if r := waitStatus(t, a, id); r.Status != approvals.Pending {
+		t.Fatalf("drill: %s %q", r.Status, r.Reason)
+	}
+	post(t, a, "/api/action", map[string]string{"person": "bob", "id": id, "decision": "approve"})
+	if r := waitStatus(t, a, id); r.Status != approvals.Succeeded || !strings.Contains(r.Run.Output, "MB01") || !strings.Contains(r.Run.Output, "MB02") {
+		t.Fatalf("drill: %s %q\n%s", r.Status, r.Reason, r.Run.Output)
+	} else {
+		t.Logf("the drill's scorecard:\n%s", r.Run.Output)
+	}
 	res, err := http.Get(a.URL + "metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -84,9 +97,9 @@ func TestWalkthroughInTheConsole(t *testing.T) {
 	for _, want := range []string{
 		`exchops_commands_total{command="copy add"} 2`,
 		`exchops_commands_total{command="copy status"} 1`,
-		fmt.Sprintf(`exchops_requests_total{outcome="succeeded"} %d`, len(walkthrough)),
-		fmt.Sprintf(`exchops_runs_total{outcome="succeeded"} %d`, len(walkthrough)),
-		fmt.Sprintf(`exchops_run_duration_seconds_count{outcome="succeeded"} %d`, len(walkthrough)),
+		fmt.Sprintf(`exchops_requests_total{outcome="succeeded"} %d`, len(walkthrough)+1), // and the drill
+		fmt.Sprintf(`exchops_runs_total{outcome="succeeded"} %d`, len(walkthrough)+1),
+		fmt.Sprintf(`exchops_run_duration_seconds_count{outcome="succeeded"} %d`, len(walkthrough)+1),
 	} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics lacks %s", want)

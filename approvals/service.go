@@ -34,15 +34,18 @@ type Options struct {
 	Env commands.Env
 	// Instance names this process in Run.Owner; default a random id.
 	Instance string
-	// Actions carry out approved commands that change exchops itself rather than
-	// Exchange (adding a drill schedule), by command name. They have no preflight;
-	// approval, exactly-once and the audit trail work as for any change.
+	// Actions carry out approved commands that are more than a plan's scripts, by
+	// command name: changes to exchops itself (adding a drill schedule) and procedures
+	// that decide as they go (a failover drill). The plan's preflight, if it has one,
+	// still runs before the request is filed; at run time the action checks what it
+	// needs itself (there is no stale-plan comparison). Approval, exactly-once and the
+	// audit trail work as for any change.
 	Actions map[string]Action
 }
 
-// Action carries out an approved request whose command is not a PowerShell change.
-// It returns what to tell people.
-type Action func(ctx context.Context, r *Request) (output string, err error)
+// Action carries out an approved request; progress takes lines for people while it
+// works. It returns what to tell people, also when it fails.
+type Action func(ctx context.Context, r *Request, progress func(string)) (output string, err error)
 
 // Service runs the request lifecycle. Create it with New, then Start it.
 type Service struct {
@@ -175,8 +178,11 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	if action == nil && len(p.Steps) == 0 {
+		return nil, fmt.Errorf("approvals: %s has nothing to run in this exchops (no action carries it out)", inv.Spec.Name)
+	}
 	var f commands.Findings
-	if action == nil {
+	if action == nil || len(p.Preflight) > 0 {
 		if f, err = s.exec.Preflight(ctx, p); err != nil {
 			return nil, &Refusal{Code: RefusedUnavailable, Msg: "the preflight could not read the organisation, so nothing was requested: " + err.Error()}
 		}
@@ -426,7 +432,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 		return Failed, "the command no longer plans, so nothing ran: " + err.Error(), "", err
 	}
 	if action := s.opt.Actions[inv.Spec.Name]; action != nil {
-		output, err := action(ctx, r)
+		output, err := action(ctx, r, progress)
 		if err != nil {
 			return Failed, err.Error(), output, err
 		}

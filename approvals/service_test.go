@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -651,8 +652,10 @@ func TestActionRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.db, h.ev = db, newEvents()
-	h.svc = approvals.New(db, ex, h.pol, approvals.Options{Clock: h.clock, Notifier: h.ev, Env: env,
-		Actions: map[string]approvals.Action{"schedule add": func(ctx context.Context, r *approvals.Request) (string, error) {
+	withMailbox := env
+	withMailbox.Servers = []commands.Server{{Name: "EX10-CAHT", Roles: []string{"clientaccess"}}, {Name: "EX10-MB01", Roles: []string{"mailbox"}}}
+	h.svc = approvals.New(db, ex, h.pol, approvals.Options{Clock: h.clock, Notifier: h.ev, Env: withMailbox,
+		Actions: map[string]approvals.Action{"schedule add": func(ctx context.Context, r *approvals.Request, _ func(string)) (string, error) {
 			ran.Add(1)
 			return "Added weekly.", nil
 		}}})
@@ -678,5 +681,10 @@ func TestActionRequests(t *testing.T) {
 	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "schedule remove weekly")})
 	if err == nil {
 		t.Fatal("schedule remove was requested without an action")
+	}
+	// Nor can a change whose plan runs nothing by itself (the drill is an action).
+	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "drill E14-DAG")})
+	if err == nil || !strings.Contains(err.Error(), "nothing to run") {
+		t.Fatalf("a drill without its action: %v", err)
 	}
 }

@@ -22,7 +22,6 @@ const (
 	seedInterval   = time.Minute
 	switchBudget   = 5 * time.Minute
 	switchInterval = 10 * time.Second
-	drillMoveTries = 60 // polls of 5 s per move inside the drill script: 5 minutes
 )
 
 // Argument templates, so the same argument reads the same in every command.
@@ -163,7 +162,8 @@ func catalog() []*Spec {
 			Target:   "the management server; the preflight also runs Test-ReplicationHealth on each mailbox server",
 			Examples: []string{"drill E14-DAG"},
 			Notes: []string{
-				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8. The drill stops at the first problem and reports it.",
+				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8.",
+				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its script) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to its preference-1 server the same way. It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
 			},
 			plan: planDrill,
 		},
@@ -784,70 +784,11 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	pre.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
 
 	return &Plan{
-		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server.", dag),
+		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server, one at a time, each move a lossless failover.", dag),
 		Preflight: append([]Step{{Target: m, Script: pre.String(), Purpose: "read DAG " + dag + " status, networks, databases and copies"}}, members...),
-		Steps:     []Step{{Target: m, Script: drillScript(env, dag), Purpose: "move each database of " + dag + " away and back, one at a time"}},
 		Lock:      "dag:" + dag,
 		evaluate:  func(r []Tables) Findings { return evalDrill(r, dag) },
 	}, nil
-}
-
-// drillScript moves one database at a time: to the best-ranked other copy, then back
-// to the preference-1 server. Before each move it checks the target copy as failover's
-// preflight does and stops at the first problem; it never skips a check. Each move
-// waits (polling every 5 s, up to drillMoveTries polls) until the new copy is Mounted
-// and every other copy Healthy. The scorecard is printed even when the drill stops.
-func drillScript(env Env, dag string) string {
-	s := newScript(env, true)
-	s.add(
-		"$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq "+Quote(dag)+" })",
-		"if ($dbs.Count -eq 0) { throw ('No mailbox database is in DAG ' + "+Quote(dag)+" + '.') }",
-		"$rows = @()",
-		"$failure = ''",
-		"try {",
-		indent+"foreach ($db in $dbs) {",
-		indent+indent+"$active = [string]$db.Server",
-		indent+indent+"$pref1 = ''",
-		indent+indent+"$away = ''",
-		indent+indent+"$awayPref = 99",
-		indent+indent+"foreach ($p in $db.ActivationPreference) {",
-		indent+indent+indent+"$kv = @((([string]$p) -replace '[\\[\\]\\s]', '') -split ',')",
-		indent+indent+indent+"if ([int]$kv[1] -eq 1) { $pref1 = $kv[0] }",
-		indent+indent+indent+"if ($kv[0] -ne $active -and [int]$kv[1] -lt $awayPref) { $away = $kv[0]; $awayPref = [int]$kv[1] }",
-		indent+indent+"}",
-		indent+indent+"if ($away -eq '') { throw ('Database ' + $db.Name + ' has no other copy to move to.') }",
-		indent+indent+"$moves = @($away)",
-		indent+indent+"if ($pref1 -ne '' -and $pref1 -ne $away) { $moves += $pref1 }",
-		indent+indent+"foreach ($to in $moves) {",
-		indent+indent+indent+"$c = @(Get-MailboxDatabaseCopyStatus -Identity ($db.Name + '\\' + $to))",
-		indent+indent+indent+"if ($c.Count -eq 0) { throw ('Database ' + $db.Name + ' has no copy on ' + $to + '.') }",
-		indent+indent+indent+"$t = $c[0]",
-		indent+indent+indent+"if (([string]$t.Status) -ne 'Healthy' -or [int]$t.CopyQueueLength -ge "+fmt.Sprint(queueLimit)+" -or [int]$t.ReplayQueueLength -ge "+fmt.Sprint(queueLimit)+" -or ([string]$t.ContentIndexState) -ne 'Healthy' -or ([string]$t.ActivationSuspended) -eq 'True') {",
-		indent+indent+indent+indent+"throw ('Drill stopped before moving ' + $db.Name + ' to ' + $to + ': copy is ' + [string]$t.Status + ', copy queue ' + [string]$t.CopyQueueLength + ', replay queue ' + [string]$t.ReplayQueueLength + ', content index ' + [string]$t.ContentIndexState + ', activation suspended ' + [string]$t.ActivationSuspended + '.')",
-		indent+indent+indent+"}",
-		indent+indent+indent+"$from = [string](Get-MailboxDatabase -Identity $db.Name -Status).MountedOnServer",
-		indent+indent+indent+"$started = (Get-Date).ToUniversalTime().ToString('o')",
-		indent+indent+indent+"Move-ActiveMailboxDatabase -Identity $db.Name -ActivateOnServer $to -MountDialOverride 'Lossless' -MoveComment "+Quote("exchops: failover drill of "+dag)+" -Confirm:$false | Out-Null",
-		indent+indent+indent+"$tries = 0",
-		indent+indent+indent+"$ready = $false",
-		indent+indent+indent+"do {",
-		indent+indent+indent+indent+"$st = @(Get-MailboxDatabaseCopyStatus -Identity $db.Name)",
-		indent+indent+indent+indent+"$mounted = @($st | Where-Object { ([string]$_.MailboxServer) -eq $to -and ([string]$_.Status) -eq 'Mounted' })",
-		indent+indent+indent+indent+"$behind = @($st | Where-Object { ([string]$_.MailboxServer) -ne $to -and ([string]$_.Status) -ne 'Healthy' })",
-		indent+indent+indent+indent+"if ($mounted.Count -eq 1 -and $behind.Count -eq 0) { $ready = $true } else { $tries += 1; Start-Sleep -Seconds 5 }",
-		indent+indent+indent+"} until ($ready -or $tries -ge "+fmt.Sprint(drillMoveTries)+")",
-		indent+indent+indent+"$rows += '' | Select-Object @{Name='Database';Expression={[string]$db.Name}}, @{Name='From';Expression={$from}}, @{Name='To';Expression={[string]$to}}, @{Name='Started';Expression={$started}}, @{Name='Ready';Expression={(Get-Date).ToUniversalTime().ToString('o')}}, @{Name='Result';Expression={if ($ready) { 'Mounted' } else { 'TimedOut' }}}",
-		indent+indent+indent+"if (-not $ready) { throw ('Drill stopped: ' + $db.Name + ' did not mount on ' + $to + ' with its other copies Healthy in time.') }",
-		indent+indent+"}",
-		indent+"}",
-		"} catch {",
-		indent+"$failure = $_.Exception.Message",
-		"}",
-	)
-	s.header("drill")
-	s.add("$rows | ConvertTo-Csv -NoTypeInformation",
-		"if ($failure -ne '') { throw $failure }")
-	return s.String()
 }
 
 func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {

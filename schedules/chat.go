@@ -3,6 +3,7 @@ package schedules
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
@@ -40,7 +41,7 @@ func (s *Scheduler) HealthReport(ctx context.Context, dag string) (string, []byt
 // Approved is the approvals.Action of the schedule commands: it carries out an
 // approved `schedule add` or `schedule remove` (of a drill schedule) for its requester,
 // with the channel it was asked in.
-func (s *Scheduler) Approved(ctx context.Context, r *approvals.Request) (string, error) {
+func (s *Scheduler) Approved(ctx context.Context, r *approvals.Request, _ func(string)) (string, error) {
 	inv, err := commands.Parse(r.Command)
 	if err != nil {
 		return "", err
@@ -56,4 +57,33 @@ func (s *Scheduler) Approved(ctx context.Context, r *approvals.Request) (string,
 		return s.RemoveApproved(ctx, r.Requester, inv.Value("name"))
 	}
 	return "", fmt.Errorf("schedules: %s is not a schedule change", inv.Spec.Name)
+}
+
+// DrillNow is the approvals.Action of `drill <dag>`: the drill procedure now, with its
+// progress for people, and the scorecard (with the trend against earlier drills),
+// stored like a scheduled drill's. An aborted or stopped drill returns its scorecard
+// and the *DrillError.
+func (s *Scheduler) DrillNow(ctx context.Context, r *approvals.Request, progress func(string)) (string, error) {
+	inv, err := commands.Parse(r.Command)
+	if err != nil {
+		return "", err
+	}
+	dag := inv.Value("dag")
+	sc, err := Drill(ctx, s.cfg.Runner, s.cfg.Env, dag, s.cfg.Drill, progress)
+	if sc == nil {
+		return "", err
+	}
+	earlier, lerr := s.cfg.Store.Scorecards(ctx, sc.DAG, 10)
+	if lerr != nil {
+		s.log.Error("reading earlier scorecards", "dag", sc.DAG, "err", lerr)
+	}
+	if serr := s.cfg.Store.SaveScorecard(context.WithoutCancel(ctx), sc); serr != nil {
+		s.log.Error("keeping a scorecard", "dag", sc.DAG, "err", serr)
+	}
+	text := sc.Text()
+	if tr := sc.Trend(earlier); tr != "" {
+		text += "\n" + tr
+	}
+	// A run's output is shown as one preformatted block: no Markdown fences in it.
+	return strings.ReplaceAll(text, "```\n", ""), err
 }
