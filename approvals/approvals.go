@@ -193,6 +193,10 @@ type Store interface {
 	List(ctx context.Context, statuses []Status, limit int) ([]*Request, error)
 	// Audit returns a request's audit trail, oldest first.
 	Audit(ctx context.Context, id string) ([]AuditEvent, error)
+	// Expiring returns the ids of pending requests whose expiry is at or before now,
+	// oldest expiry first (at most limit), and the earliest expiry after now (zero when
+	// none). It reads no request in full: the expiry worker calls it often.
+	Expiring(ctx context.Context, now time.Time, limit int) (due []string, next time.Time, err error)
 }
 
 // ErrNotFound is returned for a request id that does not exist.

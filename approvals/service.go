@@ -476,44 +476,46 @@ func (s *Service) expiryWorker() {
 }
 
 // expireDue expires every pending request whose time has come and returns the next
-// expiry time (zero when nothing is pending).
+// expiry time (zero when nothing is pending). It reads only ids and times, however
+// many requests wait.
 func (s *Service) expireDue() time.Time {
-	pending, err := s.store.List(s.ctx, []Status{Pending}, 0)
-	if err != nil {
-		if s.ctx.Err() == nil {
-			s.opt.Logger.Error("listing pending requests for expiry", "err", err)
-		}
-		return s.now().Add(time.Minute)
-	}
-	var next time.Time
-	for _, r := range pending {
-		if s.now().Before(r.ExpiresAt) {
-			if next.IsZero() || r.ExpiresAt.Before(next) {
-				next = r.ExpiresAt
-			}
-			continue
-		}
-		saved, err := s.store.Update(s.ctx, r.ID, func(r *Request) ([]AuditEvent, error) {
-			now := s.now()
-			if r.Status != Pending || now.Before(r.ExpiresAt) {
-				return nil, errSkip
-			}
-			r.Status, r.UpdatedAt = Expired, now
-			r.Reason = fmt.Sprintf("nobody decided within %s", roundDuration(r.ExpiresAt.Sub(r.CreatedAt)))
-			return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: "expired", Detail: r.Reason}}, nil
-		})
-		if errors.Is(err, errSkip) {
-			continue
-		}
+	for {
+		due, next, err := s.store.Expiring(s.ctx, s.now(), 100)
 		if err != nil {
 			if s.ctx.Err() == nil {
-				s.opt.Logger.Error("expiring a request", "request", r.ID, "err", err)
+				s.opt.Logger.Error("reading expiring requests", "err", err)
 			}
-			continue
+			return s.now().Add(time.Minute)
 		}
-		s.notify(Event{Kind: EventExpired, Request: saved, Actor: Bot, Detail: saved.Reason})
+		for _, id := range due {
+			s.expire(id)
+		}
+		if len(due) < 100 || s.ctx.Err() != nil {
+			return next
+		}
 	}
-	return next
+}
+
+func (s *Service) expire(id string) {
+	saved, err := s.store.Update(s.ctx, id, func(r *Request) ([]AuditEvent, error) {
+		now := s.now()
+		if r.Status != Pending || now.Before(r.ExpiresAt) {
+			return nil, errSkip
+		}
+		r.Status, r.UpdatedAt = Expired, now
+		r.Reason = fmt.Sprintf("nobody decided within %s", roundDuration(r.ExpiresAt.Sub(r.CreatedAt)))
+		return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: "expired", Detail: r.Reason}}, nil
+	})
+	if errors.Is(err, errSkip) {
+		return
+	}
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.opt.Logger.Error("expiring a request", "request", id, "err", err)
+		}
+		return
+	}
+	s.notify(Event{Kind: EventExpired, Request: saved, Actor: Bot, Detail: saved.Reason})
 }
 
 func roundDuration(d time.Duration) string {

@@ -38,6 +38,8 @@ type Options struct {
 	OperationTimeoutCap time.Duration
 	// Logger receives the servers' request logs; nil discards.
 	Logger *slog.Logger
+	// Scale, when set, grows the organisation before it is served (benchmarks).
+	Scale *Scale
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -83,6 +85,11 @@ func Start(opts Options) (*Lab, error) {
 	org := New(c)
 	if opts.Timing != nil {
 		org.Timing = *opts.Timing
+	}
+	if opts.Scale != nil {
+		if err := org.scale(*opts.Scale); err != nil {
+			return nil, err
+		}
 	}
 	l := &Lab{Org: org, User: opts.User, Password: opts.Password}
 	for _, s := range org.Servers() {

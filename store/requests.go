@@ -146,6 +146,42 @@ func (s *DB) List(ctx context.Context, statuses []approvals.Status, limit int) (
 	return out, nil
 }
 
+// Expiring returns the ids of pending requests due to expire at now, and the next
+// expiry after now, through the expires_at index.
+func (s *DB) Expiring(ctx context.Context, now time.Time, limit int) ([]string, time.Time, error) {
+	var due []string
+	var next time.Time
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM requests WHERE status = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?`,
+			string(approvals.Pending), timeText(now), max(limit, 1))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			due = append(due, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var at sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT min(expires_at) FROM requests WHERE status = ? AND expires_at > ?`,
+			string(approvals.Pending), timeText(now)).Scan(&at); err != nil {
+			return err
+		}
+		next, err = parseNullTime(at)
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("reading expiring requests: %w", err)
+	}
+	return due, next, nil
+}
+
 // Audit returns request id's audit trail in the order it was written, which is
 // oldest first. approvals.ErrNotFound when there is no such request.
 func (s *DB) Audit(ctx context.Context, id string) ([]approvals.AuditEvent, error) {

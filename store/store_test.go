@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -892,5 +894,49 @@ func TestOpenWhileAnotherMigrates(t *testing.T) {
 	}
 	if err := <-opened; err != nil {
 		t.Errorf("Open: %v", err)
+	}
+}
+
+func TestExpiring(t *testing.T) {
+	ctx := context.Background()
+	db := newDB(t)
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	var ids []string
+	for i, off := range []time.Duration{30 * time.Minute, 10 * time.Minute, 20 * time.Minute, 5 * time.Minute} {
+		r := pending(fmt.Sprintf("dag add-member E14-DAG EX10-MB0%d", i+1))
+		r.CreatedAt, r.UpdatedAt, r.ExpiresAt = t0, t0, t0.Add(off)
+		ids = append(ids, create(t, db, r).ID)
+	}
+	// The one expiring first is already decided: it is not due.
+	if _, err := db.Update(ctx, ids[3], func(r *approvals.Request) ([]approvals.AuditEvent, error) {
+		r.Status = approvals.Cancelled
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		at   time.Duration
+		due  []string
+		next time.Duration // 0: none
+	}{
+		{0, nil, 10 * time.Minute},
+		{10 * time.Minute, []string{ids[1]}, 20 * time.Minute}, // due at the instant itself
+		{25 * time.Minute, []string{ids[1], ids[2]}, 30 * time.Minute},
+		{time.Hour, []string{ids[1], ids[2], ids[0]}, 0},
+	} {
+		due, next, err := db.Expiring(ctx, t0.Add(tt.at), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNext := time.Time{}
+		if tt.next != 0 {
+			wantNext = t0.Add(tt.next)
+		}
+		if !slices.Equal(due, tt.due) || !next.Equal(wantNext) {
+			t.Errorf("at +%v: due %v next %v, want %v %v", tt.at, due, next, tt.due, wantNext)
+		}
+	}
+	if due, _, _ := db.Expiring(ctx, t0.Add(time.Hour), 2); len(due) != 2 {
+		t.Errorf("limit 2 gave %v", due)
 	}
 }

@@ -36,7 +36,7 @@ var runs = []run{
 	{"./bot/slack", `^BenchmarkSlashAckConcurrent$`, "10x"},
 	{".", `^BenchmarkApproveToCommand$`, "200x"},
 	{"./approvals", `.`, "1s"},
-	{".", `^Benchmark(HealthReport|ResidentMemory)$`, "1x"},
+	{".", `^Benchmark(HealthReport|HealthReportLarge|ResidentMemory)$`, "1x"},
 }
 
 func main() {
