@@ -79,8 +79,8 @@ func TestWalkthroughInTheConsole(t *testing.T) {
 	// each database away and back and reports its scorecard.
 	id := fmt.Sprintf("r-%d", len(walkthrough)+1)
 	post(t, a, "/api/command", map[string]string{"person": "alice", "text": "drill E14-DAG"})
-	if r := waitStatus(t, a, id); r.Status != approvals.Pending {
-		t.Fatalf("drill: %s %q", r.Status, r.Reason)
+	if r := waitStatus(t, a, id); r.Status != approvals.Pending || !strings.Contains(r.Summary, "failover <database> to=<server>") {
+		t.Fatalf("drill: %s %q; the approvers must read what will run: %q", r.Status, r.Reason, r.Summary)
 	}
 	post(t, a, "/api/action", map[string]string{"person": "bob", "id": id, "decision": "approve"})
 	if r := waitStatus(t, a, id); r.Status != approvals.Succeeded || !strings.Contains(r.Run.Output, "MB01") || !strings.Contains(r.Run.Output, "MB02") {

@@ -195,8 +195,12 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	}
 	lock := EffectiveLock(p, f)
 	now := s.now()
+	summary := p.Summary
+	if p.Procedure != "" {
+		summary += " " + p.Procedure // what the approvers approve when no script is fixed yet
+	}
 	r := &Request{
-		Command: p.Command, Summary: p.Summary, Requester: sub.Person, Origin: sub.Origin,
+		Command: p.Command, Summary: summary, Requester: sub.Person, Origin: sub.Origin,
 		Steps: p.Steps, Wait: p.Wait, Lock: lock, Findings: f.List,
 		Hash:      PlanHash(p, f, lock),
 		Required:  max(s.policy.Required, 1),

@@ -787,7 +787,11 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server, one at a time, each move a lossless failover.", dag),
 		Preflight: append([]Step{{Target: m, Script: pre.String(), Purpose: "read DAG " + dag + " status, networks, databases and copies"}}, members...),
 		Lock:      "dag:" + dag,
-		evaluate:  func(r []Tables) Findings { return evalDrill(r, dag) },
+		Procedure: "For each database of " + dag + ", one at a time: the failover plan to its best other healthy copy " +
+			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
+			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to its preference-1 server. " +
+			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
+		evaluate: func(r []Tables) Findings { return evalDrill(r, dag) },
 	}, nil
 }
 

@@ -86,8 +86,8 @@ func (w *Wait) Check(t Tables) (done, failed bool, detail string, err error) {
 }
 
 // Tables is one script's parsed output: section name -> rows, each row column -> value,
-// exactly as ConvertTo-Csv printed them. It is plain data so that the runner, which
-// parses output, need not depend on this package's other types.
+// exactly as ConvertTo-Csv printed them: plain data, what the runner's parsed output
+// converts to directly.
 type Tables map[string][]map[string]string
 
 // Severity ranks a Finding.
@@ -177,6 +177,9 @@ type Plan struct {
 	// time. Empty for read-only plans.
 	Lock string
 	Wait *Wait // nil when the steps' end is the change's end
+	// Procedure, for a change whose scripts are decided while it runs (a failover
+	// drill), says for people what will run instead of Steps.
+	Procedure string
 
 	evaluate func(results []Tables) Findings
 }
@@ -221,6 +224,9 @@ func (p *Plan) String() string {
 	}
 	for i, s := range p.Steps {
 		fmt.Fprintf(&b, "\n=== step %d of %d on %s: %s\n%s", i+1, len(p.Steps), s.Target, s.Purpose, s.Script)
+	}
+	if p.Procedure != "" {
+		fmt.Fprintf(&b, "\n=== then, decided while it runs:\n%s\n", p.Procedure)
 	}
 	if w := p.Wait; w != nil {
 		fmt.Fprintf(&b, "\n=== then wait on %s: %s (every %s, for at most %s)\n%s", w.Step.Target, w.Progress, w.Interval, w.Budget, w.Step.Script)

@@ -138,26 +138,8 @@ func (s *DB) SaveReport(ctx context.Context, r *schedules.Report) error {
 
 // Reports returns a DAG's health reports made at or after since, oldest first.
 func (s *DB) Reports(ctx context.Context, dag string, since time.Time) ([]*schedules.Report, error) {
-	var out []*schedules.Report
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT report FROM health_reports WHERE dag = ? AND at >= ? ORDER BY at, id`, dag, timeText(since))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var text string
-			if err := rows.Scan(&text); err != nil {
-				return err
-			}
-			r := new(schedules.Report)
-			if err := json.Unmarshal([]byte(text), r); err != nil {
-				return fmt.Errorf("a stored report does not decode: %w", err)
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
-	})
+	out, err := readJSON[schedules.Report](ctx, s, "report",
+		`SELECT report FROM health_reports WHERE dag = ? AND at >= ? ORDER BY at, id`, dag, timeText(since))
 	if err != nil {
 		return nil, fmt.Errorf("store: reading the health reports of %s: %w", dag, err)
 	}
@@ -187,9 +169,19 @@ func (s *DB) Scorecards(ctx context.Context, dag string, limit int) ([]*schedule
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	var out []*schedules.Scorecard
+	out, err := readJSON[schedules.Scorecard](ctx, s, "scorecard",
+		`SELECT scorecard FROM drill_scorecards WHERE dag = ? ORDER BY started_at DESC, id DESC LIMIT ?`, dag, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading the scorecards of %s: %w", dag, err)
+	}
+	return out, nil
+}
+
+// readJSON runs a query whose one column holds JSON documents and decodes each row.
+func readJSON[T any](ctx context.Context, s *DB, what, query string, args ...any) ([]*T, error) {
+	var out []*T
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT scorecard FROM drill_scorecards WHERE dag = ? ORDER BY started_at DESC, id DESC LIMIT ?`, dag, limit)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -199,16 +191,13 @@ func (s *DB) Scorecards(ctx context.Context, dag string, limit int) ([]*schedule
 			if err := rows.Scan(&text); err != nil {
 				return err
 			}
-			sc := new(schedules.Scorecard)
-			if err := json.Unmarshal([]byte(text), sc); err != nil {
-				return fmt.Errorf("a stored scorecard does not decode: %w", err)
+			v := new(T)
+			if err := json.Unmarshal([]byte(text), v); err != nil {
+				return fmt.Errorf("a stored %s does not decode: %w", what, err)
 			}
-			out = append(out, sc)
+			out = append(out, v)
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("store: reading the scorecards of %s: %w", dag, err)
-	}
-	return out, nil
+	return out, err
 }
