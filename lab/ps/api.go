@@ -103,6 +103,17 @@ func equalFold(a, b string) bool {
 	return true
 }
 
+// Enum is a .NET enum value, as Exchange objects carry them (a copy's Status is a
+// Microsoft.Exchange.Management.SystemConfigurationTasks.CopyStatus, Healthy = 2).
+// Its text is Name; over PowerShell Remoting it serialises as an enum of Type.
+type Enum struct {
+	Type  string // the enum's .NET type name
+	Name  string // the member's name, what ToString() gives
+	Value int    // the member's numeric value
+}
+
+func (e Enum) String() string { return e.Name }
+
 // Hashtable is @{...}; keys are compared case-insensitively and keep their order.
 type Hashtable struct {
 	Keys   []string

@@ -79,6 +79,8 @@ func toString(v any, depth int, work *int) string {
 		return b.String()
 	case *Object:
 		return x.String()
+	case Enum:
+		return x.Name
 	case *Hashtable:
 		return "System.Collections.Hashtable"
 	case *ScriptBlock:
@@ -146,6 +148,8 @@ func typeName(v any) string {
 		return "System.Object[]"
 	case *Object:
 		return x.TypeName
+	case Enum:
+		return x.Type
 	case *Hashtable:
 		return "System.Collections.Hashtable"
 	case *ScriptBlock:
