@@ -39,11 +39,33 @@ type Cmd struct {
 }
 
 // Match names rows by one column's value (compared case-insensitively). With Column
-// "", any row matches.
+// "", any row matches; with NotEmpty, any row whose Column is not empty.
 type Match struct {
-	Section string `json:"section,omitempty"` // When only: the section to look in
-	Column  string `json:"column,omitempty"`
-	Value   string `json:"value,omitempty"`
+	Section  string `json:"section,omitempty"` // When only: the section to look in
+	Column   string `json:"column,omitempty"`
+	Value    string `json:"value,omitempty"`
+	NotEmpty bool   `json:"not_empty,omitempty"`
+}
+
+// Row reports whether one row (column -> text) matches.
+func (m Match) Row(row map[string]string) bool {
+	switch {
+	case m.Column == "":
+		return true
+	case m.NotEmpty:
+		return strings.TrimSpace(row[m.Column]) != ""
+	}
+	return strings.EqualFold(row[m.Column], m.Value)
+}
+
+// Holds reports whether t has a row matching m in m.Section (a When's test).
+func (m Match) Holds(t Tables) bool {
+	for _, row := range t[m.Section] {
+		if m.Row(row) {
+			return true
+		}
+	}
+	return false
 }
 
 // Call is one pipeline sent to the Exchange endpoint, and what to keep of its output.
@@ -76,9 +98,12 @@ func (c Call) String() string {
 	line := strings.Join(parts, " | ")
 	var notes []string
 	if c.When != nil {
-		if c.When.Column == "" {
+		switch {
+		case c.When.Column == "":
 			notes = append(notes, "only if "+c.When.Section+" is not empty")
-		} else {
+		case c.When.NotEmpty:
+			notes = append(notes, "only if "+c.When.Section+" has a "+c.When.Column)
+		default:
 			notes = append(notes, "only if "+c.When.Section+" has "+c.When.Column+" = "+Quote(c.When.Value))
 		}
 	}
