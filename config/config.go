@@ -87,12 +87,39 @@ type Approvals struct {
 
 // Exchange describes the organisation and how to reach it.
 type Exchange struct {
-	Version          int      `yaml:"version"`
-	ManagementServer string   `yaml:"management_server"`
-	DNSServer        string   `yaml:"dns_server"`
-	SnapIn           bool     `yaml:"snapin"`
-	WinRM            WinRM    `yaml:"winrm"`
-	Servers          []Server `yaml:"servers"`
+	Version          int    `yaml:"version"`
+	ManagementServer string `yaml:"management_server"`
+	DNSServer        string `yaml:"dns_server"`
+	// PowerShell is Exchange's own remote PowerShell endpoint on every Exchange
+	// server: every Exchange cmdlet goes there (PowerShell Remoting, one hop, RBAC).
+	PowerShell PowerShell `yaml:"powershell"`
+	// WinRM is WinRS, for the Windows-level steps only (NLB on the Client Access
+	// servers, dnscmd on the DNS server). Its user and password_env are the service
+	// account for both.
+	WinRM    WinRM    `yaml:"winrm"`
+	Kerberos Kerberos `yaml:"kerberos"`
+	Servers  []Server `yaml:"servers"`
+}
+
+// PowerShell is how the runner reaches the Exchange endpoint,
+// http(s)://<server>:<port><path> with configuration Microsoft.Exchange.
+type PowerShell struct {
+	HTTPS              bool   `yaml:"https"`
+	Port               int    `yaml:"port"`
+	Path               string `yaml:"path"`
+	Auth               string `yaml:"auth"` // kerberos (the virtual directory's default) or basic
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// IdleTimeout closes a warm session unused this long; it must stay below the
+	// server's own idle timeout (WinRM's 180 s) so exchops, not the server, ends it.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// Kerberos is the realm Kerberos authentication uses (exchange.powershell.auth or
+// exchange.winrm.auth set to kerberos).
+type Kerberos struct {
+	Realm  string `yaml:"realm"`  // the Active Directory domain in upper case, e.g. MSGLAB.LOCAL
+	Config string `yaml:"config"` // krb5.conf that names the realm's KDCs
 }
 
 // WinRM is how the runner connects to every server.
@@ -155,10 +182,22 @@ func Default() Config {
 		Drill:     Drill{Timeout: Duration(5 * time.Minute)},
 		Exchange: Exchange{
 			Version: 2010,
+			PowerShell: PowerShell{HTTPS: true, Port: 443, Path: "/PowerShell/", Auth: "kerberos",
+				IdleTimeout: Duration(2 * time.Minute)},
+			Kerberos: Kerberos{Config: "/etc/krb5.conf"},
 			WinRM: WinRM{Port: 5986, HTTPS: true, Auth: "ntlm", PasswordEnv: "WINRM_PASSWORD",
 				Timeout: Duration(15 * time.Minute), MaxPerServer: 2},
 		},
 	}
+}
+
+// isDomainAccount reports whether user names a domain account (DOMAIN\user or
+// user@domain) rather than a local one (user or .\user).
+func isDomainAccount(user string) bool {
+	if i := strings.Index(user, `\`); i >= 0 {
+		return user[:i] != "." && user[:i] != ""
+	}
+	return strings.Contains(user, "@")
 }
 
 // Problem is one thing wrong with a configuration, at a key.
@@ -374,16 +413,57 @@ func (c *Config) Validate() Problems {
 		add("exchange.winrm.port", "%d is not a TCP port (5986 for HTTPS, 5985 for HTTP)", w.Port)
 	}
 	switch w.Auth {
-	case "ntlm", "ntlm-encrypted", "kerberos":
+	case "ntlm":
+		if !w.HTTPS {
+			add("exchange.winrm.auth", "ntlm over plain HTTP leaves the traffic unencrypted, which WinRM refuses (AllowUnencrypted=false): use ntlm-encrypted or https: true")
+		}
+	case "ntlm-encrypted":
+		if w.HTTPS {
+			add("exchange.winrm.auth", "ntlm-encrypted is message encryption for plain HTTP: over https use ntlm")
+		}
+	case "kerberos":
+		if !w.HTTPS {
+			add("exchange.winrm.auth", "kerberos over plain HTTP needs Kerberos message encryption, which exchops does not implement: set https: true, or use ntlm-encrypted")
+		}
 	case "basic":
 		if !w.HTTPS {
 			add("exchange.winrm.auth", "basic over plain HTTP sends the password in clear text: set https: true or use ntlm-encrypted")
 		}
+		if isDomainAccount(w.User) {
+			add("exchange.winrm.auth", "WinRM accepts Basic only for local accounts, and %s is a domain account: use ntlm (https), ntlm-encrypted (http) or kerberos", w.User)
+		}
 	default:
 		add("exchange.winrm.auth", "%q is not one of basic, ntlm, ntlm-encrypted, kerberos", w.Auth)
 	}
-	if w.Auth == "ntlm" && !w.HTTPS {
-		add("exchange.winrm.auth", "ntlm over plain HTTP leaves the traffic unencrypted: use ntlm-encrypted or https: true")
+	ps := x.PowerShell
+	if ps.Port < 1 || ps.Port > 65535 {
+		add("exchange.powershell.port", "%d is not a TCP port (443 for HTTPS, 80 for HTTP)", ps.Port)
+	}
+	if !strings.HasPrefix(ps.Path, "/") {
+		add("exchange.powershell.path", "%q must be a URL path starting with /, normally /PowerShell/", ps.Path)
+	}
+	switch ps.Auth {
+	case "kerberos":
+		if !ps.HTTPS {
+			add("exchange.powershell.https", "is false: over plain HTTP the Exchange endpoint needs Kerberos message encryption, which exchops does not implement: set https: true (IIS serves /PowerShell/ on 443)")
+		}
+	case "basic":
+		if !ps.HTTPS {
+			add("exchange.powershell.auth", "basic over plain HTTP sends the password in clear text: set https: true (and enable Basic authentication on the PowerShell virtual directory)")
+		}
+	case "ntlm", "ntlm-encrypted", "negotiate":
+		add("exchange.powershell.auth", "%q: the PowerShell virtual directory offers Kerberos, not NTLM: use kerberos (or basic over https once Basic is enabled on the virtual directory)", ps.Auth)
+	default:
+		add("exchange.powershell.auth", "%q is not one of kerberos, basic", ps.Auth)
+	}
+	if ps.IdleTimeout <= 0 || time.Duration(ps.IdleTimeout) >= 180*time.Second {
+		add("exchange.powershell.idle_timeout", "is %s: give a duration below the server's idle timeout of 180 s, such as 2m, so exchops closes its sessions before the server drops them", time.Duration(ps.IdleTimeout))
+	}
+	if (ps.Auth == "kerberos" || w.Auth == "kerberos") && x.Kerberos.Realm == "" && len(x.Servers) > 0 {
+		add("exchange.kerberos.realm", "is empty: give the Active Directory realm in upper case, e.g. MSGLAB.LOCAL")
+	}
+	if x.Kerberos.Realm != "" && x.Kerberos.Realm != strings.ToUpper(x.Kerberos.Realm) {
+		add("exchange.kerberos.realm", "%q must be upper case, as Active Directory realms are: %s", x.Kerberos.Realm, strings.ToUpper(x.Kerberos.Realm))
 	}
 	if w.User == "" && len(x.Servers) > 0 {
 		add("exchange.winrm.user", "is empty: give the service account, e.g. 'MSGLAB\\svc-exchops'")

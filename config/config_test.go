@@ -50,6 +50,17 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"no identity", "people: [{name: a, roles: [admin]}]\n", nil, []string{"people[0]"}},
 		{"basic over http", "exchange: {winrm: {https: false, auth: basic}}\n", nil, []string{"exchange.winrm.auth"}},
 		{"version", "exchange: {version: 2013}\n", nil, []string{"exchange.version"}},
+		{"basic for a domain account over winrs", "exchange: {winrm: {https: true, auth: basic, user: 'MSGLAB\\svc'}}\n", nil, []string{"exchange.winrm.auth"}},
+		{"basic for a upn over winrs", "exchange: {winrm: {https: true, auth: basic, user: svc@msglab.local}}\n", nil, []string{"exchange.winrm.auth"}},
+		{"ntlm over http", "exchange: {winrm: {https: false, port: 5985, auth: ntlm}}\n", nil, []string{"exchange.winrm.auth"}},
+		{"kerberos winrs over http", "exchange: {winrm: {https: false, port: 5985, auth: kerberos}}\n", nil, []string{"exchange.winrm.auth"}},
+		{"exchange endpoint ntlm", "exchange: {powershell: {auth: ntlm}}\n", nil, []string{"exchange.powershell.auth"}},
+		{"exchange endpoint kerberos over http", "exchange: {powershell: {https: false, port: 80}}\n", nil, []string{"exchange.powershell.https"}},
+		{"exchange endpoint basic over http", "exchange: {powershell: {https: false, port: 80, auth: basic}}\n", nil, []string{"exchange.powershell.auth"}},
+		{"exchange endpoint path", "exchange: {powershell: {path: PowerShell}}\n", nil, []string{"exchange.powershell.path"}},
+		{"idle timeout above the server's", "exchange: {powershell: {idle_timeout: 5m}}\n", nil, []string{"exchange.powershell.idle_timeout"}},
+		{"kerberos without realm", "exchange: {management_server: A, winrm: {user: u}, servers: [{name: A, address: a}]}\n", nil, []string{"exchange.kerberos.realm"}},
+		{"realm in lower case", "exchange: {kerberos: {realm: msglab.local}}\n", nil, []string{"exchange.kerberos.realm"}},
 		{"management server unknown", "exchange: {management_server: X, winrm: {user: u}, servers: [{name: A, address: a}]}\n", nil, []string{"exchange.management_server"}},
 		{"bad env int", "", []string{"EXCHOPS_EXCHANGE_WINRM_PORT=abc"}, []string{"exchange.winrm.port"}},
 		{"health thresholds", "health: {copy_queue: 0, replay_queue: -1}\n", nil, []string{"health.copy_queue", "health.replay_queue"}},
@@ -92,6 +103,22 @@ func TestSecretsAreNotInTheFile(t *testing.T) {
 	for _, s := range []string{"xoxb-", "xapp-", "password:"} {
 		if strings.Contains(string(b), s) {
 			t.Errorf("the example file contains %q: secrets belong in the environment", s)
+		}
+	}
+}
+
+// TestWaysThatWork are the combinations a real 2010 / 2008 R2 organisation accepts:
+// none of them may be refused.
+func TestWaysThatWork(t *testing.T) {
+	for _, y := range []string{
+		"exchange: {powershell: {auth: basic}}\n",
+		"exchange: {winrm: {https: true, auth: basic, user: 'svc-local'}}\n",
+		"exchange: {winrm: {https: true, auth: basic, user: '.\\svc-local'}}\n",
+		"exchange: {winrm: {https: false, port: 5985, auth: ntlm-encrypted}}\n",
+		"exchange: {winrm: {https: true, auth: kerberos}, kerberos: {realm: MSGLAB.LOCAL}}\n",
+	} {
+		if _, err := Parse(strings.NewReader(y), nil); err != nil {
+			t.Errorf("%s refused: %v", strings.TrimSpace(y), err)
 		}
 	}
 }
