@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -361,7 +362,7 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	dns := strings.ToUpper(env.DNSServer)
 	name, ip, zone := inv.Value("name"), inv.Value("ip"), inv.Value("zone")
 
-	pre := newScript(env, false)
+	pre := newScript()
 	// dnscmd answers a name that does not exist with status 9714
 	// (DNS_ERROR_NAME_DOES_NOT_EXIST): that is "no records", anything else fails.
 	pre.add(
@@ -382,7 +383,7 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	)
 	pre.section("records", "$ips", "IPAddress={[string]$_}")
 
-	step := newScript(env, false)
+	step := newScript()
 	step.add(
 		"& dnscmd.exe "+Quote(dns)+" '/recordadd' "+Quote(zone)+" "+Quote(name)+" 'A' "+Quote(ip),
 		"if ($LASTEXITCODE -ne 0) { throw ('dnscmd failed with exit code ' + $LASTEXITCODE) }",
@@ -397,16 +398,35 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-// exchangeReads is the management-server preflight most changes share: DAGs, Exchange
-// servers, and whatever else the command adds.
-func exchangeReads(env Env, extra func(s *script)) string {
-	s := newScript(env, true)
-	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
-	s.section("servers", "Get-ExchangeServer", colsServers...)
-	if extra != nil {
-		extra(s)
+// Building calls, so plans read as the cmdlet lines they render to.
+
+// read is a call whose output objects become rows of section, with the columns cols.
+func read(section string, cols []string, pipeline ...Cmd) Call {
+	return Call{Pipeline: pipeline, Section: section, Columns: cols}
+}
+
+// do is a call run for its effect; its output is discarded.
+func do(pipeline ...Cmd) Call { return Call{Pipeline: pipeline} }
+
+// where keeps only the objects whose column equals value (decided in exchops).
+func (c Call) where(column, value string) Call {
+	c.Where = &Match{Column: column, Value: value}
+	return c
+}
+
+// when runs the call only if an earlier call of the step produced a row matching m.
+func (c Call) when(m Match) Call {
+	c.When = &m
+	return c
+}
+
+// exchangeReads is the management-server preflight most changes share: DAGs and
+// Exchange servers.
+func exchangeReads() []Call {
+	return []Call{
+		read("dags", colsDAGs, C("Get-DatabaseAvailabilityGroup")),
+		read("servers", colsServers, C("Get-ExchangeServer")),
 	}
-	return s.String()
 }
 
 func nlbFeature(s *script) {
@@ -417,8 +437,8 @@ func nlbFeature(s *script) {
 
 // nlbConvergedWait polls the local host's cluster until every node's state starts
 // with Converged.
-func nlbConvergedWait(env Env, host, fqdn string) *Wait {
-	w := newScript(env, false)
+func nlbConvergedWait(host, fqdn string) *Wait {
+	w := newScript()
 	w.add("Import-Module NetworkLoadBalancingClusters",
 		"$nodes = @(Get-NlbClusterNode)")
 	w.section("nlbnodes", "$nodes", colsNLBNodes...)
@@ -443,10 +463,10 @@ func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
 	fqdn, ip, mask, nic, host := inv.Value("fqdn"), inv.Value("ip"), inv.Value("mask"), inv.Value("interface"), inv.Value("host")
 	mode := map[string]string{"unicast": "Unicast", "multicast": "Multicast", "igmpmulticast": "IgmpMulticast"}[inv.Value("mode")]
 
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
 
-	s := newScript(env, false)
+	s := newScript()
 	nlbFeature(s)
 	s.add("New-NlbCluster -InterfaceName " + Quote(nic) + " -ClusterPrimaryIP " + Quote(ip) + " -SubnetMask " + Quote(mask) +
 		" -ClusterName " + Quote(fqdn) + " -OperationMode " + Quote(mode) + " | Out-Null")
@@ -455,12 +475,12 @@ func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
 	return &Plan{
 		Summary: fmt.Sprintf("Create NLB cluster %s (%s/%s, %s) on %s, interface %q.", fqdn, ip, mask, mode, host, nic),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			exchangeStep(m, "read DAG membership and Exchange servers", exchangeReads()...),
 			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host},
 		},
 		Steps: []Step{{Target: host, Script: s.String(), Purpose: "install NLB and create cluster " + fqdn}},
 		Lock:  "nlb:" + fqdn,
-		Wait:  nlbConvergedWait(env, host, fqdn),
+		Wait:  nlbConvergedWait(host, fqdn),
 		evaluate: func(r []Tables) Findings {
 			return evalNLBCreate(r, fqdn, ip, mask, mode, host)
 		},
@@ -477,7 +497,7 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 	}
 	fqdn, nic, host := inv.Value("fqdn"), inv.Value("interface"), inv.Value("host")
 
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
 	// Only a host that already has the NLB module can read the cluster; otherwise the
 	// section stays empty and the join itself finds out.
@@ -486,7 +506,7 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 		indent+"Get-NlbClusterNode -HostName "+Quote(fqdn)+" | "+selectCSV(colsNLBNodes...),
 		"}")
 
-	s := newScript(env, false)
+	s := newScript()
 	nlbFeature(s)
 	// The cluster is named by its FQDN, not by an existing node: the plan must be exact
 	// before the preflight runs, and the cluster name is the one handle that does not
@@ -498,12 +518,12 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 	return &Plan{
 		Summary: fmt.Sprintf("Install NLB on %s and add it to cluster %s, interface %q.", host, fqdn, nic),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			exchangeStep(m, "read DAG membership and Exchange servers", exchangeReads()...),
 			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host + " and the nodes of " + fqdn},
 		},
 		Steps:    []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and join " + fqdn}},
 		Lock:     "nlb:" + fqdn,
-		Wait:     nlbConvergedWait(env, host, fqdn),
+		Wait:     nlbConvergedWait(host, fqdn),
 		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host) },
 	}, nil
 }
@@ -514,19 +534,18 @@ func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	name, fqdn, site := inv.Value("name"), inv.Value("fqdn"), inv.Value("site")
-	pre := newScript(env, true)
-	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	pre.section("sites", "Get-ADSite", "Name")
-
-	s := newScript(env, true)
-	s.add("New-ClientAccessArray -Name " + Quote(name) + " -Fqdn " + Quote(fqdn) + " -Site " + Quote(site) + " | Out-Null")
-	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
 	return &Plan{
-		Summary:   fmt.Sprintf("Create CAS array %q (%s) in site %s.", name, fqdn, site),
-		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays and AD sites"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create CAS array " + fqdn}},
-		Lock:      "casarray",
-		evaluate:  func(r []Tables) Findings { return evalCASArrayCreate(r, name, fqdn, site) },
+		Summary: fmt.Sprintf("Create CAS array %q (%s) in site %s.", name, fqdn, site),
+		Preflight: []Step{exchangeStep(m, "read CAS arrays and AD sites",
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+			read("sites", []string{"Name"}, C("Get-ADSite")),
+		)},
+		Steps: []Step{exchangeStep(m, "create CAS array "+fqdn,
+			do(C("New-ClientAccessArray", Str("Name", name), Str("Fqdn", fqdn), Str("Site", site))),
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+		)},
+		Lock:     "casarray",
+		evaluate: func(r []Tables) Findings { return evalCASArrayCreate(r, name, fqdn, site) },
 	}, nil
 }
 
@@ -536,27 +555,28 @@ func planCASArrayAssign(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	fqdn, db := inv.Value("fqdn"), inv.Value("database")
-	pre := newScript(env, true)
-	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	pre.section("servers", "Get-ExchangeServer", colsServers...)
-	pre.section("databases", "Get-MailboxDatabase", colsDatabases...)
-
-	s := newScript(env, true)
 	what := "every mailbox database"
+	calls := []Call{
+		do(C("Get-MailboxDatabase"), C("Set-MailboxDatabase", Str("RpcClientAccessServer", fqdn))),
+		read("databases", colsDatabases, C("Get-MailboxDatabase")),
+	}
 	if db != "" {
 		what = "database " + db
-		s.add("Set-MailboxDatabase -Identity " + Quote(db) + " -RpcClientAccessServer " + Quote(fqdn))
-		s.section("databases", "Get-MailboxDatabase -Identity "+Quote(db), colsDatabases...)
-	} else {
-		s.add("Get-MailboxDatabase | Set-MailboxDatabase -RpcClientAccessServer " + Quote(fqdn))
-		s.section("databases", "Get-MailboxDatabase", colsDatabases...)
+		calls = []Call{
+			do(C("Set-MailboxDatabase", Str("Identity", db), Str("RpcClientAccessServer", fqdn))),
+			read("databases", colsDatabases, C("Get-MailboxDatabase", Str("Identity", db))),
+		}
 	}
 	return &Plan{
-		Summary:   fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
-		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays, servers and databases (previous RpcClientAccessServer)"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "point " + what + " at " + fqdn}},
-		Lock:      "casarray",
-		evaluate:  func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
+		Summary: fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
+		Preflight: []Step{exchangeStep(m, "read CAS arrays, servers and databases (previous RpcClientAccessServer)",
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+			read("servers", colsServers, C("Get-ExchangeServer")),
+			read("databases", colsDatabases, C("Get-MailboxDatabase")),
+		)},
+		Steps:    []Step{exchangeStep(m, "point "+what+" at "+fqdn, calls...)},
+		Lock:     "casarray",
+		evaluate: func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
 	}, nil
 }
 
@@ -566,27 +586,21 @@ func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	name, witness, dir, ips := inv.Value("name"), inv.Value("witness"), inv.Value("dir"), inv.Value("ip")
-	cmd := "New-DatabaseAvailabilityGroup -Name " + Quote(name) + " -WitnessServer " + Quote(witness) + " -WitnessDirectory " + Quote(dir)
-	if ips != "" {
-		var q []string
-		for _, ip := range strings.Split(ips, ",") {
-			q = append(q, Quote(ip))
-		}
-		cmd += " -DatabaseAvailabilityGroupIPAddresses " + strings.Join(q, ",")
-	}
-	s := newScript(env, true)
-	s.add(cmd + " | Out-Null")
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(name), colsDAGs...)
+	create := C("New-DatabaseAvailabilityGroup", Str("Name", name), Str("WitnessServer", witness), Str("WitnessDirectory", dir))
 	summary := fmt.Sprintf("Create DAG %s with witness %s:%s", name, witness, dir)
 	if ips != "" {
+		create.Params = append(create.Params, Strs("DatabaseAvailabilityGroupIPAddresses", strings.Split(ips, ",")...))
 		summary += " and IP " + ips
 	}
 	return &Plan{
 		Summary:   summary + ".",
-		Preflight: []Step{{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create DAG " + name}},
-		Lock:      "dag:" + name,
-		evaluate:  func(r []Tables) Findings { return evalDAGCreate(r, name, witness, dir, ips) },
+		Preflight: []Step{exchangeStep(m, "read DAGs and Exchange servers", exchangeReads()...)},
+		Steps: []Step{exchangeStep(m, "create DAG "+name,
+			do(create),
+			read("dag", colsDAGs, C("Get-DatabaseAvailabilityGroup", Str("Identity", name))),
+		)},
+		Lock:     "dag:" + name,
+		evaluate: func(r []Tables) Findings { return evalDAGCreate(r, name, witness, dir, ips) },
 	}, nil
 }
 
@@ -599,36 +613,34 @@ func planDAGAddMember(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag, srv := inv.Value("dag"), inv.Value("server")
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
-	s := newScript(env, true)
-	s.add("Add-DatabaseAvailabilityGroupServer -Identity " + Quote(dag) + " -MailboxServer " + Quote(srv))
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag), colsDAGs...)
 	return &Plan{
 		Summary: fmt.Sprintf("Add %s to DAG %s.", srv, dag),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"},
+			exchangeStep(m, "read DAGs and Exchange servers", exchangeReads()...),
 			{Target: srv, Script: probe.String(), Purpose: "read NLB state on " + srv},
 		},
-		Steps:    []Step{{Target: m, Script: s.String(), Purpose: "add " + srv + " to " + dag}},
+		Steps: []Step{exchangeStep(m, "add "+srv+" to "+dag,
+			do(C("Add-DatabaseAvailabilityGroupServer", Str("Identity", dag), Str("MailboxServer", srv))),
+			read("dag", colsDAGs, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag))),
+		)},
 		Lock:     "dag:" + dag,
 		evaluate: func(r []Tables) Findings { return evalDAGAddMember(r, dag, srv) },
 	}, nil
 }
 
-// copyReads reads what copy add and failover judge: databases, DAGs, and the named
-// database's copies. Get-MailboxDatabaseCopyStatus fails on an unknown database, so
-// it runs only when the database exists and Evaluate reports the missing one.
-func copyReads(env Env, db string) string {
-	s := newScript(env, true)
-	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
-	s.add("$db = @(Get-MailboxDatabase | Where-Object { $_.Name -eq " + Quote(db) + " })")
-	s.section("databases", "$db", colsDatabases...)
-	s.header("copystatus")
-	s.add("if ($db.Count -gt 0) {",
-		indent+"Get-MailboxDatabaseCopyStatus -Identity "+Quote(db)+" | "+selectCSV(colsCopyStatus...),
-		"}")
-	return s.String()
+// copyReads reads what copy add and failover judge: DAGs, the named database and its
+// copies. Get-MailboxDatabase -Identity and Get-MailboxDatabaseCopyStatus fail on an
+// unknown database, so the database is picked from all of them and its copies are
+// read only when it exists; Evaluate reports the missing one.
+func copyReads(m, db string) Step {
+	return exchangeStep(m, "read DAGs, database "+db+" and its copies",
+		read("dags", colsDAGs, C("Get-DatabaseAvailabilityGroup")),
+		read("databases", colsDatabases, C("Get-MailboxDatabase")).where("Name", db),
+		read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db))).
+			when(Match{Section: "databases", Column: "Name", Value: db}),
+	)
 }
 
 func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
@@ -637,32 +649,25 @@ func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, srv, pref := inv.Value("database"), inv.Value("server"), inv.Value("preference")
-	cmd := "Add-MailboxDatabaseCopy -Identity " + Quote(db) + " -MailboxServer " + Quote(srv)
-	if pref != "" {
-		cmd += " -ActivationPreference " + Quote(pref)
-	}
-	s := newScript(env, true)
-	s.add(cmd + " | Out-Null")
-	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db+`\`+srv), colsCopyStatus...)
-
-	w := newScript(env, true)
-	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db+`\`+srv) + ")")
-	w.section("copystatus", "$c", colsCopyStatus...)
-	w.add("$st = ''",
-		"if ($c.Count -gt 0) { $st = [string]$c[0].Status }")
-	w.waitRow("$st -eq 'Healthy'", "$st -eq 'Failed' -or $st -eq 'FailedAndSuspended'",
-		"'copy ' + "+Quote(db+`\`+srv)+" + ' is ' + $st")
+	add := C("Add-MailboxDatabaseCopy", Str("Identity", db), Str("MailboxServer", srv))
 	summary := fmt.Sprintf("Add a copy of %s on %s", db, srv)
 	if pref != "" {
+		n, err := strconv.Atoi(pref)
+		if err != nil {
+			return nil, fmt.Errorf("commands: preference %q is not a number", pref)
+		}
+		add.Params = append(add.Params, Int("ActivationPreference", n))
 		summary += " with activation preference " + pref
 	}
+	copyStatus := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db+`\`+srv)))
 	return &Plan{
 		Summary:   summary + ", then wait for seeding.",
-		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "add a copy of " + db + " on " + srv}},
+		Preflight: []Step{copyReads(m, db)},
+		Steps:     []Step{exchangeStep(m, "add a copy of "+db+" on "+srv, do(add), copyStatus)},
 		Lock:      "database:" + db,
 		Wait: &Wait{
-			Step:     Step{Target: m, Script: w.String(), Purpose: "read the status of copy " + db + `\` + srv},
+			Step:     exchangeStep(m, "read the status of copy "+db+`\`+srv, copyStatus),
+			Until:    &Until{Kind: UntilCopyHealthy, Database: db, Server: srv},
 			Progress: "seeding " + db + " to " + srv,
 			Budget:   seedBudget, Interval: seedInterval,
 		},
@@ -676,26 +681,20 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, to := inv.Value("database"), inv.Value("to")
-	s := newScript(env, true)
-	s.add("Move-ActiveMailboxDatabase -Identity " + Quote(db) + " -ActivateOnServer " + Quote(to) +
-		" -MountDialOverride 'Lossless' -MoveComment " + Quote("exchops: failover "+db+" to "+to) + " -Confirm:$false | Out-Null")
-	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db), colsCopyStatus...)
-
-	w := newScript(env, true)
-	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db) + ")")
-	w.section("copystatus", "$c", colsCopyStatus...)
-	w.add("$target = @($c | Where-Object { ([string]$_.MailboxServer) -eq "+Quote(to)+" -and ([string]$_.Status) -eq 'Mounted' })",
-		"$others = @($c | Where-Object { ([string]$_.MailboxServer) -ne "+Quote(to)+" -and ([string]$_.Status) -ne 'Healthy' })",
-		"$failed = @($c | Where-Object { ([string]$_.Status) -like 'Failed*' })")
-	w.waitRow("$target.Count -eq 1 -and $others.Count -eq 0", "$failed.Count -gt 0",
-		"[string]$target.Count + ' mounted on target, ' + [string]$others.Count + ' other copies not yet Healthy'")
+	// Lossless, and never a Skip* switch: a check that blocks the move is a finding,
+	// not something to override. Move-ActiveMailboxDatabase asks for confirmation, and
+	// a remote session cannot answer, so -Confirm:$false.
+	move := C("Move-ActiveMailboxDatabase", Str("Identity", db), Str("ActivateOnServer", to),
+		Str("MountDialOverride", "Lossless"), Str("MoveComment", "exchops: failover "+db+" to "+to), Bool("Confirm", false))
+	copies := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db)))
 	return &Plan{
 		Summary:   fmt.Sprintf("Switch over %s to %s (lossless).", db, to),
-		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "activate " + db + " on " + to}},
+		Preflight: []Step{copyReads(m, db)},
+		Steps:     []Step{exchangeStep(m, "activate "+db+" on "+to, do(move), copies)},
 		Lock:      "database:" + db,
 		Wait: &Wait{
-			Step:     Step{Target: m, Script: w.String(), Purpose: "read the copies of " + db},
+			Step:     exchangeStep(m, "read the copies of "+db, copies),
+			Until:    &Until{Kind: UntilMounted, Database: db, Server: to},
 			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
 			Budget:   switchBudget, Interval: switchInterval,
 		},
@@ -703,39 +702,46 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-// memberChecks are the per-server reads for health and drill: Test-ReplicationHealth
-// must run on the member itself because credentials do not hop. A configured mailbox
-// server outside the DAG asked about prints empty sections.
+// memberChecks are the per-member reads for health and drill, each sent to that
+// member's own Exchange endpoint: Test-ReplicationHealth then runs on the server it
+// tests (its cluster and service checks are local ones), and a member whose endpoint
+// is down shows up as that member's failed read rather than as one failed read for
+// all. A configured mailbox server outside the DAG asked about gives empty sections:
+// its Get-MailboxServer row decides whether the other two calls run.
 func memberChecks(env Env, dag string) ([]Step, error) {
 	servers := env.withRole(RoleMailbox)
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("commands: no server in exchange.servers has the mailbox role")
 	}
+	in := Match{Section: "mailboxserver", Column: "DatabaseAvailabilityGroup", NotEmpty: true}
+	if dag != "" {
+		in = Match{Section: "mailboxserver", Column: "DatabaseAvailabilityGroup", Value: dag}
+	}
 	var steps []Step
 	for _, srv := range servers {
-		s := newScript(env, true)
-		s.add("$dag = [string](Get-MailboxServer -Identity " + Quote(srv) + ").DatabaseAvailabilityGroup")
-		cond := "$dag -ne ''"
-		if dag != "" {
-			cond = "$dag -eq " + Quote(dag)
-		}
-		s.header("replicationhealth")
-		s.add("if ("+cond+") {",
-			indent+"Test-ReplicationHealth -Identity "+Quote(srv)+" | "+selectCSV(colsHealth...),
-			"}")
-		s.header("copystatus")
-		s.add("if ("+cond+") {",
-			indent+"Get-MailboxDatabaseCopyStatus -Server "+Quote(srv)+" | "+selectCSV(colsCopyStatus...),
-			"}")
-		steps = append(steps, Step{Target: srv, Script: s.String(), Purpose: "Test-ReplicationHealth and copy status on " + srv})
+		steps = append(steps, exchangeStep(srv, "Test-ReplicationHealth and copy status on "+srv,
+			read("mailboxserver", []string{"Name", "DatabaseAvailabilityGroup"}, C("Get-MailboxServer", Str("Identity", srv))),
+			read("replicationhealth", colsHealth, C("Test-ReplicationHealth", Str("Identity", srv))).when(in),
+			read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Server", srv))).when(in),
+		))
 	}
 	return steps, nil
 }
 
-// DAGRead is the read on the management server that a health report adds to the
-// members' own checks (the health command's steps): the DAG with -Status (members,
+// dagReads are the management server's reads of one DAG: with -Status (members,
 // operational servers, witness in use, Primary Active Manager), its networks, and
-// its databases with their activation preferences and replay lag times.
+// the databases it holds (picked in exchops: Get-MailboxDatabase has no DAG filter).
+func dagReads(dag string, dbCols []string) []Call {
+	return []Call{
+		read("dag", colsDAG, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag), Switch("Status"))),
+		read("networks", colsNetworks, C("Get-DatabaseAvailabilityGroupNetwork", Str("Identity", dag))),
+		read("databases", dbCols, C("Get-MailboxDatabase")).where("MasterServerOrAvailabilityGroup", dag),
+	}
+}
+
+// DAGRead is the read on the management server that a health report adds to the
+// members' own checks (the health command's steps): the DAG with -Status, its
+// networks, and its databases with their activation preferences and replay lag times.
 func DAGRead(env Env, dag string) (Step, error) {
 	m, err := mgmt(env)
 	if err != nil {
@@ -745,12 +751,8 @@ func DAGRead(env Env, dag string) (Step, error) {
 		return Step{}, fmt.Errorf("commands: %q is not a DAG name: it must be %s", dag, KindDAG.Rule())
 	}
 	dag = strings.ToUpper(dag)
-	s := newScript(env, true)
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	s.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
-	s.section("databases", "$dbs", append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")...)
-	return Step{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " status, networks and databases"}, nil
+	cols := append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")
+	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", dagReads(dag, cols)...), nil
 }
 
 func planHealth(inv *Invocation, env Env) (*Plan, error) {
@@ -776,16 +778,13 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pre := newScript(env, true)
-	pre.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	pre.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	pre.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
-	pre.section("databases", "$dbs", colsDatabases...)
-	pre.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
-
+	// Every database's copies: evalDrill keeps those of the DAG's databases (the
+	// endpoint cannot filter the pipeline, and copy status carries no DAG).
+	pre := append(dagReads(dag, colsDatabases),
+		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
 		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server, one at a time, each move a lossless failover.", dag),
-		Preflight: append([]Step{{Target: m, Script: pre.String(), Purpose: "read DAG " + dag + " status, networks, databases and copies"}}, members...),
+		Preflight: append([]Step{exchangeStep(m, "read DAG "+dag+" status, networks, databases and copies", pre...)}, members...),
 		Lock:      "dag:" + dag,
 		Procedure: "For each database of " + dag + ", one at a time: the failover plan to its best other healthy copy " +
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
@@ -801,9 +800,8 @@ func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag := inv.Value("dag")
-	s := newScript(env, true)
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	return &Plan{Summary: "Status of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " with -Status"}}}, nil
+	return &Plan{Summary: "Status of DAG " + dag + ".", Steps: []Step{exchangeStep(m, "read DAG "+dag+" with -Status",
+		read("dag", colsDAG, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag), Switch("Status"))))}}, nil
 }
 
 func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
@@ -812,9 +810,8 @@ func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag := inv.Value("dag")
-	s := newScript(env, true)
-	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	return &Plan{Summary: "Networks of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the networks of " + dag}}}, nil
+	return &Plan{Summary: "Networks of DAG " + dag + ".", Steps: []Step{exchangeStep(m, "read the networks of "+dag,
+		read("networks", colsNetworks, C("Get-DatabaseAvailabilityGroupNetwork", Str("Identity", dag))))}}, nil
 }
 
 func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
@@ -823,17 +820,16 @@ func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db := inv.Value("database")
-	s := newScript(env, true)
 	// Without -Identity, Exchange 2010 returns only the local server's copies, so
 	// "all" is every database piped in. Preferences live on the database in 2010.
-	src, what := "Get-MailboxDatabase", "every database"
+	src, what := C("Get-MailboxDatabase"), "every database"
 	if db != "" {
-		src, what = "Get-MailboxDatabase -Identity "+Quote(db), "database "+db
+		src, what = C("Get-MailboxDatabase", Str("Identity", db)), "database "+db
 	}
-	s.add("$dbs = @(" + src + ")")
-	s.section("databases", "$dbs", colsDatabases...)
-	s.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
-	return &Plan{Summary: "Copy status of " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the copies of " + what}}}, nil
+	return &Plan{Summary: "Copy status of " + what + ".", Steps: []Step{exchangeStep(m, "read the copies of "+what,
+		read("databases", colsDatabases, src),
+		read("copystatus", colsCopyStatus, src, C("Get-MailboxDatabaseCopyStatus")),
+	)}}, nil
 }
 
 func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
@@ -841,9 +837,8 @@ func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := newScript(env, true)
-	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	return &Plan{Summary: "List the CAS arrays.", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read CAS arrays"}}}, nil
+	return &Plan{Summary: "List the CAS arrays.", Steps: []Step{exchangeStep(m, "read CAS arrays",
+		read("casarrays", colsCASArrays, C("Get-ClientAccessArray")))}}, nil
 }
 
 func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
@@ -851,11 +846,10 @@ func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, what := "Test-OutlookWebServices", "the test mailbox"
+	test, what := C("Test-OutlookWebServices"), "the test mailbox"
 	if mb := inv.Value("mailbox"); mb != "" {
-		src, what = "Test-OutlookWebServices -Identity "+Quote(mb), mb
+		test, what = C("Test-OutlookWebServices", Str("Identity", mb)), mb
 	}
-	s := newScript(env, true)
-	s.section("autodiscover", src, "Id", "Type", "Message")
-	return &Plan{Summary: "Test Autodiscover for " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "run Test-OutlookWebServices"}}}, nil
+	return &Plan{Summary: "Test Autodiscover for " + what + ".", Steps: []Step{exchangeStep(m, "run Test-OutlookWebServices",
+		read("autodiscover", []string{"Id", "Type", "Message"}, test))}}, nil
 }
