@@ -137,17 +137,26 @@ func toStepJSON(s commands.Step) stepJSON {
 func fromStepJSON(s stepJSON) commands.Step {
 	out := commands.Step{Target: s.Target, Script: s.Script, Purpose: s.Purpose}
 	for _, cj := range s.Calls {
-		c := commands.Call{Section: cj.Section, Columns: cj.Columns, Where: fromMatchJSON(cj.Where), When: fromMatchJSON(cj.When)}
+		// Empty lists read as nil, as the planner makes them, so a stored plan compares
+		// equal to a fresh one.
+		c := commands.Call{Section: cj.Section, Columns: nonEmpty(cj.Columns), Where: fromMatchJSON(cj.Where), When: fromMatchJSON(cj.When)}
 		for _, x := range cj.Pipeline {
 			cmd := commands.Cmd{Name: x.Name}
 			for _, p := range x.Params {
-				cmd.Params = append(cmd.Params, commands.Param{Name: p.Name, Type: commands.ParamType(p.Type), Value: p.Value, Values: p.Values})
+				cmd.Params = append(cmd.Params, commands.Param{Name: p.Name, Type: commands.ParamType(p.Type), Value: p.Value, Values: nonEmpty(p.Values)})
 			}
 			c.Pipeline = append(c.Pipeline, cmd)
 		}
 		out.Calls = append(out.Calls, c)
 	}
 	return out
+}
+
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func toMatchJSON(m *commands.Match) *matchJSON {
