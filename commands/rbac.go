@@ -17,11 +17,7 @@ import (
 // Monitoring, OrganizationClientAccess, ViewOnlyConfiguration). Which role holds
 // which cmdlet can differ between service packs, so RBACScript checks every row
 // against the organisation's own role entries before it grants anything.
-var rbacRoles = []struct {
-	Cmdlet string
-	Role   string
-	Params []string
-}{
+var rbacRoles = []RBACEntry{
 	{"Get-ADSite", roleViewOnlyConfig, nil},
 	{"Get-ClientAccessArray", roleViewOnlyConfig, nil},
 	{"Get-DatabaseAvailabilityGroup", roleViewOnlyConfig, []string{"Identity", "Status"}},
@@ -41,6 +37,24 @@ var rbacRoles = []struct {
 }
 
 const roleViewOnlyConfig = "View-Only Configuration"
+
+// RBACEntry is one Exchange cmdlet the catalog calls, the built-in management role
+// that grants it, and the parameters exchops passes to it.
+type RBACEntry struct {
+	Cmdlet string
+	Role   string
+	Params []string
+}
+
+// RBACTable is every cmdlet the catalog calls with its role (a copy): what a fake
+// Exchange endpoint needs to grant the service account, and what RBACScript grants.
+func RBACTable() []RBACEntry {
+	out := make([]RBACEntry, len(rbacRoles))
+	for i, r := range rbacRoles {
+		out[i] = RBACEntry{Cmdlet: r.Cmdlet, Role: r.Role, Params: append([]string(nil), r.Params...)}
+	}
+	return out
+}
 
 // RBACGroup is the role group RBACScript creates for the service account.
 const RBACGroup = "exchops"
