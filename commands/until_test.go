@@ -74,6 +74,11 @@ func TestPlansNeverLoadExchangeInWinRS(t *testing.T) {
 			}
 			for _, st := range planSteps(p) {
 				if st.Exchange() {
+					for _, c := range st.Calls {
+						for _, cmd := range c.Pipeline {
+							checkMove(t, ex, cmd)
+						}
+					}
 					if st.Script != RenderCalls(st.Calls) {
 						t.Errorf("%s: Exchange step on %s shows text that is not its calls:\n%s", ex, st.Target, st.Script)
 					}
@@ -88,5 +93,27 @@ func TestPlansNeverLoadExchangeInWinRS(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkMove: a switchover is Lossless, never skips a check, and does not wait for a
+// confirmation the remote session cannot give.
+func checkMove(t *testing.T, ex string, cmd Cmd) {
+	t.Helper()
+	if cmd.Name != "Move-ActiveMailboxDatabase" {
+		return
+	}
+	params := map[string]Param{}
+	for _, p := range cmd.Params {
+		params[p.Name] = p
+		if strings.HasPrefix(strings.ToLower(p.Name), "skip") {
+			t.Errorf("%s: Move-ActiveMailboxDatabase with -%s", ex, p.Name)
+		}
+	}
+	if p := params["MountDialOverride"]; p.Value != "Lossless" {
+		t.Errorf("%s: Move-ActiveMailboxDatabase -MountDialOverride %q, want Lossless", ex, p.Value)
+	}
+	if p := params["Confirm"]; p.Type != TypeBool || p.Value != "false" {
+		t.Errorf("%s: Move-ActiveMailboxDatabase without -Confirm:$false", ex)
 	}
 }
