@@ -25,6 +25,7 @@ Usage:
   exchops serve --config exchops.yaml      run the bot (add --lab to run against the embedded lab)
   exchops lab [flags]                      run the simulated Exchange 2010 organisation alone
   exchops plan [--config F] "<command>"    print the target and exact PowerShell of a command; runs nothing
+  exchops rbac [--config F]                print the Exchange 2010 RBAC script for the service account's least privilege
   exchops config check --config F          validate a configuration file
   exchops discord register [--guild ID]    register the /exchange application command (--print: show it)
   exchops slack manifest [--socket-mode]   print the Slack app manifest (--url BASE for HTTP mode)
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "lab":
 		return runLab(ctx, rest, stdout, stderr)
+	case "rbac":
+		return runRBAC(rest, stdout, stderr)
 	case "plan":
 		return runPlan(rest, stdout, stderr)
 	case "config":
