@@ -133,7 +133,7 @@ func propNames(n *node, prefix string, into map[string]bool) {
 func TestErrorRecordShape(t *testing.T) {
 	rec := &ps.ErrorRecord{Message: "Couldn't find database \"NOPE\".", Category: "ObjectNotFound",
 		ErrorID: "4F4F4F4F,Microsoft.Exchange.Management.SystemConfigurationTasks.GetMailboxDatabase",
-		Target: "NOPE", Command: "Get-MailboxDatabase", ExceptionType: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"}
+		Target:  "NOPE", Command: "Get-MailboxDatabase", ExceptionType: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"}
 	var realError, realFailed *node
 	for _, m := range captureMessages(t, "w2008r2-pipeline-receive.b64") {
 		// The client merged its error stream into output (MergeMyResult), so the
