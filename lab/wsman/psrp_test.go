@@ -472,3 +472,31 @@ func TestPSRPServerClose(t *testing.T) {
 	waitFor(t, h.ex.stopped, "the pipeline's ctx on Close")
 	waitFor(t, h.ex.closed, "Runspace.Close on server Close")
 }
+
+// TestWSManKerberos: /wsman takes Kerberos through the acceptor when one is set, next to
+// NTLM; a bad ticket is refused.
+func TestWSManKerberos(t *testing.T) {
+	h := startHarness(t, Options{Kerberos: fakeKerberos{}}, false)
+	try := func(token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, h.ln.URL, strings.NewReader(envelope(actionCreate, "", "", "")))
+		req.Header.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString([]byte(token)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+	}
+	if status, www := try("good-ticket"); status != 200 || www != "Negotiate "+base64.StdEncoding.EncodeToString([]byte("mutual")) {
+		t.Errorf("good ticket: %d %q", status, www)
+	}
+	if status, _ := try("forged"); status != 401 {
+		t.Errorf("bad ticket: %d", status)
+	}
+	if status, body := h.post(envelope(actionCreate, "", "", "")); status != 200 {
+		t.Errorf("NTLM next to Kerberos: %d %s", status, body)
+	}
+	if n := h.srv.OpenShells(); n != 2 {
+		t.Errorf("%d shells", n)
+	}
+}
