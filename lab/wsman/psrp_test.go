@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -570,4 +572,33 @@ func regexpCommandID(t *testing.T, body string) string {
 		t.Fatalf("no CommandId in %s", body)
 	}
 	return id
+}
+
+// TestParsePSRPCreateCapture: a real client's Create (pypsrp's, from the capture in
+// lab/psrp/testdata/captures, with the Exchange configuration) parses, and its
+// creationXml opens a pool.
+func TestParsePSRPCreateCapture(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParseEnvelope", "psrp-create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := parseEnvelope([]byte(unquoteSeed(t, data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ResourceURI != resourceExchange || req.Options["protocolversion"] != "2.3" || req.Shell == nil || req.Shell.CreationXML == nil {
+		t.Fatalf("%+v", req)
+	}
+	creation, err := base64.StdEncoding.DecodeString(*req.Shell.CreationXML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := psrp.NewPool(newFakeExchange(), testUser, creation, psrp.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ClientCapability().ProtocolVersion != "2.3" || p.MaxRunspaces() != 1 {
+		t.Errorf("%+v %d", p.ClientCapability(), p.MaxRunspaces())
+	}
+	p.Close()
 }
