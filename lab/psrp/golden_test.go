@@ -53,7 +53,7 @@ func TestServerMessagesGolden(t *testing.T) {
 	copyStatus.Str = `MB01\EX10-MB02`
 	rec := &ps.ErrorRecord{Message: "Couldn't find database \"NOPE\".", Category: "ObjectNotFound",
 		ErrorID: "4F4F4F4F,Microsoft.Exchange.Management.SystemConfigurationTasks.GetMailboxDatabase",
-		Target: "NOPE", Command: "Get-MailboxDatabase", ExceptionType: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"}
+		Target:  "NOPE", Command: "Get-MailboxDatabase", ExceptionType: "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"}
 	msgs := []struct {
 		name string
 		data []byte
