@@ -164,6 +164,13 @@ func invokeOn(t *testing.T, rs psrp.Runspace, clk *clock.Manual, cmds []psrp.Com
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rs.Invoke(ctx, cmds, out) }()
+	return drive(t, ctx, clk, done, render(cmds))
+}
+
+// drive advances the manual clock a second at a time whenever something waits on it,
+// until done delivers.
+func drive(t *testing.T, ctx context.Context, clk *clock.Manual, done <-chan error, what string) error {
+	t.Helper()
 	for {
 		wctx, stop := context.WithCancel(ctx)
 		waited := make(chan error, 1)
@@ -176,7 +183,7 @@ func invokeOn(t *testing.T, rs psrp.Runspace, clk *clock.Manual, cmds []psrp.Com
 		case err := <-waited:
 			stop()
 			if err != nil {
-				t.Fatalf("%s did not finish: %v", render(cmds), err)
+				t.Fatalf("%s did not finish: %v", what, err)
 			}
 			clk.Advance(time.Second)
 		}
