@@ -208,6 +208,13 @@ func openSession(t *testing.T, o *Org, on string) psrp.Runspace {
 // exchops' runner, it stops at the first pipeline that reports an error.
 func runSession(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step) string {
 	t.Helper()
+	return runSessionMode(t, o, clk, on, steps, true)
+}
+
+// runSessionMode is runSession; with stop false it goes on after errors, as a
+// script of try/catch statements would.
+func runSessionMode(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step, stop bool) string {
+	t.Helper()
 	rs := openSession(t, o, on)
 	var b strings.Builder
 	start := clk.Now()
@@ -230,7 +237,7 @@ func runSession(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step
 		if err != nil {
 			fmt.Fprintf(&b, "terminating: %v\n", err)
 		}
-		if err != nil || rec.errors() > 0 {
+		if stop && (err != nil || rec.errors() > 0) {
 			b.WriteString("(stopped)\n")
 			break
 		}
