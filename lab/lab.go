@@ -113,14 +113,20 @@ func Start(opts Options) (*Lab, error) {
 		if log != nil {
 			log = log.With("server", s.Name)
 		}
-		srv := wsman.NewServer(h, wsman.Options{
+		wopts := wsman.Options{
 			Users:               map[string]string{opts.User: opts.Password},
 			Latency:             opts.Latency,
 			OperationTimeoutCap: opts.OperationTimeoutCap,
 			Machine:             s.Name,
 			Domain:              DomainNB,
 			Logger:              log,
-		})
+		}
+		if ex != nil {
+			// Only Exchange servers serve /PowerShell/ (a nil *ExchangeEndpoint in the
+			// interface would not read as "none").
+			wopts.Exchange = ex
+		}
+		srv := wsman.NewServer(h, wopts)
 		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
 		if err != nil {
 			srv.Close()
