@@ -328,3 +328,26 @@ func TestByteQuantifiedSize(t *testing.T) {
 		}
 	}
 }
+
+// TestHangFault: with the server's hang fault, an Exchange pipeline runs until the
+// client stops it; healing the fault restores service.
+func TestHangFault(t *testing.T) {
+	o, _ := newTestOrg(t)
+	e, err := NewExchangeEndpoint(o, "EX10-MB01")
+	must(t, err)
+	rs, err := e.Open(context.Background(), DefaultUser)
+	must(t, err)
+	defer rs.Close()
+	e.SetHang(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := rs.Invoke(ctx, []psrp.Command{cmd("Get-ExchangeServer")}, &recorder{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hung pipeline: %v", err)
+	}
+	e.SetHang(false)
+	rec := &recorder{cols: []string{"Name"}}
+	must(t, rs.Invoke(context.Background(), []psrp.Command{cmd("Get-ExchangeServer", "", "EX10-MB01")}, rec))
+	if fmt.Sprint(rec.lines) != "[Name=EX10-MB01]" {
+		t.Errorf("after healing: %v", rec.lines)
+	}
+}

@@ -154,8 +154,9 @@ func (l *Lab) Endpoint(name string) *Endpoint {
 }
 
 // SetFault applies a server-level fault by name: the WS-Management faults
-// (unreachable, http500, unauthorized, malformed, none) and "hang" (every command
-// runs until terminated) — "none" also ends a hang.
+// (unreachable, http500, unauthorized, malformed, none) and "hang" (every WinRS
+// command and every Exchange pipeline runs until the client ends it) — "none" also
+// ends a hang.
 func (l *Lab) SetFault(server, fault string) error {
 	e := l.Endpoint(server)
 	if e == nil {
@@ -163,6 +164,9 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if fault == "hang" {
 		e.Host.SetHang(true)
+		if e.Exchange != nil {
+			e.Exchange.SetHang(true)
+		}
 		return nil
 	}
 	f, err := wsman.ParseFault(fault)
@@ -171,6 +175,9 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if f == wsman.FaultNone {
 		e.Host.SetHang(false)
+		if e.Exchange != nil {
+			e.Exchange.SetHang(false)
+		}
 	}
 	e.WSMan.SetFault(f)
 	return nil
