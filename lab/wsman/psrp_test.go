@@ -500,3 +500,32 @@ func TestWSManKerberos(t *testing.T) {
 		t.Errorf("%d shells", n)
 	}
 }
+
+// TestPSRPTerminateWakesReceive: a Receive waiting on a pipeline that the client
+// terminates answers at once with the command-not-found fault.
+func TestPSRPTerminateWakesReceive(t *testing.T) {
+	h := startPSHarness(t, Options{})
+	c := h.client()
+	c.open(1, 1)
+	id, _ := c.command("Block", false, arg{"", `<S N="V">t</S>`})
+	waitFor(t, h.ex.started, "the blocking pipeline")
+	// Drain what is there (nothing yet), then wait.
+	faults := make(chan string, 1)
+	go func() {
+		for {
+			msgs, _, f := c.receive(id)
+			if f != "" || len(msgs) == 0 {
+				faults <- f
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the Receive wait; it is answered either way
+	if f := c.signal(id, signalTerminate); f != "" {
+		t.Fatal(f)
+	}
+	if f := waitFor(t, faults, "the waiting Receive"); !strings.Contains(f, "was not found in the shell") {
+		t.Errorf("waiting Receive: %q", f)
+	}
+	waitFor(t, h.ex.stopped, "the terminated pipeline's ctx")
+}
