@@ -165,7 +165,7 @@ func (o *Org) casArrayObject(a *CASArray) *ps.Object {
 	if members == nil {
 		members = []any{}
 	}
-	obj := ps.NewObject(casArrayType, "Name", a.Name, "Site", a.Site, "Fqdn", a.Fqdn, "Members", members)
+	obj := ps.NewObject(casArrayType, "Name", a.Name, "Site", a.Site, "Fqdn", a.Fqdn, "Members", members, "Identity", a.Name)
 	obj.Str = a.Name
 	return obj
 }
@@ -410,7 +410,8 @@ func (o *Org) casServerObjects(id string) ([]*ps.Object, error) {
 			continue
 		}
 		obj := ps.NewObject(casServerType, "Name", s.Name, "Fqdn", s.FQDN(),
-			"AutoDiscoverServiceInternalUri", "https://"+s.FQDN()+"/Autodiscover/Autodiscover.xml", "AutoDiscoverSiteScope", []any{s.Site})
+			"AutoDiscoverServiceInternalUri", "https://"+s.FQDN()+"/Autodiscover/Autodiscover.xml", "AutoDiscoverSiteScope", []any{s.Site},
+			"Identity", s.Name)
 		obj.Str = s.Name
 		out = append(out, obj)
 	}
@@ -442,7 +443,7 @@ func (o *Org) casCmdlets(on *Server) []*ps.Cmdlet {
 					return ps.Errorf("InvalidArgument", "F2B9E8C1,Microsoft.Exchange.Management.SystemConfigurationTasks.GetAdSite",
 						"The operation couldn't be performed because object '%s' couldn't be found on 'DC01.%s'.", id, Domain)
 				}
-				c.Write(ps.NewObject("Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
+				c.Write(ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
 					"Name", SiteName, "HubSiteEnabled", false, "Identity", Domain+"/Configuration/Sites/"+SiteName))
 				return nil
 			},
