@@ -8,9 +8,9 @@ package main
 
 import (
 	_ "github.com/bwmarrin/discordgo"
-	_ "github.com/robfig/cron/v3"
 	_ "github.com/jcmturner/gokrb5/v8/client"
 	_ "github.com/jcmturner/gokrb5/v8/service"
+	_ "github.com/robfig/cron/v3"
 	_ "github.com/slack-go/slack"
 	_ "github.com/smnsjas/go-psrpcore/serialization"
 	_ "modernc.org/sqlite"
