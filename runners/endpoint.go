@@ -54,8 +54,9 @@ type Endpoint struct {
 	// authentication error can tell the operator what to check.
 	PasswordFrom string
 	Kerberos     Kerberos
-	// AllowUnencrypted permits Basic authentication over plain HTTP. WinRM refuses it by
-	// default and so does the runner; only a lab should set this.
+	// AllowUnencrypted permits Basic and Kerberos (which the client cannot encrypt)
+	// over plain HTTP. WinRM refuses it by default and so does the runner; only a lab
+	// should set this.
 	AllowUnencrypted bool
 	Timeout          time.Duration // per-command timeout on this server; 0: the runner's default
 }
@@ -111,7 +112,14 @@ func (e *Endpoint) check() error {
 		if !e.HTTPS && !e.AllowUnencrypted {
 			problems = append(problems, "basic authentication over HTTP would send the password in clear: use https, or ntlm-encrypted")
 		}
-	case AuthNTLM, AuthKerberos:
+	case AuthNTLM:
+	case AuthKerberos:
+		if !e.HTTPS && !e.AllowUnencrypted {
+			// The library sends the SOAP in clear after the Authorization header: it has no
+			// Kerberos message encryption, and WinRM refuses unencrypted traffic (HTTP 500)
+			// unless AllowUnencrypted=true.
+			problems = append(problems, "kerberos over HTTP would send the payload in clear (the WinRM client has no Kerberos message encryption) and WinRM refuses it: use https")
+		}
 	case AuthNTLMEncrypted:
 		if e.HTTPS {
 			problems = append(problems, "ntlm-encrypted is message encryption for HTTP: over HTTPS use ntlm")
@@ -179,9 +187,14 @@ func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) 
 		if e.HTTPS {
 			proto = "https"
 		}
+		// The SPN is given rather than left to gokrb5, which would canonicalise the host
+		// through a DNS CNAME lookup (and ask for HTTP/<ip> when Address is an IP).
 		spn := e.Kerberos.SPN
+		if spn == "" {
+			spn = "HTTP/" + e.Address
+		}
 		return winrm.NewClientKerberos(&winrm.Settings{
-			WinRMUsername: e.User,
+			WinRMUsername: kerberosUser(e.User),
 			WinRMPassword: e.Password,
 			WinRMHost:     e.Address,
 			WinRMPort:     e.port(),
@@ -194,6 +207,18 @@ func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) 
 		}), nil
 	}
 	return nil, fmt.Errorf("auth %q is not supported", e.Auth)
+}
+
+// kerberosUser is the principal name in an account name: the KDC knows svc-exchops, not
+// MSGLAB\svc-exchops or svc-exchops@msglab.local (the realm comes from Kerberos.Realm).
+func kerberosUser(user string) string {
+	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
+		user = user[i+1:]
+	}
+	if i := strings.IndexByte(user, '@'); i >= 0 {
+		user = user[:i]
+	}
+	return user
 }
 
 func orDefault(s, def string) string {
