@@ -40,6 +40,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Scale, when set, grows the organisation before it is served (benchmarks).
 	Scale *Scale
+	// KerberosKeytab, when set, is a keytab file with the HTTP/<fqdn> keys of the
+	// servers (internal/krbtest writes one): every server then also accepts Kerberos
+	// tickets for its own SPN, as IIS and WinRM do with the machine account's keys.
+	KerberosKeytab string
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -92,6 +96,10 @@ func Start(opts Options) (*Lab, error) {
 		}
 	}
 	l := &Lab{Org: org, User: opts.User, Password: opts.Password}
+	acceptors, err := kerberosAcceptors(opts.KerberosKeytab, org.Servers())
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range org.Servers() {
 		h := newHost(org, s)
 		h.SetStartup(opts.Startup)
@@ -106,6 +114,7 @@ func Start(opts Options) (*Lab, error) {
 			Machine:             s.Name,
 			Domain:              DomainNB,
 			Logger:              log,
+			Kerberos:            acceptors[s.Name],
 		})
 		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
 		if err != nil {
