@@ -59,6 +59,9 @@ type Step struct {
 	Target  string // the server's NetBIOS name, upper case: the runner maps it to an address
 	Script  string // a complete PowerShell 2.0 script, as docs/POWERSHELL.md describes
 	Purpose string // one line for people: what this script does
+	// Calls, when set, make this an Exchange step: typed pipelines for the Exchange
+	// endpoint, and Script is their rendering for people (RenderCalls).
+	Calls []Call `json:"calls,omitempty"`
 }
 
 // WaitSection is the section every Wait script prints last: one row with the columns

@@ -442,7 +442,7 @@ func (o *Org) casCmdlets(on *Server) []*ps.Cmdlet {
 					return ps.Errorf("InvalidArgument", "F2B9E8C1,Microsoft.Exchange.Management.SystemConfigurationTasks.GetAdSite",
 						"The operation couldn't be performed because object '%s' couldn't be found on 'DC01.%s'.", id, Domain)
 				}
-				c.Write(ps.NewObject("Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
+				c.Write(ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
 					"Name", SiteName, "HubSiteEnabled", false, "Identity", Domain+"/Configuration/Sites/"+SiteName))
 				return nil
 			},

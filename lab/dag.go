@@ -248,14 +248,15 @@ func (o *Org) copyStatus(db *Database, c *Copy, now time.Time) string {
 		return statusDismounted
 	}
 	switch {
+	case now.Before(c.SeedingUntil):
+		// A seed under way: Update-MailboxDatabaseCopy seeds a suspended copy.
+		return statusSeeding
 	case c.FailedAndSusp:
 		return statusFailedAndSuspended
 	case c.Failed:
 		return statusFailed
 	case c.Suspended:
 		return statusSuspended
-	case now.Before(c.SeedingUntil):
-		return statusSeeding
 	case now.Before(c.InitializeUntil):
 		return statusInitializing
 	}
@@ -693,10 +694,9 @@ func validFQDN(s string) bool {
 
 // ---- database copies ----
 
-// addCopy adds a passive copy. It returns at once: the copy is Seeding until
-// Timing.Seed has passed on the lab clock, then Healthy. (The real cmdlet blocks until
-// seeding ends; the lab keeps the wait in the status instead, so a test or a bot can
-// watch Seeding turn into Healthy through Get-MailboxDatabaseCopyStatus.)
+// addCopy adds a passive copy: its status is Seeding until Timing.Seed has passed on
+// the lab clock, then Healthy. The cmdlet (cmdAddCopy) then waits out that seed with
+// seed, as Exchange 2010 seeds inside Add-MailboxDatabaseCopy.
 // pref is 0 for "after the existing copies".
 func (o *Org) addCopy(dbName, server string, pref int, postponed bool) error {
 	const cmd = "Add-MailboxDatabaseCopy"
@@ -752,6 +752,82 @@ func (o *Org) addCopy(dbName, server string, pref int, postponed bool) error {
 	}
 	db.Copies = append(db.Copies, c)
 	return nil
+}
+
+// seedSteps is how many progress records a seed reports (every 5 %).
+const seedSteps = 20
+
+// seed waits out a copy's seed (c.SeedingUntil) on the lab clock without holding
+// o.mu, reporting progress as it goes. If the caller goes away first (the client
+// stopped the pipeline or closed the session), the seed ends there and the copy is
+// left as Exchange leaves an interrupted seed: FailedAndSuspended, to be reseeded
+// with Update-MailboxDatabaseCopy.
+func (o *Org) seed(c *ps.Call, db *Database, cp *Copy) error {
+	name := db.Name + `\` + cp.Server
+	activity := fmt.Sprintf("Seeding database copy %s", name)
+	const id = 1
+	o.mu.Lock()
+	until := cp.SeedingUntil
+	o.mu.Unlock()
+	for i := 0; ; i++ {
+		o.mu.Lock()
+		left := until.Sub(o.clock.Now())
+		o.mu.Unlock()
+		total := o.Timing.Seed
+		pct := 100
+		if total > 0 && left > 0 {
+			pct = int(100 * (total - left) / total)
+		}
+		if left <= 0 {
+			break
+		}
+		c.Progress(id, activity, fmt.Sprintf("Copying the database file from %s (%d%% complete).", db.Active, pct), pct, false)
+		step := total / seedSteps
+		if step <= 0 || step > left {
+			step = left
+		}
+		if err := o.clock.Sleep(c.Ctx, step); err != nil {
+			o.mu.Lock()
+			if db.copyOn(cp.Server) == cp {
+				cp.SeedingUntil = time.Time{}
+				cp.FailedAndSusp, cp.Suspended = true, true
+				cp.ErrorMessage = fmt.Sprintf("The seeding operation for database copy %s was cancelled before it completed. Reseed the copy with Update-MailboxDatabaseCopy.", name)
+			}
+			o.mu.Unlock()
+			return err
+		}
+	}
+	c.Progress(id, activity, "Seeding is complete.", 100, true)
+	return nil
+}
+
+// beginReseed applies Update-MailboxDatabaseCopy's preconditions and starts the seed:
+// only a suspended passive copy can be seeded, and files a seeded copy left behind
+// must be deleted with -DeleteExistingFiles.
+func (o *Org) beginReseed(id string, deleteExisting bool) (*Database, *Copy, error) {
+	const cmd = "Update-MailboxDatabaseCopy"
+	db, c, err := o.copyByID(cmd, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := db.Name + `\` + c.Server
+	now := o.clock.Now()
+	switch {
+	case strings.EqualFold(c.Server, db.Active):
+		return nil, nil, invalidOp(cmd, "Database copy '%s' is the active copy. Only a passive database copy can be seeded.", name)
+	case now.Before(c.SeedingUntil):
+		return nil, nil, invalidOp(cmd, "Database copy '%s' is already being seeded.", name)
+	case !c.Suspended && !c.FailedAndSusp:
+		return nil, nil, invalidOp(cmd, "Database copy '%s' isn't suspended. Suspend it with Suspend-MailboxDatabaseCopy before seeding it.", name)
+	case !c.SeedingPostponed && !deleteExisting:
+		return nil, nil, invalidOp(cmd, "The seeding operation failed. Database files already exist for copy '%s' on server %s. Use -DeleteExistingFiles to delete them and seed again.", name, c.Server)
+	}
+	c.SeedingPostponed, c.Failed, c.FailedAndSusp, c.ErrorMessage = false, false, false, ""
+	c.CopyQueue, c.ReplayQueue = 0, 0
+	c.Suspended = true
+	c.SeedingUntil = now.Add(o.Timing.Seed)
+	c.LastInspected = now
+	return db, c, nil
 }
 
 // removeCopy removes a passive copy; preferences close the gap.

@@ -9,20 +9,22 @@ import (
 	"github.com/exchops/exchops/lab/ps"
 )
 
-// Type names of the objects the DAG cmdlets return. Over Exchange 2010's remote
-// session every object arrives deserialized: ids and enums are plain strings and
-// multi-valued properties are arrays of strings.
+// Type names of the objects the DAG cmdlets return: the .NET types of a 2010 server.
+// Over PowerShell Remoting the client sees them as Deserialized.<type>.
 const (
-	typeExchangeServer  = "Deserialized.Microsoft.Exchange.Data.Directory.Management.ExchangeServer"
-	typeMailboxServer   = "Deserialized.Microsoft.Exchange.Data.Directory.Management.MailboxServer"
-	typeMailboxDatabase = "Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase"
-	typeDAG             = "Deserialized.Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseAvailabilityGroup"
-	typeDAGNetwork      = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetwork"
-	typeDAGSubnet       = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkSubnet"
-	typeDAGInterface    = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkInterface"
-	typeCopyStatus      = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseCopyStatusEntry"
-	typeReplicationRow  = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckOutputObject"
-	typeMoveResult      = "Deserialized.Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseMoveResult"
+	typeExchangeServer  = "Microsoft.Exchange.Data.Directory.Management.ExchangeServer"
+	typeMailboxServer   = "Microsoft.Exchange.Data.Directory.Management.MailboxServer"
+	typeMailboxDatabase = "Microsoft.Exchange.Data.Directory.SystemConfiguration.MailboxDatabase"
+	typeDAG             = "Microsoft.Exchange.Data.Directory.SystemConfiguration.DatabaseAvailabilityGroup"
+	typeDAGNetwork      = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetwork"
+	typeDAGSubnet       = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkSubnet"
+	typeDAGInterface    = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkInterface"
+	typeCopyStatus      = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseCopyStatusEntry"
+	typeReplicationRow  = "Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckOutputObject"
+	typeCheckResult     = "Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckResult"
+	typeMoveResult      = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseMoveResult"
+	// ActivationPreference's elements: pairs of a server's ADObjectId and a number.
+	typePreferencePair = "System.Collections.Generic.KeyValuePair`2[[Microsoft.Exchange.Data.Directory.ADObjectId, Microsoft.Exchange.Data.Directory],[System.Int32, mscorlib]]"
 )
 
 // dagCmdlets are the DAG-side Exchange cmdlets as run on server on (the server the
@@ -125,6 +127,13 @@ func (o *Org) dagCmdlets(on *Server) []*ps.Cmdlet {
 			Invoke:        o.cmdAddCopy,
 		},
 		{
+			Name: "Update-MailboxDatabaseCopy",
+			Params: []ps.Param{identity(0, true, true), sw("DeleteExistingFiles"), sw("ManualResume"), sw("Force"),
+				str("SourceServer", -1, false), dc},
+			ShouldProcess: true,
+			Invoke:        o.cmdUpdateCopy,
+		},
+		{
 			Name:          "Remove-MailboxDatabaseCopy",
 			Params:        []ps.Param{identity(0, true, true), dc},
 			ShouldProcess: true,
@@ -195,28 +204,13 @@ func (o *Org) cmdGetExchangeServer(c *ps.Call) error {
 	return nil
 }
 
-// serverRoleString is ServerRole's enum form: flags in the order of their values
-// (Mailbox 2, ClientAccess 4, HubTransport 32).
-func serverRoleString(s *Server) string {
-	var out []string
-	for _, r := range []string{"Mailbox", "ClientAccess", "UnifiedMessaging", "HubTransport", "Edge"} {
-		if s.HasRole(r) {
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 {
-		return "None"
-	}
-	return strings.Join(out, ", ")
-}
-
 func exchangeServerObject(s *Server) *ps.Object {
 	o := ps.NewObject(typeExchangeServer,
 		"Name", s.Name,
 		"Fqdn", s.FQDN(),
 		"Domain", Domain,
 		"Edition", "Enterprise",
-		"ServerRole", serverRoleString(s),
+		"ServerRole", serverRoleEnum(s),
 		"Site", Domain+"/Configuration/Sites/"+s.Site,
 		"AdminDisplayVersion", ExchangeV,
 		"IsMailboxServer", s.HasRole("Mailbox"),
@@ -254,8 +248,8 @@ func (o *Org) cmdGetMailboxServer(c *ps.Call) error {
 		obj := ps.NewObject(typeMailboxServer,
 			"Name", s.Name,
 			"DatabaseAvailabilityGroup", dag,
-			"DatabaseCopyAutoActivationPolicy", "Unrestricted",
-			"AutoDatabaseMountDial", "GoodAvailability",
+			"DatabaseCopyAutoActivationPolicy", enum(enumAutoActivate, "Unrestricted"),
+			"AutoDatabaseMountDial", enum(enumMountDial, "GoodAvailability"),
 			"AdminDisplayVersion", ExchangeV,
 			"Identity", s.Name,
 		)
@@ -302,10 +296,9 @@ func byPreference(db *Database) []*Copy {
 }
 
 func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
-	servers, prefs := []any{}, []any{}
+	servers := []any{}
 	for _, c := range byPreference(db) {
 		servers = append(servers, c.Server)
-		prefs = append(prefs, fmt.Sprintf("[%s, %d]", c.Server, c.Preference))
 	}
 	// Once the database's server is in a DAG, the DAG is its master.
 	master := db.Active
@@ -316,21 +309,23 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 	if len(db.Copies) > 1 {
 		replication = "Remote"
 	}
-	var mounted any // $null without -Status, as in Exchange
+	var mounted, size any // $null without -Status, as in Exchange
 	if status {
 		mounted = o.mounted(db)
+		size = byteQuantifiedSize(databaseSize(db))
 	}
 	obj := ps.NewObject(typeMailboxDatabase,
 		"Name", db.Name,
 		"Server", db.Active,
 		"Servers", servers,
-		"ActivationPreference", prefs,
+		"ActivationPreference", preferencePairs(db),
 		"MasterServerOrAvailabilityGroup", master,
 		"RpcClientAccessServer", db.RpcClientAccessServer,
 		"CircularLoggingEnabled", db.CircularLogging,
 		"EdbFilePath", db.EdbFilePath,
 		"LogFolderPath", db.LogFolderPath,
 		"Mounted", mounted,
+		"DatabaseSize", size,
 		"Recovery", false,
 		"ReplicationType", replication,
 		"IsMailboxDatabase", true,
@@ -568,11 +563,11 @@ func (o *Org) cmdGetDAGNetwork(c *ps.Call) error {
 // "{EX10-MB01,Up,10.0.0.11}"), so both [string] casts and member access work.
 func (o *Org) networkObject(d *DAG, n *DAGNetwork) *ps.Object {
 	st := subnetState(n)
-	sub := ps.NewObject(typeDAGSubnet, "SubnetId", n.Subnet, "State", st)
+	sub := ps.NewObject(typeDAGSubnet, "SubnetId", n.Subnet, "State", enum(enumSubnetState, st))
 	sub.Str = "{" + n.Subnet + "," + st + "}"
 	ifaces := []any{}
 	for _, i := range o.interfaces(d, n) {
-		x := ps.NewObject(typeDAGInterface, "NodeName", i.Node, "Interface", i.NIC, "IpAddress", i.IP, "State", i.State)
+		x := ps.NewObject(typeDAGInterface, "NodeName", i.Node, "Interface", i.NIC, "IpAddress", i.IP, "State", enum(enumIfaceState, i.State))
 		x.Str = "{" + i.Node + "," + i.State + "," + i.IP + "}"
 		ifaces = append(ifaces, x)
 	}
@@ -592,13 +587,49 @@ func (o *Org) networkObject(d *DAG, n *DAGNetwork) *ps.Object {
 
 // ---- copies ----
 
+// cmdAddCopy adds the copy, then seeds it inside the cmdlet as Exchange 2010 does,
+// reporting progress; -SeedingPostponed returns at once with the copy unseeded.
 func (o *Org) cmdAddCopy(c *ps.Call) error {
 	if c.WhatIf() {
 		return nil
 	}
+	postponed := c.Switch("SeedingPostponed")
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.addCopy(id(c, "Identity"), c.String("MailboxServer"), c.Int("ActivationPreference", 0), c.Switch("SeedingPostponed"))
+	err := o.addCopy(id(c, "Identity"), c.String("MailboxServer"), c.Int("ActivationPreference", 0), postponed)
+	var db *Database
+	var cp *Copy
+	if err == nil && !postponed {
+		db = o.database(id(c, "Identity"))
+		cp = db.copyOn(o.server(c.String("MailboxServer")).Name)
+	}
+	o.mu.Unlock()
+	if err != nil || postponed {
+		return err
+	}
+	return o.seed(c, db, cp)
+}
+
+// cmdUpdateCopy is Update-MailboxDatabaseCopy: it reseeds a suspended passive copy
+// inside the cmdlet, with progress, and resumes it at the end unless -ManualResume.
+func (o *Org) cmdUpdateCopy(c *ps.Call) error {
+	if c.WhatIf() {
+		return nil
+	}
+	o.mu.Lock()
+	db, cp, err := o.beginReseed(id(c, "Identity"), c.Switch("DeleteExistingFiles"))
+	o.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := o.seed(c, db, cp); err != nil {
+		return err
+	}
+	if !c.Switch("ManualResume") {
+		o.mu.Lock()
+		cp.Suspended, cp.SuspendComment = false, ""
+		o.mu.Unlock()
+	}
+	return nil
 }
 
 func (o *Org) cmdRemoveCopy(c *ps.Call) error {
@@ -705,13 +736,13 @@ func (o *Org) copyStatusObject(db *Database, cp *Copy, now time.Time) *ps.Object
 		"Name", name,
 		"DatabaseName", db.Name,
 		"MailboxServer", cp.Server,
-		"Status", status,
+		"Status", enum(enumCopyStatus, status),
 		"ActiveCopy", active,
 		"ActivationSuspended", !active && (cp.Suspended || cp.ActivationOnly || cp.FailedAndSusp),
 		"CopyQueueLength", copyQ,
 		"ReplayQueueLength", replayQ,
 		"LastInspectedLogTime", o.lastInspected(db, cp, status, now),
-		"ContentIndexState", cp.ContentIndexState,
+		"ContentIndexState", enum(enumContentIndex, cp.ContentIndexState),
 		"ErrorMessage", errMsg,
 		"SuspendComment", comment,
 		// Active Manager names servers in lower case.
@@ -744,7 +775,7 @@ func (o *Org) cmdTestReplicationHealth(c *ps.Call, on *Server) error {
 			"Server", r.Server,
 			"Check", r.Check,
 			"CheckDescription", r.Description,
-			"Result", r.Result,
+			"Result", checkResult(r.Result),
 			"Error", e,
 			"Identity", r.Server,
 		)

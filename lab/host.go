@@ -7,38 +7,30 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf16"
 
-	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/ps"
 )
 
 // Host is one simulated Windows server as WinRS sees it: it starts the programs a
 // client asks for (powershell.exe, dnscmd.exe, cmd.exe's built-ins) and gives each
-// PowerShell process a session with what that server really has: the Exchange
-// Management Shell on Exchange servers, the ServerManager module everywhere, the NLB
-// module once the NLB feature is installed, dnscmd on the DNS server.
+// PowerShell process a session with what that server really has: the ServerManager
+// module everywhere, the NLB module once the NLB feature is installed, dnscmd on the
+// DNS server, and on Exchange servers the Exchange Management Shell's loader and
+// snap-in, which fail there as on a real server: reaching Exchange from inside a WinRS
+// shell is a second hop (see connectExchangeServer). Exchange cmdlets run on the
+// Exchange endpoint (ExchangeEndpoint).
 //
 // It implements wsman.Host.
 type Host struct {
 	org    *Org
 	server *Server
 
-	mu      sync.Mutex
-	startup time.Duration // the cost of starting PowerShell and loading Exchange (real time)
-	hang    bool          // fault: every command runs until it is terminated
+	mu   sync.Mutex
+	hang bool // fault: every command runs until it is terminated
 }
 
 func newHost(o *Org, s *Server) *Host { return &Host{org: o, server: s} }
-
-// SetStartup sets the real-time cost of starting powershell.exe (the demo and
-// benchmarks make it about 2 s, as on a real Exchange 2010 server; tests use 0).
-func (h *Host) SetStartup(d time.Duration) {
-	h.mu.Lock()
-	h.startup = d
-	h.mu.Unlock()
-}
 
 // SetHang makes every command started from now on run until the client terminates it,
 // as a wedged Exchange cmdlet or a stuck WinRM plug-in would.
@@ -48,16 +40,15 @@ func (h *Host) SetHang(v bool) {
 	h.mu.Unlock()
 }
 
-func (h *Host) faults() (startup time.Duration, hang bool) {
+func (h *Host) hanging() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.startup, h.hang
+	return h.hang
 }
 
 // Exec implements wsman.Host.
 func (h *Host) Exec(ctx context.Context, user, command string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	startup, hang := h.faults()
-	if hang {
+	if h.hanging() {
 		<-ctx.Done()
 		return 1
 	}
@@ -65,25 +56,20 @@ func (h *Host) Exec(ctx context.Context, user, command string, args []string, st
 	for _, a := range args {
 		argv = append(argv, splitCommandLine(a)...)
 	}
-	return h.run(ctx, user, argv, stdin, stdout, stderr, startup)
+	return h.run(ctx, user, argv, stdin, stdout, stderr)
 }
 
-func (h *Host) run(ctx context.Context, user string, argv []string, stdin io.Reader, stdout, stderr io.Writer, startup time.Duration) int {
+func (h *Host) run(ctx context.Context, user string, argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(argv) == 0 {
 		return 0
 	}
 	switch program(argv[0]) {
 	case "powershell":
-		if startup > 0 {
-			if (clock.Real{}).Sleep(ctx, startup) != nil {
-				return 1
-			}
-		}
 		return h.powershell(ctx, user, argv[1:], stdin, stdout, stderr)
 	case "cmd":
 		// cmd /c <command line>
 		if len(argv) >= 2 && (strings.EqualFold(argv[1], "/c") || strings.EqualFold(argv[1], "/k")) {
-			return h.run(ctx, user, argv[2:], stdin, stdout, stderr, startup)
+			return h.run(ctx, user, argv[2:], stdin, stdout, stderr)
 		}
 		return 0
 	case "dnscmd":
@@ -288,9 +274,11 @@ const exchangeBanner = "\r\n" +
 	"Show full output for a command: <command> | Format-List\r\n" +
 	"\r\n"
 
-// connectExchangeServer is RemoteExchange.ps1's function: -auto connects to the local
-// server (a remote PowerShell session to its /PowerShell virtual directory) and
-// imports the Exchange cmdlets.
+// connectExchangeServer is RemoteExchange.ps1's function. -auto opens a remote
+// PowerShell session to the local server's /PowerShell/ virtual directory with
+// Kerberos, as the logged-on user. Over WinRS that is a second hop: a shell opened
+// with NTLM or Kerberos without delegation holds no credential to forward, so the
+// session cannot be opened and no Exchange cmdlet is imported.
 func (h *Host) connectExchangeServer(stdout io.Writer) *ps.Cmdlet {
 	return &ps.Cmdlet{
 		Name: "Connect-ExchangeServer",
@@ -315,18 +303,40 @@ func (h *Host) connectExchangeServer(stdout io.Writer) *ps.Cmdlet {
 					"Cannot process command because of one or more missing mandatory parameters: ServerFqdn.")
 			}
 			fmt.Fprintf(stdout, "VERBOSE: Connecting to %s\r\n", target.FQDN())
-			fmt.Fprintf(stdout, "VERBOSE: Connected to %s.\r\n", target.FQDN())
-			c.Session.Define(h.exchangeCmdlets(target)...)
-			return nil
+			return secondHopRefused(target)
 		},
 	}
 }
 
-// exchangeCmdlets are the cmdlets of the Exchange Management Shell, run against server on.
-func (h *Host) exchangeCmdlets(on *Server) []*ps.Cmdlet {
-	return append(h.org.dagCmdlets(on), h.org.casCmdlets(on)...)
+// secondHopRefused is New-PSSession's failure when the WinRS logon has no credential
+// to forward to the Exchange endpoint: Kerberos finds no logon session to take a
+// ticket from (ERROR_NO_SUCH_LOGON_SESSION, 0x80070520).
+func secondHopRefused(target *Server) *ps.ErrorRecord {
+	return &ps.ErrorRecord{
+		Message: fmt.Sprintf("[%s] Connecting to remote server failed with the following error message : "+
+			"WinRM cannot process the request. The following error occured while using Kerberos authentication: "+
+			"A specified logon session does not exist. It may already have been terminated. "+
+			"For more information, see the about_Remote_Troubleshooting Help topic.", target.FQDN()),
+		Category:      "OpenError",
+		ErrorID:       "PSSessionOpenFailed",
+		Target:        "System.Management.Automation.RemoteRunspace",
+		ExceptionType: "System.Management.Automation.Remoting.PSRemotingTransportException",
+	}
 }
 
+// adReadRefused is what an Exchange cmdlet of the local snap-in answers over WinRS:
+// it reads Active Directory as the logged-on user, and the network logon of the
+// WinRS shell cannot authenticate to the domain controller (the bind is anonymous).
+func adReadRefused(cmdlet string) *ps.ErrorRecord {
+	e := exErr(cmdlet, "NotSpecified", "Microsoft.Exchange.Data.Directory.ADOperationException",
+		"Active Directory operation failed on %s. This error is not retriable. Additional information: An operations error occurred.\r\n"+
+			"Active directory response: 000004DC: LdapErr: DSID-0C0906E8, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v1db1", dcFQDN)
+	return e
+}
+
+// addPSSnapin loads snap-ins. Exchange's E2010 snap-in loads (it is installed), and
+// its cmdlets bind their parameters, but each fails on its first Active Directory
+// read: see adReadRefused.
 func (h *Host) addPSSnapin(stdout io.Writer) *ps.Cmdlet {
 	return &ps.Cmdlet{
 		Name:   "Add-PSSnapin",
@@ -334,7 +344,11 @@ func (h *Host) addPSSnapin(stdout io.Writer) *ps.Cmdlet {
 		Invoke: func(c *ps.Call) error {
 			for _, name := range c.Strings("Name") {
 				if h.server.Exchange && strings.EqualFold(name, exchangeSnapIn) {
-					c.Session.Define(h.exchangeCmdlets(h.server)...)
+					for _, cmd := range h.org.exchangeCmdlets(h.server) {
+						local := *cmd
+						local.Invoke = func(c *ps.Call) error { return adReadRefused(local.Name) }
+						c.Session.Define(&local)
+					}
 					continue
 				}
 				return &ps.ErrorRecord{

@@ -31,8 +31,9 @@ type Options struct {
 	Clock clock.Clock
 	// Timing overrides DefaultTiming when not nil.
 	Timing *Timing
-	// Latency is added to every WS-Management request; Startup to every powershell.exe
-	// start (real time: they model the network and the process, not the organisation).
+	// Latency is added to every WS-Management request; Startup to opening every
+	// session on an Exchange endpoint (loading Exchange and the account's roles). Both
+	// are real time: they model the network and the servers, not the organisation.
 	Latency, Startup time.Duration
 	// OperationTimeoutCap caps WS-Management long polls (tests shorten it); 0 is 60 s.
 	OperationTimeoutCap time.Duration
@@ -61,12 +62,17 @@ type Lab struct {
 // Endpoint is one simulated server as a client reaches it.
 type Endpoint struct {
 	Name string
-	URL  string
-	Port int
+	URL  string // WS-Management (WinRS): http(s)://127.0.0.1:<port>/wsman
+	// PowerShellURL is the Exchange endpoint, http(s)://127.0.0.1:<port>/PowerShell/,
+	// on the same listener; "" on a server without Exchange.
+	PowerShellURL string
+	Port          int
 	// CertPEM is the endpoint's own certificate over HTTPS.
 	CertPEM []byte
 	Host    *Host
-	WSMan   *wsman.Server
+	// Exchange is the organisation behind PowerShellURL (nil without Exchange).
+	Exchange *ExchangeEndpoint
+	WSMan    *wsman.Server
 
 	listener *wsman.Listener
 }
@@ -102,7 +108,15 @@ func Start(opts Options) (*Lab, error) {
 	}
 	for _, s := range org.Servers() {
 		h := newHost(org, s)
-		h.SetStartup(opts.Startup)
+		var ex *ExchangeEndpoint
+		if s.Exchange {
+			var err error
+			if ex, err = NewExchangeEndpoint(org, s.Name); err != nil {
+				l.Close()
+				return nil, err
+			}
+			ex.SetStartup(opts.Startup)
+		}
 		log := opts.Logger
 		if log != nil {
 			log = log.With("server", s.Name)
@@ -123,7 +137,11 @@ func Start(opts Options) (*Lab, error) {
 			return nil, err
 		}
 		l.CertPEM = append(l.CertPEM, ln.CertPEM...)
-		l.Servers = append(l.Servers, &Endpoint{Name: s.Name, URL: url, Port: ln.Port(), CertPEM: ln.CertPEM, Host: h, WSMan: srv, listener: ln})
+		e := &Endpoint{Name: s.Name, URL: url, Port: ln.Port(), CertPEM: ln.CertPEM, Host: h, Exchange: ex, WSMan: srv, listener: ln}
+		if ex != nil {
+			e.PowerShellURL = strings.TrimSuffix(url, "/wsman") + "/PowerShell/"
+		}
+		l.Servers = append(l.Servers, e)
 	}
 	return l, nil
 }

@@ -40,6 +40,7 @@ type Org struct {
 	nlb       []*NLBCluster
 	dns       map[string][]DNSRecord // zone (lower case) -> records
 	mailboxes []string               // primary SMTP addresses
+	roles     map[string][]string    // account (bare, lower case) -> management roles (rbac.go)
 
 	// Timings of things that take time in Exchange; tests may shorten them.
 	Timing Timing

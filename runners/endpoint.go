@@ -59,6 +59,10 @@ type Endpoint struct {
 	// should set this.
 	AllowUnencrypted bool
 	Timeout          time.Duration // per-command timeout on this server; 0: the runner's default
+	// Exchange is the server's Exchange endpoint, where Exchange steps go; nil for a
+	// server without Exchange (a DNS server, an NLB-only host). A server with only an
+	// Exchange endpoint may leave Address empty.
+	Exchange *ExchangeEndpoint
 }
 
 // String describes the endpoint without its password.
@@ -100,6 +104,20 @@ func (e *Endpoint) check() error {
 	var problems []string
 	if strings.TrimSpace(e.Name) == "" {
 		problems = append(problems, "it has no name")
+	}
+	if e.Exchange != nil {
+		ex := *e.Exchange // a copy: check loads the CA file into it, not into the caller's
+		if err := ex.check(orDefault(e.Name, e.Address)); err != nil {
+			problems = append(problems, err.Error())
+		}
+		e.Exchange = &ex
+		if strings.TrimSpace(e.Address) == "" && e.Port == 0 {
+			// Exchange only: the WinRS settings do not apply.
+			if len(problems) > 0 {
+				return errors.New("endpoint " + orDefault(e.Name, e.Exchange.URL) + ": " + strings.Join(problems, "; "))
+			}
+			return nil
+		}
 	}
 	if strings.TrimSpace(e.Address) == "" {
 		problems = append(problems, "it has no address")

@@ -67,9 +67,10 @@ func decodeOrigin(s string) (approvals.Origin, error) {
 }
 
 type stepJSON struct {
-	Target  string `json:"target"`
-	Script  string `json:"script"`
-	Purpose string `json:"purpose,omitempty"`
+	Target  string          `json:"target"`
+	Script  string          `json:"script"`
+	Purpose string          `json:"purpose,omitempty"`
+	Calls   []commands.Call `json:"calls,omitempty"`
 }
 
 // waitJSON keeps durations as Go duration text ("30m0s"): readable, and

@@ -231,6 +231,7 @@ type Call struct {
 	out      func(any)
 	warn     func(string)
 	verbose  func(string)
+	progress func(int, string, string, int, bool)
 	exitCode *int
 }
 
@@ -293,6 +294,9 @@ type Config struct {
 	// Write-Host, Write-Error, Write-Warning, Out-Null, Out-String, Join-Path,
 	// Start-Sleep, Sort-Object, Measure-Object, Get-Date).
 	Commands []*Cmdlet
+	// Builtins, when not nil, keeps only the named built-ins: a restricted runspace
+	// (Exchange's remote session exposes a handful of them). nil keeps them all.
+	Builtins []string
 	// DotSource runs when a script dot-sources or calls a .ps1 file (". 'C:\x.ps1'").
 	// The host typically defines commands into the session (Session.Define).
 	// Returning an *ErrorRecord fails the statement; a nil func means no files exist.
@@ -316,6 +320,10 @@ func NewSession(cfg Config) *Session { return newSession(cfg) }
 // earlier one of the same name.
 func (s *Session) Define(cmds ...*Cmdlet) { s.define(cmds) }
 
+// Commands lists the names of the commands available in the session, sorted
+// (Get-Command's answer).
+func (s *Session) Commands() []string { return s.commandNames() }
+
 // Defined reports whether a command name is available.
 func (s *Session) Defined(name string) bool { return s.defined(name) }
 
@@ -338,3 +346,51 @@ func (c *Call) Verbose(text string) {
 // WhatIf reports whether -WhatIf was given: the cmdlet must describe what it would
 // do with c.Warn-like output ("What if: ...", via c.Session's host output) and change nothing.
 func (c *Call) WhatIf() bool { return c.Switch("WhatIf") }
+
+// Command is one command of a typed pipeline (Session.Invoke): what a PowerShell
+// Remoting client sends instead of script text. Args are bound exactly as a script's
+// arguments would be (named by full name, alias or unambiguous prefix; positional by
+// Position), but their values are already typed: no expression is evaluated.
+type Command struct {
+	Name string
+	Args []Arg
+}
+
+// Arg is one argument of a Command. Name is "" for a positional argument; a switch is
+// Name with Value true.
+type Arg struct {
+	Name  string
+	Value any
+}
+
+// Output receives what a typed pipeline produces, stream by stream, in order. Its
+// method set is psrp.Output's, so the lab's PSRP endpoint passes its sink straight in.
+type Output interface {
+	Object(v any)
+	// Error is a non-terminating error record (the pipeline goes on).
+	Error(rec *ErrorRecord)
+	Warning(text string)
+	Verbose(text string)
+	// Progress reports an activity's progress: percent -1 when unknown; completed
+	// ends the activity.
+	Progress(activityID int, activity, status string, percent int, completed bool)
+}
+
+// Invoke runs one pipeline of typed commands, as a remote runspace does for a PSRP
+// CREATE_PIPELINE: each command's output is the next one's input, the last one's goes
+// to out.Object. Non-terminating errors (a cmdlet's error under ErrorAction Continue)
+// go to out.Error and the pipeline continues; a terminating error (an unknown
+// command, a binding failure, -ErrorAction Stop) ends it and is returned as an
+// *ErrorRecord. When ctx ends, Invoke returns ctx's error once the running cmdlet
+// has stopped. Variables and preferences are the session's, as in a runspace.
+func (s *Session) Invoke(ctx context.Context, cmds []Command, out Output) error {
+	return s.invokeTyped(ctx, cmds, out)
+}
+
+// Progress reports the cmdlet's progress (a PROGRESS_RECORD over PowerShell Remoting;
+// powershell.exe over WinRS shows none of it).
+func (c *Call) Progress(activityID int, activity, status string, percent int, completed bool) {
+	if c.progress != nil {
+		c.progress(activityID, activity, status, percent, completed)
+	}
+}

@@ -89,20 +89,17 @@ func (st *sessionState) runCommand(cmd *commandNode, input []any, hasInput bool,
 	}
 	c := st.lookup(name)
 	if c == nil {
-		return &runtimeError{at: cmd.at, stmtOnly: true, rec: &ErrorRecord{
-			Message: "The term '" + name + "' is not recognized as the name of a cmdlet, function, script file, or operable program. " +
-				"Check the spelling of the name, or if a path was included, verify that the path is correct and try again.",
-			Category: "ObjectNotFound", ErrorID: "CommandNotFoundException", Target: name,
-			ExceptionType: "System.Management.Automation.CommandNotFoundException"}}
+		return &runtimeError{at: cmd.at, stmtOnly: true, rec: notRecognized(name)}
 	}
 	return st.invoke(c, name, args, input, hasInput, sink, cmd.at)
 }
 
 func (st *sessionState) newCall(name string, params map[string]any, input []any, sink func(any), verbose func(string)) *Call {
 	return &Call{Ctx: st.ctx, Session: st.s, Name: name, Params: params, Input: input,
-		out:     func(v any) { emitValue(sink, v) },
-		warn:    func(t string) { st.writeOut("WARNING: " + t) },
-		verbose: verbose}
+		out:      func(v any) { emitValue(sink, v) },
+		warn:     st.warning,
+		verbose:  verbose,
+		progress: st.progress}
 }
 
 // cmdTypeName is the cmdlet's .NET type name, the suffix of its error ids.
@@ -395,7 +392,7 @@ func (st *sessionState) invoke(c *Cmdlet, name string, args []evArg, input []any
 	}
 	var verbose func(string)
 	if opts.verbose {
-		verbose = func(t string) { st.writeOut("VERBOSE: " + t) }
+		verbose = st.verboseLine
 	}
 	call := func(p map[string]any, in []any) error {
 		cl := st.newCall(name, p, in, out, verbose)
@@ -403,7 +400,7 @@ func (st *sessionState) invoke(c *Cmdlet, name string, args []evArg, input []any
 		cl.warn = func(t string) {
 			warns = append(warns, t)
 			if warnAction != "silentlycontinue" {
-				st.writeOut("WARNING: " + t)
+				st.warning(t)
 			}
 		}
 		st.hasInput = hasInput

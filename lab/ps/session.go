@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,7 +28,8 @@ type sessionState struct {
 	callDepth int
 	tryDepth  int
 	lastOK    bool
-	hasInput  bool // whether the command being invoked has pipeline input
+	hasInput  bool   // whether the command being invoked has pipeline input
+	typed     Output // set while Invoke runs: the streams go to it, not to Stdout/Stderr
 }
 
 var aliases = map[string]string{
@@ -51,7 +53,17 @@ func newSession(cfg Config) *Session {
 	st.global.vars["lastexitcode"] = nil
 	st.cur = st.global
 	s.impl = st
+	var keep map[string]bool
+	if cfg.Builtins != nil {
+		keep = map[string]bool{}
+		for _, n := range cfg.Builtins {
+			keep[strings.ToLower(n)] = true
+		}
+	}
 	for _, b := range builtinCmdlets() {
+		if keep != nil && !keep[strings.ToLower(b.cmd.Name)] {
+			continue
+		}
 		st.builtins[b.cmd] = b.typeName
 		st.cmds[strings.ToLower(b.cmd.Name)] = b.cmd
 	}
@@ -74,7 +86,7 @@ func (st *sessionState) lookup(name string) *Cmdlet {
 	if c, ok := st.cmds[n]; ok {
 		return c
 	}
-	if a, ok := aliases[n]; ok {
+	if a, ok := aliases[n]; ok && st.s.cfg.Builtins == nil {
 		return st.cmds[a]
 	}
 	if base, ok := strings.CutSuffix(n, ".exe"); ok {
@@ -128,6 +140,88 @@ func (s *Session) run(ctx context.Context, script string) int {
 	return 0
 }
 
+// invokeTyped runs a pipeline of typed commands (Session.Invoke).
+func (s *Session) invokeTyped(ctx context.Context, cmds []Command, out Output) error {
+	st := s.impl
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ctx = noCtx(ctx)
+	st.src, st.fmt = nil, nil
+	st.cur, st.steps, st.callDepth, st.tryDepth, st.lastOK = st.global, 0, 0, 0, true
+	st.typed = out
+	defer func() { st.typed = nil }()
+	var input []any
+	hasInput := false
+	for i, cmd := range cmds {
+		if err := st.ctx.Err(); err != nil {
+			return err
+		}
+		var buf []any
+		sink := out.Object
+		if i < len(cmds)-1 {
+			sink = func(v any) { buf = append(buf, v) }
+		}
+		c := st.lookup(cmd.Name)
+		if c == nil || c.Native {
+			return notRecognized(cmd.Name)
+		}
+		args := make([]evArg, 0, len(cmd.Args))
+		for _, a := range cmd.Args {
+			ea := evArg{param: a.Name, value: a.Value, hasValue: true}
+			if a.Name != "" {
+				ea.colon, ea.raw = true, "-"+a.Name
+			}
+			args = append(args, ea)
+		}
+		if err := st.invoke(c, cmd.Name, args, input, hasInput, sink, 0); err != nil {
+			if cerr := st.ctx.Err(); cerr != nil {
+				return cerr
+			}
+			var rt *runtimeError
+			if errors.As(err, &rt) {
+				st.recordError(rt.rec)
+				return rt.rec
+			}
+			return err
+		}
+		input, hasInput = buf, true
+	}
+	return nil
+}
+
+// notRecognized is PowerShell's CommandNotFoundException.
+func notRecognized(name string) *ErrorRecord {
+	return &ErrorRecord{
+		Message: "The term '" + name + "' is not recognized as the name of a cmdlet, function, script file, or operable program. " +
+			"Check the spelling of the name, or if a path was included, verify that the path is correct and try again.",
+		Category: "ObjectNotFound", ErrorID: "CommandNotFoundException", Target: name,
+		ExceptionType: "System.Management.Automation.CommandNotFoundException"}
+}
+
+// warning, verbose and progress send a cmdlet's other streams to the typed pipeline's
+// Output, or to stdout the way powershell.exe prints them.
+func (st *sessionState) warning(text string) {
+	if st.typed != nil {
+		st.typed.Warning(text)
+		return
+	}
+	st.writeOut("WARNING: " + text)
+}
+
+func (st *sessionState) verboseLine(text string) {
+	if st.typed != nil {
+		st.typed.Verbose(text)
+		return
+	}
+	st.writeOut("VERBOSE: " + text)
+}
+
+func (st *sessionState) progress(id int, activity, status string, percent int, completed bool) {
+	if st.typed != nil {
+		st.typed.Progress(id, activity, status, percent, completed)
+	}
+}
+
 func (st *sessionState) stdout() io.Writer {
 	if st.s.cfg.Stdout == nil {
 		return io.Discard
@@ -178,6 +272,10 @@ const stopPrefix = "Command execution stopped because the preference variable \"
 
 // printError writes an error record in PowerShell 2.0's format.
 func (st *sessionState) printError(rec *ErrorRecord, at int, stopped bool) {
+	if st.typed != nil {
+		st.typed.Error(rec)
+		return
+	}
 	var b strings.Builder
 	if rec.Command != "" {
 		b.WriteString(rec.Command + " : ")
@@ -203,4 +301,14 @@ func (st *sessionState) printParseError(pe *parseError) {
 	st.writeErr(pe.msg + "\r\n" + positionMessage(line, col, text) +
 		"\r\n    + CategoryInfo          : ParserError: (" + tgt + ":" + typ + ") [], ParentContainsErrorRecordException" +
 		"\r\n    + FullyQualifiedErrorId : " + pe.id)
+}
+
+// commandNames lists the session's commands by their declared names, sorted.
+func (s *Session) commandNames() []string {
+	var names []string
+	for _, c := range s.impl.cmds {
+		names = append(names, c.Name)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -1,0 +1,285 @@
+package runners
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/exchops/exchops/commands"
+)
+
+// What the runner keeps of the objects an Exchange call returns is decided here, in Go,
+// because the NoLanguage endpoint has no Select-Object with calculated properties. The
+// rows have the shapes the old scripts' CSV sections had (commands/ps.go's column
+// notation), so everything that reads the tables is unchanged.
+
+// valueText is a deserialised value as PowerShell's [string] cast would show it: an
+// object's ToString when the server sent one (enums, ADObjectId, KeyValuePair
+// "[EX10-MB01, 1]", ByteQuantifiedSize), otherwise its primitive.
+func valueText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		if x {
+			return "True"
+		}
+		return "False"
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case time.Time:
+		return isoUTC(x)
+	case timeSpan:
+		return timeSpanText(time.Duration(x))
+	case []byte:
+		return string(x)
+	case *psObject:
+		switch {
+		case x.hasStr:
+			return x.toString
+		case x.value != nil:
+			return valueText(x.value)
+		case x.kind == objList:
+			return joinElements(x)
+		}
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// joinElements is the text of a multi-valued property: its elements' text joined with ';'.
+func joinElements(v any) string {
+	o, ok := v.(*psObject)
+	if !ok || o.kind != objList {
+		return valueText(v)
+	}
+	parts := make([]string, len(o.list))
+	for i, e := range o.list {
+		parts[i] = valueText(e)
+	}
+	return strings.Join(parts, ";")
+}
+
+// isoUTC is .NET's round-trip format of a UTC time: 2010-11-19T09:47:24.1234567Z.
+func isoUTC(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.0000000Z")
+}
+
+// timeSpanText is TimeSpan.ToString(): [-][d.]hh:mm:ss[.fffffff].
+func timeSpanText(d time.Duration) string {
+	var b strings.Builder
+	if d < 0 {
+		b.WriteByte('-')
+		d = -d
+	}
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	if days > 0 {
+		fmt.Fprintf(&b, "%d.", days)
+	}
+	h, m, s := d/time.Hour, (d%time.Hour)/time.Minute, (d%time.Minute)/time.Second
+	fmt.Fprintf(&b, "%02d:%02d:%02d", h, m, s)
+	if frac := d % time.Second; frac != 0 {
+		fmt.Fprintf(&b, ".%07d", frac/100)
+	}
+	return b.String()
+}
+
+// intText is what [int] made of a value: a whole number, "0" for null, "" when it is not
+// a number at all.
+func intText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "0"
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case bool:
+		if x {
+			return "1"
+		}
+		return "0"
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return ""
+		}
+		return strconv.FormatFloat(math.RoundToEven(x), 'f', 0, 64)
+	case *psObject:
+		if x.value != nil {
+			return intText(x.value)
+		}
+		if !x.hasStr {
+			return ""
+		}
+		return intText(x.toString)
+	case string:
+		s := strings.TrimSpace(x)
+		if s == "" {
+			return "0"
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return strconv.FormatInt(n, 10)
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return intText(f)
+		}
+	}
+	return ""
+}
+
+// dateText is a date as UTC ISO 8601, "" when unset.
+func dateText(v any) string {
+	switch x := v.(type) {
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return isoUTC(x)
+	case *psObject:
+		if x.value != nil {
+			return dateText(x.value)
+		}
+	case string:
+		if t, err := parseDateTime(strings.TrimSpace(x)); err == nil {
+			return isoUTC(t)
+		}
+	}
+	return ""
+}
+
+// column splits a column of the notation into its kind and the property name.
+func column(c string) (kind byte, name string) {
+	if c != "" && strings.ContainsRune("#*@", rune(c[0])) {
+		return c[0], c[1:]
+	}
+	return 0, c
+}
+
+// cell is one column of one object.
+func cell(obj any, c string) (name, text string) {
+	kind, name := column(c)
+	var v any
+	if o, ok := obj.(*psObject); ok {
+		v, _ = o.prop(name)
+	}
+	switch kind {
+	case '#':
+		return name, intText(v)
+	case '*':
+		return name, joinElements(v)
+	case '@':
+		return name, dateText(v)
+	}
+	return name, valueText(v)
+}
+
+// project turns a call's output objects into its section: the rows of Columns, of the
+// objects Where keeps.
+func project(call commands.Call, objs []any) Section {
+	sec := Section{Name: call.Section, Rows: []map[string]string{}}
+	for _, c := range call.Columns {
+		_, name := column(c)
+		sec.Columns = append(sec.Columns, name)
+	}
+	for _, obj := range objs {
+		if call.Where != nil {
+			_, text := cell(obj, call.Where.Column)
+			if call.Where.Column != "" && !call.Where.Row(map[string]string{call.Where.Column: text}) {
+				continue
+			}
+		}
+		row := make(map[string]string, len(call.Columns))
+		for _, c := range call.Columns {
+			name, text := cell(obj, c)
+			row[name] = text
+		}
+		sec.Rows = append(sec.Rows, row)
+	}
+	return sec
+}
+
+// errorMessage is the message of a deserialised ErrorRecord: what
+// $_.Exception.Message showed (or its ErrorDetails, which replace it when set).
+func errorMessage(v any) string {
+	o, ok := v.(*psObject)
+	if !ok {
+		return strings.TrimSpace(valueText(v))
+	}
+	for _, name := range []string{"ErrorDetails_Message"} {
+		if m, ok := o.prop(name); ok && valueText(m) != "" {
+			return strings.TrimSpace(valueText(m))
+		}
+	}
+	if ex, ok := o.prop("Exception"); ok {
+		if e, ok := ex.(*psObject); ok {
+			if m, ok := e.prop("Message"); ok && valueText(m) != "" {
+				return strings.TrimSpace(valueText(m))
+			}
+		}
+		if s := valueText(ex); s != "" {
+			return strings.TrimSpace(s)
+		}
+	}
+	if o.hasStr && o.toString != "" {
+		return strings.TrimSpace(o.toString)
+	}
+	if m, ok := o.prop("Message"); ok {
+		return strings.TrimSpace(valueText(m))
+	}
+	return ""
+}
+
+// errorID is an ErrorRecord's FullyQualifiedErrorId ("CommandNotFoundException").
+func errorID(v any) string {
+	o, ok := v.(*psObject)
+	if !ok {
+		return ""
+	}
+	id, _ := o.prop("FullyQualifiedErrorId")
+	return valueText(id)
+}
+
+// recordText is the message of a WARNING or VERBOSE record.
+func recordText(v any) string {
+	if o, ok := v.(*psObject); ok {
+		if m, ok := o.prop("InformationalRecord_Message"); ok {
+			return valueText(m)
+		}
+		if m, ok := o.prop("Message"); ok {
+			return valueText(m)
+		}
+	}
+	return valueText(v)
+}
+
+// progressLine is a PROGRESS_RECORD for people: "Seeding MB01 to EX10-MB02: 42%".
+func progressLine(v any) (line string, completed bool) {
+	o, ok := v.(*psObject)
+	if !ok {
+		return "", false
+	}
+	get := func(n string) string { x, _ := o.prop(n); return strings.TrimSpace(valueText(x)) }
+	activity, status := get("Activity"), get("StatusDescription")
+	completed = get("Type") == "Completed"
+	var parts []string
+	if activity != "" {
+		parts = append(parts, activity)
+	}
+	if status != "" && !strings.EqualFold(status, activity) {
+		parts = append(parts, status)
+	}
+	if pct, _ := o.prop("PercentComplete"); pct != nil {
+		if n, ok := pct.(int64); ok && n >= 0 {
+			parts = append(parts, strconv.FormatInt(n, 10)+"%")
+		}
+	}
+	if completed {
+		parts = append(parts, "done")
+	}
+	return strings.Join(parts, ": "), completed
+}
