@@ -121,7 +121,7 @@ func Start(opts Options) (*Lab, error) {
 		if log != nil {
 			log = log.With("server", s.Name)
 		}
-		srv := wsman.NewServer(h, wsman.Options{
+		wo := wsman.Options{
 			Users:               map[string]string{opts.User: opts.Password},
 			Latency:             opts.Latency,
 			OperationTimeoutCap: opts.OperationTimeoutCap,
@@ -129,7 +129,11 @@ func Start(opts Options) (*Lab, error) {
 			Domain:              DomainNB,
 			Logger:              log,
 			Kerberos:            acceptors[s.Name],
-		})
+		}
+		if ex != nil { // not a nil *ExchangeEndpoint in the interface: /PowerShell/ is 404 without Exchange
+			wo.Exchange = ex
+		}
+		srv := wsman.NewServer(h, wo)
 		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
 		if err != nil {
 			srv.Close()
