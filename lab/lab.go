@@ -191,13 +191,14 @@ func (l *Lab) Close() error {
 }
 
 // RunnerEndpoints is how exchops' WinRM runner reaches every server of the lab: on
-// loopback with the lab's credentials, Basic authentication, over HTTPS trusting the
-// lab's own certificates when it serves TLS.
+// loopback with the lab's credentials, NTLM authentication (the lab's account is a
+// domain account, and WinRM refuses Basic for those), over HTTPS trusting the lab's own
+// certificates when it serves TLS.
 func (l *Lab) RunnerEndpoints() []runners.Endpoint {
 	var eps []runners.Endpoint
 	for _, e := range l.Servers {
 		ep := runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
-			Auth: runners.AuthBasic, User: l.User, Password: l.Password}
+			Auth: runners.AuthNTLM, User: l.User, Password: l.Password}
 		if len(e.CertPEM) > 0 {
 			ep.HTTPS, ep.CAPEM = true, e.CertPEM
 		} else {

@@ -46,7 +46,7 @@ func startLab(t *testing.T, opts lab.Options) (*lab.Lab, *runners.WinRM, *clock.
 	for _, e := range l.Servers {
 		eps = append(eps, runners.Endpoint{
 			Name: e.Name, Address: "127.0.0.1", Port: e.Port, HTTPS: opts.TLS, CAPEM: l.CertPEM,
-			Auth: runners.AuthBasic, User: l.User, Password: l.Password, AllowUnencrypted: !opts.TLS,
+			Auth: runners.AuthNTLM, User: l.User, Password: l.Password, AllowUnencrypted: !opts.TLS,
 		})
 	}
 	r, err := runners.New(eps, runners.Options{Timeout: 20 * time.Second, OperationTimeout: time.Second})
@@ -166,6 +166,7 @@ func rawClient(t *testing.T, l *lab.Lab, port int) *winrm.Client {
 	t.Helper()
 	ep := winrm.NewEndpoint("127.0.0.1", port, false, false, nil, nil, nil, 20*time.Second)
 	params := winrm.NewParameters("PT1S", "en-US", 153600)
+	params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} } // Basic is refused for domain accounts
 	c, err := winrm.NewClientWithParameters(ep, l.User, l.Password, params)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +304,9 @@ func TestPywinrmConformance(t *testing.T) {
 		cmd := exec.Command("/usr/bin/python3", "testdata/wire/pywinrm_run.py")
 		cmd.Env = append(os.Environ(),
 			"LAB_URL="+e.URL, "LAB_USER="+l.User, "LAB_PASSWORD="+l.Password,
-			"LAB_COMMAND="+runners.CommandLine(s.script))
+			"LAB_COMMAND="+runners.CommandLine(s.script),
+			// NTLM needs MD4, which Debian's OpenSSL 3 keeps in its legacy provider.
+			"OPENSSL_CONF="+legacyOpenSSLConfig(t))
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
@@ -427,4 +430,18 @@ func TestEveryCmdletOverWinRM(t *testing.T) {
 		}
 	}
 	golden(t, "every-cmdlet", b.String())
+}
+
+// legacyOpenSSLConfig writes an OpenSSL configuration enabling the default and legacy
+// providers (MD4, for NTLM) and returns its path, for a python child process.
+func legacyOpenSSLConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "openssl.cnf")
+	conf := "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n" +
+		"[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n" +
+		"[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -18,8 +18,9 @@ import (
 )
 
 const (
-	labUser     = `MSGLAB\svc-exchops`
-	labPassword = "Lab-Pa55-w0rd!x"
+	labUser      = `MSGLAB\svc-exchops`
+	labLocalUser = "labadmin"
+	labPassword  = "Lab-Pa55-w0rd!x"
 )
 
 // labHost plays a Windows server for the runner: it decodes the PowerShell command line
@@ -155,7 +156,8 @@ func startLab(t *testing.T, opts wsman.Options, tlsOn bool) *lab {
 	t.Helper()
 	h := newLabHost()
 	if opts.Users == nil {
-		opts.Users = map[string]string{labUser: labPassword}
+		// WinRM takes Basic only for local accounts: the Basic cases use labLocalUser.
+		opts.Users = map[string]string{labUser: labPassword, labLocalUser: labPassword}
 	}
 	srv := wsman.NewServer(h, opts)
 	ln, _, err := wsman.Listen("127.0.0.1:0", tlsOn, srv)
@@ -229,6 +231,9 @@ func TestRunOutput(t *testing.T) {
 		t.Run(string(auth), func(t *testing.T) {
 			ep := l.endpoint("EX10-MB01")
 			ep.Auth, ep.AllowUnencrypted = auth, true
+			if auth == AuthBasic {
+				ep.User = labLocalUser
+			}
 			w := newRunner(t, Options{}, ep)
 			res, err := w.Run(context.Background(), "ex10-mb01", "ok\r\n$ErrorActionPreference = 'Stop'")
 			if err != nil {
@@ -502,7 +507,7 @@ func TestRunTLS(t *testing.T) {
 	}{
 		{"CA PEM", func(*Endpoint) {}, ""},
 		{"CA file", func(e *Endpoint) { e.CAPEM, e.CAFile = nil, caFile }, ""},
-		{"basic over HTTPS", func(e *Endpoint) { e.Auth = AuthBasic }, ""},
+		{"basic over HTTPS", func(e *Endpoint) { e.Auth, e.User = AuthBasic, labLocalUser }, ""},
 		{"insecure", func(e *Endpoint) { e.CAPEM, e.Insecure = nil, true }, ""},
 		{"untrusted certificate", func(e *Endpoint) { e.CAPEM = nil }, Unreachable},
 		{"HTTP to an HTTPS port", func(e *Endpoint) { e.HTTPS = false }, Protocol},

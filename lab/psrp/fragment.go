@@ -135,7 +135,7 @@ func (r *Reassembler) Add(f Fragment) ([]byte, error) {
 			if len(f.Blob) > limit {
 				return nil, errTooLarge(f.ObjectID, len(f.Blob), limit)
 			}
-			return append([]byte(nil), f.Blob...), nil
+			return append([]byte{}, f.Blob...), nil // never nil: nil means "not complete yet"
 		}
 		if len(r.partial) >= maxPartial {
 			return nil, errors.New("psrp: too many messages are in progress at once; finish one before starting another")
@@ -153,6 +153,9 @@ func (r *Reassembler) Add(f Fragment) ([]byte, error) {
 		return nil, nil
 	}
 	delete(r.partial, f.ObjectID)
+	if p.data == nil {
+		p.data = []byte{}
+	}
 	return p.data, nil
 }
 

@@ -313,7 +313,12 @@ func (p *Pool) Input(packet []byte) error {
 		}
 		d := newDecoder()
 		ci := int64(0)
-		if n := root.prop("ci"); n != nil {
+		// PowerShell writes the call id as "ci", pypsrp's SET_MAX_RUNSPACES as "CI".
+		n := root.prop("ci")
+		if n == nil {
+			n = root.prop("CI")
+		}
+		if n != nil {
 			if v, err := d.value(n); err == nil {
 				if i, ok := v.(int); ok {
 					ci = int64(i)

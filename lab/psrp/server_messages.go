@@ -153,7 +153,7 @@ func RunspaceAvailabilityData(response any, ci int64) []byte {
 	case bool:
 		e.prim("B", "SetMinMaxRunspacesResponse", strconv.FormatBool(v))
 	case int:
-		e.prim("I64", "SetMinMaxRunspacesResponse", strconv.Itoa(v))
+		e.prim("I32", "SetMinMaxRunspacesResponse", strconv.Itoa(v))
 	}
 	e.prim("I64", "ci", strconv.FormatInt(ci, 10))
 	e.b.WriteString(`</MS></Obj>`)

@@ -62,49 +62,106 @@ type authResult struct {
 	// challenge is set when an NTLM handshake continues: it goes out in a 401's
 	// WWW-Authenticate header as "<scheme> <base64>".
 	challenge string
+	// response is a Kerberos acceptor's mutual-authentication token, sent back as
+	// "WWW-Authenticate: Negotiate <base64>" with the answer.
+	response string
+	// why says, for the log, why credentials were refused.
+	why string
 }
 
-// authenticate checks the request's Authorization header: Basic, or NTLM carried in the
-// Negotiate or NTLM scheme. NTLM is a three-leg handshake bound to the connection; the
+// isLocal reports whether an account is a local account of the server: configured
+// without a domain, or with the server's own name as its domain. The lab's service
+// account (MSGLAB\svc-exchops) is a domain account.
+func (s *Server) isLocal(name string) bool {
+	if dom, _, ok := strings.Cut(name, "\\"); ok {
+		return strings.EqualFold(dom, s.opts.Machine) || dom == "."
+	}
+	return !strings.Contains(name, "@")
+}
+
+// authenticate checks the request's Authorization header as the endpoint it reached does.
+//
+// /wsman (WinRM): Basic only for local accounts (WinRM refuses Basic for domain
+// accounts); NTLM in the Negotiate or NTLM scheme; Kerberos in Negotiate or Kerberos when
+// an acceptor is configured. NTLM is a three-leg handshake bound to the connection; the
 // CHALLENGE sent on a connection is remembered by the client's address (one TCP
 // connection) until the AUTHENTICATE arrives on it.
-func (s *Server) authenticate(r *http.Request) authResult {
+//
+// /PowerShell/ (IIS): Basic (as when enabled on the virtual directory) for any account,
+// and Kerberos; never NTLM.
+func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 	h := r.Header.Get("Authorization")
 	scheme, data, _ := strings.Cut(h, " ")
 	switch strings.ToLower(scheme) {
 	case "basic":
 		name, pw, ok := r.BasicAuth()
 		if !ok {
-			return authResult{}
+			return authResult{why: "malformed Basic credentials"}
 		}
 		a, ok := s.users.check(name, pw)
-		return authResult{account: a, ok: ok}
-	case "negotiate", "ntlm":
+		if !ok {
+			return authResult{why: "bad user name or password"}
+		}
+		if kind == endpointWinRS && (!s.isLocal(a.name) || !s.isLocal(name)) {
+			return authResult{why: "Basic authentication is refused for domain accounts: use NTLM or Kerberos"}
+		}
+		return authResult{account: a, ok: true}
+	case "negotiate", "ntlm", "kerberos":
 		msg, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data))
 		if err != nil {
-			return authResult{}
+			return authResult{why: "the token is not base64"}
 		}
-		switch ntlmMessageType(msg) {
-		case 1:
-			challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now())
-			return authResult{challenge: scheme + " " + base64.StdEncoding.EncodeToString(challenge)}
-		case 3:
-			serverChallenge, ok := s.ntlm.take(r.RemoteAddr, s.opts.Now())
-			if !ok {
-				return authResult{}
+		if t := ntlmMessageType(msg); t != 0 {
+			if kind == endpointPowerShell || strings.EqualFold(scheme, "kerberos") {
+				return authResult{why: "NTLM is not accepted here"}
 			}
-			a, ok := verifyNTLMAuthenticate(msg, serverChallenge, s.users)
-			return authResult{account: a, ok: ok}
+			switch t {
+			case 1:
+				challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now())
+				return authResult{challenge: scheme + " " + base64.StdEncoding.EncodeToString(challenge)}
+			case 3:
+				serverChallenge, ok := s.ntlm.take(r.RemoteAddr, s.opts.Now())
+				if !ok {
+					return authResult{why: "NTLM AUTHENTICATE without a CHALLENGE on this connection"}
+				}
+				a, ok := verifyNTLMAuthenticate(msg, serverChallenge, s.users)
+				return authResult{account: a, ok: ok, why: "NTLM response does not verify"}
+			}
+			return authResult{why: "unexpected NTLM message"}
 		}
+		if s.opts.Kerberos == nil || strings.EqualFold(scheme, "ntlm") {
+			return authResult{why: "Kerberos is not configured on this server"}
+		}
+		user, resp, err := s.opts.Kerberos.Accept(msg)
+		if err != nil {
+			return authResult{why: "Kerberos token refused: " + err.Error()}
+		}
+		a, ok := s.users.lookup(user)
+		if !ok {
+			return authResult{why: "Kerberos principal is not a user of this server"}
+		}
+		res := authResult{account: a, ok: true}
+		if len(resp) > 0 {
+			res.response = "Negotiate " + base64.StdEncoding.EncodeToString(resp)
+		}
+		return res
 	}
-	return authResult{}
+	return authResult{why: "no credentials"}
 }
 
-// unauthorized answers 401 the way WinRM does: an empty body and the schemes it accepts.
-func unauthorized(w http.ResponseWriter, challenge string) {
-	if challenge != "" {
+// unauthorized answers 401 with an empty body and the schemes the endpoint accepts:
+// WinRM offers Negotiate and Basic; Exchange's virtual directory offers Negotiate
+// (Kerberos) only when a Kerberos acceptor is configured, and Basic.
+func (s *Server) unauthorized(w http.ResponseWriter, kind endpointKind, challenge string) {
+	switch {
+	case challenge != "":
 		w.Header().Add("WWW-Authenticate", challenge)
-	} else {
+	case kind == endpointPowerShell:
+		if s.opts.Kerberos != nil {
+			w.Header().Add("WWW-Authenticate", "Negotiate")
+		}
+		w.Header().Add("WWW-Authenticate", `Basic realm="`+s.opts.Machine+`"`)
+	default:
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 	}

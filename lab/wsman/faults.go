@@ -20,14 +20,24 @@ const (
 	FaultUnauthorized
 	// FaultMalformed answers 200 with a SOAP content type and XML that does not parse.
 	FaultMalformed
+	// FaultDropShells is a one-shot action, not a lasting state: SetFault drops every
+	// PowerShell endpoint shell on the server side (Server.DropShells), as an IIS
+	// application pool recycle does, and leaves the current fault as it was. The next
+	// request about a dropped shell gets WinRM's "shell not found" fault.
+	FaultDropShells
+	// FaultMalformedCLIXML is one-shot too: the next PIPELINE_OUTPUT any pipeline sends
+	// carries CLIXML that does not parse (Server.CorruptNextOutput).
+	FaultMalformedCLIXML
 )
 
 var faultNames = map[Fault]string{
-	FaultNone:         "none",
-	FaultUnreachable:  "unreachable",
-	FaultHTTP500:      "http500",
-	FaultUnauthorized: "unauthorized",
-	FaultMalformed:    "malformed",
+	FaultNone:            "none",
+	FaultUnreachable:     "unreachable",
+	FaultHTTP500:         "http500",
+	FaultUnauthorized:    "unauthorized",
+	FaultMalformed:       "malformed",
+	FaultDropShells:      "dropshells",
+	FaultMalformedCLIXML: "clixml",
 }
 
 // String returns the fault's short name, as ParseFault accepts it.
@@ -38,15 +48,15 @@ func (f Fault) String() string {
 	return fmt.Sprintf("Fault(%d)", int(f))
 }
 
-// ParseFault turns a short name (none, unreachable, http500, unauthorized, malformed) into a
-// Fault, for flags and lab commands.
+// ParseFault turns a short name (none, unreachable, http500, unauthorized, malformed,
+// dropshells, clixml) into a Fault, for flags and lab commands.
 func ParseFault(name string) (Fault, error) {
 	for f, n := range faultNames {
 		if n == name {
 			return f, nil
 		}
 	}
-	return FaultNone, fmt.Errorf("wsman: unknown fault %q: use one of none, unreachable, http500, unauthorized, malformed", name)
+	return FaultNone, fmt.Errorf("wsman: unknown fault %q: use one of none, unreachable, http500, unauthorized, malformed (lasting, on /wsman and /PowerShell/), dropshells (drop every PowerShell endpoint shell once), clixml (the next PIPELINE_OUTPUT carries malformed CLIXML)", name)
 }
 
 // soapFault is a WS-Management fault as Windows Remote Management sends it: a SOAP 1.2 fault
@@ -72,6 +82,7 @@ const (
 	codeRequestTooLarge    = 0x80338111 // ERROR_WSMAN_HTTP_REQUEST_TOO_LARGE_STATUS
 	codeMaxShellsPerUser   = 0x803381A5 // the MaxShellsPerUser quota
 	codeProviderFailure    = 0x80338003 // ERROR_WSMAN_PROVIDER_FAILURE
+	codeInvalidResourceURI = 0x80338012 // the session configuration named by the resource URI does not exist
 )
 
 const (

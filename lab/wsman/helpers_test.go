@@ -16,12 +16,16 @@ import (
 	"testing"
 	"time"
 
+	ntlmssp "github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
 )
 
 const (
 	testUser     = `MSGLAB\svc-exchops`
 	testPassword = "S3cret-Lab-Pa55!"
+	// localUser is a local account of the server: the only kind WinRM accepts with Basic.
+	localUser     = "labadmin"
+	localPassword = "L0cal-Adm1n-Pa55!"
 )
 
 // fakeHost plays a Windows server with a few commands, and tells the test what happened
@@ -130,7 +134,7 @@ type harness struct {
 func startHarness(t *testing.T, opts Options, tlsOn bool) *harness {
 	t.Helper()
 	if opts.Users == nil {
-		opts.Users = map[string]string{testUser: testPassword, "other": "other-pw"}
+		opts.Users = map[string]string{testUser: testPassword, `MSGLAB\other`: "other-pw", localUser: localPassword}
 	}
 	if opts.OperationTimeoutCap == 0 {
 		opts.OperationTimeoutCap = 2 * time.Second
@@ -200,7 +204,7 @@ func (w *recordingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type clientConfig struct {
 	user, password string
 	envelope       int
-	ntlm           bool
+	basic          bool // Basic instead of NTLM (WinRM takes it for local accounts only)
 	caPEM          []byte
 	timeout        time.Duration
 }
@@ -221,7 +225,7 @@ func (h *harness) client(cfg clientConfig) *winrm.Client {
 	https := cfg.caPEM != nil
 	ep := winrm.NewEndpoint("127.0.0.1", h.ln.Port(), https, false, cfg.caPEM, nil, nil, cfg.timeout)
 	params := winrm.NewParameters("PT60S", "en-US", cfg.envelope)
-	if cfg.ntlm {
+	if !cfg.basic {
 		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
 	}
 	c, err := winrm.NewClientWithParameters(ep, cfg.user, cfg.password, params)
@@ -231,7 +235,7 @@ func (h *harness) client(cfg clientConfig) *winrm.Client {
 	return c
 }
 
-// post sends a raw request with basic auth and returns the status and body.
+// post sends a raw request as testUser (NTLM) and returns the status and body.
 func (h *harness) post(body string) (int, string) {
 	h.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.ln.URL, strings.NewReader(body))
@@ -240,7 +244,7 @@ func (h *harness) post(body string) (int, string) {
 	}
 	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	req.SetBasicAuth(testUser, testPassword)
-	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: 20 * time.Second, Transport: ntlmssp.Negotiator{RoundTripper: &http.Transport{}}}).Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

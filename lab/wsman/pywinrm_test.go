@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,14 @@ func TestPyWinRMConformance(t *testing.T) {
 	if err := exec.Command(systemPython, "-c", "import winrm").Run(); err != nil {
 		skipOutsideCI(t, "pywinrm is not importable by %s (%v): apt-get install -y python3-winrm", systemPython, err)
 	}
-	// Only basic auth: Debian's OpenSSL 3 has no MD4, so pywinrm's NTLM cannot run here.
-	for _, transport := range []string{"plaintext"} {
+	// Basic with a local account (WinRM refuses Basic for domain accounts), and NTLM with
+	// the domain account. Debian's OpenSSL 3 keeps MD4, which NTLM needs, in its legacy
+	// provider: the NTLM run enables it for the python process only.
+	for _, tc := range []struct{ transport, user, password string }{
+		{"plaintext", localUser, localPassword},
+		{"ntlm", testUser, testPassword},
+	} {
+		transport := tc.transport
 		t.Run(transport, func(t *testing.T) {
 			h := startHarness(t, Options{OperationTimeoutCap: 50 * time.Millisecond}, false)
 			commands := []string{"echo from python", "fail broken pipe", "args a b", "slow 2", "big 300000"}
@@ -51,12 +58,12 @@ func TestPyWinRMConformance(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, systemPython, append([]string{"testdata/pywinrm_check.py", h.ln.URL, transport}, commands...)...)
-			cmd.Env = append(os.Environ(), "WSMAN_USER="+testUser, "WSMAN_PASSWORD="+testPassword)
+			cmd.Env = append(os.Environ(), "WSMAN_USER="+tc.user, "WSMAN_PASSWORD="+tc.password, "OPENSSL_CONF="+legacyOpenSSLConfig(t))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("pywinrm failed: %v\n%s", err, strings.ReplaceAll(stderr.String(), testPassword, "***"))
+				t.Fatalf("pywinrm failed: %v\n%s", err, strings.ReplaceAll(stderr.String(), tc.password, "***"))
 			}
 			seen := 0
 			sc := bufio.NewScanner(bytes.NewReader(out))
@@ -89,4 +96,18 @@ func TestPyWinRMConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// legacyOpenSSLConfig writes an OpenSSL configuration that enables the default and legacy
+// providers (MD4 for NTLM) and returns its path, for a python child process.
+func legacyOpenSSLConfig(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "openssl.cnf")
+	conf := "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n" +
+		"[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n" +
+		"[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

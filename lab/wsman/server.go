@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/exchops/exchops/lab/psrp"
 )
 
 // Defaults of a Windows Server 2008 R2 WinRM 2.0 service, used where Options leaves a zero.
@@ -61,6 +63,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for idle expiry and NTLM; nil is time.Now.
 	Now func() time.Time
+	// Exchange, when set, is served at /PowerShell/: Exchange's PowerShell Remoting
+	// endpoint (resource URI http://schemas.microsoft.com/powershell/Microsoft.Exchange).
+	// Without it that path answers 404, as on a server without the Exchange role.
+	Exchange psrp.Endpoint
+	// Kerberos, when set, validates Kerberos (SPNEGO) tokens sent with Negotiate or
+	// Kerberos; when nil, Negotiate is not offered on /PowerShell/.
+	Kerberos KerberosAcceptor
 }
 
 // Server is a WS-Management listener for WinRS shells: an http.Handler for POST /wsman.
@@ -71,8 +80,10 @@ type Server struct {
 	users users
 	ntlm  ntlmChallenges
 	fault atomic.Int32
-	log   *slog.Logger
-	newID func() string // a fresh UUID, upper case as Windows writes ShellId and CommandId
+	// corrupt arms the malformed-CLIXML fault: the next PIPELINE_OUTPUT is broken XML.
+	corrupt atomic.Bool
+	log     *slog.Logger
+	newID   func() string // a fresh UUID, upper case as Windows writes ShellId and CommandId
 
 	baseCtx   context.Context // parent of every command's context
 	cancelAll context.CancelFunc
@@ -124,9 +135,18 @@ func NewServer(host Host, opts Options) *Server {
 	return s
 }
 
-// SetFault makes every following request fail the given way (FaultNone to heal). It is
-// safe to call while requests are being served.
+// SetFault makes every following request fail the given way (FaultNone to heal), on
+// both endpoints; the one-shot kinds (FaultDropShells, FaultMalformedCLIXML) act once
+// and leave the lasting fault as it was. It is safe to call while requests are served.
 func (s *Server) SetFault(f Fault) {
+	switch f {
+	case FaultDropShells:
+		s.DropShells()
+		return
+	case FaultMalformedCLIXML:
+		s.CorruptNextOutput()
+		return
+	}
 	s.fault.Store(int32(f))
 	s.log.Info("wsman: fault injected", "fault", f.String())
 }
@@ -152,9 +172,13 @@ func (s *Server) Close() error {
 	s.closed = true
 	close(s.closing)
 	var cmds []*command
+	var pools []*psrp.Pool
 	for id, sh := range s.shells {
 		for _, c := range sh.commands {
 			cmds = append(cmds, c)
+		}
+		if sh.pool != nil {
+			pools = append(pools, sh.pool)
 		}
 		delete(s.shells, id)
 	}
@@ -162,10 +186,19 @@ func (s *Server) Close() error {
 	for _, c := range cmds {
 		c.terminate()
 	}
+	for _, p := range pools {
+		p.Close()
+	}
 	s.cancelAll()
 	<-s.reaped
 	done := make(chan struct{})
-	go func() { s.execs.Wait(); close(done) }()
+	go func() {
+		s.execs.Wait()
+		for _, p := range pools {
+			<-p.Done()
+		}
+		close(done)
+	}()
 	t := time.NewTimer(closeWait)
 	defer t.Stop()
 	select {
@@ -194,30 +227,36 @@ func (s *Server) reap() {
 
 // expireIdle deletes the shells idle at now and returns how many it deleted.
 func (s *Server) expireIdle(now time.Time) int {
-	var cmds []*command
-	n := 0
+	var dropped []*shell
 	s.mu.Lock()
 	for id, sh := range s.shells {
 		if sh.inFlight == 0 && now.Sub(sh.lastUsed) > s.opts.IdleTimeout {
-			for _, c := range sh.commands {
-				cmds = append(cmds, c)
-			}
 			delete(s.shells, id)
-			n++
+			dropped = append(dropped, sh)
 			s.log.Info("wsman: idle shell expired", "shell", id, "user", sh.user)
 		}
 	}
 	s.mu.Unlock()
-	for _, c := range cmds {
-		c.terminate()
+	for _, sh := range dropped {
+		s.stopShell(sh)
 	}
-	return n
+	return len(dropped)
 }
 
 // ServeHTTP answers one WS-Management request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.EqualFold(r.URL.Path, "/wsman") {
-		http.Error(w, "not found: the WS-Management endpoint is /wsman", http.StatusNotFound)
+	var kind endpointKind
+	switch {
+	case strings.EqualFold(r.URL.Path, "/wsman"):
+		kind = endpointWinRS
+	case (strings.EqualFold(r.URL.Path, "/PowerShell") || strings.EqualFold(r.URL.Path, "/PowerShell/")) && s.opts.Exchange != nil:
+		kind = endpointPowerShell
+	default:
+		msg := "not found: the WS-Management endpoint is /wsman"
+		if s.opts.Exchange != nil {
+			msg += " and Exchange's PowerShell endpoint is /PowerShell/"
+		}
+		http.Error(w, msg, http.StatusNotFound)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -240,7 +279,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case FaultUnauthorized:
 		drain(r)
-		unauthorized(w, "")
+		s.unauthorized(w, kind, "")
 		return
 	case FaultMalformed:
 		drain(r)
@@ -251,14 +290,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Latency > 0 && !s.sleep(r.Context(), s.opts.Latency) {
 		return
 	}
-	auth := s.authenticate(r)
+	auth := s.authenticate(r, kind)
 	if !auth.ok {
 		if auth.challenge == "" && r.Header.Get("Authorization") != "" {
-			s.log.Info("wsman: authentication failed", "remote", r.RemoteAddr, "scheme", authScheme(r))
+			s.log.Info("wsman: authentication failed", "remote", r.RemoteAddr, "scheme", authScheme(r), "path", r.URL.Path, "why", auth.why)
 		}
 		drain(r)
-		unauthorized(w, auth.challenge)
+		s.unauthorized(w, kind, auth.challenge)
 		return
+	}
+	if auth.response != "" {
+		w.Header().Set("WWW-Authenticate", auth.response)
 	}
 	limit := int64(s.opts.MaxEnvelopeSizeKB) * 1024
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -275,7 +317,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Debug("wsman: request", "action", req.Action, "user", auth.account.name, "shell", req.ShellID)
-	rep, f := s.dispatch(r, auth.account, req)
+	rep, f := s.dispatch(r, kind, auth.account, req)
 	if f != nil {
 		s.writeFault(w, req.MessageID, f)
 		return
@@ -333,12 +375,23 @@ func (s *Server) newReply(req *request, action, body string) *out {
 	return &out{reply: reply{action: action, relatesTo: req.MessageID, body: body}, messageID: "uuid:" + strings.ToLower(s.newID())}
 }
 
-func (s *Server) dispatch(r *http.Request, a account, req *request) (*out, *soapFault) {
+// endpointKind is which of the listener's endpoints a request reached.
+type endpointKind int
+
+const (
+	endpointWinRS      endpointKind = iota // /wsman: WinRM's own listener, cmd shells
+	endpointPowerShell                     // /PowerShell/: Exchange's endpoint in IIS, PSRP shells
+)
+
+func (s *Server) dispatch(r *http.Request, kind endpointKind, a account, req *request) (*out, *soapFault) {
 	if s.isClosed() {
 		return nil, faultShuttingDown()
 	}
 	switch req.Action {
 	case actionCreate:
+		if kind == endpointPowerShell {
+			return s.createPSRP(r, a, req)
+		}
 		return s.create(r, a, req)
 	case actionDelete, actionCommand, actionReceive, actionSend, actionSignal:
 	default:
@@ -347,11 +400,14 @@ func (s *Server) dispatch(r *http.Request, a account, req *request) (*out, *soap
 	if req.ShellID == "" {
 		return nil, faultMissingShellID()
 	}
-	sh, f := s.acquire(req.ShellID, a)
+	sh, f := s.acquire(req.ShellID, a, kind)
 	if f != nil {
 		return nil, f
 	}
 	defer s.release(sh)
+	if kind == endpointPowerShell {
+		return s.dispatchPSRP(r, req, sh)
+	}
 	switch req.Action {
 	case actionDelete:
 		return s.deleteShell(req, sh)
@@ -374,11 +430,13 @@ func (s *Server) isClosed() bool {
 
 // acquire finds a shell for a request and marks it busy. A shell belongs to the user who
 // created it: another user gets the same answer as for a shell that does not exist.
-func (s *Server) acquire(id string, a account) (*shell, *soapFault) {
+func (s *Server) acquire(id string, a account, kind endpointKind) (*shell, *soapFault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sh, ok := s.shells[strings.ToUpper(id)]
-	if !ok || sh.quotaKey != userKey(a.name) {
+	// The two endpoints are different services (WinRM and IIS): neither sees the
+	// other's shells.
+	if !ok || sh.quotaKey != userKey(a.name) || (sh.pool != nil) != (kind == endpointPowerShell) {
 		return nil, faultShellNotFound(id)
 	}
 	sh.inFlight++
@@ -407,10 +465,7 @@ func (s *Server) create(r *http.Request, a account, req *request) (*out, *soapFa
 		}
 	}
 	key := userKey(a.name)
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientIP(r)
 	s.mu.Lock()
 	n := 0
 	for _, sh := range s.shells {
@@ -438,21 +493,43 @@ func (s *Server) create(r *http.Request, a account, req *request) (*out, *soapFa
 	return s.newReply(req, actionCreateResponse, createBody(address, sh.id, a.name, ip, s.opts.IdleTimeout, in, outs)), nil
 }
 
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
 func (s *Server) deleteShell(req *request, sh *shell) (*out, *soapFault) {
 	s.mu.Lock()
-	var cmds []*command
-	if s.shells[sh.id] == sh {
+	mine := s.shells[sh.id] == sh
+	if mine {
 		delete(s.shells, sh.id)
-		for _, c := range sh.commands {
-			cmds = append(cmds, c)
-		}
-		sh.commands = map[string]*command{}
 	}
+	s.mu.Unlock()
+	if mine {
+		s.stopShell(sh)
+	}
+	return s.newReply(req, actionDeleteResponse, ""), nil
+}
+
+// stopShell ends what a shell removed from s.shells still runs: its commands are
+// terminated, its runspace pool closed.
+func (s *Server) stopShell(sh *shell) {
+	s.mu.Lock()
+	cmds := make([]*command, 0, len(sh.commands))
+	for _, c := range sh.commands {
+		cmds = append(cmds, c)
+	}
+	sh.commands = map[string]*command{}
 	s.mu.Unlock()
 	for _, c := range cmds {
 		c.terminate()
 	}
-	return s.newReply(req, actionDeleteResponse, ""), nil
+	if sh.pool != nil {
+		sh.pool.Close()
+	}
 }
 
 func (s *Server) command(req *request, sh *shell) (*out, *soapFault) {

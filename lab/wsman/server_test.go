@@ -230,7 +230,7 @@ func TestUnknownShell(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sh.Close()
-	other := h.client(clientConfig{user: "other", password: "other-pw"})
+	other := h.client(clientConfig{user: `MSGLAB\other`, password: "other-pw"})
 	_, err = other.NewShell(reflectShellID(t, h)).ExecuteWithContext(context.Background(), "echo x")
 	if !errors.As(err, &cmdErr) || !strings.Contains(cmdErr.Body, "shell was not found on the server") {
 		t.Errorf("another user's shell gave %v", err)
@@ -273,7 +273,7 @@ func TestShellQuota(t *testing.T) {
 	// The quota is per user, whatever the spelling of the name; other users have their own.
 	upper := h.client(clientConfig{user: "SVC-EXCHOPS", password: testPassword})
 	upper.CreateShell()
-	other := h.client(clientConfig{user: "other", password: "other-pw"})
+	other := h.client(clientConfig{user: `MSGLAB\other`, password: "other-pw"})
 	osh, err := other.CreateShell()
 	if err != nil {
 		t.Fatalf("another user's shell: %v", err)
@@ -328,27 +328,32 @@ func TestAuthentication(t *testing.T) {
 	h := startHarness(t, Options{}, false)
 	tests := []struct {
 		name, user, password string
-		ntlm                 bool
-		ok                   bool
+		basic                bool
+		want                 string // the account whoami shows; "" when refused
 	}{
-		{"basic with domain", testUser, testPassword, false, true},
-		{"basic without domain", "svc-exchops", testPassword, false, true},
-		{"basic upper case", `msglab\SVC-EXCHOPS`, testPassword, false, true},
-		{"basic upn", "svc-exchops@msglab.local", testPassword, false, true},
-		{"basic wrong password", testUser, "Wrong-Pa55word", false, false},
-		{"basic unknown user", "mallory", testPassword, false, false},
-		{"ntlm with domain", testUser, testPassword, true, true},
-		{"ntlm without domain", "svc-exchops", testPassword, true, true},
-		{"ntlm wrong password", testUser, "Wrong-Pa55word", true, false},
-		{"ntlm unknown user", `MSGLAB\mallory`, testPassword, true, false},
+		// WinRM refuses Basic for domain accounts, however the name is written.
+		{"basic domain account", testUser, testPassword, true, ""},
+		{"basic domain account without domain", "svc-exchops", testPassword, true, ""},
+		{"basic upper case", `msglab\SVC-EXCHOPS`, testPassword, true, ""},
+		{"basic upn", "svc-exchops@msglab.local", testPassword, true, ""},
+		{"basic local account", localUser, localPassword, true, localUser},
+		{"basic local account upper case", "LABADMIN", localPassword, true, localUser},
+		{"basic local account with machine name", `WSMAN-LAB\labadmin`, localPassword, true, localUser},
+		{"basic local account named with a domain", `MSGLAB\labadmin`, localPassword, true, ""},
+		{"basic wrong password", localUser, "Wrong-Pa55word", true, ""},
+		{"basic unknown user", "mallory", testPassword, true, ""},
+		{"ntlm with domain", testUser, testPassword, false, testUser},
+		{"ntlm without domain", "svc-exchops", testPassword, false, testUser},
+		{"ntlm wrong password", testUser, "Wrong-Pa55word", false, ""},
+		{"ntlm unknown user", `MSGLAB\mallory`, testPassword, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := h.client(clientConfig{user: tt.user, password: tt.password, ntlm: tt.ntlm})
+			c := h.client(clientConfig{user: tt.user, password: tt.password, basic: tt.basic})
 			stdout, _, _, err := c.RunCmdWithContext(context.Background(), "whoami")
-			if tt.ok {
-				if err != nil || stdout != testUser {
-					t.Fatalf("got %q, %v; want %q", stdout, err, testUser)
+			if tt.want != "" {
+				if err != nil || stdout != tt.want {
+					t.Fatalf("got %q, %v; want %q", stdout, err, tt.want)
 				}
 				return
 			}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/exchops/exchops/lab/psrp"
 )
 
 // Limits that keep one client from exhausting the lab's memory. A real WinRS blocks the
@@ -30,6 +32,8 @@ type shell struct {
 	lastUsed time.Time
 	inFlight int // requests being served for this shell; a busy shell is never idle
 	commands map[string]*command
+	// pool is the runspace pool of a shell on the PowerShell endpoint; nil for WinRS.
+	pool *psrp.Pool
 }
 
 // command is one process started in a shell, with the output it has produced and not yet

@@ -22,6 +22,7 @@ const (
 	nsWSManMS    = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
 	nsShell      = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 	nsWSManFault = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+	nsPowerShell = "http://schemas.microsoft.com/powershell"
 )
 
 // Actions this server answers, and the actions of its replies.
@@ -46,6 +47,12 @@ const (
 	signalCtrlC      = nsShell + "/signal/ctrl_c"
 	signalCtrlBreak  = nsShell + "/signal/ctrl_break"
 	addressAnonymous = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+
+	// resourceExchange is the session configuration of Exchange's PowerShell endpoint.
+	resourceExchange = nsPowerShell + "/Microsoft.Exchange"
+	// signalPSStop is how a PowerShell client stops a pipeline; the misspelling is
+	// Microsoft's, as every client and server writes it.
+	signalPSStop = nsPowerShell + "/signal/crtl_c"
 )
 
 // request is the part of a WS-Management request that WinRS needs, whatever prefixes the
@@ -103,9 +110,13 @@ type xmlBody struct {
 type shellBody struct {
 	InputStreams  string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
 	OutputStreams string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
+	// CreationXML is a PowerShell client's base64 SESSION_CAPABILITY and
+	// INIT_RUNSPACEPOOL fragments.
+	CreationXML *string `xml:"http://schemas.microsoft.com/powershell creationXml"`
 }
 
 type commandBody struct {
+	CommandID string   `xml:"CommandId,attr"`
 	Command   string   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Command"`
 	Arguments []string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Arguments"`
 }
@@ -392,5 +403,45 @@ func faultBody(f *soapFault, machine string) string {
 	b.WriteString(`"><f:Message>`)
 	escape(&b, f.message)
 	b.WriteString(`</f:Message></f:WSManFault></s:Detail></s:Fault>`)
+	return b.String()
+}
+
+// psrpCreateBody is a CreateResponse of the PowerShell endpoint: as captured from
+// Windows, only the new shell's reference (no rsp:Shell).
+func psrpCreateBody(address, resourceURI, shellID string) string {
+	var b bytes.Buffer
+	b.WriteString(`<x:ResourceCreated><a:Address>`)
+	escape(&b, address)
+	b.WriteString(`</a:Address><a:ReferenceParameters><w:ResourceURI>`)
+	escape(&b, resourceURI)
+	b.WriteString(`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">`)
+	escape(&b, shellID)
+	b.WriteString(`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`)
+	return b.String()
+}
+
+// psrpReceiveBody is a ReceiveResponse of the PowerShell endpoint: one rsp:Stream per
+// fragment; a pipeline's streams carry its CommandId and its state, the pool's neither.
+func psrpReceiveBody(commandID string, packets [][]byte, done bool) string {
+	var b bytes.Buffer
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	id := escaped(commandID)
+	for _, p := range packets {
+		b.WriteString(`<rsp:Stream Name="stdout"`)
+		if commandID != "" {
+			b.WriteString(` CommandId="` + id + `"`)
+		}
+		b.WriteString(`>`)
+		b.WriteString(base64.StdEncoding.EncodeToString(p))
+		b.WriteString(`</rsp:Stream>`)
+	}
+	if commandID != "" {
+		if done {
+			fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>`, id, stateDone)
+		} else {
+			fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"></rsp:CommandState>`, id, stateRunning)
+		}
+	}
+	b.WriteString(`</rsp:ReceiveResponse>`)
 	return b.String()
 }
