@@ -2,6 +2,13 @@
 // Management (WinRM 2.0) listener that remote shells use (WinRS). It speaks SOAP over
 // HTTP(S) to real WinRM clients, keeps shells and commands, streams their output, and
 // hands each command line to a Host that plays the Windows server.
+//
+// When Options.Exchange is set, the same listener also serves Exchange's PowerShell
+// endpoint at /PowerShell/ (as IIS does on an Exchange 2010 server): shells there are
+// PowerShell Remoting runspace pools (package lab/psrp) whose pipelines run on the
+// Endpoint. Authentication follows each endpoint: /wsman takes Basic for local accounts
+// only, NTLM, and Kerberos through Options.Kerberos; /PowerShell/ takes Basic and
+// Kerberos, never NTLM.
 package wsman
 
 import (

@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"errors"
 	goldenfile "github.com/exchops/exchops/internal/golden"
 	"os"
 	"path/filepath"
@@ -34,6 +35,12 @@ func TestRepliesGolden(t *testing.T) {
 		{"fault-shell-not-found", reply{actionWSManFault, relates, faultBody(faultShellNotFound(shellID), "EX10-MB01")}},
 		{"fault-quota", reply{actionWSManFault, relates, faultBody(faultMaxShells(5), "EX10-MB01")}},
 		{"fault-action", reply{actionAddressingFault, relates, faultBody(faultActionNotSupported("urn:x"), "EX10-MB01")}},
+		{"psrp-create", reply{actionCreateResponse, relates, psrpCreateBody("http://127.0.0.1:80/PowerShell/", resourceExchange, shellID)}},
+		{"psrp-receive-pool", reply{actionReceiveResponse, relates, psrpReceiveBody("", [][]byte{[]byte("fragment 1"), []byte("fragment 2")}, false)}},
+		{"psrp-receive-running", reply{actionReceiveResponse, relates, psrpReceiveBody(cmdID, [][]byte{[]byte("output")}, false)}},
+		{"psrp-receive-done", reply{actionReceiveResponse, relates, psrpReceiveBody(cmdID, [][]byte{[]byte("state")}, true)}},
+		{"fault-unknown-configuration", reply{actionWSManFault, relates, faultBody(faultUnknownConfiguration("http://schemas.microsoft.com/powershell/Microsoft.PowerShell", "EX10-MB01"), "EX10-MB01")}},
+		{"fault-psrp", reply{actionWSManFault, relates, faultBody(faultPSRP(errors.New("psrp: GET_COMMAND_METADATA is not supported by the lab's endpoint: call the commands directly")), "EX10-MB01")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +50,27 @@ func TestRepliesGolden(t *testing.T) {
 			}
 			golden(t, tt.name, out)
 		})
+	}
+}
+
+// TestPSRPBodiesMatchWindows compares the PowerShell endpoint's reply bodies with a
+// Windows Server 2008 R2 host's, from the capture in lab/psrp/testdata/captures.
+func TestPSRPBodiesMatchWindows(t *testing.T) {
+	const shell = "C8CD7685-F0A0-4B79-8F82-B8B37462667A"
+	uri := "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
+	want := `<x:ResourceCreated><a:Address>http://192.168.56.3:5985/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>` + uri +
+		`</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">` + shell + `</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`
+	if got := psrpCreateBody("http://192.168.56.3:5985/wsman", uri, shell); got != want {
+		t.Errorf("CreateResponse body:\n got %s\nwant %s", got, want)
+	}
+	// A pool's Receive: streams without CommandId and no CommandState.
+	if got := psrpReceiveBody("", [][]byte{{1}}, false); got != `<rsp:ReceiveResponse><rsp:Stream Name="stdout">AQ==</rsp:Stream></rsp:ReceiveResponse>` {
+		t.Errorf("pool ReceiveResponse: %s", got)
+	}
+	const cmd = "24864ED3-8FB4-4934-AD7D-B29723D4681F"
+	if got := psrpReceiveBody(cmd, [][]byte{{1}}, true); got != `<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="`+cmd+`">AQ==</rsp:Stream>`+
+		`<rsp:CommandState CommandId="`+cmd+`" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>` {
+		t.Errorf("pipeline ReceiveResponse: %s", got)
 	}
 }
 
