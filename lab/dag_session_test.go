@@ -177,3 +177,56 @@ func TestSessions(t *testing.T) {
 }
 
 var _ psrp.Output = (*recorder)(nil)
+
+// TestEveryExchangeCmdlet drives every Exchange cmdlet of the walkthrough and the
+// day-two operations in one session, refusals included, going on after each error.
+func TestEveryExchangeCmdlet(t *testing.T) {
+	o, clk := newTestOrg(t)
+	name := []string{"Name"}
+	s := []step{
+		pipe(name, cmd("Get-ClientAccessServer")),
+		pipe([]string{"Name", "Fqdn", "Site"}, cmd("New-ClientAccessArray", "Name", "CAS Array", "Fqdn", "client.msglab.local", "Site", "Default-First-Site-Name")),
+		run(cmd("New-ClientAccessArray", "Name", "Second", "Fqdn", "client.msglab.local", "Site", "Default-First-Site-Name")),
+		run(cmd("Set-ClientAccessArray", "Identity", "CAS Array", "Fqdn", "ex10-caht02.msglab.local")),
+		run(cmd("Remove-ClientAccessArray", "Identity", "CAS Array", "Confirm", false)),
+		pipe([]string{"Count"}, cmd("Get-ClientAccessArray"), cmd("Measure-Object")),
+		pipe([]string{"Name", "HubSiteEnabled"}, cmd("Get-ADSite")),
+		pipe([]string{"Id", "Type"}, cmd("Test-OutlookWebServices")),
+		pipe([]string{"Name", "Server"}, cmd("New-MailboxDatabase", "Name", "MB03", "Server", "EX10-MB01")),
+		run(cmd("New-MailboxDatabase", "Name", "MB03", "Server", "EX10-MB02")),
+		pipe(name, cmd("New-DatabaseAvailabilityGroup", "Name", "E14-DAG", "WitnessServer", "EX10-CAHT", "WitnessDirectory", `C:\FSW`, "DatabaseAvailabilityGroupIPAddresses", []any{"10.0.0.50"})),
+		run(cmd("New-DatabaseAvailabilityGroup", "Name", "E14-DAG-WITH-A-LONG-NAME", "WitnessServer", "EX10-CAHT", "WitnessDirectory", `C:\FSW`)),
+		run(cmd("Set-DatabaseAvailabilityGroup", "Identity", "E14-DAG", "WitnessDirectory", `C:\DAGFSW`)),
+		run(cmd("Add-DatabaseAvailabilityGroupServer", "Identity", "E14-DAG", "MailboxServer", "EX10-CAHT")),
+		run(cmd("Add-DatabaseAvailabilityGroupServer", "Identity", "E14-DAG", "MailboxServer", "EX10-MB01")),
+		run(cmd("Add-DatabaseAvailabilityGroupServer", "Identity", "E14-DAG", "MailboxServer", "EX10-MB02")),
+		pipe([]string{"Name", "DatabaseAvailabilityGroup"}, cmd("Get-MailboxServer")),
+		run(cmd("Set-MailboxDatabase", "Identity", "MB02", "CircularLoggingEnabled", true)),
+		run(cmd("Add-MailboxDatabaseCopy", "Identity", "MB02", "MailboxServer", "EX10-MB01")),
+		run(cmd("Set-MailboxDatabase", "Identity", "MB02", "CircularLoggingEnabled", false)),
+		run(cmd("Add-MailboxDatabaseCopy", "Identity", "MB01", "MailboxServer", "EX10-MB02", "ActivationPreference", 2)),
+		run(cmd("Add-MailboxDatabaseCopy", "Identity", "MB01", "MailboxServer", "EX10-MB02")),
+		pipe([]string{"Name", "Status"}, cmd("Get-MailboxDatabaseCopyStatus", "Identity", "MB01")),
+		pipe([]string{"Identity", "Status"}, cmd("Move-ActiveMailboxDatabase", "", "MB01", "ActivateOnServer", "EX10-MB02", "Confirm", false)),
+		pipe([]string{"Identity", "Status"}, cmd("Move-ActiveMailboxDatabase", "", "MB01", "ActivateOnServer", "EX10-MB01", "Confirm", false)),
+		wait(20 * time.Second),
+		pipe([]string{"Identity", "Status"}, cmd("Move-ActiveMailboxDatabase", "", "MB01", "ActivateOnServer", "EX10-MB01", "Confirm", false)),
+		wait(20 * time.Second),
+		run(cmd("Suspend-MailboxDatabaseCopy", "Identity", `MB01\EX10-MB02`, "SuspendComment", "maintenance", "Confirm", false)),
+		pipe([]string{"Name", "Status", "SuspendComment"}, cmd("Get-MailboxDatabaseCopyStatus", "Identity", `MB01\EX10-MB02`)),
+		run(cmd("Update-MailboxDatabaseCopy", "Identity", `MB01\EX10-MB02`, "DeleteExistingFiles", true, "Confirm", false)),
+		pipe([]string{"Name", "Status"}, cmd("Get-MailboxDatabaseCopyStatus", "Identity", `MB01\EX10-MB02`)),
+		run(cmd("Resume-MailboxDatabaseCopy", "Identity", `MB01\EX10-MB02`, "Confirm", false)),
+		run(cmd("Remove-MailboxDatabaseCopy", "Identity", `MB01\EX10-MB02`, "Confirm", false)),
+		run(cmd("Move-ActiveMailboxDatabase", "", "MB01", "ActivateOnServer", "EX10-MB02", "Confirm", false)),
+		pipe(name, cmd("Get-DatabaseAvailabilityGroupNetwork", "Identity", "E14-DAG")),
+		pipe([]string{"Check", "Result"}, cmd("Test-ReplicationHealth", "Identity", "EX10-MB01")),
+		run(cmd("Remove-DatabaseAvailabilityGroupServer", "Identity", "E14-DAG", "MailboxServer", "EX10-MB02", "Confirm", false)),
+		pipe([]string{"Servers"}, cmd("Get-DatabaseAvailabilityGroup", "Identity", "E14-DAG", "Status", true)),
+		run(cmd("Remove-DatabaseAvailabilityGroup", "Identity", "E14-DAG", "Confirm", false)),
+		run(cmd("Mount-Database", "Identity", "MB03")),
+		pipe([]string{"Name", "Mounted"}, cmd("Get-MailboxDatabase", "Identity", "MB03", "Status", true)),
+		pipe([]string{"Name", "ServerRole"}, cmd("Get-ExchangeServer")),
+	}
+	golden(t, "every-exchange-cmdlet", runSessionMode(t, o, clk, "EX10-CAHT", s, false))
+}

@@ -164,6 +164,13 @@ func invokeOn(t *testing.T, rs psrp.Runspace, clk *clock.Manual, cmds []psrp.Com
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rs.Invoke(ctx, cmds, out) }()
+	return drive(t, ctx, clk, done, render(cmds))
+}
+
+// drive advances the manual clock a second at a time whenever something waits on it,
+// until done delivers.
+func drive(t *testing.T, ctx context.Context, clk *clock.Manual, done <-chan error, what string) error {
+	t.Helper()
 	for {
 		wctx, stop := context.WithCancel(ctx)
 		waited := make(chan error, 1)
@@ -176,7 +183,7 @@ func invokeOn(t *testing.T, rs psrp.Runspace, clk *clock.Manual, cmds []psrp.Com
 		case err := <-waited:
 			stop()
 			if err != nil {
-				t.Fatalf("%s did not finish: %v", render(cmds), err)
+				t.Fatalf("%s did not finish: %v", what, err)
 			}
 			clk.Advance(time.Second)
 		}
@@ -201,6 +208,13 @@ func openSession(t *testing.T, o *Org, on string) psrp.Runspace {
 // exchops' runner, it stops at the first pipeline that reports an error.
 func runSession(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step) string {
 	t.Helper()
+	return runSessionMode(t, o, clk, on, steps, true)
+}
+
+// runSessionMode is runSession; with stop false it goes on after errors, as a
+// script of try/catch statements would.
+func runSessionMode(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step, stop bool) string {
+	t.Helper()
 	rs := openSession(t, o, on)
 	var b strings.Builder
 	start := clk.Now()
@@ -223,7 +237,7 @@ func runSession(t *testing.T, o *Org, clk *clock.Manual, on string, steps []step
 		if err != nil {
 			fmt.Fprintf(&b, "terminating: %v\n", err)
 		}
-		if err != nil || rec.errors() > 0 {
+		if stop && (err != nil || rec.errors() > 0) {
 			b.WriteString("(stopped)\n")
 			break
 		}

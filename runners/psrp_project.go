@@ -18,7 +18,16 @@ import (
 // valueText is a deserialised value as PowerShell's [string] cast would show it: an
 // object's ToString when the server sent one (enums, ADObjectId, KeyValuePair
 // "[EX10-MB01, 1]", ByteQuantifiedSize), otherwise its primitive.
-func valueText(v any) string {
+func valueText(v any) string { return textAt(v, 0) }
+
+// maxTextDepth bounds how deep a value's text looks: a <Ref> can make an object contain
+// itself.
+const maxTextDepth = 8
+
+func textAt(v any, depth int) string {
+	if depth > maxTextDepth {
+		return ""
+	}
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -44,9 +53,9 @@ func valueText(v any) string {
 		case x.hasStr:
 			return x.toString
 		case x.value != nil:
-			return valueText(x.value)
+			return textAt(x.value, depth+1)
 		case x.kind == objList:
-			return joinElements(x)
+			return joinAt(x, depth+1)
 		}
 		return ""
 	}
@@ -54,14 +63,16 @@ func valueText(v any) string {
 }
 
 // joinElements is the text of a multi-valued property: its elements' text joined with ';'.
-func joinElements(v any) string {
+func joinElements(v any) string { return joinAt(v, 0) }
+
+func joinAt(v any, depth int) string {
 	o, ok := v.(*psObject)
 	if !ok || o.kind != objList {
-		return valueText(v)
+		return textAt(v, depth)
 	}
 	parts := make([]string, len(o.list))
 	for i, e := range o.list {
-		parts[i] = valueText(e)
+		parts[i] = textAt(e, depth+1)
 	}
 	return strings.Join(parts, ";")
 }
@@ -93,7 +104,12 @@ func timeSpanText(d time.Duration) string {
 
 // intText is what [int] made of a value: a whole number, "0" for null, "" when it is not
 // a number at all.
-func intText(v any) string {
+func intText(v any) string { return intAt(v, 0) }
+
+func intAt(v any, depth int) string {
+	if depth > maxTextDepth {
+		return ""
+	}
 	switch x := v.(type) {
 	case nil:
 		return "0"
@@ -111,12 +127,12 @@ func intText(v any) string {
 		return strconv.FormatFloat(math.RoundToEven(x), 'f', 0, 64)
 	case *psObject:
 		if x.value != nil {
-			return intText(x.value)
+			return intAt(x.value, depth+1)
 		}
 		if !x.hasStr {
 			return ""
 		}
-		return intText(x.toString)
+		return intAt(x.toString, depth+1)
 	case string:
 		s := strings.TrimSpace(x)
 		if s == "" {
@@ -126,14 +142,19 @@ func intText(v any) string {
 			return strconv.FormatInt(n, 10)
 		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return intText(f)
+			return intAt(f, depth+1)
 		}
 	}
 	return ""
 }
 
 // dateText is a date as UTC ISO 8601, "" when unset.
-func dateText(v any) string {
+func dateText(v any) string { return dateAt(v, 0) }
+
+func dateAt(v any, depth int) string {
+	if depth > maxTextDepth {
+		return ""
+	}
 	switch x := v.(type) {
 	case time.Time:
 		if x.IsZero() {
@@ -142,7 +163,7 @@ func dateText(v any) string {
 		return isoUTC(x)
 	case *psObject:
 		if x.value != nil {
-			return dateText(x.value)
+			return dateAt(x.value, depth+1)
 		}
 	case string:
 		if t, err := parseDateTime(strings.TrimSpace(x)); err == nil {

@@ -280,6 +280,13 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 			sess.drop("a command start was cut off")
 			return nil, ctx.Err()
 		}
+		var f *wsFault
+		if errors.As(err, &f) && f.shellNotFound() {
+			// The server refused the Command itself: the pipeline never started, so it
+			// is safe to run it again in a new session, even when it changes things.
+			sess.drop("the server no longer has its shell (idle timeout, IIS recycle or restart)")
+			return nil, errNotStarted
+		}
 		return nil, s.sessionError(sess, "start "+what, err)
 	}
 	cmdID, err := parseID(body, "CommandId")
@@ -439,6 +446,9 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 		}
 	}
 }
+
+// errNotStarted says the server dropped the session before it accepted the pipeline.
+var errNotStarted = errors.New("the session was gone before the pipeline started")
 
 // pipelineError is a pipeline's failure as the server reported it.
 type pipelineError struct {

@@ -333,6 +333,7 @@ func parseFault(body []byte) *wsFault {
 		return nil
 	}
 	f := &wsFault{}
+	var reason string // s:Reason's text, used when the WSManFault has no message
 	d := xml.NewDecoder(bytes.NewReader(body))
 	var path []string
 	for {
@@ -362,10 +363,13 @@ func parseFault(body []byte) *wsFault {
 				f.subcode = v
 			case last == "Message" && f.message == "":
 				f.message = v
-			case last == "Text" && f.message == "":
-				f.message = v
+			case last == "Text" && reason == "":
+				reason = v
 			}
 		}
+	}
+	if f.message == "" {
+		f.message = reason
 	}
 	return f
 }

@@ -65,7 +65,11 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 		}
 		return res, err
 	}
-	defer ex.release(sess)
+	defer func() {
+		if sess != nil {
+			ex.release(sess)
+		}
+	}()
 	for i, call := range step.Calls {
 		if call.When != nil && !call.When.Holds(commands.Tables(Tables(res.Sections))) {
 			if call.Section != "" {
@@ -74,6 +78,21 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 			continue
 		}
 		cr, err := ex.invoke(runCtx, sess, call, progress)
+		if errors.Is(err, errNotStarted) {
+			// Once: the call never ran, so a new session may run it.
+			ex.release(sess)
+			if sess, err = ex.acquire(runCtx); err != nil {
+				sess = nil
+				if runCtx.Err() != nil {
+					return res, s.stopped("open a session", runCtx, context.Cause(runCtx), false, false)
+				}
+				return res, err
+			}
+			cr, err = ex.invoke(runCtx, sess, call, progress)
+			if errors.Is(err, errNotStarted) {
+				err = ex.lost(sess, call.Pipeline[0].Name)
+			}
+		}
 		if cr != nil {
 			res.Messages = append(res.Messages, cr.warnings...)
 			res.Truncated = res.Truncated || cr.truncated
