@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -60,10 +61,14 @@ type Config struct {
 // Acceptor validates Kerberos tokens for a set of service principals. It is safe for
 // concurrent use; it implements lab/wsman's KerberosAcceptor.
 type Acceptor struct {
-	kt    *keytab.Keytab
-	spns  []types.PrincipalName
-	realm string
-	skew  time.Duration
+	// verify serialises gokrb5's verification: its replay cache checks and then records
+	// an authenticator in two steps, so two copies of one token arriving together could
+	// otherwise both pass.
+	verify sync.Mutex
+	kt     *keytab.Keytab
+	spns   []types.PrincipalName
+	realm  string
+	skew   time.Duration
 }
 
 // LoadKeytab reads a keytab file (MIT's ktadd, Windows' ktpass).
@@ -158,7 +163,9 @@ func (a *Acceptor) Accept(token []byte) (user string, response []byte, err error
 		// The lab maps clients by name; group SIDs from an AD PAC are not needed, and
 		// MIT's PAC lacks the logon information gokrb5 expects.
 		service.DecodePAC(false))
+	a.verify.Lock()
 	ok, creds, err := service.VerifyAPREQ(req, settings)
+	a.verify.Unlock()
 	if err != nil {
 		return "", nil, a.explain(req, err)
 	}

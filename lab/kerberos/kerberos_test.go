@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -229,5 +230,44 @@ func TestAccountName(t *testing.T) {
 		if got := accountName(tc.name, tc.realm); got != tc.want {
 			t.Errorf("accountName(%q, %q) = %q, want %q", tc.name, tc.realm, got, tc.want)
 		}
+	}
+}
+
+// TestAcceptConcurrently: a runner sends requests to one server from several goroutines;
+// each fresh authenticator is accepted once, whatever the interleaving.
+func TestAcceptConcurrently(t *testing.T) {
+	r := newRealm(t)
+	const n = 16
+	tokens := make([][]byte, n)
+	for i := range tokens {
+		tokens[i], _, _ = clientToken(t, r.cl, krbtest.SPN(mb01), tokenSpec{mutual: i%2 == 0})
+	}
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for _, tok := range tokens {
+		for range 2 { // each token twice: one use succeeds, the other is a replay
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _, err := r.acc.Accept(tok)
+				errs <- err
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	ok, replays := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case strings.Contains(err.Error(), "replayed"):
+			replays++
+		default:
+			t.Errorf("unexpected refusal: %v", err)
+		}
+	}
+	if ok != n || replays != n {
+		t.Errorf("%d accepted and %d refused as replays, want %d of each", ok, replays, n)
 	}
 }
