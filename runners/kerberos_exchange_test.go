@@ -67,6 +67,25 @@ func TestKerberosExchangeEndpoint(t *testing.T) {
 		if !strings.Contains(k.Log(), "for HTTP/ex10-caht.msglab.local@MSGLAB.LOCAL") {
 			t.Errorf("the KDC issued no ticket for HTTP/ex10-caht.msglab.local:\n%s", k.Log())
 		}
+		// A session is several HTTP requests (Create, Command, Receive, Signal); the
+		// client logs in and gets the service ticket once, not for each of them.
+		if n := issued(k.Log(), "AS_REQ"); n != 1 {
+			t.Errorf("%d logins (AS exchanges) for one step, want 1", n)
+		}
+		if n := issued(k.Log(), "TGS_REQ"); n != 1 {
+			t.Errorf("%d service tickets (TGS exchanges) for one step, want 1", n)
+		}
+	})
+	t.Run("kinit ccache", func(t *testing.T) {
+		ep := endpoint(krbtest.SPN("ex10-caht.msglab.local"))
+		ep.Exchange.User, ep.Exchange.Password, ep.Exchange.Kerberos.CCachePath = "", "", k.Kinit(t)
+		res, err := run(t, ep)
+		if err != nil {
+			t.Fatalf("RunStep with a ccache: %v", err)
+		}
+		if len(res.Tables()["servers"]) == 0 {
+			t.Errorf("no servers: %+v", res)
+		}
 	})
 	t.Run("another server's SPN", func(t *testing.T) {
 		_, err := run(t, endpoint(krbtest.SPN("ex10-mb01.msglab.local")))
@@ -88,4 +107,15 @@ func TestKerberosExchangeEndpoint(t *testing.T) {
 			t.Fatal("the error shows the password")
 		}
 	})
+}
+
+// issued counts the KDC's log lines for tickets of one kind it issued.
+func issued(log, kind string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, kind) && strings.Contains(line, "ISSUE") {
+			n++
+		}
+	}
+	return n
 }
