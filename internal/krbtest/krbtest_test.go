@@ -106,3 +106,23 @@ func TestRedactPasswordArg(t *testing.T) {
 		}
 	}
 }
+
+// TestStartSkipsWithoutTheKDC: on a machine without MIT's programs (and CI unset) the test
+// is skipped with the command that installs them.
+func TestStartSkipsWithoutTheKDC(t *testing.T) {
+	saved := kdcBinaries
+	kdcBinaries = []string{"no-such-krb5kdc"}
+	t.Cleanup(func() { kdcBinaries = saved })
+	t.Setenv("CI", "")
+	var skipped bool
+	t.Run("inner", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		Start(t)
+	})
+	if !skipped {
+		t.Fatal("Start did not skip without krb5kdc")
+	}
+	if _, err := findBinaries([]string{"no-such-krb5kdc"}); err == nil || !strings.Contains(err.Error(), "no-such-krb5kdc not found") {
+		t.Errorf("findBinaries: %v", err)
+	}
+}
