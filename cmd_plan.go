@@ -26,7 +26,7 @@ var labEnv = commands.Env{
 
 // envFromConfig turns the exchange section of the configuration into what planning needs.
 func envFromConfig(x config.Exchange) commands.Env {
-	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer, SnapIn: x.SnapIn}
+	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer}
 	for _, s := range x.Servers {
 		var roles []string
 		for _, r := range s.Roles {

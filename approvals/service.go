@@ -542,24 +542,31 @@ func EffectiveLock(p *commands.Plan, f commands.Findings) string {
 	return p.Lock
 }
 
-// PlanHash binds an approval to what the approvers saw: every script and its target,
-// the wait, the lock and the preflight's findings. If any of it differs when the run
-// is about to start, the organisation (or the configuration) moved.
+// PlanHash binds an approval to what the approvers saw: every step and its target
+// (an Exchange step's typed calls, which are what runs, as well as its text), the
+// wait and the condition it polls for, the lock and the preflight's findings. If any
+// of it differs when the run is about to start, the organisation (or the
+// configuration) moved.
 func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
-	type step struct{ Target, Script string }
+	type step struct {
+		Target, Script string
+		Calls          []commands.Call `json:",omitempty"`
+	}
 	var h struct {
 		Steps    []step
 		Wait     *step
+		Until    *commands.Until `json:",omitempty"`
 		Budget   time.Duration
 		Lock     string
 		Findings []commands.Finding
 		NoOp     bool
 	}
 	for _, s := range p.Steps {
-		h.Steps = append(h.Steps, step{s.Target, s.Script})
+		h.Steps = append(h.Steps, step{s.Target, s.Script, s.Calls})
 	}
 	if p.Wait != nil {
-		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script}
+		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script, p.Wait.Step.Calls}
+		h.Until = p.Wait.Until
 		h.Budget = p.Wait.Budget
 	}
 	h.Lock, h.Findings, h.NoOp = lock, f.List, f.NoOp

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,7 +40,7 @@ func catalog() []*Spec {
 				{Name: "ip", Positional: true, Kind: KindIPv4, Required: true, Help: "the address the name points to (the NLB cluster address)"},
 				{Name: "zone", Kind: KindFQDN, Placeholder: "zone", Required: true, Help: "the DNS zone, e.g. msglab.local"},
 			},
-			Target:   "the DNS server (exchange.dns_server), with dnscmd",
+			Target:   "the DNS server (exchange.dns_server), with dnscmd over WinRS",
 			Examples: []string{"dns add client 10.0.0.40 zone=msglab.local"},
 			Notes:    []string{"Preflight lists the name's A records: the same address means nothing to do, another address blocks."},
 			plan:     planDNSAdd,
@@ -55,12 +56,13 @@ func catalog() []*Spec {
 				argServer("host", "the first cluster host", false, true),
 				{Name: "mode", Kind: KindEnum, Required: true, Choices: []string{"unicast", "multicast", "igmpmulticast"}, Help: "cluster operation mode; the walkthrough uses multicast"},
 			},
-			Target: "the host= server",
+			Target: "the host= server, over WinRS; the preflight also reads DAG membership through the management server's Exchange endpoint",
 			Examples: []string{
 				`nlb create client.msglab.local ip=10.0.0.40 mask=255.255.255.0 interface="Local Area Connection" host=EX10-CAHT mode=multicast`,
 			},
-			Notes: []string{"Blocked when the host is a DAG member: Microsoft does not support NLB and a DAG on the same server."},
-			plan:  planNLBCreate,
+			Notes:   []string{"Blocked when the host is a DAG member: Microsoft does not support NLB and a DAG on the same server."},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-ExchangeServer"},
+			plan:    planNLBCreate,
 		},
 		{
 			Name:    "nlb add-host",
@@ -70,12 +72,13 @@ func catalog() []*Spec {
 				argServer("host", "the server to add", false, true),
 				{Name: "interface", Kind: KindNIC, Required: true, Help: "the new host's network connection for NLB"},
 			},
-			Target:   "the host= server (the new node)",
+			Target:   "the host= server (the new node), over WinRS; the preflight also reads DAG membership through the management server's Exchange endpoint",
 			Examples: []string{`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`},
 			Notes: []string{
-				"The script runs on the new host and reaches the cluster through its name (Get-NlbCluster -HostName <fqdn>); the WinRM account must be allowed to reach the existing node from there (Kerberos delegation or CredSSP).",
+				"The preflight reads DAG membership through the management server's Exchange endpoint. The join is a WinRS script on the new host that reaches the cluster through its name (Get-NlbCluster -HostName <fqdn>); NLB then talks WMI to the existing node from there, a second hop the WinRM account must be allowed to make (Kerberos delegation or CredSSP). The script never loads Exchange.",
 			},
-			plan: planNLBAddHost,
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-ExchangeServer"},
+			plan:    planNLBAddHost,
 		},
 		{
 			Name:    "casarray create",
@@ -85,8 +88,9 @@ func catalog() []*Spec {
 				{Name: "fqdn", Kind: KindFQDN, Required: true, Help: "the array's name in DNS, e.g. client.msglab.local"},
 				{Name: "site", Kind: KindSite, Required: true, Help: "the Active Directory site, e.g. Default-First-Site-Name"},
 			},
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{`casarray create "CAS Array" fqdn=client.msglab.local site=Default-First-Site-Name`},
+			Cmdlets:  []string{"Get-ClientAccessArray", "Get-ADSite", "New-ClientAccessArray"},
 			plan:     planCASArrayCreate,
 		},
 		{
@@ -96,9 +100,10 @@ func catalog() []*Spec {
 				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the CAS array's FQDN (or a Client Access server's, to undo)"},
 				{Name: "database", Kind: KindDatabase, Help: "one database; all databases when absent"},
 			},
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"casarray assign client.msglab.local", "casarray assign client.msglab.local database=MB01"},
 			Notes:    []string{"Preflight records every database's previous RpcClientAccessServer, so the change can be undone."},
+			Cmdlets:  []string{"Get-ClientAccessArray", "Get-ExchangeServer", "Get-MailboxDatabase", "Set-MailboxDatabase"},
 			plan:     planCASArrayAssign,
 		},
 		{
@@ -110,8 +115,9 @@ func catalog() []*Spec {
 				{Name: "dir", Kind: KindLocalPath, Required: true, Help: "the witness directory on the witness server"},
 				{Name: "ip", Kind: KindIPv4List, Help: "the DAG's IP address(es), one per MAPI subnet"},
 			},
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{`dag create E14-DAG witness=EX10-CAHT dir=C:\FSW ip=10.0.0.50`},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup", "Get-ExchangeServer", "New-DatabaseAvailabilityGroup"},
 			plan:     planDAGCreate,
 		},
 		{
@@ -121,9 +127,10 @@ func catalog() []*Spec {
 				{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"},
 				argServer("server", "the mailbox server to add", true, true),
 			},
-			Target:   "the management server; the preflight also reads NLB state on the server",
+			Target:   "the management server's Exchange endpoint; the preflight also reads NLB state on the server over WinRS",
 			Examples: []string{"dag add-member E14-DAG EX10-MB01", "dag add-member E14-DAG EX10-MB02"},
 			Notes:    []string{"Blocked for an NLB node, a member of another DAG, the DAG's witness, or a 17th member."},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup", "Get-ExchangeServer", "Add-DatabaseAvailabilityGroupServer"},
 			plan:     planDAGAddMember,
 		},
 		{
@@ -134,9 +141,10 @@ func catalog() []*Spec {
 				argServer("server", "the DAG member to hold the copy", true, true),
 				{Name: "preference", Kind: KindInt, Min: 1, Max: maxDAGMembers, Help: "activation preference (1 is tried first); Exchange puts it last when absent"},
 			},
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"copy add MB01 EX10-MB02", "copy add MB02 EX10-MB01 preference=2"},
 			Notes:    []string{"Blocked when circular logging is on for the second copy, when the copy exists with another preference, or for a 17th copy."},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Add-MailboxDatabaseCopy"},
 			plan:     planCopyAdd,
 		},
 		{
@@ -146,12 +154,13 @@ func catalog() []*Spec {
 				{Name: "database", Positional: true, Kind: KindDatabase, Required: true, Help: "the database"},
 				argServer("to", "the server whose copy becomes active", false, true),
 			},
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"failover MB01 to=EX10-MB02"},
 			Notes: []string{
 				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue is 8 or more, its content index is not Healthy or its activation is suspended.",
 			},
-			plan: planFailover,
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Move-ActiveMailboxDatabase"},
+			plan:    planFailover,
 		},
 		{
 			Name:    "drill",
@@ -159,21 +168,23 @@ func catalog() []*Spec {
 			Args: []Arg{
 				{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"},
 			},
-			Target:   "the management server; the preflight also runs Test-ReplicationHealth on each mailbox server",
+			Target:   "the management server's Exchange endpoint; the preflight also reads Test-ReplicationHealth through each mailbox server's own endpoint",
 			Examples: []string{"drill E14-DAG"},
 			Notes: []string{
 				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8.",
-				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its script) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to its preference-1 server the same way. It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
+				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its cmdlets) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to its preference-1 server the same way. It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
 			},
-			plan: planDrill,
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Get-MailboxServer", "Test-ReplicationHealth", "Move-ActiveMailboxDatabase"},
+			plan:    planDrill,
 		},
 		{
 			Name:     "dag status",
 			Summary:  "Show a DAG's members, operational servers, witness and Primary Active Manager.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
 			ReadOnly: true,
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"dag status E14-DAG"},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup"},
 			plan:     planDAGStatus,
 		},
 		{
@@ -181,8 +192,9 @@ func catalog() []*Spec {
 			Summary:  "Show a DAG's networks with their subnets and interfaces.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
 			ReadOnly: true,
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"dag networks E14-DAG"},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroupNetwork"},
 			plan:     planDAGNetworks,
 		},
 		{
@@ -190,8 +202,9 @@ func catalog() []*Spec {
 			Summary:  "Show database copy status: state, queues, content index.",
 			Args:     []Arg{{Name: "database", Positional: true, Kind: KindDatabase, Help: "one database; all when absent"}},
 			ReadOnly: true,
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"copy status", "copy status MB01"},
+			Cmdlets:  []string{"Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus"},
 			plan:     planCopyStatus,
 		},
 		{
@@ -199,16 +212,18 @@ func catalog() []*Spec {
 			Summary:  "Test-ReplicationHealth on each DAG member, plus its copies' status.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Help: "only this DAG's members; every DAG member when absent"}},
 			ReadOnly: true,
-			Target:   "each configured mailbox server (credentials do not hop, so each checks itself)",
+			Target:   "each configured mailbox server, through its own Exchange endpoint, so Test-ReplicationHealth runs on the member it tests (a report for one DAG also reads the DAG through the management server's)",
 			Examples: []string{"health", "health E14-DAG"},
+			Cmdlets:  []string{"Get-MailboxServer", "Test-ReplicationHealth", "Get-MailboxDatabaseCopyStatus", "Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase"},
 			plan:     planHealth,
 		},
 		{
 			Name:     "casarray list",
 			Summary:  "List the Client Access arrays.",
 			ReadOnly: true,
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"casarray list"},
+			Cmdlets:  []string{"Get-ClientAccessArray"},
 			plan:     planCASArrayList,
 		},
 		{
@@ -216,8 +231,9 @@ func catalog() []*Spec {
 			Summary:  "Test Autodiscover and the Outlook web services (step 5).",
 			Args:     []Arg{{Name: "mailbox", Kind: KindSMTP, Help: "the mailbox to test with; the test mailbox from New-TestCasConnectivityUser.ps1 when absent"}},
 			ReadOnly: true,
-			Target:   "the management server",
+			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"autodiscover test", "autodiscover test mailbox=administrator@msglab.local"},
+			Cmdlets:  []string{"Test-OutlookWebServices"},
 			plan:     planAutodiscover,
 		},
 		{
@@ -361,7 +377,7 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	dns := strings.ToUpper(env.DNSServer)
 	name, ip, zone := inv.Value("name"), inv.Value("ip"), inv.Value("zone")
 
-	pre := newScript(env, false)
+	pre := newScript()
 	// dnscmd answers a name that does not exist with status 9714
 	// (DNS_ERROR_NAME_DOES_NOT_EXIST): that is "no records", anything else fails.
 	pre.add(
@@ -382,7 +398,7 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	)
 	pre.section("records", "$ips", "IPAddress={[string]$_}")
 
-	step := newScript(env, false)
+	step := newScript()
 	step.add(
 		"& dnscmd.exe "+Quote(dns)+" '/recordadd' "+Quote(zone)+" "+Quote(name)+" 'A' "+Quote(ip),
 		"if ($LASTEXITCODE -ne 0) { throw ('dnscmd failed with exit code ' + $LASTEXITCODE) }",
@@ -397,16 +413,35 @@ func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-// exchangeReads is the management-server preflight most changes share: DAGs, Exchange
-// servers, and whatever else the command adds.
-func exchangeReads(env Env, extra func(s *script)) string {
-	s := newScript(env, true)
-	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
-	s.section("servers", "Get-ExchangeServer", colsServers...)
-	if extra != nil {
-		extra(s)
+// Building calls, so plans read as the cmdlet lines they render to.
+
+// read is a call whose output objects become rows of section, with the columns cols.
+func read(section string, cols []string, pipeline ...Cmd) Call {
+	return Call{Pipeline: pipeline, Section: section, Columns: cols}
+}
+
+// do is a call run for its effect; its output is discarded.
+func do(pipeline ...Cmd) Call { return Call{Pipeline: pipeline} }
+
+// where keeps only the objects whose column equals value (decided in exchops).
+func (c Call) where(column, value string) Call {
+	c.Where = &Match{Column: column, Value: value}
+	return c
+}
+
+// when runs the call only if an earlier call of the step produced a row matching m.
+func (c Call) when(m Match) Call {
+	c.When = &m
+	return c
+}
+
+// exchangeReads is the management-server preflight most changes share: DAGs and
+// Exchange servers.
+func exchangeReads() []Call {
+	return []Call{
+		read("dags", colsDAGs, C("Get-DatabaseAvailabilityGroup")),
+		read("servers", colsServers, C("Get-ExchangeServer")),
 	}
-	return s.String()
 }
 
 func nlbFeature(s *script) {
@@ -417,8 +452,8 @@ func nlbFeature(s *script) {
 
 // nlbConvergedWait polls the local host's cluster until every node's state starts
 // with Converged.
-func nlbConvergedWait(env Env, host, fqdn string) *Wait {
-	w := newScript(env, false)
+func nlbConvergedWait(host, fqdn string) *Wait {
+	w := newScript()
 	w.add("Import-Module NetworkLoadBalancingClusters",
 		"$nodes = @(Get-NlbClusterNode)")
 	w.section("nlbnodes", "$nodes", colsNLBNodes...)
@@ -443,10 +478,10 @@ func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
 	fqdn, ip, mask, nic, host := inv.Value("fqdn"), inv.Value("ip"), inv.Value("mask"), inv.Value("interface"), inv.Value("host")
 	mode := map[string]string{"unicast": "Unicast", "multicast": "Multicast", "igmpmulticast": "IgmpMulticast"}[inv.Value("mode")]
 
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
 
-	s := newScript(env, false)
+	s := newScript()
 	nlbFeature(s)
 	s.add("New-NlbCluster -InterfaceName " + Quote(nic) + " -ClusterPrimaryIP " + Quote(ip) + " -SubnetMask " + Quote(mask) +
 		" -ClusterName " + Quote(fqdn) + " -OperationMode " + Quote(mode) + " | Out-Null")
@@ -455,12 +490,12 @@ func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
 	return &Plan{
 		Summary: fmt.Sprintf("Create NLB cluster %s (%s/%s, %s) on %s, interface %q.", fqdn, ip, mask, mode, host, nic),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			exchangeStep(m, "read DAG membership and Exchange servers", exchangeReads()...),
 			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host},
 		},
 		Steps: []Step{{Target: host, Script: s.String(), Purpose: "install NLB and create cluster " + fqdn}},
 		Lock:  "nlb:" + fqdn,
-		Wait:  nlbConvergedWait(env, host, fqdn),
+		Wait:  nlbConvergedWait(host, fqdn),
 		evaluate: func(r []Tables) Findings {
 			return evalNLBCreate(r, fqdn, ip, mask, mode, host)
 		},
@@ -477,7 +512,7 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 	}
 	fqdn, nic, host := inv.Value("fqdn"), inv.Value("interface"), inv.Value("host")
 
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
 	// Only a host that already has the NLB module can read the cluster; otherwise the
 	// section stays empty and the join itself finds out.
@@ -486,7 +521,7 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 		indent+"Get-NlbClusterNode -HostName "+Quote(fqdn)+" | "+selectCSV(colsNLBNodes...),
 		"}")
 
-	s := newScript(env, false)
+	s := newScript()
 	nlbFeature(s)
 	// The cluster is named by its FQDN, not by an existing node: the plan must be exact
 	// before the preflight runs, and the cluster name is the one handle that does not
@@ -498,12 +533,12 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 	return &Plan{
 		Summary: fmt.Sprintf("Install NLB on %s and add it to cluster %s, interface %q.", host, fqdn, nic),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAG membership and Exchange servers"},
+			exchangeStep(m, "read DAG membership and Exchange servers", exchangeReads()...),
 			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host + " and the nodes of " + fqdn},
 		},
 		Steps:    []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and join " + fqdn}},
 		Lock:     "nlb:" + fqdn,
-		Wait:     nlbConvergedWait(env, host, fqdn),
+		Wait:     nlbConvergedWait(host, fqdn),
 		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host) },
 	}, nil
 }
@@ -514,19 +549,18 @@ func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	name, fqdn, site := inv.Value("name"), inv.Value("fqdn"), inv.Value("site")
-	pre := newScript(env, true)
-	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	pre.section("sites", "Get-ADSite", "Name")
-
-	s := newScript(env, true)
-	s.add("New-ClientAccessArray -Name " + Quote(name) + " -Fqdn " + Quote(fqdn) + " -Site " + Quote(site) + " | Out-Null")
-	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
 	return &Plan{
-		Summary:   fmt.Sprintf("Create CAS array %q (%s) in site %s.", name, fqdn, site),
-		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays and AD sites"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create CAS array " + fqdn}},
-		Lock:      "casarray",
-		evaluate:  func(r []Tables) Findings { return evalCASArrayCreate(r, name, fqdn, site) },
+		Summary: fmt.Sprintf("Create CAS array %q (%s) in site %s.", name, fqdn, site),
+		Preflight: []Step{exchangeStep(m, "read CAS arrays and AD sites",
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+			read("sites", []string{"Name"}, C("Get-ADSite")),
+		)},
+		Steps: []Step{exchangeStep(m, "create CAS array "+fqdn,
+			do(C("New-ClientAccessArray", Str("Name", name), Str("Fqdn", fqdn), Str("Site", site))),
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+		)},
+		Lock:     "casarray",
+		evaluate: func(r []Tables) Findings { return evalCASArrayCreate(r, name, fqdn, site) },
 	}, nil
 }
 
@@ -536,27 +570,28 @@ func planCASArrayAssign(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	fqdn, db := inv.Value("fqdn"), inv.Value("database")
-	pre := newScript(env, true)
-	pre.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	pre.section("servers", "Get-ExchangeServer", colsServers...)
-	pre.section("databases", "Get-MailboxDatabase", colsDatabases...)
-
-	s := newScript(env, true)
 	what := "every mailbox database"
+	calls := []Call{
+		do(C("Get-MailboxDatabase"), C("Set-MailboxDatabase", Str("RpcClientAccessServer", fqdn))),
+		read("databases", colsDatabases, C("Get-MailboxDatabase")),
+	}
 	if db != "" {
 		what = "database " + db
-		s.add("Set-MailboxDatabase -Identity " + Quote(db) + " -RpcClientAccessServer " + Quote(fqdn))
-		s.section("databases", "Get-MailboxDatabase -Identity "+Quote(db), colsDatabases...)
-	} else {
-		s.add("Get-MailboxDatabase | Set-MailboxDatabase -RpcClientAccessServer " + Quote(fqdn))
-		s.section("databases", "Get-MailboxDatabase", colsDatabases...)
+		calls = []Call{
+			do(C("Set-MailboxDatabase", Str("Identity", db), Str("RpcClientAccessServer", fqdn))),
+			read("databases", colsDatabases, C("Get-MailboxDatabase", Str("Identity", db))),
+		}
 	}
 	return &Plan{
-		Summary:   fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
-		Preflight: []Step{{Target: m, Script: pre.String(), Purpose: "read CAS arrays, servers and databases (previous RpcClientAccessServer)"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "point " + what + " at " + fqdn}},
-		Lock:      "casarray",
-		evaluate:  func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
+		Summary: fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
+		Preflight: []Step{exchangeStep(m, "read CAS arrays, servers and databases (previous RpcClientAccessServer)",
+			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+			read("servers", colsServers, C("Get-ExchangeServer")),
+			read("databases", colsDatabases, C("Get-MailboxDatabase")),
+		)},
+		Steps:    []Step{exchangeStep(m, "point "+what+" at "+fqdn, calls...)},
+		Lock:     "casarray",
+		evaluate: func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
 	}, nil
 }
 
@@ -566,27 +601,21 @@ func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	name, witness, dir, ips := inv.Value("name"), inv.Value("witness"), inv.Value("dir"), inv.Value("ip")
-	cmd := "New-DatabaseAvailabilityGroup -Name " + Quote(name) + " -WitnessServer " + Quote(witness) + " -WitnessDirectory " + Quote(dir)
-	if ips != "" {
-		var q []string
-		for _, ip := range strings.Split(ips, ",") {
-			q = append(q, Quote(ip))
-		}
-		cmd += " -DatabaseAvailabilityGroupIPAddresses " + strings.Join(q, ",")
-	}
-	s := newScript(env, true)
-	s.add(cmd + " | Out-Null")
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(name), colsDAGs...)
+	create := C("New-DatabaseAvailabilityGroup", Str("Name", name), Str("WitnessServer", witness), Str("WitnessDirectory", dir))
 	summary := fmt.Sprintf("Create DAG %s with witness %s:%s", name, witness, dir)
 	if ips != "" {
+		create.Params = append(create.Params, Strs("DatabaseAvailabilityGroupIPAddresses", strings.Split(ips, ",")...))
 		summary += " and IP " + ips
 	}
 	return &Plan{
 		Summary:   summary + ".",
-		Preflight: []Step{{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "create DAG " + name}},
-		Lock:      "dag:" + name,
-		evaluate:  func(r []Tables) Findings { return evalDAGCreate(r, name, witness, dir, ips) },
+		Preflight: []Step{exchangeStep(m, "read DAGs and Exchange servers", exchangeReads()...)},
+		Steps: []Step{exchangeStep(m, "create DAG "+name,
+			do(create),
+			read("dag", colsDAGs, C("Get-DatabaseAvailabilityGroup", Str("Identity", name))),
+		)},
+		Lock:     "dag:" + name,
+		evaluate: func(r []Tables) Findings { return evalDAGCreate(r, name, witness, dir, ips) },
 	}, nil
 }
 
@@ -599,36 +628,34 @@ func planDAGAddMember(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag, srv := inv.Value("dag"), inv.Value("server")
-	probe := newScript(env, false)
+	probe := newScript()
 	probe.nlbProbe()
-	s := newScript(env, true)
-	s.add("Add-DatabaseAvailabilityGroupServer -Identity " + Quote(dag) + " -MailboxServer " + Quote(srv))
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag), colsDAGs...)
 	return &Plan{
 		Summary: fmt.Sprintf("Add %s to DAG %s.", srv, dag),
 		Preflight: []Step{
-			{Target: m, Script: exchangeReads(env, nil), Purpose: "read DAGs and Exchange servers"},
+			exchangeStep(m, "read DAGs and Exchange servers", exchangeReads()...),
 			{Target: srv, Script: probe.String(), Purpose: "read NLB state on " + srv},
 		},
-		Steps:    []Step{{Target: m, Script: s.String(), Purpose: "add " + srv + " to " + dag}},
+		Steps: []Step{exchangeStep(m, "add "+srv+" to "+dag,
+			do(C("Add-DatabaseAvailabilityGroupServer", Str("Identity", dag), Str("MailboxServer", srv))),
+			read("dag", colsDAGs, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag))),
+		)},
 		Lock:     "dag:" + dag,
 		evaluate: func(r []Tables) Findings { return evalDAGAddMember(r, dag, srv) },
 	}, nil
 }
 
-// copyReads reads what copy add and failover judge: databases, DAGs, and the named
-// database's copies. Get-MailboxDatabaseCopyStatus fails on an unknown database, so
-// it runs only when the database exists and Evaluate reports the missing one.
-func copyReads(env Env, db string) string {
-	s := newScript(env, true)
-	s.section("dags", "Get-DatabaseAvailabilityGroup", colsDAGs...)
-	s.add("$db = @(Get-MailboxDatabase | Where-Object { $_.Name -eq " + Quote(db) + " })")
-	s.section("databases", "$db", colsDatabases...)
-	s.header("copystatus")
-	s.add("if ($db.Count -gt 0) {",
-		indent+"Get-MailboxDatabaseCopyStatus -Identity "+Quote(db)+" | "+selectCSV(colsCopyStatus...),
-		"}")
-	return s.String()
+// copyReads reads what copy add and failover judge: DAGs, the named database and its
+// copies. Get-MailboxDatabase -Identity and Get-MailboxDatabaseCopyStatus fail on an
+// unknown database, so the database is picked from all of them and its copies are
+// read only when it exists; Evaluate reports the missing one.
+func copyReads(m, db string) Step {
+	return exchangeStep(m, "read DAGs, database "+db+" and its copies",
+		read("dags", colsDAGs, C("Get-DatabaseAvailabilityGroup")),
+		read("databases", colsDatabases, C("Get-MailboxDatabase")).where("Name", db),
+		read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db))).
+			when(Match{Section: "databases", Column: "Name", Value: db}),
+	)
 }
 
 func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
@@ -637,32 +664,25 @@ func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, srv, pref := inv.Value("database"), inv.Value("server"), inv.Value("preference")
-	cmd := "Add-MailboxDatabaseCopy -Identity " + Quote(db) + " -MailboxServer " + Quote(srv)
-	if pref != "" {
-		cmd += " -ActivationPreference " + Quote(pref)
-	}
-	s := newScript(env, true)
-	s.add(cmd + " | Out-Null")
-	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db+`\`+srv), colsCopyStatus...)
-
-	w := newScript(env, true)
-	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db+`\`+srv) + ")")
-	w.section("copystatus", "$c", colsCopyStatus...)
-	w.add("$st = ''",
-		"if ($c.Count -gt 0) { $st = [string]$c[0].Status }")
-	w.waitRow("$st -eq 'Healthy'", "$st -eq 'Failed' -or $st -eq 'FailedAndSuspended'",
-		"'copy ' + "+Quote(db+`\`+srv)+" + ' is ' + $st")
+	add := C("Add-MailboxDatabaseCopy", Str("Identity", db), Str("MailboxServer", srv))
 	summary := fmt.Sprintf("Add a copy of %s on %s", db, srv)
 	if pref != "" {
+		n, err := strconv.Atoi(pref)
+		if err != nil {
+			return nil, fmt.Errorf("commands: preference %q is not a number", pref)
+		}
+		add.Params = append(add.Params, Int("ActivationPreference", n))
 		summary += " with activation preference " + pref
 	}
+	copyStatus := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db+`\`+srv)))
 	return &Plan{
 		Summary:   summary + ", then wait for seeding.",
-		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "add a copy of " + db + " on " + srv}},
+		Preflight: []Step{copyReads(m, db)},
+		Steps:     []Step{exchangeStep(m, "add a copy of "+db+" on "+srv, do(add), copyStatus)},
 		Lock:      "database:" + db,
 		Wait: &Wait{
-			Step:     Step{Target: m, Script: w.String(), Purpose: "read the status of copy " + db + `\` + srv},
+			Step:     exchangeStep(m, "read the status of copy "+db+`\`+srv, copyStatus),
+			Until:    &Until{Kind: UntilCopyHealthy, Database: db, Server: srv},
 			Progress: "seeding " + db + " to " + srv,
 			Budget:   seedBudget, Interval: seedInterval,
 		},
@@ -676,26 +696,20 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, to := inv.Value("database"), inv.Value("to")
-	s := newScript(env, true)
-	s.add("Move-ActiveMailboxDatabase -Identity " + Quote(db) + " -ActivateOnServer " + Quote(to) +
-		" -MountDialOverride 'Lossless' -MoveComment " + Quote("exchops: failover "+db+" to "+to) + " -Confirm:$false | Out-Null")
-	s.section("copystatus", "Get-MailboxDatabaseCopyStatus -Identity "+Quote(db), colsCopyStatus...)
-
-	w := newScript(env, true)
-	w.add("$c = @(Get-MailboxDatabaseCopyStatus -Identity " + Quote(db) + ")")
-	w.section("copystatus", "$c", colsCopyStatus...)
-	w.add("$target = @($c | Where-Object { ([string]$_.MailboxServer) -eq "+Quote(to)+" -and ([string]$_.Status) -eq 'Mounted' })",
-		"$others = @($c | Where-Object { ([string]$_.MailboxServer) -ne "+Quote(to)+" -and ([string]$_.Status) -ne 'Healthy' })",
-		"$failed = @($c | Where-Object { ([string]$_.Status) -like 'Failed*' })")
-	w.waitRow("$target.Count -eq 1 -and $others.Count -eq 0", "$failed.Count -gt 0",
-		"[string]$target.Count + ' mounted on target, ' + [string]$others.Count + ' other copies not yet Healthy'")
+	// Lossless, and never a Skip* switch: a check that blocks the move is a finding,
+	// not something to override. Move-ActiveMailboxDatabase asks for confirmation, and
+	// a remote session cannot answer, so -Confirm:$false.
+	move := C("Move-ActiveMailboxDatabase", Str("Identity", db), Str("ActivateOnServer", to),
+		Str("MountDialOverride", "Lossless"), Str("MoveComment", "exchops: failover "+db+" to "+to), Bool("Confirm", false))
+	copies := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db)))
 	return &Plan{
 		Summary:   fmt.Sprintf("Switch over %s to %s (lossless).", db, to),
-		Preflight: []Step{{Target: m, Script: copyReads(env, db), Purpose: "read DAGs, database " + db + " and its copies"}},
-		Steps:     []Step{{Target: m, Script: s.String(), Purpose: "activate " + db + " on " + to}},
+		Preflight: []Step{copyReads(m, db)},
+		Steps:     []Step{exchangeStep(m, "activate "+db+" on "+to, do(move), copies)},
 		Lock:      "database:" + db,
 		Wait: &Wait{
-			Step:     Step{Target: m, Script: w.String(), Purpose: "read the copies of " + db},
+			Step:     exchangeStep(m, "read the copies of "+db, copies),
+			Until:    &Until{Kind: UntilMounted, Database: db, Server: to},
 			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
 			Budget:   switchBudget, Interval: switchInterval,
 		},
@@ -703,39 +717,46 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-// memberChecks are the per-server reads for health and drill: Test-ReplicationHealth
-// must run on the member itself because credentials do not hop. A configured mailbox
-// server outside the DAG asked about prints empty sections.
+// memberChecks are the per-member reads for health and drill, each sent to that
+// member's own Exchange endpoint: Test-ReplicationHealth then runs on the server it
+// tests (its cluster and service checks are local ones), and a member whose endpoint
+// is down shows up as that member's failed read rather than as one failed read for
+// all. A configured mailbox server outside the DAG asked about gives empty sections:
+// its Get-MailboxServer row decides whether the other two calls run.
 func memberChecks(env Env, dag string) ([]Step, error) {
 	servers := env.withRole(RoleMailbox)
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("commands: no server in exchange.servers has the mailbox role")
 	}
+	in := Match{Section: "mailboxserver", Column: "DatabaseAvailabilityGroup", NotEmpty: true}
+	if dag != "" {
+		in = Match{Section: "mailboxserver", Column: "DatabaseAvailabilityGroup", Value: dag}
+	}
 	var steps []Step
 	for _, srv := range servers {
-		s := newScript(env, true)
-		s.add("$dag = [string](Get-MailboxServer -Identity " + Quote(srv) + ").DatabaseAvailabilityGroup")
-		cond := "$dag -ne ''"
-		if dag != "" {
-			cond = "$dag -eq " + Quote(dag)
-		}
-		s.header("replicationhealth")
-		s.add("if ("+cond+") {",
-			indent+"Test-ReplicationHealth -Identity "+Quote(srv)+" | "+selectCSV(colsHealth...),
-			"}")
-		s.header("copystatus")
-		s.add("if ("+cond+") {",
-			indent+"Get-MailboxDatabaseCopyStatus -Server "+Quote(srv)+" | "+selectCSV(colsCopyStatus...),
-			"}")
-		steps = append(steps, Step{Target: srv, Script: s.String(), Purpose: "Test-ReplicationHealth and copy status on " + srv})
+		steps = append(steps, exchangeStep(srv, "Test-ReplicationHealth and copy status on "+srv,
+			read("mailboxserver", []string{"Name", "DatabaseAvailabilityGroup"}, C("Get-MailboxServer", Str("Identity", srv))),
+			read("replicationhealth", colsHealth, C("Test-ReplicationHealth", Str("Identity", srv))).when(in),
+			read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Server", srv))).when(in),
+		))
 	}
 	return steps, nil
 }
 
-// DAGRead is the read on the management server that a health report adds to the
-// members' own checks (the health command's steps): the DAG with -Status (members,
+// dagReads are the management server's reads of one DAG: with -Status (members,
 // operational servers, witness in use, Primary Active Manager), its networks, and
-// its databases with their activation preferences and replay lag times.
+// the databases it holds (picked in exchops: Get-MailboxDatabase has no DAG filter).
+func dagReads(dag string, dbCols []string) []Call {
+	return []Call{
+		read("dag", colsDAG, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag), Switch("Status"))),
+		read("networks", colsNetworks, C("Get-DatabaseAvailabilityGroupNetwork", Str("Identity", dag))),
+		read("databases", dbCols, C("Get-MailboxDatabase")).where("MasterServerOrAvailabilityGroup", dag),
+	}
+}
+
+// DAGRead is the read on the management server that a health report adds to the
+// members' own checks (the health command's steps): the DAG with -Status, its
+// networks, and its databases with their activation preferences and replay lag times.
 func DAGRead(env Env, dag string) (Step, error) {
 	m, err := mgmt(env)
 	if err != nil {
@@ -745,12 +766,8 @@ func DAGRead(env Env, dag string) (Step, error) {
 		return Step{}, fmt.Errorf("commands: %q is not a DAG name: it must be %s", dag, KindDAG.Rule())
 	}
 	dag = strings.ToUpper(dag)
-	s := newScript(env, true)
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	s.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
-	s.section("databases", "$dbs", append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")...)
-	return Step{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " status, networks and databases"}, nil
+	cols := append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")
+	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", dagReads(dag, cols)...), nil
 }
 
 func planHealth(inv *Invocation, env Env) (*Plan, error) {
@@ -776,16 +793,13 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pre := newScript(env, true)
-	pre.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	pre.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	pre.add("$dbs = @(Get-MailboxDatabase | Where-Object { ([string]$_.MasterServerOrAvailabilityGroup) -eq " + Quote(dag) + " })")
-	pre.section("databases", "$dbs", colsDatabases...)
-	pre.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
-
+	// Every database's copies: evalDrill keeps those of the DAG's databases (the
+	// endpoint cannot filter the pipeline, and copy status carries no DAG).
+	pre := append(dagReads(dag, colsDatabases),
+		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
 		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server, one at a time, each move a lossless failover.", dag),
-		Preflight: append([]Step{{Target: m, Script: pre.String(), Purpose: "read DAG " + dag + " status, networks, databases and copies"}}, members...),
+		Preflight: append([]Step{exchangeStep(m, "read DAG "+dag+" status, networks, databases and copies", pre...)}, members...),
 		Lock:      "dag:" + dag,
 		Procedure: "For each database of " + dag + ", one at a time: the failover plan to its best other healthy copy " +
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
@@ -801,9 +815,8 @@ func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag := inv.Value("dag")
-	s := newScript(env, true)
-	s.section("dag", "Get-DatabaseAvailabilityGroup -Identity "+Quote(dag)+" -Status", colsDAG...)
-	return &Plan{Summary: "Status of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read DAG " + dag + " with -Status"}}}, nil
+	return &Plan{Summary: "Status of DAG " + dag + ".", Steps: []Step{exchangeStep(m, "read DAG "+dag+" with -Status",
+		read("dag", colsDAG, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag), Switch("Status"))))}}, nil
 }
 
 func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
@@ -812,9 +825,8 @@ func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	dag := inv.Value("dag")
-	s := newScript(env, true)
-	s.section("networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+Quote(dag), colsNetworks...)
-	return &Plan{Summary: "Networks of DAG " + dag + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the networks of " + dag}}}, nil
+	return &Plan{Summary: "Networks of DAG " + dag + ".", Steps: []Step{exchangeStep(m, "read the networks of "+dag,
+		read("networks", colsNetworks, C("Get-DatabaseAvailabilityGroupNetwork", Str("Identity", dag))))}}, nil
 }
 
 func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
@@ -823,17 +835,16 @@ func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db := inv.Value("database")
-	s := newScript(env, true)
 	// Without -Identity, Exchange 2010 returns only the local server's copies, so
 	// "all" is every database piped in. Preferences live on the database in 2010.
-	src, what := "Get-MailboxDatabase", "every database"
+	src, what := C("Get-MailboxDatabase"), "every database"
 	if db != "" {
-		src, what = "Get-MailboxDatabase -Identity "+Quote(db), "database "+db
+		src, what = C("Get-MailboxDatabase", Str("Identity", db)), "database "+db
 	}
-	s.add("$dbs = @(" + src + ")")
-	s.section("databases", "$dbs", colsDatabases...)
-	s.section("copystatus", "$dbs | Get-MailboxDatabaseCopyStatus", colsCopyStatus...)
-	return &Plan{Summary: "Copy status of " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read the copies of " + what}}}, nil
+	return &Plan{Summary: "Copy status of " + what + ".", Steps: []Step{exchangeStep(m, "read the copies of "+what,
+		read("databases", colsDatabases, src),
+		read("copystatus", colsCopyStatus, src, C("Get-MailboxDatabaseCopyStatus")),
+	)}}, nil
 }
 
 func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
@@ -841,9 +852,8 @@ func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := newScript(env, true)
-	s.section("casarrays", "Get-ClientAccessArray", colsCASArrays...)
-	return &Plan{Summary: "List the CAS arrays.", Steps: []Step{{Target: m, Script: s.String(), Purpose: "read CAS arrays"}}}, nil
+	return &Plan{Summary: "List the CAS arrays.", Steps: []Step{exchangeStep(m, "read CAS arrays",
+		read("casarrays", colsCASArrays, C("Get-ClientAccessArray")))}}, nil
 }
 
 func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
@@ -851,11 +861,10 @@ func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, what := "Test-OutlookWebServices", "the test mailbox"
+	test, what := C("Test-OutlookWebServices"), "the test mailbox"
 	if mb := inv.Value("mailbox"); mb != "" {
-		src, what = "Test-OutlookWebServices -Identity "+Quote(mb), mb
+		test, what = C("Test-OutlookWebServices", Str("Identity", mb)), mb
 	}
-	s := newScript(env, true)
-	s.section("autodiscover", src, "Id", "Type", "Message")
-	return &Plan{Summary: "Test Autodiscover for " + what + ".", Steps: []Step{{Target: m, Script: s.String(), Purpose: "run Test-OutlookWebServices"}}}, nil
+	return &Plan{Summary: "Test Autodiscover for " + what + ".", Steps: []Step{exchangeStep(m, "run Test-OutlookWebServices",
+		read("autodiscover", []string{"Id", "Type", "Message"}, test))}}, nil
 }

@@ -6,7 +6,8 @@ import (
 	"strings"
 )
 
-// The evaluators read Tables as printed by the plans' preflight scripts. Values are
+// The evaluators read Tables as the plans' preflight steps return them: the rows of
+// an Exchange step's calls, or the sections a WinRS script prints. Values are
 // compared case-insensitively, as Exchange and Windows compare names.
 
 type row = map[string]string
@@ -493,7 +494,15 @@ func evalDrill(r []Tables, dag string) Findings {
 			f.add(Blocker, "%s has one copy: there is nowhere to move it.", db["Name"])
 		}
 	}
+	inDAG := map[string]bool{}
+	for _, db := range dbs {
+		inDAG[strings.ToUpper(db["Name"])] = true
+	}
 	for _, c := range rows(r, 0, "copystatus") {
+		// The read is every database's copies: only this DAG's matter.
+		if !inDAG[strings.ToUpper(c["DatabaseName"])] {
+			continue
+		}
 		st := c["Status"]
 		if !strings.EqualFold(st, "Mounted") && !strings.EqualFold(st, "Healthy") {
 			f.add(Blocker, "Copy %s is %s.", c["Name"], st)

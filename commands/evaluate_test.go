@@ -237,6 +237,9 @@ func TestEvaluateDrill(t *testing.T) {
 		{"network down", drill, ok(func(t *Tables) { (*t)["networks"] = []row{with(nets[0], "Subnets", "{10.0.0.0/24,Partitioned}")} }), Blocker, false, "is Partitioned", ""},
 		{"copy seeding", drill, ok(func(t *Tables) { (*t)["copystatus"] = []row{copies[0], with(copies[1], "Status", "Seeding")} }), Blocker, false, "is Seeding", ""},
 		{"queue", drill, ok(func(t *Tables) { (*t)["copystatus"] = []row{copies[0], with(copies[1], "CopyQueueLength", "9")} }), Blocker, false, "copy queue of 9", ""},
+		{"another DAG's copy is not this drill's", drill, ok(func(t *Tables) {
+			(*t)["copystatus"] = append([]row{cp(`MB09\EX10-MB09`, "FailedAndSuspended")}, copies...)
+		}), Info, false, "", ""},
 		{"single copy", drill, ok(func(t *Tables) { (*t)["databases"] = []row{dbMB01} }), Blocker, false, "nowhere to move", ""},
 		{"trh failed", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Failed"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
 		{"trh missing", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Passed"), {}}, Blocker, false, "No replication health from member EX10-MB02", ""},

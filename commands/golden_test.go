@@ -58,20 +58,6 @@ func TestPlansGolden(t *testing.T) {
 	}
 }
 
-func TestPlanSnapIn(t *testing.T) {
-	inv, err := Parse("copy status MB01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := walkEnv
-	env.SnapIn = true
-	p, err := inv.Plan(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "plans/copy-status-snapin", p.String())
-}
-
 func TestHelpGolden(t *testing.T) {
 	names := []string{""}
 	for _, s := range Catalog() {

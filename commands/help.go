@@ -88,7 +88,7 @@ func helpCommand(s *Spec) string {
 	case s.ReadOnly:
 		fmt.Fprintf(&b, "Read-only, runs without approval on %s.\n", s.Target)
 	default:
-		fmt.Fprintf(&b, "Changes the organisation: runs on %s after a second admin approves.\n", s.Target)
+		fmt.Fprintf(&b, "Changes the organisation once a second admin approves; runs on %s.\n", s.Target)
 	}
 	if len(s.Args) > 0 {
 		b.WriteString("\nArguments:\n")

@@ -11,9 +11,6 @@ type Env struct {
 	ManagementServer string   // where Exchange cmdlets run (exchange.management_server): EX10-CAHT
 	DNSServer        string   // where dnscmd runs (exchange.dns_server): DC01
 	Servers          []Server // exchange.servers; when not empty, every target must be listed
-	// SnapIn loads Exchange with Add-PSSnapin instead of RemoteExchange.ps1
-	// (exchange.snapin): faster, but it bypasses RBAC, so it is not the default.
-	SnapIn bool
 }
 
 // Server is one configured server and its roles ("mailbox", "clientaccess",
@@ -54,32 +51,48 @@ func (e Env) known(name string) bool {
 	return false
 }
 
-// Step is one script run on one server.
+// Step is one unit of work on one server, of one of two kinds. An Exchange step has
+// Calls: typed cmdlet pipelines sent to the server's Exchange endpoint, and Script is
+// only their rendering for people (RenderCalls). A Windows step (NLB, DNS) has no
+// Calls: Script is a complete PowerShell 2.0 script run over WinRS, as
+// docs/POWERSHELL.md describes, and it never loads Exchange.
 type Step struct {
 	Target  string // the server's NetBIOS name, upper case: the runner maps it to an address
-	Script  string // a complete PowerShell 2.0 script, as docs/POWERSHELL.md describes
-	Purpose string // one line for people: what this script does
-	// Calls, when set, make this an Exchange step: typed pipelines for the Exchange
-	// endpoint, and Script is their rendering for people (RenderCalls).
-	Calls []Call `json:"calls,omitempty"`
+	Calls   []Call `json:"calls,omitempty"`
+	Script  string // what people read; what WinRS runs when Calls is empty
+	Purpose string // one line for people: what this step does
 }
 
-// WaitSection is the section every Wait script prints last: one row with the columns
-// Done and Failed ("True" or "False") and Detail (a progress line for people).
+// Exchange reports whether the step goes to the Exchange endpoint.
+func (s Step) Exchange() bool { return len(s.Calls) > 0 }
+
+// exchangeStep builds an Exchange step whose text is its calls' rendering.
+func exchangeStep(target, purpose string, calls ...Call) Step {
+	return Step{Target: target, Calls: calls, Script: RenderCalls(calls), Purpose: purpose}
+}
+
+// WaitSection is the section every WinRS wait script prints last: one row with the
+// columns Done and Failed ("True" or "False") and Detail (a progress line for people).
 const WaitSection = "wait"
 
-// Wait is a read-only script the runner polls after the steps succeed, until its wait
-// section says Done or Failed, or Budget runs out. The condition is computed by the
-// script itself, so a Wait is plain data that survives being stored.
+// Wait is a read-only step the runner polls after the steps succeed, until it is done
+// or failed, or Budget runs out. A WinRS wait's script computes that itself (its wait
+// section); an Exchange wait's calls only read, and Until decides in Go, because the
+// Exchange endpoint runs no script. Either way a Wait is plain data that survives
+// being stored.
 type Wait struct {
 	Step     Step
+	Until    *Until        // set for an Exchange wait
 	Progress string        // what people are told while it polls: "seeding MB01 to EX10-MB02"
 	Budget   time.Duration // give up (and report) after this long
 	Interval time.Duration // between polls
 }
 
-// Check reads one poll's output. err is set when the output has no usable wait row.
+// Check reads one poll's output. err is set when the output cannot be judged.
 func (w *Wait) Check(t Tables) (done, failed bool, detail string, err error) {
+	if w.Until != nil {
+		return w.Until.Check(t)
+	}
 	rows := t[WaitSection]
 	if len(rows) != 1 {
 		return false, false, "", fmt.Errorf("wait output has %d rows in section %q, want 1", len(rows), WaitSection)
@@ -206,7 +219,8 @@ func (p *Plan) Evaluate(results []Tables) Findings {
 }
 
 // String is what `exchops plan` prints and what an approval shows in full: the
-// command, the lock, and every script verbatim with the server it runs on.
+// command, the lock, and every step with the server it runs on: an Exchange step as
+// its cmdlet lines, a WinRS step as its script verbatim.
 func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "command:  %s\n", p.Command)
@@ -223,18 +237,29 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "lock:     %s\n", p.Lock)
 	}
 	for i, s := range p.Preflight {
-		fmt.Fprintf(&b, "\n=== preflight %d of %d on %s: %s\n%s", i+1, len(p.Preflight), s.Target, s.Purpose, s.Script)
+		fmt.Fprintf(&b, "\n=== preflight %d of %d on %s%s: %s\n%s", i+1, len(p.Preflight), s.Target, s.via(), s.Purpose, s.Script)
 	}
 	for i, s := range p.Steps {
-		fmt.Fprintf(&b, "\n=== step %d of %d on %s: %s\n%s", i+1, len(p.Steps), s.Target, s.Purpose, s.Script)
+		fmt.Fprintf(&b, "\n=== step %d of %d on %s%s: %s\n%s", i+1, len(p.Steps), s.Target, s.via(), s.Purpose, s.Script)
 	}
 	if p.Procedure != "" {
 		fmt.Fprintf(&b, "\n=== then, decided while it runs:\n%s\n", p.Procedure)
 	}
 	if w := p.Wait; w != nil {
-		fmt.Fprintf(&b, "\n=== then wait on %s: %s (every %s, for at most %s)\n%s", w.Step.Target, w.Progress, w.Interval, w.Budget, w.Step.Script)
+		fmt.Fprintf(&b, "\n=== then wait on %s%s: %s (every %s, for at most %s)\n%s", w.Step.Target, w.Step.via(), w.Progress, w.Interval, w.Budget, w.Step.Script)
+		if w.Until != nil {
+			fmt.Fprintf(&b, "# exchops: %s\n", w.Until)
+		}
 	}
 	return b.String()
+}
+
+// via says how a step reaches its server, for the plan's headers.
+func (s Step) via() string {
+	if s.Exchange() {
+		return " (Exchange PowerShell)"
+	}
+	return " (WinRS script)"
 }
 
 // Plan computes the plan for the invocation. Errors are *UsageError when the

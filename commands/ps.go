@@ -4,27 +4,22 @@ import (
 	"strings"
 )
 
-// script builds one PowerShell 2.0 script in the shape docs/POWERSHELL.md fixes:
-// $ErrorActionPreference, one try block, the Exchange prologue when the script runs
-// Exchange cmdlets, sections of CSV, and a catch that writes the message to stderr
-// and exits 1. Values from chat must reach add/section only through Quote.
+// script builds one PowerShell 2.0 script for WinRS in the shape docs/POWERSHELL.md
+// fixes: $ErrorActionPreference, one try block, sections of CSV, and a catch that
+// writes the message to stderr and exits 1. Values from chat must reach add/section
+// only through Quote. A script never loads Exchange: inside a WinRS shell that is a
+// second hop (RemoteExchange.ps1 and Connect-ExchangeServer authenticate to the
+// local Exchange endpoint with credentials the shell does not hold), so Exchange
+// cmdlets travel as Calls to the Exchange endpoint instead.
 type script struct {
 	b strings.Builder
 }
 
 const indent = "    "
 
-func newScript(env Env, exchange bool) *script {
+func newScript() *script {
 	s := &script{}
 	s.b.WriteString("$ErrorActionPreference = 'Stop'\ntry {\n")
-	if exchange {
-		if env.SnapIn {
-			s.add("Add-PSSnapin Microsoft.Exchange.Management.PowerShell.E2010")
-		} else {
-			s.add(". (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')")
-			s.add("Connect-ExchangeServer -auto")
-		}
-	}
 	return s
 }
 
@@ -90,7 +85,7 @@ func (s *script) String() string {
 }
 
 // Column sets shared by several commands, so the same table has the same columns
-// wherever it appears.
+// wherever it appears (Call.Columns for Exchange reads, selectCSV for WinRS scripts).
 var (
 	colsDAGs = []string{"Name", "*Servers", "WitnessServer", "WitnessDirectory", "*DatabaseAvailabilityGroupIpv4Addresses"}
 	colsDAG  = []string{"Name", "*Servers", "*OperationalServers", "PrimaryActiveManager", "WitnessServer",

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -156,27 +157,78 @@ func TestInjection(t *testing.T) {
 	}
 }
 
-func planScripts(p *Plan) []string {
-	var out []string
-	for _, s := range append(append([]Step{}, p.Preflight...), p.Steps...) {
-		out = append(out, s.Script)
-	}
+func planSteps(p *Plan) []Step {
+	out := append(append([]Step{}, p.Preflight...), p.Steps...)
 	if p.Wait != nil {
-		out = append(out, p.Wait.Step.Script)
+		out = append(out, p.Wait.Step)
 	}
 	return out
 }
 
+// planScripts are the WinRS scripts of a plan (its steps without Calls).
+func planScripts(p *Plan) []string {
+	var out []string
+	for _, s := range planSteps(p) {
+		if !s.Exchange() {
+			out = append(out, s.Script)
+		}
+	}
+	return out
+}
+
+// callSkeleton is an Exchange step with every value taken out: what must not change
+// whatever a person types.
+func callSkeleton(calls []Call) (skeleton string, values []string) {
+	var b strings.Builder
+	for _, c := range calls {
+		for _, cmd := range c.Pipeline {
+			b.WriteString(cmd.Name)
+			for _, p := range cmd.Params {
+				fmt.Fprintf(&b, " -%s:%s(%d)", p.Name, p.Type, len(p.Values))
+				values = append(values, p.Value)
+				values = append(values, p.Values...)
+			}
+			b.WriteString(" | ")
+		}
+		fmt.Fprintf(&b, "-> %s %v", c.Section, c.Columns)
+		for _, m := range []*Match{c.Where, c.When} {
+			if m != nil {
+				fmt.Fprintf(&b, " [%s.%s %v]", m.Section, m.Column, m.NotEmpty)
+				values = append(values, m.Value)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), values
+}
+
 func checkSameCode(t *testing.T, base, p *Plan, value string) {
 	t.Helper()
-	a, b := planScripts(base), planScripts(p)
+	a, b := planSteps(base), planSteps(p)
 	if len(a) != len(b) {
-		t.Fatalf("%s: %d scripts, benign plan has %d", p.Command, len(b), len(a))
+		t.Fatalf("%s: %d steps, benign plan has %d", p.Command, len(b), len(a))
 	}
 	found := false
 	for i := range a {
-		_, skA, closedA := psLiterals(a[i])
-		litsB, skB, closedB := psLiterals(b[i])
+		if a[i].Exchange() != b[i].Exchange() {
+			t.Fatalf("%s: step %d changed kind with value %q", p.Command, i, value)
+		}
+		if a[i].Exchange() {
+			skA, _ := callSkeleton(a[i].Calls)
+			skB, vals := callSkeleton(b[i].Calls)
+			if skA != skB {
+				t.Errorf("%s: step %d's calls changed with value %q:\n%s\n---\n%s", p.Command, i, value, skA, skB)
+			}
+			if b[i].Script != RenderCalls(b[i].Calls) {
+				t.Errorf("%s: step %d's text is not its calls' rendering", p.Command, i)
+			}
+			for _, v := range vals {
+				found = found || strings.Contains(v, value)
+			}
+			continue
+		}
+		_, skA, closedA := psLiterals(a[i].Script)
+		litsB, skB, closedB := psLiterals(b[i].Script)
 		if !closedA || !closedB {
 			t.Fatalf("%s: script %d ends inside a string", p.Command, i)
 		}

@@ -37,7 +37,8 @@ func (a *Arg) OptionType() string {
 type Handler int
 
 const (
-	// HandlerExchange commands plan PowerShell that a runner executes.
+	// HandlerExchange commands plan steps that a runner executes: Exchange cmdlets
+	// over the Exchange endpoint, Windows scripts over WinRS.
 	HandlerExchange Handler = iota
 	// HandlerBot commands (help, requests, history, cancel) are answered by the bot
 	// and the approvals layer; their plans hold no scripts.
@@ -55,6 +56,10 @@ type Spec struct {
 	Target   string  // where it runs, for people: "the management server", "the host= server"
 	Examples []string
 	Notes    []string // extra help paragraphs: preflight checks, caveats
+	// Cmdlets are the Exchange cmdlets the command calls on the Exchange endpoint (its
+	// preflight, steps and wait, and what it runs while it runs): what the service
+	// account must be granted for it (RBACScript).
+	Cmdlets []string
 
 	plan func(inv *Invocation, env Env) (*Plan, error)
 }

@@ -217,6 +217,12 @@ func (l *Lab) RunnerEndpoints() []runners.Endpoint {
 		} else {
 			ep.AllowUnencrypted = true // the lab's made-up credential, on loopback
 		}
+		if e.PowerShellURL != "" {
+			// Exchange steps go to the server's /PowerShell/ endpoint, with Basic (the
+			// virtual directory accepts it for any account; Kerberos needs a keytab).
+			ep.Exchange = &runners.ExchangeEndpoint{URL: e.PowerShellURL, Auth: runners.AuthBasic,
+				User: l.User, Password: l.Password, CAPEM: e.CertPEM, AllowUnencrypted: len(e.CertPEM) == 0}
+		}
 		eps = append(eps, ep)
 	}
 	return eps

@@ -109,7 +109,7 @@ func TestCapturedPipeline(t *testing.T) {
 		}
 		switch m.Type {
 		case messages.MessageTypeProgressRecord:
-			progress, _ = progressLine(objs[0])
+			progress, _, _ = progressLine(objs[0])
 		case messages.MessageTypePipelineState:
 			state, reason, err = stateOf(m, "PipelineState")
 			if err != nil {

@@ -2,6 +2,7 @@ package runners
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -227,8 +228,18 @@ func TestErrorAndRecordText(t *testing.T) {
 		t.Errorf("recordText = %q", got)
 	}
 	prog := decodeOne(t, `<Obj RefId="0"><MS><S N="Activity">Seeding MB01 to EX10-MB02</S><I32 N="ActivityId">1</I32><S N="StatusDescription">Seeding MB01 to EX10-MB02</S><I32 N="PercentComplete">42</I32><Obj N="Type" RefId="1"><ToString>Processing</ToString><I32>0</I32></Obj></MS></Obj>`)
-	if got, done := progressLine(prog); got != "Seeding MB01 to EX10-MB02: 42%" || done {
-		t.Errorf("progressLine = %q, %v", got, done)
+	if got, pct, done := progressLine(prog); got != "Seeding MB01 to EX10-MB02: 42%" || pct != 42 || done {
+		t.Errorf("progressLine = %q, %d, %v", got, pct, done)
+	}
+	var g progressGate
+	var passed []int
+	for _, p := range []int{0, 1, 5, 9, 10, 15, 20, 21, 95, 99} {
+		if g.pass("x", p, false, "seed") {
+			passed = append(passed, p)
+		}
+	}
+	if fmt.Sprint(passed) != "[0 10 20 95]" || !g.pass("x", 100, true, "seed") || !g.pass("y", 3, false, "other") {
+		t.Errorf("the gate passed %v", passed)
 	}
 }
 

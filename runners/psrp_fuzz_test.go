@@ -43,7 +43,7 @@ func FuzzPSRPOutput(f *testing.F) {
 		for _, o := range objs {
 			errorMessage(o)
 			recordText(o)
-			progressLine(o)
+			_, _, _ = progressLine(o)
 			_ = valueText(o)
 		}
 	})

@@ -279,14 +279,21 @@ func recordText(v any) string {
 }
 
 // progressLine is a PROGRESS_RECORD for people: "Seeding MB01 to EX10-MB02: 42%".
-func progressLine(v any) (line string, completed bool) {
+// percent is -1 when the record gives none.
+func progressLine(v any) (line string, percent int, completed bool) {
 	o, ok := v.(*psObject)
 	if !ok {
-		return "", false
+		return "", -1, false
 	}
 	get := func(n string) string { x, _ := o.prop(n); return strings.TrimSpace(valueText(x)) }
 	activity, status := get("Activity"), get("StatusDescription")
 	completed = get("Type") == "Completed"
+	percent = -1
+	if pct, _ := o.prop("PercentComplete"); pct != nil {
+		if n, ok := pct.(int64); ok && n >= 0 && n <= 100 {
+			percent = int(n)
+		}
+	}
 	var parts []string
 	if activity != "" {
 		parts = append(parts, activity)
@@ -294,13 +301,36 @@ func progressLine(v any) (line string, completed bool) {
 	if status != "" && !strings.EqualFold(status, activity) {
 		parts = append(parts, status)
 	}
-	if pct, _ := o.prop("PercentComplete"); pct != nil {
-		if n, ok := pct.(int64); ok && n >= 0 {
-			parts = append(parts, strconv.FormatInt(n, 10)+"%")
-		}
+	// Exchange's status texts often say the percentage already ("(42% complete).").
+	if percent >= 0 && !strings.Contains(status, "%") {
+		parts = append(parts, strconv.Itoa(percent)+"%")
 	}
-	if completed {
+	if completed && (status == "" || strings.EqualFold(status, activity)) {
 		parts = append(parts, "done")
 	}
-	return strings.Join(parts, ": "), completed
+	return strings.Join(parts, ": "), percent, completed
+}
+
+// progressGate passes on the progress lines worth a chat message: the first of an
+// activity, each further 10 points, and its end. A seed reports every percent.
+type progressGate struct {
+	activity string
+	percent  int
+}
+
+func (g *progressGate) pass(line string, percent int, completed bool, activity string) bool {
+	switch {
+	case line == "":
+		return false
+	case activity != g.activity || completed:
+	case percent >= 0 && percent < g.percent+10:
+		return false
+	case percent < 0:
+		return false
+	}
+	g.activity, g.percent = activity, percent
+	if completed {
+		g.activity = ""
+	}
+	return true
 }

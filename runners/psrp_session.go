@@ -300,7 +300,7 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 	var firstErr *pipelineError
 	stopping := false
 	received := 0
-	lastProgress := ""
+	var gate progressGate
 	stop := func(code string) {
 		sctx, cancel := context.WithTimeout(context.Background(), s.opts.StopGrace)
 		defer cancel()
@@ -394,8 +394,13 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 			case messages.MessageTypeProgressRecord:
 				objs, err := decodeCLIXML(m.Data)
 				if err == nil && len(objs) > 0 && progress != nil {
-					if line, _ := progressLine(objs[0]); line != "" && line != lastProgress {
-						lastProgress = line
+					line, pct, done := progressLine(objs[0])
+					act := ""
+					if o, ok := objs[0].(*psObject); ok {
+						a, _ := o.prop("Activity")
+						act = valueText(a)
+					}
+					if gate.pass(line, pct, done, act) {
 						progress(line)
 					}
 				}

@@ -66,20 +66,113 @@ func decodeOrigin(s string) (approvals.Origin, error) {
 	return approvals.Origin(o), nil
 }
 
+// stepJSON is a step; a WinRS step has no calls, so rows written before Exchange
+// steps had calls read back as what they were.
 type stepJSON struct {
-	Target  string          `json:"target"`
-	Script  string          `json:"script"`
-	Purpose string          `json:"purpose,omitempty"`
-	Calls   []commands.Call `json:"calls,omitempty"`
+	Target  string     `json:"target"`
+	Calls   []callJSON `json:"calls,omitempty"`
+	Script  string     `json:"script"`
+	Purpose string     `json:"purpose,omitempty"`
+}
+
+type callJSON struct {
+	Pipeline []cmdJSON  `json:"pipeline"`
+	Section  string     `json:"section,omitempty"`
+	Columns  []string   `json:"columns,omitempty"`
+	Where    *matchJSON `json:"where,omitempty"`
+	When     *matchJSON `json:"when,omitempty"`
+}
+
+type cmdJSON struct {
+	Name   string      `json:"name"`
+	Params []paramJSON `json:"params,omitempty"`
+}
+
+type paramJSON struct {
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`
+	Value  string   `json:"value,omitempty"`
+	Values []string `json:"values,omitempty"`
+}
+
+type matchJSON struct {
+	Section  string `json:"section,omitempty"`
+	Column   string `json:"column,omitempty"`
+	Value    string `json:"value,omitempty"`
+	NotEmpty bool   `json:"not_empty,omitempty"`
+}
+
+type untilJSON struct {
+	Kind     string `json:"kind"`
+	Database string `json:"database"`
+	Server   string `json:"server"`
 }
 
 // waitJSON keeps durations as Go duration text ("30m0s"): readable, and
 // time.ParseDuration gives back exactly what Duration.String printed.
 type waitJSON struct {
-	Step     stepJSON `json:"step"`
-	Progress string   `json:"progress,omitempty"`
-	Budget   string   `json:"budget"`
-	Interval string   `json:"interval"`
+	Step     stepJSON   `json:"step"`
+	Until    *untilJSON `json:"until,omitempty"`
+	Progress string     `json:"progress,omitempty"`
+	Budget   string     `json:"budget"`
+	Interval string     `json:"interval"`
+}
+
+func toStepJSON(s commands.Step) stepJSON {
+	out := stepJSON{Target: s.Target, Script: s.Script, Purpose: s.Purpose}
+	for _, c := range s.Calls {
+		cj := callJSON{Section: c.Section, Columns: c.Columns, Where: toMatchJSON(c.Where), When: toMatchJSON(c.When)}
+		for _, cmd := range c.Pipeline {
+			x := cmdJSON{Name: cmd.Name}
+			for _, p := range cmd.Params {
+				x.Params = append(x.Params, paramJSON{Name: p.Name, Type: string(p.Type), Value: p.Value, Values: p.Values})
+			}
+			cj.Pipeline = append(cj.Pipeline, x)
+		}
+		out.Calls = append(out.Calls, cj)
+	}
+	return out
+}
+
+func fromStepJSON(s stepJSON) commands.Step {
+	out := commands.Step{Target: s.Target, Script: s.Script, Purpose: s.Purpose}
+	for _, cj := range s.Calls {
+		// Empty lists read as nil, as the planner makes them, so a stored plan compares
+		// equal to a fresh one.
+		c := commands.Call{Section: cj.Section, Columns: nonEmpty(cj.Columns), Where: fromMatchJSON(cj.Where), When: fromMatchJSON(cj.When)}
+		for _, x := range cj.Pipeline {
+			cmd := commands.Cmd{Name: x.Name}
+			for _, p := range x.Params {
+				cmd.Params = append(cmd.Params, commands.Param{Name: p.Name, Type: commands.ParamType(p.Type), Value: p.Value, Values: nonEmpty(p.Values)})
+			}
+			c.Pipeline = append(c.Pipeline, cmd)
+		}
+		out.Calls = append(out.Calls, c)
+	}
+	return out
+}
+
+func nonEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func toMatchJSON(m *commands.Match) *matchJSON {
+	if m == nil {
+		return nil
+	}
+	x := matchJSON(*m)
+	return &x
+}
+
+func fromMatchJSON(m *matchJSON) *commands.Match {
+	if m == nil {
+		return nil
+	}
+	x := commands.Match(*m)
+	return &x
 }
 
 type findingJSON struct {
@@ -124,7 +217,7 @@ func (s *severityJSON) UnmarshalJSON(b []byte) error {
 func encodeSteps(steps []commands.Step) string {
 	out := make([]stepJSON, 0, len(steps))
 	for _, s := range steps {
-		out = append(out, stepJSON(s))
+		out = append(out, toStepJSON(s))
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
@@ -137,7 +230,7 @@ func decodeSteps(s string) ([]commands.Step, error) {
 	}
 	var out []commands.Step
 	for _, x := range in {
-		out = append(out, commands.Step(x))
+		out = append(out, fromStepJSON(x))
 	}
 	return out, nil
 }
@@ -146,8 +239,13 @@ func encodeWait(w *commands.Wait) any {
 	if w == nil {
 		return nil
 	}
+	var until *untilJSON
+	if u := w.Until; u != nil {
+		until = &untilJSON{Kind: string(u.Kind), Database: u.Database, Server: u.Server}
+	}
 	b, _ := json.Marshal(waitJSON{
-		Step:     stepJSON(w.Step),
+		Step:     toStepJSON(w.Step),
+		Until:    until,
 		Progress: w.Progress,
 		Budget:   w.Budget.String(),
 		Interval: w.Interval.String(),
@@ -171,7 +269,11 @@ func decodeWait(s sql.NullString) (*commands.Wait, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the wait's interval: %w", err)
 	}
-	return &commands.Wait{Step: commands.Step(in.Step), Progress: in.Progress, Budget: budget, Interval: interval}, nil
+	var until *commands.Until
+	if u := in.Until; u != nil {
+		until = &commands.Until{Kind: commands.UntilKind(u.Kind), Database: u.Database, Server: u.Server}
+	}
+	return &commands.Wait{Step: fromStepJSON(in.Step), Until: until, Progress: in.Progress, Budget: budget, Interval: interval}, nil
 }
 
 func encodeFindings(fs []commands.Finding) string {

@@ -56,9 +56,22 @@ func full() *approvals.Request {
 		Steps: []commands.Step{
 			{Target: "EX10-CAHT", Script: "New-DatabaseAvailabilityGroup -Name 'E14-DAG'\r\n", Purpose: "create the DAG"},
 			{Target: "EX10-MB01", Script: "Add-DatabaseAvailabilityGroupServer\n\"quoted\" ✓", Purpose: ""},
+			{Target: "EX10-MB02", Purpose: "typed calls", Script: "rendered\n", Calls: []commands.Call{
+				{Pipeline: []commands.Cmd{commands.C("Get-MailboxServer", commands.Str("Identity", "EX10-MB02 ’quoted’"))},
+					Section: "mailboxserver", Columns: []string{"Name", "DatabaseAvailabilityGroup"}},
+				{Pipeline: []commands.Cmd{commands.C("Test-ReplicationHealth", commands.Str("Identity", "EX10-MB02"), commands.Int("ActiveDirectoryTimeout", -15),
+					commands.Bool("MonitoringContext", false), commands.Switch("OutputObjects"), commands.Strs("Values", "a", "", "c"))},
+					Section: "replicationhealth", Columns: []string{"Server", "#Count", "*Servers", "@When"},
+					When: &commands.Match{Section: "mailboxserver", Column: "DatabaseAvailabilityGroup", NotEmpty: true}},
+				{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase"), commands.C("Set-MailboxDatabase", commands.Str("RpcClientAccessServer", "client.msglab.local"))}},
+				{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase")}, Section: "databases", Where: &commands.Match{Column: "Name", Value: "MB01"}},
+			}},
 		},
 		Wait: &commands.Wait{
-			Step:     commands.Step{Target: "EX10-CAHT", Script: "Get-DatabaseAvailabilityGroup", Purpose: "poll"},
+			Step: commands.Step{Target: "EX10-CAHT", Script: "Get-MailboxDatabaseCopyStatus", Purpose: "poll", Calls: []commands.Call{
+				{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabaseCopyStatus", commands.Str("Identity", `MB01\EX10-MB02`))}, Section: "copystatus"},
+			}},
+			Until:    &commands.Until{Kind: commands.UntilCopyHealthy, Database: "MB01", Server: "EX10-MB02"},
 			Progress: "seeding MB01 to EX10-MB02",
 			Budget:   90*time.Minute + 1,
 			Interval: 15 * time.Second,
@@ -199,6 +212,27 @@ func TestRoundTripValues(t *testing.T) {
 			*r = approvals.Request{Status: approvals.Pending}
 		}},
 		{"no wait, no run", func(r *approvals.Request) { r.Wait = nil; r.Run = nil }},
+		{"a WinRS wait (no calls, no condition)", func(r *approvals.Request) { r.Wait.Step.Calls, r.Wait.Until = nil, nil }},
+		{"a wait condition this version does not know", func(r *approvals.Request) { r.Wait.Until.Kind = "from-a-newer-exchops" }},
+		{"the plans exchops makes", func(r *approvals.Request) {
+			env := commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}
+			r.Steps = nil
+			for _, text := range []string{"failover MB01 to=EX10-MB02", "copy add MB01 EX10-MB02 preference=2", "dns add client 10.0.0.40 zone=msglab.local",
+				`dag create E14-DAG witness=EX10-CAHT dir=C:\FSW ip=10.0.0.50,10.0.1.50`} {
+				inv, err := commands.Parse(text)
+				if err != nil {
+					panic(err)
+				}
+				p, err := inv.Plan(env)
+				if err != nil {
+					panic(err)
+				}
+				r.Steps = append(append(r.Steps, p.Preflight...), p.Steps...)
+				if p.Wait != nil {
+					r.Wait = p.Wait
+				}
+			}
+		}},
 		{"run still going", func(r *approvals.Request) { r.Run.FinishedAt = time.Time{} }},
 		{"unknown severity", func(r *approvals.Request) {
 			r.Findings = []commands.Finding{{Severity: commands.Severity(7), Message: "from a newer exchops"}}
