@@ -286,7 +286,7 @@ func progressLine(v any) (line string, percent int, completed bool) {
 		return "", -1, false
 	}
 	get := func(n string) string { x, _ := o.prop(n); return strings.TrimSpace(valueText(x)) }
-	activity, status := get("Activity"), get("StatusDescription")
+	activity, status := get("Activity"), strings.TrimSuffix(get("StatusDescription"), ".")
 	completed = get("Type") == "Completed"
 	percent = -1
 	if pct, _ := o.prop("PercentComplete"); pct != nil {

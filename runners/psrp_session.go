@@ -276,9 +276,13 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 	body, err := s.wc.post(ctx, s.wc.commandEnvelope(sess.shellID, strings.ToUpper(pid.String()), data))
 	if err != nil {
 		if ctx.Err() != nil {
-			// Whether the pipeline started is unknown: the session cannot be trusted.
+			// Cancelled while the server was accepting the pipeline: it may be running,
+			// under a CommandId the reply would have told (a 2.1 server chooses it).
+			// Deleting the session's shell is the one way left to stop it.
 			sess.drop("a command start was cut off")
-			return nil, ctx.Err()
+			dctx, cancel := context.WithTimeout(context.Background(), s.opts.StopGrace)
+			defer cancel()
+			return nil, &stopResult{confirmed: s.deleteShell(dctx, sess.shellID) == nil}
 		}
 		var f *wsFault
 		if errors.As(err, &f) && f.shellNotFound() {
@@ -301,15 +305,16 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 	stopping := false
 	received := 0
 	var gate progressGate
-	stop := func(code string) {
+	stop := func(code string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), s.opts.StopGrace)
 		defer cancel()
-		_, _ = s.wc.post(sctx, s.wc.signalEnvelope(sess.shellID, cmdID, code))
+		_, err := s.wc.post(sctx, s.wc.signalEnvelope(sess.shellID, cmdID, code))
+		return err
 	}
 	defer func() {
 		// The command's end on the WS-Management side; pointless once the shell is gone.
 		if sess.dropped() == "" {
-			stop(signalTerminate)
+			_ = stop(signalTerminate)
 		}
 	}()
 	recvCtx := ctx
@@ -337,7 +342,14 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 					recvCtx = graceCtx
 					if !stopping {
 						stopping = true
-						stop(signalStop)
+						if err := stop(signalStop); err != nil {
+							// The server refused the stop: deleting the shell ends the
+							// pipeline (and the session) for sure.
+							sess.drop("the server refused to stop a pipeline")
+							dctx, cancel := context.WithTimeout(context.Background(), s.opts.StopGrace)
+							defer cancel()
+							return nil, &stopResult{confirmed: s.deleteShell(dctx, sess.shellID) == nil}
+						}
 					}
 					continue
 				}
@@ -380,7 +392,7 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 					firstErr = &pipelineError{message: errorMessage(objs[0]), id: errorID(objs[0])}
 					if !stopping {
 						stopping = true
-						stop(signalStop)
+						_ = stop(signalStop)
 					}
 				}
 			case messages.MessageTypeWarningRecord:
@@ -410,7 +422,7 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 				}
 				if !stopping {
 					stopping = true
-					stop(signalStop)
+					_ = stop(signalStop)
 				}
 			case messages.MessageTypeRunspacePoolState:
 				state, reason, _ := stateOf(m, "RunspaceState")

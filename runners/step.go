@@ -104,7 +104,13 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 			var stop *stopResult
 			if errors.As(err, &stop) || (runCtx.Err() != nil && KindOf(err) == "") {
 				confirmed := stop != nil && stop.confirmed
-				return res, s.stopped("run", runCtx, context.Cause(runCtx), true, confirmed)
+				e := s.stopped("run", runCtx, context.Cause(runCtx), true, confirmed)
+				// Not WinRS's leftover powershell.exe: the runner deletes an Exchange
+				// session whose pipeline did not confirm its stop.
+				e.Msg = strings.Replace(e.Msg, "check for a leftover powershell.exe",
+					"exchops closed the Exchange session, which ends it; check what it changed on the server", 1)
+				e.Msg = strings.Replace(e.Msg, "raise exchange.winrm.timeout", "raise the timeout", 1)
+				return res, e
 			}
 			return res, ex.callFailed(call, i, len(step.Calls), err)
 		}
