@@ -42,6 +42,9 @@ func TestKDCIssuesServiceTickets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the keytab does not load: %v", err)
 	}
+	if strings.Contains(k.Log(), "(Error)") {
+		t.Errorf("the KDC logged an error:\n%s", k.Log())
+	}
 	for _, h := range LabHosts {
 		tkt, _, err := cl.GetServiceTicket(SPN(h))
 		if err != nil {
