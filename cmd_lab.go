@@ -29,7 +29,7 @@ var fastTiming = lab.Timing{
 
 // runLab serves the simulated organisation until interrupted.
 func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
+	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--kerberos-keytab FILE] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
 	host := fs.String("host", "127.0.0.1", "loopback address to listen on")
 	latency := fs.Duration("latency", 0, "delay added to every WinRM request (e.g. 20ms)")
 	startup := fs.Duration("startup", 0, "cost of opening a session on an Exchange endpoint: loading Exchange and the account's roles (e.g. 2s)")
@@ -37,6 +37,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timing := fs.String("timing", "real", "how long seeding, convergence and switchovers take: real (minutes) or fast (seconds)")
 	user := fs.String("user", lab.DefaultUser, "user name every server accepts")
 	password := fs.String("password", lab.DefaultPassword, "password every server accepts (a lab credential, printed at start)")
+	keytab := fs.String("kerberos-keytab", "", "also accept Kerberos tickets for HTTP/<server fqdn> with the keys in this keytab (see docs/KERBEROS.md)")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "inject a fault, KIND:SERVER (unreachable, http500, unauthorized, malformed, hang); repeatable")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -47,7 +48,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup}
+	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup, KerberosKeytab: *keytab}
 	switch *timing {
 	case "real":
 	case "fast":
@@ -88,6 +89,9 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s %s\n", e.Name, e.URL)
 	}
 	fmt.Fprintf(stdout, "credentials: user %s password %s (HTTP Basic or NTLM)\n", l.User, l.Password)
+	if *keytab != "" {
+		fmt.Fprintf(stdout, "kerberos: tickets for HTTP/<server fqdn> with the keys in %s\n", *keytab)
+	}
 	if l.CertPEM != nil {
 		path := filepath.Join(os.TempDir(), "exchops-lab-ca.pem")
 		if err := os.WriteFile(path, l.CertPEM, 0o644); err != nil {

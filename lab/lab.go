@@ -41,6 +41,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Scale, when set, grows the organisation before it is served (benchmarks).
 	Scale *Scale
+	// KerberosKeytab, when set, is a keytab file with the HTTP/<fqdn> keys of the
+	// servers (internal/krbtest writes one): every server then also accepts Kerberos
+	// tickets for its own SPN, as IIS and WinRM do with the machine account's keys.
+	KerberosKeytab string
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -98,6 +102,10 @@ func Start(opts Options) (*Lab, error) {
 		}
 	}
 	l := &Lab{Org: org, User: opts.User, Password: opts.Password}
+	acceptors, err := kerberosAcceptors(opts.KerberosKeytab, org.Servers())
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range org.Servers() {
 		h := newHost(org, s)
 		var ex *ExchangeEndpoint
@@ -113,20 +121,19 @@ func Start(opts Options) (*Lab, error) {
 		if log != nil {
 			log = log.With("server", s.Name)
 		}
-		wopts := wsman.Options{
+		wo := wsman.Options{
 			Users:               map[string]string{opts.User: opts.Password},
 			Latency:             opts.Latency,
 			OperationTimeoutCap: opts.OperationTimeoutCap,
 			Machine:             s.Name,
 			Domain:              DomainNB,
 			Logger:              log,
+			Kerberos:            acceptors[s.Name],
 		}
-		if ex != nil {
-			// Only Exchange servers serve /PowerShell/ (a nil *ExchangeEndpoint in the
-			// interface would not read as "none").
-			wopts.Exchange = ex
+		if ex != nil { // not a nil *ExchangeEndpoint in the interface: /PowerShell/ is 404 without Exchange
+			wo.Exchange = ex
 		}
-		srv := wsman.NewServer(h, wopts)
+		srv := wsman.NewServer(h, wo)
 		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
 		if err != nil {
 			srv.Close()
@@ -154,9 +161,8 @@ func (l *Lab) Endpoint(name string) *Endpoint {
 }
 
 // SetFault applies a server-level fault by name: the WS-Management faults
-// (unreachable, http500, unauthorized, malformed, none) and "hang" (every WinRS
-// command and every Exchange pipeline runs until the client ends it) — "none" also
-// ends a hang.
+// (unreachable, http500, unauthorized, malformed, none) and "hang" (every command
+// runs until terminated) — "none" also ends a hang.
 func (l *Lab) SetFault(server, fault string) error {
 	e := l.Endpoint(server)
 	if e == nil {
@@ -164,9 +170,6 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if fault == "hang" {
 		e.Host.SetHang(true)
-		if e.Exchange != nil {
-			e.Exchange.SetHang(true)
-		}
 		return nil
 	}
 	f, err := wsman.ParseFault(fault)
@@ -175,9 +178,6 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if f == wsman.FaultNone {
 		e.Host.SetHang(false)
-		if e.Exchange != nil {
-			e.Exchange.SetHang(false)
-		}
 	}
 	e.WSMan.SetFault(f)
 	return nil
@@ -216,6 +216,12 @@ func (l *Lab) RunnerEndpoints() []runners.Endpoint {
 			ep.HTTPS, ep.CAPEM = true, e.CertPEM
 		} else {
 			ep.AllowUnencrypted = true // the lab's made-up credential, on loopback
+		}
+		if e.PowerShellURL != "" {
+			// Exchange steps go to the server's /PowerShell/ endpoint, with Basic (the
+			// virtual directory accepts it for any account; Kerberos needs a keytab).
+			ep.Exchange = &runners.ExchangeEndpoint{URL: e.PowerShellURL, Auth: runners.AuthBasic,
+				User: l.User, Password: l.Password, CAPEM: e.CertPEM, AllowUnencrypted: len(e.CertPEM) == 0}
 		}
 		eps = append(eps, ep)
 	}

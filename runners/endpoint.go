@@ -54,10 +54,15 @@ type Endpoint struct {
 	// authentication error can tell the operator what to check.
 	PasswordFrom string
 	Kerberos     Kerberos
-	// AllowUnencrypted permits Basic authentication over plain HTTP. WinRM refuses it by
-	// default and so does the runner; only a lab should set this.
+	// AllowUnencrypted permits Basic and Kerberos (which the client cannot encrypt)
+	// over plain HTTP. WinRM refuses it by default and so does the runner; only a lab
+	// should set this.
 	AllowUnencrypted bool
 	Timeout          time.Duration // per-command timeout on this server; 0: the runner's default
+	// Exchange is the server's Exchange endpoint, where Exchange steps go; nil for a
+	// server without Exchange (a DNS server, an NLB-only host). A server with only an
+	// Exchange endpoint may leave Address empty.
+	Exchange *ExchangeEndpoint
 }
 
 // String describes the endpoint without its password.
@@ -100,6 +105,20 @@ func (e *Endpoint) check() error {
 	if strings.TrimSpace(e.Name) == "" {
 		problems = append(problems, "it has no name")
 	}
+	if e.Exchange != nil {
+		ex := *e.Exchange // a copy: check loads the CA file into it, not into the caller's
+		if err := ex.check(orDefault(e.Name, e.Address)); err != nil {
+			problems = append(problems, err.Error())
+		}
+		e.Exchange = &ex
+		if strings.TrimSpace(e.Address) == "" && e.Port == 0 {
+			// Exchange only: the WinRS settings do not apply.
+			if len(problems) > 0 {
+				return errors.New("endpoint " + orDefault(e.Name, e.Exchange.URL) + ": " + strings.Join(problems, "; "))
+			}
+			return nil
+		}
+	}
 	if strings.TrimSpace(e.Address) == "" {
 		problems = append(problems, "it has no address")
 	}
@@ -111,7 +130,14 @@ func (e *Endpoint) check() error {
 		if !e.HTTPS && !e.AllowUnencrypted {
 			problems = append(problems, "basic authentication over HTTP would send the password in clear: use https, or ntlm-encrypted")
 		}
-	case AuthNTLM, AuthKerberos:
+	case AuthNTLM:
+	case AuthKerberos:
+		if !e.HTTPS && !e.AllowUnencrypted {
+			// The library sends the SOAP in clear after the Authorization header: it has no
+			// Kerberos message encryption, and WinRM refuses unencrypted traffic (HTTP 500)
+			// unless AllowUnencrypted=true.
+			problems = append(problems, "kerberos over HTTP would send the payload in clear (the WinRM client has no Kerberos message encryption) and WinRM refuses it: use https")
+		}
 	case AuthNTLMEncrypted:
 		if e.HTTPS {
 			problems = append(problems, "ntlm-encrypted is message encryption for HTTP: over HTTPS use ntlm")
@@ -179,9 +205,14 @@ func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) 
 		if e.HTTPS {
 			proto = "https"
 		}
+		// The SPN is given rather than left to gokrb5, which would canonicalise the host
+		// through a DNS CNAME lookup (and ask for HTTP/<ip> when Address is an IP).
 		spn := e.Kerberos.SPN
+		if spn == "" {
+			spn = "HTTP/" + e.Address
+		}
 		return winrm.NewClientKerberos(&winrm.Settings{
-			WinRMUsername: e.User,
+			WinRMUsername: kerberosUser(e.User),
 			WinRMPassword: e.Password,
 			WinRMHost:     e.Address,
 			WinRMPort:     e.port(),
@@ -194,6 +225,18 @@ func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) 
 		}), nil
 	}
 	return nil, fmt.Errorf("auth %q is not supported", e.Auth)
+}
+
+// kerberosUser is the principal name in an account name: the KDC knows svc-exchops, not
+// MSGLAB\svc-exchops or svc-exchops@msglab.local (the realm comes from Kerberos.Realm).
+func kerberosUser(user string) string {
+	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
+		user = user[i+1:]
+	}
+	if i := strings.IndexByte(user, '@'); i >= 0 {
+		user = user[:i]
+	}
+	return user
 }
 
 func orDefault(s, def string) string {

@@ -38,6 +38,12 @@ const (
 	Timeout Kind = "timeout"
 	// Canceled: the caller cancelled the run and it was stopped.
 	Canceled Kind = "canceled"
+	// RBAC: the Exchange endpoint does not offer a cmdlet (or parameter) to the account:
+	// Exchange RBAC shows a session only what its roles allow (`exchops rbac`).
+	RBAC Kind = "refused by RBAC"
+	// NoLanguage: the Exchange endpoint refused something that is not a command with
+	// typed parameters (its NoLanguage mode). A bug in exchops, never the operator's.
+	NoLanguage Kind = "refused by NoLanguage"
 	// ChangeFailed: a plan's steps ran, but its wait reports that the change did not
 	// take (a copy that went Failed while seeding). Nothing was wrong with the run
 	// itself; the organisation is in a state people must look at.

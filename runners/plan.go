@@ -53,7 +53,7 @@ func (w *WinRM) Preflight(ctx context.Context, p *commands.Plan) (commands.Findi
 		wg.Go(func() {
 			for _, i := range byServer[key] {
 				s := p.Preflight[i]
-				res, err := w.Run(ctx, s.Target, s.Script)
+				res, err := w.RunStep(ctx, s, nil)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -124,7 +124,7 @@ func (w *WinRM) Execute(ctx context.Context, p *commands.Plan, lock string, prog
 		say(heading)
 		block()
 		out.WriteString(heading + "\n")
-		res, err := w.Run(ctx, s.Target, s.Script)
+		res, err := w.RunStep(ctx, s, say)
 		writeResult(&out, res, "")
 		if err != nil {
 			return out.String(), &stepError{what: what, step: s, err: err}
@@ -166,7 +166,7 @@ func (w *WinRM) wait(ctx context.Context, wt *commands.Wait, say func(string)) (
 	failures := 0
 	var pollErr error // the last failed poll, while polls keep failing
 	for {
-		res, err := w.Run(ctx, target, wt.Step.Script)
+		res, err := w.RunStep(ctx, wt.Step, nil)
 		var done, failed bool
 		var d string
 		if err == nil {

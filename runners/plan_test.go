@@ -42,8 +42,6 @@ var dagSetup = []string{
 	`dag add-member E14-DAG EX10-MB02`,
 }
 
-const exchangePrologue = "$ErrorActionPreference = 'Stop'\n. (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')\nConnect-ExchangeServer -auto\n"
-
 // rig is a lab, a runner for all its servers, and the manual clock both run on.
 type rig struct {
 	t     *testing.T
@@ -128,23 +126,28 @@ func lockOf(p *commands.Plan, f commands.Findings) string {
 	return p.Lock
 }
 
-// read runs a read-only script on the management server and returns one section.
-func (g *rig) read(script, section string) []map[string]string {
+// read runs one read-only call on the management server's Exchange endpoint and
+// returns its section.
+func (g *rig) read(call commands.Call) []map[string]string {
 	g.t.Helper()
-	res, err := g.r.Run(context.Background(), "EX10-CAHT", exchangePrologue+script)
+	res, err := g.r.RunStep(context.Background(), exchangeStep("EX10-CAHT", "read", call), nil)
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	return res.Tables()[section]
+	return res.Tables()[call.Section]
+}
+
+func exchangeStep(target, purpose string, calls ...commands.Call) commands.Step {
+	return commands.Step{Target: target, Calls: calls, Script: commands.RenderCalls(calls), Purpose: purpose}
 }
 
 func (g *rig) dags() []map[string]string {
-	return g.read("'exchops:section dags'\nGet-DatabaseAvailabilityGroup | Select-Object @{Name='Name';Expression={[string]$_.Name}}, @{Name='Servers';Expression={($_.Servers | ForEach-Object { [string]$_ }) -join ';'}} | ConvertTo-Csv -NoTypeInformation", "dags")
+	return g.read(commands.Call{Pipeline: []commands.Cmd{commands.C("Get-DatabaseAvailabilityGroup")}, Section: "dags", Columns: []string{"Name", "*Servers"}})
 }
 
 func (g *rig) copyStatus(db string) map[string]string {
 	out := map[string]string{}
-	for _, row := range g.read("'exchops:section c'\nGet-MailboxDatabaseCopyStatus -Identity '"+db+"' | Select-Object @{Name='Name';Expression={[string]$_.Name}}, @{Name='Status';Expression={[string]$_.Status}} | ConvertTo-Csv -NoTypeInformation", "c") {
+	for _, row := range g.read(commands.Call{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabaseCopyStatus", commands.Str("Identity", db))}, Section: "c", Columns: []string{"Name", "Status"}}) {
 		out[row["Name"]] = row["Status"]
 	}
 	return out
@@ -229,10 +232,10 @@ func TestPreflightReadFails(t *testing.T) {
 		mention       []string
 	}{
 		{"EX10-CAHT", `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`, runners.Unreachable,
-			[]string{"preflight read 1 of 1 on EX10-CAHT (read DAGs and Exchange servers)", "cannot reach WinRM"}},
+			[]string{"preflight read 1 of 1 on EX10-CAHT (read DAGs and Exchange servers)", "cannot reach the Exchange endpoint"}},
 		// dag add-member reads on the management server and on the new member.
 		{"EX10-MB01", `dag add-member E14-DAG EX10-MB01`, runners.Unreachable,
-			[]string{"preflight read 2 of 2 on EX10-MB01", "cannot reach WinRM"}},
+			[]string{"preflight read 2 of 2 on EX10-MB01", "cannot reach"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.down, func(t *testing.T) {
@@ -260,10 +263,21 @@ func TestExecute(t *testing.T) {
 		dagSetup[0]: {`step 1 of 1 on EX10-CAHT: create DAG E14-DAG`},
 		dagSetup[1]: {`step 1 of 1 on EX10-CAHT: add EX10-MB01 to E14-DAG`},
 		dagSetup[2]: {`step 1 of 1 on EX10-CAHT: add EX10-MB02 to E14-DAG`},
+		// Exchange 2010 seeds inside Add-MailboxDatabaseCopy: its progress records
+		// reach people (one line per 10 points), and the wait finds the copy Healthy.
 		`copy add MB01 EX10-MB02`: {
 			`step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (0% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (11% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (22% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (33% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (44% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (55% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (66% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (77% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (88% complete)`,
+			`Seeding database copy MB01\EX10-MB02: Seeding is complete: 100%`,
 			`then seeding MB01 to EX10-MB02 (polling EX10-CAHT every 1m, for at most 12h)`,
-			`copy MB01\EX10-MB02 is Seeding`,
 			`copy MB01\EX10-MB02 is Healthy`,
 		},
 	}
@@ -302,7 +316,9 @@ func TestExecuteOutput(t *testing.T) {
 func TestExecuteWait(t *testing.T) {
 	slowSeed := lab.DefaultTiming
 	slowSeed.Seed = 24 * time.Hour // a big database: seeding outlasts the budget
-	const seeding = `copy MB01\EX10-MB02 is Seeding`
+	// The wait starts once the step has seeded the copy; the cases break things then.
+	const waiting = `then seeding MB01 to EX10-MB02 (polling EX10-CAHT`
+	const suspended = `copy MB01\EX10-MB02 is Suspended`
 	cases := []struct {
 		name   string
 		timing *lab.Timing
@@ -314,14 +330,24 @@ func TestExecuteWait(t *testing.T) {
 		lines   []string // progress lines that must appear
 	}{
 		{
-			name: "budget runs out", timing: &slowSeed, budget: 5 * time.Minute,
+			name: "budget runs out", budget: 5 * time.Minute,
+			during: func(g *rig, line string, _ int) {
+				if strings.HasPrefix(line, waiting) {
+					// A suspended copy is neither Healthy nor Failed: the wait goes on.
+					_, err := g.r.RunStep(context.Background(), exchangeStep("EX10-CAHT", "suspend",
+						commands.Call{Pipeline: []commands.Cmd{commands.C("Suspend-MailboxDatabaseCopy", commands.Str("Identity", `MB01\EX10-MB02`), commands.Bool("Confirm", false))}}), nil)
+					if err != nil {
+						g.t.Error(err)
+					}
+				}
+			},
 			kind:    runners.Timeout,
-			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02 is still not done after 5m", seeding, "check it on the server"},
+			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02 is still not done after 5m", suspended, "check it on the server"},
 		},
 		{
 			name: "the copy fails",
 			during: func(g *rig, line string, _ int) {
-				if line == seeding {
+				if strings.HasPrefix(line, waiting) {
 					if err := g.lab.Org.SetCopyFault("MB01", "EX10-MB02", "Failed", "The seeding operation failed."); err != nil {
 						g.t.Error(err)
 					}
@@ -329,40 +355,40 @@ func TestExecuteWait(t *testing.T) {
 			},
 			kind:    runners.ChangeFailed,
 			mention: []string{"seeding MB01 to EX10-MB02 failed", `copy MB01\EX10-MB02 is Failed`},
-			lines:   []string{seeding, `copy MB01\EX10-MB02 is Failed`},
+			lines:   []string{waiting, `copy MB01\EX10-MB02 is Failed`},
 		},
 		{
 			name: "two polls fail, then the server answers",
 			during: func(g *rig, line string, failed int) {
 				switch {
-				case line == seeding:
+				case strings.HasPrefix(line, waiting):
 					_ = g.lab.SetFault("EX10-CAHT", "unreachable")
 				case failed == 2:
 					_ = g.lab.SetFault("EX10-CAHT", "none")
 				}
 			},
-			lines: []string{seeding, "poll of EX10-CAHT failed (1 in a row; exchops stops waiting at 3): cannot reach WinRM",
+			lines: []string{waiting, "poll of EX10-CAHT failed (1 in a row; exchops stops waiting at 3): cannot reach the Exchange endpoint",
 				"poll of EX10-CAHT failed (2 in a row; exchops stops waiting at 3)", `copy MB01\EX10-MB02 is Healthy`},
 		},
 		{
 			name: "polls keep failing",
 			during: func(g *rig, line string, _ int) {
-				if line == seeding {
+				if strings.HasPrefix(line, waiting) {
 					_ = g.lab.SetFault("EX10-CAHT", "unreachable")
 				}
 			},
 			kind:    runners.Unreachable,
-			mention: []string{"the wait on EX10-CAHT", "3 polls in a row failed, so exchops stopped waiting", "cannot reach WinRM"},
+			mention: []string{"the wait on EX10-CAHT", "3 polls in a row failed, so exchops stopped waiting", "cannot reach the Exchange endpoint"},
 		},
 		{
 			name: "credentials refused: no retry",
 			during: func(g *rig, line string, _ int) {
-				if line == seeding {
+				if strings.HasPrefix(line, waiting) {
 					_ = g.lab.SetFault("EX10-CAHT", "unauthorized")
 				}
 			},
 			kind:    runners.Unauthorized,
-			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02: WinRM refused the credentials"},
+			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02: the Exchange endpoint", "refused the credentials"},
 		},
 	}
 	for _, tc := range cases {
@@ -393,6 +419,9 @@ func TestExecuteWait(t *testing.T) {
 					t.Fatalf("%v\nprogress:\n%s", err, all)
 				}
 			} else {
+				if err == nil {
+					t.Fatalf("no error; progress:\n%s", all)
+				}
 				wantKind(t, err, tc.kind)
 				wantContains(t, "the error", err.Error(), tc.mention...)
 			}
@@ -407,8 +436,8 @@ func TestExecuteWait(t *testing.T) {
 // and its server, and the output holds what ran.
 func TestExecuteStepFails(t *testing.T) {
 	read := func(server string) commands.Step {
-		return commands.Step{Target: server, Purpose: "list the databases",
-			Script: exchangePrologue + "'exchops:section databases'\nGet-MailboxDatabase | Select-Object @{Name='Name';Expression={[string]$_.Name}}, @{Name='Server';Expression={[string]$_.Server}} | ConvertTo-Csv -NoTypeInformation"}
+		return exchangeStep(server, "list the databases",
+			commands.Call{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase")}, Section: "databases", Columns: []string{"Name", "Server"}})
 	}
 	failing := commands.Step{Target: "EX10-MB02", Purpose: "fail on purpose",
 		Script: "$ErrorActionPreference = 'Stop'\ntry {\n    Write-Warning 'about to fail'\n    throw 'the disk is full'\n} catch {\n    [Console]::Error.WriteLine($_.Exception.Message)\n    exit 1\n}\n"}
@@ -421,7 +450,7 @@ func TestExecuteStepFails(t *testing.T) {
 		output  string // in the output of step 2
 	}{
 		{"server unreachable", "unreachable", read("EX10-MB02"), runners.Unreachable,
-			[]string{"step 2 of 3 on EX10-MB02 (list the databases): cannot reach WinRM"}, ""},
+			[]string{"step 2 of 3 on EX10-MB02 (list the databases): cannot reach the Exchange endpoint"}, ""},
 		{"script fails", "", failing, runners.ScriptFailed,
 			[]string{"step 2 of 3 on EX10-MB02 (fail on purpose): the script failed (exit code 1): the disk is full"}, "WARNING: about to fail"},
 	}
@@ -498,12 +527,13 @@ func TestExecuteCancel(t *testing.T) {
 			output:  []string{"step 1 of 2 on EX10-MB01: say hello\nhello\n"},
 		},
 		{
-			name: "during the wait",
+			name: "while the step seeds",
 			run: func(t *testing.T, g *rig, ctx context.Context, cancel context.CancelFunc) (string, error) {
 				for _, text := range dagSetup {
 					g.change(text)
 				}
-				// No one advances the clock now: the wait sleeps until cancelled.
+				// No one advances the clock now: Add-MailboxDatabaseCopy seeds on it, so
+				// the step runs until cancelled, and the pipeline is stopped on the server.
 				go func() {
 					if g.clock.WaitForSleepers(ctx, 1) == nil {
 						cancel()
@@ -511,8 +541,8 @@ func TestExecuteCancel(t *testing.T) {
 				}()
 				return g.r.Execute(ctx, g.plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
 			},
-			mention: []string{"seeding MB01 to EX10-MB02 was cancelled", "may still complete", `last seen: copy MB01\EX10-MB02 is Seeding`},
-			output:  []string{"step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02", `then seeding MB01 to EX10-MB02: copy MB01\EX10-MB02 is Seeding`},
+			mention: []string{"step 1 of 1 on EX10-CAHT (add a copy of MB01 on EX10-MB02)", "the run was cancelled and was stopped on the server"},
+			output:  []string{"step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02"},
 			dag:     true,
 		},
 	}
@@ -560,7 +590,7 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 		_, err := g.r.Execute(ctx, g.plan(`copy add MB01 EX10-MB02`), lock, record("first"))
 		errs <- err
 	}()
-	// The first is in its wait, sleeping on the clock, which no one advances yet.
+	// The first is in its step, seeding on the clock, which no one advances yet.
 	if err := g.clock.WaitForSleepers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -584,15 +614,21 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The first's whole story (step, seeding progress, wait), then the second.
+	var order []string
+	for _, e := range events {
+		if !strings.HasPrefix(e, "first: Seeding database copy") {
+			order = append(order, e)
+		}
+	}
 	want := []string{
 		"first: step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02",
 		"first: then seeding MB01 to EX10-MB02 (polling EX10-CAHT every 1m, for at most 12h)",
-		`first: copy MB01\EX10-MB02 is Seeding`,
 		`first: copy MB01\EX10-MB02 is Healthy`,
 		"second: step 1 of 1 on EX10-CAHT: say hello",
 	}
-	if strings.Join(events, "\n") != strings.Join(want, "\n") {
-		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
+	if strings.Join(order, "\n") != strings.Join(want, "\n") || len(events) == len(order) {
+		t.Errorf("events:\n%s\nwant (besides the seeding progress):\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
 	}
 	if n := runners.LockRefs(g.r, lock); n != 0 {
 		t.Errorf("%d refs left on the lock", n)

@@ -46,6 +46,15 @@ type Options struct {
 	MaxOutput int
 	// Now is the clock for Result.Started and Duration (default time.Now).
 	Now func() time.Time
+	// IdleClose is how long an Exchange session stays open without commands (default
+	// 120 s, below WinRM's 180 s shell idle timeout, so the runner closes it before the
+	// server drops it).
+	IdleClose time.Duration
+	// MaxPipelines bounds the Exchange commands running at once per server: the runspace
+	// pool's MaxRunspaces (default 2).
+	MaxPipelines int
+	// Shells, when not nil, is told of every shell opened and closed (see ShellLog).
+	Shells ShellLog
 	// Clock paces a plan's wait in Execute: the pause between polls and the wait's
 	// budget (default the wall clock). Per-command timeouts and StopGrace stay on real
 	// time: they guard the network, not the change.
@@ -74,6 +83,12 @@ func (o *Options) defaults() {
 	if o.MaxOutput <= 0 {
 		o.MaxOutput = 32 << 20
 	}
+	if o.IdleClose <= 0 {
+		o.IdleClose = idleCloseDefault
+	}
+	if o.MaxPipelines <= 0 {
+		o.MaxPipelines = 2
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -94,6 +109,7 @@ type server struct {
 	opts   *Options
 	slots  chan struct{} // a token per command running on the server
 	queued atomic.Int32  // runs waiting for a slot
+	ex     *exServer     // the Exchange endpoint; nil when none is configured
 }
 
 // New returns a runner for endpoints. Server names are matched without regard to case
@@ -112,7 +128,17 @@ func New(endpoints []Endpoint, opts Options) (*WinRM, error) {
 			errs = append(errs, fmt.Errorf("WinRM endpoint %s: the name is configured twice", ep.Name))
 			continue
 		}
-		w.servers[key] = &server{ep: ep, opts: &w.opts, slots: make(chan struct{}, opts.MaxPerServer)}
+		s := &server{ep: ep, opts: &w.opts, slots: make(chan struct{}, opts.MaxPerServer)}
+		if ep.Exchange != nil {
+			wc, err := newWSManClient(ep.Exchange, &w.opts)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("Exchange endpoint of %s: %v", ep.Name, err))
+				continue
+			}
+			s.ex = &exServer{name: ep.Name, ep: ep.Exchange, opts: &w.opts, wc: wc,
+				slots: make(chan struct{}, opts.MaxPipelines), open: make(chan struct{}, 1)}
+		}
+		w.servers[key] = s
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -179,6 +205,10 @@ func (w *WinRM) Run(ctx context.Context, server, script string) (*Result, error)
 var errTimedOut = errors.New("the command timeout expired")
 
 func (s *server) run(ctx context.Context, script string) (*Result, error) {
+	if s.ep.Address == "" {
+		return nil, &Error{Kind: Invalid, Server: s.ep.Name, Op: "run",
+			Msg: fmt.Sprintf("%s: this step runs a script over WinRS, and no WinRM endpoint is configured for the server (only its Exchange endpoint)", s.ep.Name)}
+	}
 	inv, err := planInvocation(script)
 	if err != nil {
 		return nil, &Error{Kind: Invalid, Server: s.ep.Name, Op: "run", Err: err,
@@ -325,6 +355,9 @@ func (s *server) execute(ctx context.Context, inv invocation) *execution {
 			Msg: fmt.Sprintf("%s: WinRM created a shell but its reply has no ShellId: check the WinRM service", s.ep.Name)}
 		return x
 	}
+	if s.opts.Shells != nil {
+		s.opts.Shells.Opened(s.ep.Name, WinRSResourceURI, shellID)
+	}
 	// ctl is a second client for requests sent while the first one waits for output
 	// (stdin, terminate, and the final delete when the first is abandoned): transports,
 	// the ntlm-encrypted one above all, are not safe for concurrent requests.
@@ -343,7 +376,9 @@ func (s *server) execute(ctx context.Context, inv invocation) *execution {
 			del = control()
 		}
 		if del != nil {
-			_ = del.deleteShell(shellID)
+			if err := del.deleteShell(shellID); (err == nil || shellGone(err)) && s.opts.Shells != nil {
+				s.opts.Shells.Closed(shellID)
+			}
 		}
 		if ctl != nil {
 			ctl.close()

@@ -372,7 +372,7 @@ func (d *driller) move(ctx context.Context, db, kind, from, to string) Move {
 	defer cancel()
 	step := p.Steps[0]
 	go func() {
-		_, err := d.r.Run(mctx, step.Target, step.Script)
+		_, err := d.r.RunStep(mctx, step, nil)
 		done <- returned{err, d.clk.Now()}
 	}()
 	detail := ""
@@ -461,7 +461,7 @@ func (d *driller) poll(ctx context.Context, w *commands.Wait) (done, failed bool
 	if w == nil {
 		return false, false, "", errors.New("the failover plan has no wait")
 	}
-	res, err := d.r.Run(ctx, w.Step.Target, w.Step.Script)
+	res, err := d.r.RunStep(ctx, w.Step, nil)
 	if err != nil {
 		return false, false, "", err
 	}
@@ -526,7 +526,7 @@ func (d *driller) failback(ctx context.Context, db, preferred string) *Move {
 // where reads a database's copies: the server it is mounted on ("" when none) and the
 // status of its copy on server.
 func (d *driller) where(ctx context.Context, s commands.Step, server string) (mounted, status string, err error) {
-	res, err := d.r.Run(ctx, s.Target, s.Script)
+	res, err := d.r.RunStep(ctx, s, nil)
 	if err != nil {
 		return "", "", err
 	}

@@ -197,7 +197,8 @@ func section(name string, cols []string, rows ...[]string) runners.Section {
 	return s
 }
 
-func (f *fakeRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
+func (f *fakeRunner) RunStep(ctx context.Context, step commands.Step, progress func(string)) (*runners.Result, error) {
+	server := step.Target
 	f.mu.Lock()
 	f.calls++
 	block := f.block

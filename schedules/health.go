@@ -16,8 +16,9 @@ import (
 
 // Runner is what schedules needs from the WinRM runner (*runners.WinRM has it).
 type Runner interface {
-	// Run runs a script on a server and parses its output.
-	Run(ctx context.Context, server, script string) (*runners.Result, error)
+	// RunStep runs one step on its target (Exchange calls or a WinRS script) and
+	// returns its tables; progress, when not nil, hears progress records.
+	RunStep(ctx context.Context, step commands.Step, progress func(string)) (*runners.Result, error)
 	// Preflight runs a plan's read-only checks and judges them.
 	Preflight(ctx context.Context, p *commands.Plan) (commands.Findings, error)
 	// Lock takes a lock key ("dag:E14-DAG") until unlock is called.
@@ -220,7 +221,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 	var wg sync.WaitGroup
 	for i, s := range steps {
 		wg.Go(func() {
-			res, err := r.Run(ctx, s.Target, s.Script)
+			res, err := r.RunStep(ctx, s, nil)
 			if err != nil {
 				errs[i] = err
 				return

@@ -126,7 +126,7 @@ func (g *rig) copies() map[string]string {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	res, err := g.r.Run(context.Background(), p.Steps[0].Target, p.Steps[0].Script)
+	res, err := g.r.RunStep(context.Background(), p.Steps[0], nil)
 	if err != nil {
 		g.t.Fatal(err)
 	}
