@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"net/http"
 	"os"
 	"strings"
@@ -98,15 +99,18 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 			return a, err
 		}
 	}
-	ropts := runners.Options{Clock: o.Clock, MaxPerServer: cfg.Exchange.WinRM.MaxPerServer,
-		Timeout: time.Duration(cfg.Exchange.WinRM.Timeout)}
-	if a.runner, err = runners.New(endpoints, ropts); err != nil {
-		return a, fmt.Errorf("exchange.winrm: %w", err)
-	}
-
+	// The database before the runner: the runner records every shell it opens there,
+	// so that the next start can delete what a killed process left open.
 	if a.db, err = store.Open(ctx, cfg.Database); err != nil {
 		return a, err
 	}
+	ropts := runners.Options{Clock: o.Clock, MaxPerServer: cfg.Exchange.WinRM.MaxPerServer,
+		Timeout: time.Duration(cfg.Exchange.WinRM.Timeout), IdleClose: time.Duration(cfg.Exchange.PowerShell.IdleTimeout),
+		Shells: shellLog{db: a.db, log: o.Logger}}
+	if a.runner, err = runners.New(endpoints, ropts); err != nil {
+		return a, fmt.Errorf("exchange: %w", err)
+	}
+	deleteOrphanShells(ctx, a.db, a.runner, o.Logger)
 
 	env := envFromConfig(cfg.Exchange)
 	policy := approvals.PolicyFromConfig(cfg)
@@ -226,6 +230,13 @@ func (a *app) Close() {
 	if a.discord != nil {
 		a.discord.Close()
 	}
+	if a.runner != nil {
+		// Close the warm Exchange sessions (deleting their shells on the servers) while
+		// the database can still forget them.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a.runner.Close(ctx)
+		cancel()
+	}
 	if a.db != nil {
 		a.db.Close()
 	}
@@ -234,26 +245,104 @@ func (a *app) Close() {
 	}
 }
 
-// endpointsFromConfig turns exchange.servers and exchange.winrm into the runner's
-// endpoints, reading the password from the environment variable the file names.
+// endpointsFromConfig turns exchange.servers, exchange.winrm, exchange.powershell and
+// exchange.kerberos into the runner's endpoints, reading the password from the
+// environment variable the file names. Servers with an Exchange role get the Exchange
+// endpoint (http(s)://<address>:<port><path>); the DNS-only server gets WinRS alone.
 func endpointsFromConfig(x config.Exchange, env []string) ([]runners.Endpoint, error) {
-	w := x.WinRM
+	w, ps := x.WinRM, x.PowerShell
 	password := lookupEnv(env, w.PasswordEnv)
-	if w.PasswordEnv != "" && password == "" && !strings.EqualFold(w.Auth, string(runners.AuthKerberos)) {
+	kerberosOnly := strings.EqualFold(w.Auth, "kerberos") && strings.EqualFold(ps.Auth, "kerberos")
+	if w.PasswordEnv != "" && password == "" && !kerberosOnly {
 		return nil, fmt.Errorf("exchange.winrm.password_env: the environment variable %s is not set; set it to the password of %s", w.PasswordEnv, w.User)
+	}
+	krb := runners.Kerberos{Realm: x.Kerberos.Realm, ConfigPath: x.Kerberos.Config}
+	scheme := "http"
+	if ps.HTTPS {
+		scheme = "https"
 	}
 	var out []runners.Endpoint
 	for _, s := range x.Servers {
-		out = append(out, runners.Endpoint{
+		ep := runners.Endpoint{
 			Name: strings.ToUpper(s.Name), Address: s.Address, Port: w.Port, HTTPS: w.HTTPS,
 			Insecure: w.InsecureSkipVerify, CAFile: w.CAFile, Auth: runners.Auth(strings.ToLower(w.Auth)),
-			User: w.User, Password: password, PasswordFrom: w.PasswordEnv,
-		})
+			User: w.User, Password: password, PasswordFrom: w.PasswordEnv, Kerberos: krb,
+		}
+		if hasExchangeRole(s.Roles) {
+			ep.Exchange = &runners.ExchangeEndpoint{
+				URL:  scheme + "://" + net.JoinHostPort(s.Address, strconv.Itoa(ps.Port)) + ps.Path,
+				Auth: runners.Auth(strings.ToLower(ps.Auth)), User: w.User, Password: password, PasswordFrom: w.PasswordEnv,
+				CAFile: ps.CAFile, Insecure: ps.InsecureSkipVerify, Kerberos: krb,
+			}
+		}
+		out = append(out, ep)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("exchange.servers is empty: list the servers exchops may run commands on")
 	}
 	return out, nil
+}
+
+// hasExchangeRole reports whether a configured server runs Exchange (and so serves
+// the Exchange endpoint), as opposed to a DNS server only.
+func hasExchangeRole(roles []string) bool {
+	for _, r := range roles {
+		switch r {
+		case "mailbox", "client_access", "hub_transport":
+			return true
+		}
+	}
+	return false
+}
+
+// shellLog records the runner's shells in the database (runners.ShellLog). A failed
+// write is logged: it costs at most an orphan after a crash, never a command.
+type shellLog struct {
+	db  *store.DB
+	log *slog.Logger
+}
+
+func (l shellLog) Opened(server, resourceURI, shellID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.db.RecordShell(ctx, store.Shell{ID: shellID, Server: server, ResourceURI: resourceURI, OpenedAt: time.Now()}); err != nil {
+		l.log.Warn("recording an open shell", "server", server, "err", err)
+	}
+}
+
+func (l shellLog) Closed(shellID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.db.ForgetShell(ctx, shellID); err != nil {
+		l.log.Warn("forgetting a closed shell", "err", err)
+	}
+}
+
+// deleteOrphanShells deletes, on the servers, every shell the database still lists:
+// they were opened by an exchops that did not live to close them (SIGKILL, power
+// loss) and would otherwise hold the account's shell quota until the servers' idle
+// timeout. A shell the server no longer has counts as deleted, and one on a server the
+// configuration no longer names is forgotten (nothing can reach it); one whose server
+// cannot be reached now is kept for the next start.
+func deleteOrphanShells(ctx context.Context, db *store.DB, r *runners.WinRM, log *slog.Logger) {
+	shells, err := db.Shells(ctx)
+	if err != nil {
+		log.Warn("reading shells left open by the last run", "err", err)
+		return
+	}
+	for _, sh := range shells {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := r.DeleteShell(dctx, sh.Server, sh.ResourceURI, sh.ID)
+		cancel()
+		if err != nil && runners.KindOf(err) != runners.Invalid {
+			log.Warn("deleting a shell left open by the last run", "server", sh.Server, "shell", sh.ID, "err", err)
+			continue
+		}
+		log.Info("deleted a shell left open by the last run", "server", sh.Server, "shell", sh.ID)
+		if err := db.ForgetShell(ctx, sh.ID); err != nil {
+			log.Warn("forgetting a deleted shell", "err", err)
+		}
+	}
 }
 
 func lookupEnv(env []string, name string) string {

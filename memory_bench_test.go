@@ -224,18 +224,18 @@ func (p *countingPublisher) Publish(context.Context, config.PostTo, string, stri
 }
 
 // replayRunner answers the scheduler's reads with what the lab answered to the same
-// scripts.
+// steps.
 type replayRunner struct {
 	mu      sync.Mutex
 	results map[string]*runners.Result // by server and script
 }
 
-func (r *replayRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
+func (r *replayRunner) RunStep(ctx context.Context, step commands.Step, progress func(string)) (*runners.Result, error) {
 	r.mu.Lock()
-	res, ok := r.results[strings.ToUpper(server)+"\n"+script]
+	res, ok := r.results[strings.ToUpper(step.Target)+"\n"+step.Script]
 	r.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("replay: no recorded answer for this script on %s", server)
+		return nil, fmt.Errorf("replay: no recorded answer for this step on %s", step.Target)
 	}
 	c := *res
 	return &c, nil
@@ -253,11 +253,11 @@ type recordingRunner struct {
 	into *replayRunner
 }
 
-func (r recordingRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
-	res, err := r.WinRM.Run(ctx, server, script)
+func (r recordingRunner) RunStep(ctx context.Context, step commands.Step, progress func(string)) (*runners.Result, error) {
+	res, err := r.WinRM.RunStep(ctx, step, progress)
 	if err == nil {
 		r.into.mu.Lock()
-		r.into.results[strings.ToUpper(server)+"\n"+script] = res
+		r.into.results[strings.ToUpper(step.Target)+"\n"+step.Script] = res
 		r.into.mu.Unlock()
 	}
 	return res, err
