@@ -138,7 +138,7 @@ func TestServeWithLab(t *testing.T) {
 	cfg := filepath.Join(dir, "exchops.yaml")
 	yaml := "listen: 127.0.0.1:0\ndatabase: " + filepath.Join(dir, "exchops.db") + "\nconsole: true\n" +
 		"people:\n  - {name: alice, slack: U0ALICE, roles: [admin]}\n  - {name: bob, slack: U0BOB, roles: [admin, approver]}\n" +
-		"exchange:\n  management_server: EX10-CAHT\n  dns_server: DC01\n  winrm: {user: 'MSGLAB\\svc-exchops'}\n  servers:\n" +
+		"exchange:\n  management_server: EX10-CAHT\n  dns_server: DC01\n  winrm: {user: 'MSGLAB\\svc-exchops'}\n  kerberos: {realm: MSGLAB.LOCAL}\n  servers:\n" +
 		"    - {name: EX10-CAHT, address: ex10-caht.msglab.local, roles: [client_access]}\n    - {name: DC01, address: dc01.msglab.local, roles: [dns]}\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

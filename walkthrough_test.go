@@ -131,7 +131,7 @@ func (w *walk) rows(text, section string) []map[string]string {
 	}
 	var rows []map[string]string
 	for _, s := range p.Steps {
-		res, err := w.r.Run(context.Background(), s.Target, s.Script)
+		res, err := w.r.RunStep(context.Background(), s, nil)
 		if err != nil {
 			w.t.Fatalf("%s: step on %s: %v", text, s.Target, err)
 		}
@@ -190,7 +190,9 @@ func TestWalkthroughEndToEnd(t *testing.T) {
 		t.Errorf("CAS arrays: %+v", arr)
 	}
 	// Step 4: both databases point at it (read back through Exchange).
-	res, err := w.r.Run(context.Background(), "EX10-CAHT", lab2010Prologue+"'exchops:section databases'\nGet-MailboxDatabase | Select-Object Name, RpcClientAccessServer | ConvertTo-Csv -NoTypeInformation")
+	res, err := w.r.RunStep(context.Background(), exchangeRead("EX10-CAHT", commands.Call{
+		Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase")}, Section: "databases",
+		Columns: []string{"Name", "RpcClientAccessServer"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,12 +262,17 @@ func TestWalkthroughEndToEnd(t *testing.T) {
 	}
 }
 
-const lab2010Prologue = "$ErrorActionPreference = 'Stop'\n. (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')\nConnect-ExchangeServer -auto\n"
+// exchangeRead is a test's own read through the Exchange endpoint: typed calls, as
+// the catalog's reads are.
+func exchangeRead(server string, calls ...commands.Call) commands.Step {
+	return commands.Step{Target: server, Calls: calls, Script: commands.RenderCalls(calls), Purpose: "a test's read"}
+}
 
 func activeOn(t *testing.T, w *walk, db string) string {
 	t.Helper()
-	res, err := w.r.Run(context.Background(), "EX10-CAHT", lab2010Prologue+
-		"'exchops:section db'\nGet-MailboxDatabase -Identity '"+db+"' -Status | Select-Object @{Name='Server';Expression={[string]$_.Server}}, @{Name='Mounted';Expression={[string]$_.Mounted}} | ConvertTo-Csv -NoTypeInformation")
+	res, err := w.r.RunStep(context.Background(), exchangeRead("EX10-CAHT", commands.Call{
+		Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase", commands.Str("Identity", db), commands.Switch("Status"))},
+		Section:  "db", Columns: []string{"Server", "Mounted"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
