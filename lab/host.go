@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unicode/utf16"
 
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab/ps"
 )
 
@@ -25,6 +26,11 @@ import (
 type Host struct {
 	org    *Org
 	server *Server
+
+	// credssp: WinRS logons carry a delegated credential (lab.Options.CredSSP), so
+	// Connect-ExchangeServer can open its session to exchange, this server's endpoint.
+	credssp  bool
+	exchange *ExchangeEndpoint
 
 	mu   sync.Mutex
 	hang bool // fault: every command runs until it is terminated
@@ -303,7 +309,19 @@ func (h *Host) connectExchangeServer(stdout io.Writer) *ps.Cmdlet {
 					"Cannot process command because of one or more missing mandatory parameters: ServerFqdn.")
 			}
 			fmt.Fprintf(stdout, "VERBOSE: Connecting to %s\r\n", target.FQDN())
-			return secondHopRefused(target)
+			if !h.credssp || h.exchange == nil {
+				return secondHopRefused(target)
+			}
+			// With a delegated credential the session opens, at the endpoint's cost.
+			h.exchange.mu.Lock()
+			startup := h.exchange.startup
+			h.exchange.mu.Unlock()
+			if err := (clock.Real{}).Sleep(c.Ctx, startup); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "VERBOSE: Connected to %s.\r\n", target.FQDN())
+			c.Session.Define(h.org.exchangeCmdlets(target)...)
+			return nil
 		},
 	}
 }

@@ -45,6 +45,12 @@ type Options struct {
 	// servers (internal/krbtest writes one): every server then also accepts Kerberos
 	// tickets for its own SPN, as IIS and WinRM do with the machine account's keys.
 	KerberosKeytab string
+	// CredSSP makes WinRS shells hold a delegated credential, as CredSSP would: the
+	// Exchange Management Shell then loads inside them (RemoteExchange.ps1 and
+	// Connect-ExchangeServer, paying Startup each time). Without it that is a second
+	// hop and refused, as on a real server. Only the benchmarks set it, to measure the
+	// old WinRS way beside the Exchange endpoint; exchops never needs it.
+	CredSSP bool
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -108,6 +114,7 @@ func Start(opts Options) (*Lab, error) {
 	}
 	for _, s := range org.Servers() {
 		h := newHost(org, s)
+		h.credssp = opts.CredSSP
 		var ex *ExchangeEndpoint
 		if s.Exchange {
 			var err error
@@ -116,6 +123,7 @@ func Start(opts Options) (*Lab, error) {
 				return nil, err
 			}
 			ex.SetStartup(opts.Startup)
+			h.exchange = ex
 		}
 		log := opts.Logger
 		if log != nil {

@@ -432,3 +432,25 @@ func legacyOpenSSLConfig(t *testing.T) string {
 	}
 	return path
 }
+
+// TestCredSSPLoadsTheShellOverWinRS: only with a delegated credential (the
+// benchmarks' CredSSP option) does the Exchange Management Shell load inside a WinRS
+// shell, paying the start-up cost; without it the same script is the second hop a
+// real server refuses.
+func TestCredSSPLoadsTheShellOverWinRS(t *testing.T) {
+	script := prologue + "Get-ExchangeServer | Select-Object Name | ConvertTo-Csv -NoTypeInformation\n"
+	for _, credssp := range []bool{false, true} {
+		_, r, _ := startLab(t, lab.Options{CredSSP: credssp, Startup: 100 * time.Millisecond})
+		begin := time.Now()
+		res, err := r.Run(context.Background(), "EX10-CAHT", script)
+		took := time.Since(begin)
+		switch {
+		case !credssp && (err == nil || !strings.Contains(res.Stderr, "A specified logon session does not exist")):
+			t.Errorf("without CredSSP: err %v, stderr %q; want the second hop refused", err, res.Stderr)
+		case credssp && err != nil:
+			t.Errorf("with CredSSP: %v", err)
+		case credssp && (!strings.Contains(res.Stdout, `"EX10-MB01"`) || took < 100*time.Millisecond):
+			t.Errorf("with CredSSP: took %v (start-up 100ms), stdout %q", took, res.Stdout)
+		}
+	}
+}
