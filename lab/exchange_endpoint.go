@@ -96,14 +96,14 @@ func (e *ExchangeEndpoint) Open(ctx context.Context, user string) (psrp.Runspace
 		}
 	}
 	cmds = append(cmds, getCommandCmdlet(), exitPSSessionCmdlet())
-	sess := ps.NewSession(ps.Config{
+	cfg := ps.Config{
 		Commands: cmds,
 		Builtins: restrictedBuiltins,
 		Env:      map[string]string{"COMPUTERNAME": e.server.Name},
 		Now:      e.org.clock.Now,
 		Sleep:    e.org.clock.Sleep,
-	})
-	return &exchangeRunspace{sess: sess, endpoint: e}, nil
+	}
+	return &exchangeRunspace{config: cfg, endpoint: e}, nil
 }
 
 // exchangeCmdlets are the Exchange cmdlets as they run on server on (the server a
@@ -112,9 +112,13 @@ func (o *Org) exchangeCmdlets(on *Server) []*ps.Cmdlet {
 	return append(o.dagCmdlets(on), o.casCmdlets(on)...)
 }
 
-// exchangeRunspace is one client session's runspace.
+// exchangeRunspace is one client session: a runspace pool whose pipelines may run at
+// the same time (up to the pool's MaxRunspaces, which the protocol layer enforces), as
+// on a real server, where a seeding Add-MailboxDatabaseCopy does not hold up a copy
+// status read in the same session. Each pipeline gets its own interpreter session:
+// a NoLanguage runspace keeps no variables between pipelines, so nothing is lost.
 type exchangeRunspace struct {
-	sess     *ps.Session
+	config   ps.Config
 	endpoint *ExchangeEndpoint
 }
 
@@ -137,7 +141,7 @@ func (r *exchangeRunspace) Invoke(ctx context.Context, cmds []psrp.Command, out 
 		<-ctx.Done()
 		return ctx.Err()
 	}
-	return r.sess.Invoke(ctx, typed, out)
+	return ps.NewSession(r.config).Invoke(ctx, typed, out)
 }
 
 // Close implements psrp.Runspace. The session holds nothing outside memory.
