@@ -39,7 +39,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	password := fs.String("password", lab.DefaultPassword, "password every server accepts (a lab credential, printed at start)")
 	keytab := fs.String("kerberos-keytab", "", "also accept Kerberos tickets for HTTP/<server fqdn> with the keys in this keytab (see docs/KERBEROS.md)")
 	var faults faultFlags
-	fs.Var(&faults, "fault", "inject a fault, KIND:SERVER (unreachable, http500, unauthorized, malformed, hang); repeatable")
+	fs.Var(&faults, "fault", "inject a fault, KIND:SERVER (KIND: "+lab.FaultNames+"); repeatable")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -88,7 +88,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s %s\n", e.Name, e.URL)
 	}
-	fmt.Fprintf(stdout, "credentials: user %s password %s (HTTP Basic or NTLM)\n", l.User, l.Password)
+	fmt.Fprintf(stdout, "credentials: user %s password %s (NTLM on /wsman, Basic on /PowerShell/)\n", l.User, l.Password)
 	if *keytab != "" {
 		fmt.Fprintf(stdout, "kerberos: tickets for HTTP/<server fqdn> with the keys in %s\n", *keytab)
 	}

@@ -392,3 +392,30 @@ func TestHangFault(t *testing.T) {
 		t.Errorf("after healing: %v", rec.lines)
 	}
 }
+
+// TestLabHangFaultWedgesBothEndpoints: the lab's "hang" fault (exchops lab --fault,
+// the control endpoint) wedges Exchange pipelines as well as WinRS commands, and
+// "none" ends both.
+func TestLabHangFaultWedgesBothEndpoints(t *testing.T) {
+	l, err := Start(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e := l.Endpoint("EX10-CAHT")
+	if err := l.SetFault("EX10-CAHT", "hang"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Host.hanging() || !e.Exchange.hanging() {
+		t.Errorf("after hang: WinRS hanging %v, Exchange hanging %v", e.Host.hanging(), e.Exchange.hanging())
+	}
+	if err := l.SetFault("EX10-CAHT", "none"); err != nil {
+		t.Fatal(err)
+	}
+	if e.Host.hanging() || e.Exchange.hanging() {
+		t.Error("none did not end the hang")
+	}
+	if err := l.SetFault("EX10-CAHT", "sideways"); err == nil || !strings.Contains(err.Error(), "dropshells") {
+		t.Errorf("an unknown fault: %v; want the list of faults", err)
+	}
+}

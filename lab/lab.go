@@ -168,24 +168,35 @@ func (l *Lab) Endpoint(name string) *Endpoint {
 	return nil
 }
 
+// FaultNames lists the server-level faults SetFault knows, for flags and errors.
+const FaultNames = "none, unreachable, http500, unauthorized, malformed, hang (lasting, until none), " +
+	"dropshells (the server forgets every Exchange endpoint session, once), clixml (the next Exchange output is malformed CLIXML, once)"
+
 // SetFault applies a server-level fault by name: the WS-Management faults
-// (unreachable, http500, unauthorized, malformed, none) and "hang" (every command
-// runs until terminated) — "none" also ends a hang.
+// (unreachable, http500, unauthorized, malformed, none, and the one-shot dropshells
+// and clixml of the Exchange endpoint) and "hang" (every WinRS command and every
+// Exchange pipeline runs until stopped) — "none" also ends a hang.
 func (l *Lab) SetFault(server, fault string) error {
 	e := l.Endpoint(server)
 	if e == nil {
 		return fmt.Errorf("lab: no server %q (servers: %s)", server, l.names())
 	}
+	hang := func(v bool) {
+		e.Host.SetHang(v)
+		if e.Exchange != nil {
+			e.Exchange.SetHang(v)
+		}
+	}
 	if fault == "hang" {
-		e.Host.SetHang(true)
+		hang(true)
 		return nil
 	}
 	f, err := wsman.ParseFault(fault)
 	if err != nil {
-		return fmt.Errorf("lab: unknown fault %q: use one of none, unreachable, http500, unauthorized, malformed, hang", fault)
+		return fmt.Errorf("lab: unknown fault %q: use one of %s", fault, FaultNames)
 	}
 	if f == wsman.FaultNone {
-		e.Host.SetHang(false)
+		hang(false)
 	}
 	e.WSMan.SetFault(f)
 	return nil
