@@ -230,7 +230,8 @@ type replayRunner struct {
 	results map[string]*runners.Result // by server and script
 }
 
-func (r *replayRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
+func (r *replayRunner) RunStep(ctx context.Context, step commands.Step, _ func(string)) (*runners.Result, error) {
+	server, script := step.Target, step.Script
 	r.mu.Lock()
 	res, ok := r.results[strings.ToUpper(server)+"\n"+script]
 	r.mu.Unlock()
@@ -253,8 +254,9 @@ type recordingRunner struct {
 	into *replayRunner
 }
 
-func (r recordingRunner) Run(ctx context.Context, server, script string) (*runners.Result, error) {
-	res, err := r.WinRM.Run(ctx, server, script)
+func (r recordingRunner) RunStep(ctx context.Context, step commands.Step, progress func(string)) (*runners.Result, error) {
+	server, script := step.Target, step.Script // an Exchange step's script is its calls' rendering
+	res, err := r.WinRM.RunStep(ctx, step, progress)
 	if err == nil {
 		r.into.mu.Lock()
 		r.into.results[strings.ToUpper(server)+"\n"+script] = res

@@ -131,7 +131,7 @@ func (w *walk) rows(text, section string) []map[string]string {
 	}
 	var rows []map[string]string
 	for _, s := range p.Steps {
-		res, err := w.r.Run(context.Background(), s.Target, s.Script)
+		res, err := w.r.RunStep(context.Background(), s, nil)
 		if err != nil {
 			w.t.Fatalf("%s: step on %s: %v", text, s.Target, err)
 		}
@@ -190,7 +190,8 @@ func TestWalkthroughEndToEnd(t *testing.T) {
 		t.Errorf("CAS arrays: %+v", arr)
 	}
 	// Step 4: both databases point at it (read back through Exchange).
-	res, err := w.r.Run(context.Background(), "EX10-CAHT", lab2010Prologue+"'exchops:section databases'\nGet-MailboxDatabase | Select-Object Name, RpcClientAccessServer | ConvertTo-Csv -NoTypeInformation")
+	res, err := w.r.RunStep(context.Background(), exchangeRead(commands.Call{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase")},
+		Section: "databases", Columns: []string{"Name", "RpcClientAccessServer"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,12 +261,15 @@ func TestWalkthroughEndToEnd(t *testing.T) {
 	}
 }
 
-const lab2010Prologue = "$ErrorActionPreference = 'Stop'\n. (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')\nConnect-ExchangeServer -auto\n"
+// exchangeRead is a read of the management server's Exchange endpoint.
+func exchangeRead(calls ...commands.Call) commands.Step {
+	return commands.Step{Target: "EX10-CAHT", Calls: calls, Script: commands.RenderCalls(calls), Purpose: "read back"}
+}
 
 func activeOn(t *testing.T, w *walk, db string) string {
 	t.Helper()
-	res, err := w.r.Run(context.Background(), "EX10-CAHT", lab2010Prologue+
-		"'exchops:section db'\nGet-MailboxDatabase -Identity '"+db+"' -Status | Select-Object @{Name='Server';Expression={[string]$_.Server}}, @{Name='Mounted';Expression={[string]$_.Mounted}} | ConvertTo-Csv -NoTypeInformation")
+	res, err := w.r.RunStep(context.Background(), exchangeRead(commands.Call{Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabase",
+		commands.Str("Identity", db), commands.Switch("Status"))}, Section: "db", Columns: []string{"Server", "Mounted"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
