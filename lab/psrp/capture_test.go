@@ -119,7 +119,7 @@ func propNames(n *node, prefix string, into map[string]bool) {
 		if s := n.child(set); s != nil {
 			for _, c := range s.children {
 				into[prefix+c.name] = true
-				if c.tag == "Obj" && (c.name == "Exception" || c.name == "ExceptionAsErrorRecord") {
+				if c.tag == "Obj" && (c.name == "Exception" || c.name == "ExceptionAsErrorRecord" || c.name == "InvocationInfo") {
 					propNames(c, prefix+c.name+".", into)
 				}
 			}
@@ -171,6 +171,7 @@ func TestErrorRecordShape(t *testing.T) {
 			}
 		}
 		for _, name := range []string{"Exception", "Exception.Message", "FullyQualifiedErrorId", "TargetObject",
+			"InvocationInfo.MyCommand", "InvocationInfo.InvocationName",
 			"ErrorCategory_Category", "ErrorCategory_Activity", "ErrorCategory_Reason", "ErrorCategory_TargetName",
 			"ErrorCategory_TargetType", "ErrorCategory_Message", "SerializeExtendedInfo"} {
 			if !got[name] && !got["ExceptionAsErrorRecord."+name] {
@@ -187,6 +188,10 @@ func TestErrorRecordShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := v.(*ps.Object)
+	inv, _ := o.Get("InvocationInfo")
+	if my, _ := inv.(*ps.Object).Get("MyCommand"); my != "Get-MailboxDatabase" {
+		t.Errorf("InvocationInfo.MyCommand = %v", my)
+	}
 	exc, _ := o.Get("Exception")
 	msg, _ := exc.(*ps.Object).Get("Message")
 	id, _ := o.Get("FullyQualifiedErrorId")

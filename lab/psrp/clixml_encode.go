@@ -386,7 +386,7 @@ func (e *encoder) errorRecord(name string, r *ps.ErrorRecord, writeErrorStream b
 	e.b.WriteString("</Props></Obj>")
 	e.value("TargetObject", r.Target)
 	e.str("FullyQualifiedErrorId", errorID)
-	e.nilValue("InvocationInfo")
+	e.invocationInfo(r.Command)
 	e.prim("I32", "ErrorCategory_Category", strconv.Itoa(errorCategories[category]))
 	e.str("ErrorCategory_Activity", r.Command)
 	e.str("ErrorCategory_Reason", reason)
@@ -403,4 +403,32 @@ func SerializeValue(v any) []byte {
 	e := newEncoder()
 	e.value("", v)
 	return e.b.Bytes()
+}
+
+// invocationInfo writes the InvocationInfo of a command's error as PowerShell 2.0 does
+// (MyCommand as the command's name), or Nil when the error came from no command.
+func (e *encoder) invocationInfo(command string) {
+	if command == "" {
+		e.nilValue("InvocationInfo")
+		return
+	}
+	e.open("InvocationInfo", "System.Management.Automation.InvocationInfo", "System.Object")
+	e.b.WriteString("<ToString>System.Management.Automation.InvocationInfo</ToString><Props>")
+	e.str("MyCommand", command)
+	e.open("BoundParameters", "System.Collections.Generic.Dictionary`2[[System.String, mscorlib, Version=2.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089],[System.Object, mscorlib, Version=2.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089]]", "System.Object")
+	e.b.WriteString("<DCT /></Obj>")
+	e.open("UnboundArguments", "System.Collections.Generic.List`1[[System.Object, mscorlib, Version=2.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089]]", "System.Object")
+	e.b.WriteString("<LST /></Obj>")
+	e.prim("I32", "ScriptLineNumber", "0")
+	e.prim("I32", "OffsetInLine", "0")
+	e.prim("I64", "HistoryId", "1")
+	e.str("ScriptName", "")
+	e.str("Line", "")
+	e.str("PositionMessage", "")
+	e.str("InvocationName", command)
+	e.prim("I32", "PipelineLength", "1")
+	e.prim("I32", "PipelinePosition", "1")
+	e.prim("B", "ExpectingInput", "false")
+	e.str("CommandOrigin", "Runspace")
+	e.b.WriteString("</Props></Obj>")
 }

@@ -2,7 +2,9 @@ package psrp
 
 import (
 	"bytes"
+	"context"
 	"testing"
+	"time"
 )
 
 // FuzzReassemble: no packet makes the fragment parser or the reassembler panic or
@@ -72,6 +74,44 @@ func FuzzDecodeCLIXML(f *testing.F) {
 		out := SerializeValue(v)
 		if _, err := DecodeValue(out); err != nil {
 			t.Fatalf("re-serialised value does not decode: %v\n%s", err, out)
+		}
+	})
+}
+
+// nopEndpoint opens sessions that do nothing, for FuzzNewPool.
+type nopEndpoint struct{}
+
+func (nopEndpoint) Open(context.Context, string) (Runspace, error) { return nopRunspace{}, nil }
+
+type nopRunspace struct{}
+
+func (nopRunspace) Invoke(context.Context, []Command, Output) error { return nil }
+func (nopRunspace) Close()                                          {}
+
+// FuzzNewPool: whatever a client puts in creationXml, the pool is refused with an error
+// or opens, and closes cleanly.
+func FuzzNewPool(f *testing.F) {
+	caps := `<Obj RefId="0"><MS><Version N="protocolversion">2.1</Version><Version N="PSVersion">2.0</Version><Version N="SerializationVersion">1.1.0.1</Version></MS></Obj>`
+	init := `<Obj RefId="0"><MS><I32 N="MinRunspaces">1</I32><I32 N="MaxRunspaces">2</I32></MS></Obj>`
+	var seed []byte
+	for i, m := range []Message{
+		{Destination: DestinationServer, Type: MsgSessionCapability, Data: []byte(caps)},
+		{Destination: DestinationServer, Type: MsgInitRunspacePool, RPID: GUID{1}, Data: []byte(init)},
+	} {
+		seed = Fragment{ObjectID: uint64(i + 1), Start: true, End: true, Blob: m.Encode()}.Append(seed)
+	}
+	f.Add(seed)
+	f.Add(seed[:len(seed)-5])
+	f.Fuzz(func(t *testing.T, creation []byte) {
+		p, err := NewPool(nopEndpoint{}, "u", creation, PoolOptions{})
+		if err != nil {
+			return
+		}
+		p.Close()
+		select {
+		case <-p.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a closed pool did not finish")
 		}
 	})
 }

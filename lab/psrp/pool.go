@@ -185,47 +185,92 @@ var errNotOpened = errors.New("psrp: the runspace pool is not open: wait for RUN
 
 // CreatePipeline starts the pipeline a client's Command carries (rsp:Arguments:
 // fragments of CREATE_PIPELINE). id is the CommandId the server chose. The pipeline waits
-// for a free runspace (MaxRunspaces run at once) and then runs.
+// for a free runspace (MaxRunspaces run at once) and then runs. A CREATE_PIPELINE too
+// large for one envelope starts in the Command and continues in Sends to the new command
+// (as pypsrp sends it); the pipeline starts when its last fragment has arrived.
 func (p *Pool) CreatePipeline(id string, arguments []byte) (*Pipeline, error) {
-	r := Reassembler{MaxMessage: p.opts.MaxMessage}
-	raw, err := r.Feed(arguments)
+	p.mu.Lock()
+	opened := !p.closed && p.state == PoolOpened
+	p.mu.Unlock()
+	if !opened {
+		return nil, errNotOpened
+	}
+	ctx, cancel := context.WithCancel(p.ctx)
+	pl := &Pipeline{ID: id, pool: p, out: newOutbox(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	pl.input.MaxMessage = p.opts.MaxMessage
+	raw, err := pl.input.Feed(arguments)
+	if err == nil && (len(raw) > 1 || len(raw) == 0 && !pl.input.Pending()) {
+		err = fmt.Errorf("psrp: a Command's arguments must carry one CREATE_PIPELINE message, not %d", len(raw))
+	}
+	if err == nil && len(raw) == 1 {
+		err = pl.prepare(raw[0])
+	}
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	if len(raw) != 1 || r.Pending() {
-		return nil, fmt.Errorf("psrp: a Command's arguments must carry exactly one whole message, not %d", len(raw))
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		cancel()
+		return nil, errNotOpened
 	}
-	m, err := DecodeMessage(raw[0])
+	key := strings.ToUpper(id)
+	p.pipelines[key] = pl
+	p.order = append(p.order, key)
+	p.pruneLocked()
+	p.mu.Unlock()
+	if len(raw) == 1 {
+		pl.start()
+	}
+	return pl, nil
+}
+
+// prepare reads the pipeline's CREATE_PIPELINE.
+func (pl *Pipeline) prepare(raw []byte) error {
+	p := pl.pool
+	m, err := DecodeMessage(raw)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if m.RPID != p.rpid {
-		return nil, fmt.Errorf("psrp: the %s names runspace pool %s, but this shell's pool is %s", m.Type, m.RPID, p.rpid)
+		return fmt.Errorf("psrp: the %s names runspace pool %s, but this shell's pool is %s", m.Type, m.RPID, p.rpid)
 	}
 	switch m.Type {
 	case MsgCreatePipeline:
 	case MsgGetCommandMetadata:
-		return nil, errors.New("psrp: GET_COMMAND_METADATA is not supported by the lab's endpoint: call the commands directly")
+		return errors.New("psrp: GET_COMMAND_METADATA is not supported by the lab's endpoint: call the commands directly")
 	default:
-		return nil, fmt.Errorf("psrp: a Command carries %s; expected CREATE_PIPELINE", m.Type)
+		return fmt.Errorf("psrp: a Command carries %s; expected CREATE_PIPELINE", m.Type)
 	}
 	cp, err := DecodeCreatePipeline(m.Text())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.state != PoolOpened {
-		return nil, errNotOpened
+	pl.pid, pl.cmds = m.PID, cp.Commands
+	return nil
+}
+
+// start runs a prepared pipeline, once.
+func (pl *Pipeline) start() {
+	pl.startMu.Lock()
+	defer pl.startMu.Unlock()
+	if pl.started {
+		return
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	pl := &Pipeline{ID: id, pid: m.PID, pool: p, cmds: cp.Commands, out: newOutbox(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	p.pipelines[strings.ToUpper(id)] = pl
-	p.order = append(p.order, strings.ToUpper(id))
-	p.pruneLocked()
-	p.wg.Add(1)
+	pl.started = true
+	pl.pool.mu.Lock()
+	closed := pl.pool.closed
+	if !closed {
+		pl.pool.wg.Add(1)
+	}
+	pl.pool.mu.Unlock()
+	if closed {
+		pl.out.finish()
+		close(pl.done)
+		return
+	}
 	go pl.run()
-	return pl, nil
 }
 
 // pruneLocked forgets the oldest finished pipelines beyond maxKeptPipelines.
@@ -408,6 +453,8 @@ type Pipeline struct {
 	stopped atomic.Bool
 	input   Reassembler // guarded by inputMu
 	inputMu sync.Mutex
+	startMu sync.Mutex
+	started bool // guarded by startMu
 }
 
 // Commands returns the pipeline's commands as the client sent them.
@@ -418,6 +465,15 @@ func (pl *Pipeline) Commands() []Command { return pl.cmds }
 func (pl *Pipeline) Stop() {
 	pl.stopped.Store(true)
 	pl.cancel()
+	// One whose CREATE_PIPELINE never finished arriving ends here.
+	pl.startMu.Lock()
+	defer pl.startMu.Unlock()
+	if !pl.started {
+		pl.started = true
+		pl.final(nil)
+		pl.out.finish()
+		close(pl.done)
+	}
 }
 
 func (pl *Pipeline) finished() bool {
@@ -441,8 +497,9 @@ func (pl *Pipeline) Take(budget, overhead int) (packets [][]byte, done, ready bo
 // Wait returns a channel closed when the pipeline's outbox changes.
 func (pl *Pipeline) Wait() <-chan struct{} { return pl.out.waitChan() }
 
-// Input takes a Send for the pipeline (PIPELINE_INPUT, END_OF_PIPELINE_INPUT). The lab's
-// Exchange commands take no pipeline input, so the objects are checked and dropped.
+// Input takes a Send for the pipeline: the rest of its CREATE_PIPELINE, then
+// PIPELINE_INPUT and END_OF_PIPELINE_INPUT. The lab's Exchange commands take no pipeline
+// input, so those objects are checked and dropped.
 func (pl *Pipeline) Input(packet []byte) error {
 	pl.inputMu.Lock()
 	defer pl.inputMu.Unlock()
@@ -451,6 +508,14 @@ func (pl *Pipeline) Input(packet []byte) error {
 		return err
 	}
 	for _, b := range raw {
+		if pl.cmds == nil {
+			if err := pl.prepare(b); err != nil {
+				pl.Stop()
+				return err
+			}
+			pl.start()
+			continue
+		}
 		m, err := DecodeMessage(b)
 		if err != nil {
 			return err

@@ -120,12 +120,13 @@ func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 				challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now())
 				return authResult{challenge: scheme + " " + base64.StdEncoding.EncodeToString(challenge)}
 			case 3:
-				serverChallenge, ok := s.ntlm.take(r.RemoteAddr, s.opts.Now())
-				if !ok {
-					return authResult{why: "NTLM AUTHENTICATE without a CHALLENGE on this connection"}
-				}
-				a, ok := verifyNTLMAuthenticate(msg, serverChallenge, s.users)
-				return authResult{account: a, ok: ok, why: "NTLM response does not verify"}
+				var a account
+				ok := s.ntlm.takeVerified(r.RemoteAddr, s.opts.Now(), func(ch [8]byte) bool {
+					var verified bool
+					a, verified = verifyNTLMAuthenticate(msg, ch, s.users)
+					return verified
+				})
+				return authResult{account: a, ok: ok, why: "NTLM response does not verify against a CHALLENGE sent to this client"}
 			}
 			return authResult{why: "unexpected NTLM message"}
 		}
@@ -211,15 +212,40 @@ func (n *ntlmChallenges) newChallenge(conn, machine, domain string, now time.Tim
 	return buildNTLMChallenge(ch, machine, domain, now)
 }
 
-// take returns and forgets the challenge sent on a connection: each is good for one
-// AUTHENTICATE only, so a captured one cannot be replayed.
-func (n *ntlmChallenges) take(conn string, now time.Time) ([8]byte, bool) {
+// takeVerified finds the challenge an AUTHENTICATE answers and forgets it: each is good
+// for one AUTHENTICATE only, so a captured one cannot be replayed. The challenge sent on
+// the same connection is tried first. A client that runs requests concurrently (the
+// masterzen client sends stdin while it receives) may have its HTTP library send the
+// AUTHENTICATE on another of its pooled connections; http.sys would refuse it, which
+// makes such clients fail at random. The lab accepts a challenge sent to the same client
+// host instead: the NTLMv2 proof is an HMAC over the challenge, so only the challenge it
+// was computed for verifies.
+func (n *ntlmChallenges) takeVerified(conn string, now time.Time, verify func([8]byte) bool) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p, ok := n.pending[conn]
-	delete(n.pending, conn)
-	if !ok || now.After(p.expires) {
-		return [8]byte{}, false
+	try := func(key string) bool {
+		p, ok := n.pending[key]
+		if !ok || now.After(p.expires) || !verify(p.challenge) {
+			return false
+		}
+		delete(n.pending, key)
+		return true
 	}
-	return p.challenge, true
+	if try(conn) {
+		return true
+	}
+	host := hostOf(conn)
+	for key := range n.pending {
+		if key != conn && hostOf(key) == host && try(key) {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		return addr[:i]
+	}
+	return addr
 }

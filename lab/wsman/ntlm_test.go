@@ -69,21 +69,32 @@ func TestVerifyNTLM(t *testing.T) {
 func TestNTLMChallengeIsOneUse(t *testing.T) {
 	var n ntlmChallenges
 	now := time.Unix(1700000000, 0)
+	challengeOf := func(msg []byte) [8]byte {
+		var c [8]byte
+		copy(c[:], msg[24:32])
+		return c
+	}
 	msg := n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now)
 	if ntlmMessageType(msg) != 2 {
 		t.Fatalf("challenge message type %d", ntlmMessageType(msg))
 	}
-	if _, ok := n.take("127.0.0.1:5001", now); ok {
-		t.Error("a challenge was taken on another connection")
+	mine := challengeOf(msg)
+	answers := func(c [8]byte) bool { return c == mine }
+	if n.takeVerified("10.0.0.9:5000", now, answers) {
+		t.Error("a challenge was taken by another host")
 	}
-	if _, ok := n.take("127.0.0.1:5000", now); !ok {
-		t.Error("the challenge was not found on its connection")
+	if n.takeVerified("127.0.0.1:5000", now, func([8]byte) bool { return false }) {
+		t.Error("a response that does not verify was accepted")
 	}
-	if _, ok := n.take("127.0.0.1:5000", now); ok {
+	// Another connection of the same client (a pooled HTTP connection) may answer it.
+	if !n.takeVerified("127.0.0.1:5001", now, answers) {
+		t.Error("the challenge was not found from the client's other connection")
+	}
+	if n.takeVerified("127.0.0.1:5000", now, answers) {
 		t.Error("a challenge was used twice")
 	}
-	n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now)
-	if _, ok := n.take("127.0.0.1:5000", now.Add(ntlmChallengeTTL+time.Second)); ok {
+	mine = challengeOf(n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now))
+	if n.takeVerified("127.0.0.1:5000", now.Add(ntlmChallengeTTL+time.Second), answers) {
 		t.Error("an expired challenge was accepted")
 	}
 }

@@ -235,6 +235,9 @@ func (s *Server) receivePSRP(r *http.Request, req *request, sh *shell) (*out, *s
 		if s.shellGone(sh) {
 			return nil, faultShellNotFound(sh.id)
 		}
+		if pl != nil && sh.pool.Pipeline(commandID) != pl {
+			return nil, faultCommandNotFound(sh.id, commandID) // terminated while we waited
+		}
 	}
 }
 

@@ -321,6 +321,13 @@ type arg struct{ name, value string }
 // command starts a pipeline of one command; it returns the CommandId, or the fault text.
 func (c *psClient) command(name string, isScript bool, args ...arg) (string, string) {
 	c.t.Helper()
+	return c.commandSplit(0, name, isScript, args...)
+}
+
+// commandSplit is command with the CREATE_PIPELINE cut into fragments of at most
+// maxBlob bytes (0: one fragment): the first goes in the Command, the rest in Sends.
+func (c *psClient) commandSplit(maxBlob int, name string, isScript bool, args ...arg) (string, string) {
+	c.t.Helper()
 	var a strings.Builder
 	for i, x := range args {
 		n := `<Nil N="N" />`
@@ -340,15 +347,27 @@ func (c *psClient) command(name string, isScript bool, args ...arg) (string, str
 		`<Obj N="Args" RefId="8"><TNRef RefId="2" /><LST>` + a.String() + `</LST></Obj></MS></Obj></LST></Obj>` +
 		`<Nil N="History" /><B N="RedirectShellErrorOutputPipe">false</B></MS></Obj><B N="IsNested">false</B></MS></Obj>`
 	pid := randomGUID()
-	pkt := c.packet(psrp.MsgCreatePipeline, pid, clixml)
+	c.oid++
+	msg := psrp.Message{Destination: psrp.DestinationServer, Type: psrp.MsgCreatePipeline, RPID: c.rpid, PID: pid, Data: []byte(clixml)}.Encode()
+	if maxBlob == 0 {
+		maxBlob = len(msg)
+	}
+	frags := psrp.Fragmentize(c.oid, msg, maxBlob)
 	status, body := c.post(actionCommand, `<rsp:CommandLine CommandId="`+pid.String()+`"><rsp:Command></rsp:Command><rsp:Arguments>`+
-		base64.StdEncoding.EncodeToString(pkt)+`</rsp:Arguments></rsp:CommandLine>`, "")
+		base64.StdEncoding.EncodeToString(frags[0].Append(nil))+`</rsp:Arguments></rsp:CommandLine>`, "")
 	if status != 200 {
 		return "", body
 	}
 	m := regexp.MustCompile(`<rsp:CommandId>([^<]+)</rsp:CommandId>`).FindStringSubmatch(body)
 	if m == nil {
 		c.t.Fatalf("CommandResponse without a CommandId: %s", body)
+	}
+	for _, f := range frags[1:] {
+		status, body := c.post(actionSend, `<rsp:Send><rsp:Stream Name="stdin" CommandId="`+m[1]+`">`+
+			base64.StdEncoding.EncodeToString(f.Append(nil))+`</rsp:Stream></rsp:Send>`, "")
+		if status != 200 {
+			return m[1], body
+		}
 	}
 	return m[1], ""
 }

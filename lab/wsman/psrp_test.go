@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -499,4 +501,104 @@ func TestWSManKerberos(t *testing.T) {
 	if n := h.srv.OpenShells(); n != 2 {
 		t.Errorf("%d shells", n)
 	}
+}
+
+// TestPSRPTerminateWakesReceive: a Receive waiting on a pipeline that the client
+// terminates answers at once with the command-not-found fault.
+func TestPSRPTerminateWakesReceive(t *testing.T) {
+	h := startPSHarness(t, Options{})
+	c := h.client()
+	c.open(1, 1)
+	id, _ := c.command("Block", false, arg{"", `<S N="V">t</S>`})
+	waitFor(t, h.ex.started, "the blocking pipeline")
+	// Drain what is there (nothing yet), then wait.
+	faults := make(chan string, 1)
+	go func() {
+		for {
+			msgs, _, f := c.receive(id)
+			if f != "" || len(msgs) == 0 {
+				faults <- f
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the Receive wait; it is answered either way
+	if f := c.signal(id, signalTerminate); f != "" {
+		t.Fatal(f)
+	}
+	if f := waitFor(t, faults, "the waiting Receive"); !strings.Contains(f, "was not found in the shell") {
+		t.Errorf("waiting Receive: %q", f)
+	}
+	waitFor(t, h.ex.stopped, "the terminated pipeline's ctx")
+}
+
+// TestPSRPCreatePipelineInSends: a CREATE_PIPELINE larger than one envelope starts in the
+// Command and ends in Sends to the new command; the pipeline runs when it is whole.
+func TestPSRPCreatePipelineInSends(t *testing.T) {
+	h := startPSHarness(t, Options{})
+	c := h.client()
+	c.open(1, 1)
+	big := strings.Repeat("z", 5000)
+	id, f := c.commandSplit(1024, "Echo", false, arg{"Identity", `<S N="V">` + big + `</S>`})
+	if f != "" {
+		t.Fatal(f)
+	}
+	if r := c.collect(id); r.state != psrp.PipelineCompleted || len(r.outputs) != 3 || r.outputs[0] != big {
+		t.Fatalf("state %d, %d outputs", r.state, len(r.outputs))
+	}
+	// One that never completes ends Stopped when the client stops it.
+	pid := randomGUID()
+	c.oid++
+	msg := psrp.Message{Destination: psrp.DestinationServer, Type: psrp.MsgCreatePipeline, RPID: c.rpid, PID: pid, Data: []byte(`<Obj RefId="0"><MS>`)}.Encode()
+	first := psrp.Fragmentize(c.oid, msg, 30)[0]
+	status, body := c.post(actionCommand, `<rsp:CommandLine><rsp:Command></rsp:Command><rsp:Arguments>`+base64.StdEncoding.EncodeToString(first.Append(nil))+`</rsp:Arguments></rsp:CommandLine>`, "")
+	if status != 200 {
+		t.Fatal(body)
+	}
+	id = regexpCommandID(t, body)
+	if f := c.signal(id, stopSignal); f != "" {
+		t.Fatal(f)
+	}
+	if r := c.collect(id); r.state != psrp.PipelineStopped {
+		t.Errorf("incomplete pipeline: state %d", r.state)
+	}
+}
+
+func regexpCommandID(t *testing.T, body string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(body, "<rsp:CommandId>")
+	id, _, ok2 := strings.Cut(rest, "</rsp:CommandId>")
+	if !ok || !ok2 {
+		t.Fatalf("no CommandId in %s", body)
+	}
+	return id
+}
+
+// TestParsePSRPCreateCapture: a real client's Create (pypsrp's, from the capture in
+// lab/psrp/testdata/captures, with the Exchange configuration) parses, and its
+// creationXml opens a pool.
+func TestParsePSRPCreateCapture(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzParseEnvelope", "psrp-create"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := parseEnvelope([]byte(unquoteSeed(t, data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.ResourceURI != resourceExchange || req.Options["protocolversion"] != "2.3" || req.Shell == nil || req.Shell.CreationXML == nil {
+		t.Fatalf("%+v", req)
+	}
+	creation, err := base64.StdEncoding.DecodeString(*req.Shell.CreationXML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := psrp.NewPool(newFakeExchange(), testUser, creation, psrp.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.ClientCapability().ProtocolVersion != "2.3" || p.MaxRunspaces() != 1 {
+		t.Errorf("%+v %d", p.ClientCapability(), p.MaxRunspaces())
+	}
+	p.Close()
 }
