@@ -32,7 +32,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--kerberos-keytab FILE] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
 	host := fs.String("host", "127.0.0.1", "loopback address to listen on")
 	latency := fs.Duration("latency", 0, "delay added to every WinRM request (e.g. 20ms)")
-	startup := fs.Duration("startup", 0, "cost of starting PowerShell and loading Exchange (e.g. 2s)")
+	startup := fs.Duration("startup", 0, "cost of opening a session on an Exchange endpoint: loading Exchange and the account's roles (e.g. 2s)")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a certificate made at start")
 	timing := fs.String("timing", "real", "how long seeding, convergence and switchovers take: real (minutes) or fast (seconds)")
 	user := fs.String("user", lab.DefaultUser, "user name every server accepts")
@@ -79,7 +79,13 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	// One line per server: NAME WINRM-URL [EXCHANGE-URL]; servers without Exchange
+	// (DC01) have no Exchange endpoint and so no third column.
 	for _, e := range l.Servers {
+		if e.PowerShellURL != "" {
+			fmt.Fprintf(stdout, "%s %s %s\n", e.Name, e.URL, e.PowerShellURL)
+			continue
+		}
 		fmt.Fprintf(stdout, "%s %s\n", e.Name, e.URL)
 	}
 	fmt.Fprintf(stdout, "credentials: user %s password %s (HTTP Basic or NTLM)\n", l.User, l.Password)

@@ -73,7 +73,7 @@ func startDAGLab(tb testing.TB, lo lab.Options) *dagLab {
 		}
 	}
 	for _, e := range l.Servers {
-		if e.Exchange != nil { // opening an Exchange session is what costs start-up time now
+		if e.Exchange != nil {
 			e.Exchange.SetStartup(startup)
 		}
 	}

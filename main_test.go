@@ -90,8 +90,17 @@ func TestLabCommand(t *testing.T) {
 	}
 	for i, name := range names {
 		f := strings.Fields(lines[i])
-		if len(f) != 2 || f[0] != name || !strings.HasPrefix(f[1], "http://127.0.0.1:") || !strings.HasSuffix(f[1], "/wsman") {
-			t.Errorf("line %d = %q, want %q followed by its URL", i, lines[i], name)
+		// NAME WINRM-URL, then EXCHANGE-URL on the same listener for Exchange servers.
+		cols := 3
+		if name == "DC01" {
+			cols = 2
+		}
+		if len(f) != cols || f[0] != name || !strings.HasPrefix(f[1], "http://127.0.0.1:") || !strings.HasSuffix(f[1], "/wsman") {
+			t.Errorf("line %d = %q, want %q followed by its URLs", i, lines[i], name)
+			continue
+		}
+		if cols == 3 && f[2] != strings.TrimSuffix(f[1], "/wsman")+"/PowerShell/" {
+			t.Errorf("line %d = %q: the Exchange URL is not /PowerShell/ on the WinRM listener", i, lines[i])
 		}
 	}
 	if !strings.HasPrefix(lines[len(names)], `credentials: user MSGLAB\svc-exchops password `) {

@@ -165,7 +165,7 @@ func (o *Org) casArrayObject(a *CASArray) *ps.Object {
 	if members == nil {
 		members = []any{}
 	}
-	obj := ps.NewObject(casArrayType, "Name", a.Name, "Site", a.Site, "Fqdn", a.Fqdn, "Members", members)
+	obj := ps.NewObject(casArrayType, "Name", a.Name, "Site", a.Site, "Fqdn", a.Fqdn, "Members", members, "Identity", a.Name)
 	obj.Str = a.Name
 	return obj
 }
@@ -410,7 +410,8 @@ func (o *Org) casServerObjects(id string) ([]*ps.Object, error) {
 			continue
 		}
 		obj := ps.NewObject(casServerType, "Name", s.Name, "Fqdn", s.FQDN(),
-			"AutoDiscoverServiceInternalUri", "https://"+s.FQDN()+"/Autodiscover/Autodiscover.xml", "AutoDiscoverSiteScope", []any{s.Site})
+			"AutoDiscoverServiceInternalUri", "https://"+s.FQDN()+"/Autodiscover/Autodiscover.xml", "AutoDiscoverSiteScope", []any{s.Site},
+			"Identity", s.Name)
 		obj.Str = s.Name
 		out = append(out, obj)
 	}

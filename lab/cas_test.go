@@ -57,7 +57,7 @@ func TestClientAccessArrayLifecycle(t *testing.T) {
 	for _, p := range obj.Props() {
 		props = append(props, fmt.Sprintf("%s=%v", p.Name, p.Value))
 	}
-	if got, want := strings.Join(props, " "), "Name=client Site=Default-First-Site-Name Fqdn=client.msglab.local Members=[EX10-CAHT EX10-CAHT02]"; got != want || obj.TypeName != casArrayType {
+	if got, want := strings.Join(props, " "), "Name=client Site=Default-First-Site-Name Fqdn=client.msglab.local Members=[EX10-CAHT EX10-CAHT02] Identity=client"; got != want || obj.TypeName != casArrayType {
 		t.Errorf("array = %s %s, want %s", obj.TypeName, got, want)
 	}
 	if err := o.setCASArray("client", "CAS Array", "", ""); err != nil {

@@ -2,6 +2,7 @@ package lab_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +33,37 @@ func TestRunnerEndpoints(t *testing.T) {
 			}
 		}
 		l.Close()
+	}
+}
+
+// TestExchangeEndpointsServed: every Exchange server serves its Exchange endpoint at
+// PowerShellURL on its WS-Management listener (asking for credentials); DC01 has none.
+func TestExchangeEndpointsServed(t *testing.T) {
+	l, err := lab.Start(lab.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, e := range l.Servers {
+		exchange := e.Name != "DC01"
+		if (e.PowerShellURL != "") != exchange || (e.Exchange != nil) != exchange {
+			t.Errorf("%s: PowerShellURL %q, Exchange %v", e.Name, e.PowerShellURL, e.Exchange)
+			continue
+		}
+		url := e.PowerShellURL
+		want := http.StatusUnauthorized
+		if !exchange {
+			url, want = strings.TrimSuffix(e.URL, "/wsman")+"/PowerShell/", http.StatusNotFound
+		} else if !strings.HasSuffix(url, "/PowerShell/") || !strings.HasPrefix(url, strings.TrimSuffix(e.URL, "/wsman")) {
+			t.Errorf("%s: PowerShellURL %q is not /PowerShell/ on %s", e.Name, url, e.URL)
+		}
+		resp, err := http.Post(url, "application/soap+xml;charset=UTF-8", strings.NewReader("<x/>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: POST %s: %d, want %d", e.Name, url, resp.StatusCode, want)
+		}
 	}
 }

@@ -24,6 +24,7 @@ type ExchangeEndpoint struct {
 
 	mu      sync.Mutex
 	startup time.Duration
+	hang    bool // fault: every pipeline runs until the client stops it
 }
 
 var _ psrp.Endpoint = (*ExchangeEndpoint)(nil)
@@ -47,6 +48,20 @@ func (e *ExchangeEndpoint) SetStartup(d time.Duration) {
 	e.mu.Lock()
 	e.startup = d
 	e.mu.Unlock()
+}
+
+// SetHang makes every pipeline started from now on run until the client stops it or
+// closes the session, as a wedged Exchange cmdlet would (Lab.SetFault "hang").
+func (e *ExchangeEndpoint) SetHang(v bool) {
+	e.mu.Lock()
+	e.hang = v
+	e.mu.Unlock()
+}
+
+func (e *ExchangeEndpoint) hanging() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hang
 }
 
 // restrictedBuiltins are the PowerShell commands Exchange 2010's remote runspace
@@ -88,7 +103,7 @@ func (e *ExchangeEndpoint) Open(ctx context.Context, user string) (psrp.Runspace
 		Now:      e.org.clock.Now,
 		Sleep:    e.org.clock.Sleep,
 	})
-	return &exchangeRunspace{sess: sess}, nil
+	return &exchangeRunspace{sess: sess, endpoint: e}, nil
 }
 
 // exchangeCmdlets are the Exchange cmdlets as they run on server on (the server a
@@ -99,7 +114,8 @@ func (o *Org) exchangeCmdlets(on *Server) []*ps.Cmdlet {
 
 // exchangeRunspace is one client session's runspace.
 type exchangeRunspace struct {
-	sess *ps.Session
+	sess     *ps.Session
+	endpoint *ExchangeEndpoint
 }
 
 // Invoke implements psrp.Runspace. Script text is refused before anything runs, as a
@@ -116,6 +132,10 @@ func (r *exchangeRunspace) Invoke(ctx context.Context, cmds []psrp.Command, out 
 			tc.Args = append(tc.Args, ps.Arg{Name: a.Name, Value: a.Value})
 		}
 		typed = append(typed, tc)
+	}
+	if r.endpoint.hanging() {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	return r.sess.Invoke(ctx, typed, out)
 }

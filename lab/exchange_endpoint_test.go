@@ -276,9 +276,40 @@ func TestObjectShapes(t *testing.T) {
 		fmt.Fprintf(&b, "> %s\n", render(p))
 		for _, obj := range rec.objects {
 			describe(&b, "", obj)
+			serialises(t, obj)
 		}
 	}
 	golden(t, "object-shapes", b.String())
+}
+
+// serialises checks that the PSRP encoder carries an object's type name, its text
+// and its enums' and key/value pairs' text: what a client reads.
+func serialises(t *testing.T, v any) {
+	t.Helper()
+	obj := v.(*ps.Object)
+	xml := string(psrp.SerializeValue(obj))
+	want := []string{"<T>" + obj.TypeName + "</T>", "<ToString>" + xmlText(obj.String()) + "</ToString>"}
+	for _, p := range obj.Props() {
+		switch x := p.Value.(type) {
+		case ps.Enum:
+			want = append(want, "<T>"+x.Type+"</T>", "<ToString>"+x.Name+"</ToString>")
+		case []any:
+			for _, e := range x {
+				if kv, ok := e.(*ps.Object); ok {
+					want = append(want, "<ToString>"+xmlText(kv.String())+"</ToString>")
+				}
+			}
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(xml, w) {
+			t.Errorf("%s: the CLIXML lacks %s:\n%s", obj.TypeName, w, xml)
+		}
+	}
+}
+
+func xmlText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
 // describe writes a value with its kind, recursing into lists and objects.
@@ -326,5 +357,28 @@ func TestByteQuantifiedSize(t *testing.T) {
 		if got := byteQuantifiedSize(n); got != want {
 			t.Errorf("%d: %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestHangFault: with the server's hang fault, an Exchange pipeline runs until the
+// client stops it; healing the fault restores service.
+func TestHangFault(t *testing.T) {
+	o, _ := newTestOrg(t)
+	e, err := NewExchangeEndpoint(o, "EX10-MB01")
+	must(t, err)
+	rs, err := e.Open(context.Background(), DefaultUser)
+	must(t, err)
+	defer rs.Close()
+	e.SetHang(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := rs.Invoke(ctx, []psrp.Command{cmd("Get-ExchangeServer")}, &recorder{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("hung pipeline: %v", err)
+	}
+	e.SetHang(false)
+	rec := &recorder{cols: []string{"Name"}}
+	must(t, rs.Invoke(context.Background(), []psrp.Command{cmd("Get-ExchangeServer", "", "EX10-MB01")}, rec))
+	if fmt.Sprint(rec.lines) != "[Name=EX10-MB01]" {
+		t.Errorf("after healing: %v", rec.lines)
 	}
 }

@@ -121,7 +121,7 @@ func Start(opts Options) (*Lab, error) {
 		if log != nil {
 			log = log.With("server", s.Name)
 		}
-		wo := wsman.Options{
+		wopts := wsman.Options{
 			Users:               map[string]string{opts.User: opts.Password},
 			Latency:             opts.Latency,
 			OperationTimeoutCap: opts.OperationTimeoutCap,
@@ -130,10 +130,12 @@ func Start(opts Options) (*Lab, error) {
 			Logger:              log,
 			Kerberos:            acceptors[s.Name],
 		}
-		if ex != nil { // not a nil *ExchangeEndpoint in the interface: /PowerShell/ is 404 without Exchange
-			wo.Exchange = ex
+		if ex != nil {
+			// Only Exchange servers serve /PowerShell/ (a nil *ExchangeEndpoint in the
+			// interface would not read as "none").
+			wopts.Exchange = ex
 		}
-		srv := wsman.NewServer(h, wo)
+		srv := wsman.NewServer(h, wopts)
 		ln, url, err := wsman.Listen(net.JoinHostPort(opts.Host, "0"), opts.TLS, srv, s.FQDN(), s.Name)
 		if err != nil {
 			srv.Close()
@@ -161,8 +163,9 @@ func (l *Lab) Endpoint(name string) *Endpoint {
 }
 
 // SetFault applies a server-level fault by name: the WS-Management faults
-// (unreachable, http500, unauthorized, malformed, none) and "hang" (every command
-// runs until terminated) — "none" also ends a hang.
+// (unreachable, http500, unauthorized, malformed, none) and "hang" (every WinRS
+// command and every Exchange pipeline runs until the client ends it) — "none" also
+// ends a hang.
 func (l *Lab) SetFault(server, fault string) error {
 	e := l.Endpoint(server)
 	if e == nil {
@@ -170,6 +173,9 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if fault == "hang" {
 		e.Host.SetHang(true)
+		if e.Exchange != nil {
+			e.Exchange.SetHang(true)
+		}
 		return nil
 	}
 	f, err := wsman.ParseFault(fault)
@@ -178,6 +184,9 @@ func (l *Lab) SetFault(server, fault string) error {
 	}
 	if f == wsman.FaultNone {
 		e.Host.SetHang(false)
+		if e.Exchange != nil {
+			e.Exchange.SetHang(false)
+		}
 	}
 	e.WSMan.SetFault(f)
 	return nil

@@ -1,6 +1,8 @@
 // Package lab is a simulated Exchange 2010 organisation behind real WS-Management
-// endpoints: the peer that exchops' tests, demo and benchmarks run the real WinRM
-// client against.
+// endpoints: the peer that exchops' tests, demo and benchmarks run the real clients
+// against. Every server answers WinRS (powershell.exe scripts, dnscmd); every
+// Exchange server also serves its Exchange endpoint (/PowerShell/, PowerShell
+// Remoting in NoLanguage mode, cmdlets by the account's RBAC roles: ExchangeEndpoint).
 //
 // The organisation starts as it is before the walkthrough's first step (domain
 // msglab.local, two mailbox servers with one database each, two Client Access + Hub
