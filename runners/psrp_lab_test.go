@@ -193,3 +193,35 @@ func TestDeleteShellLeftOpen(t *testing.T) {
 	}
 	_ = l
 }
+
+// The lab's hang fault wedges Exchange pipelines: the command's timeout stops it on the
+// server, within the timeout and the stop's grace, and the session stays usable.
+func TestExchangeHangInTheLab(t *testing.T) {
+	l, err := lab.Start(lab.Options{OperationTimeoutCap: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: time.Second, StopGrace: 2 * time.Second, OperationTimeout: time.Second, ReplySlack: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	if err := l.SetFault("EX10-CAHT", "hang"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = r.RunStep(context.Background(), labStep(labServers), nil)
+	if runners.KindOf(err) != runners.Timeout || !strings.Contains(err.Error(), "stopped on the server") {
+		t.Fatalf("err = %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("a hung pipeline took %s to give up", d)
+	}
+	if err := l.SetFault("EX10-CAHT", "none"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.RunStep(context.Background(), labStep(labServers), nil); err != nil {
+		t.Fatalf("after the hang: %v", err)
+	}
+}

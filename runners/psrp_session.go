@@ -273,7 +273,13 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 	if err != nil {
 		return nil, s.invalid(what, err)
 	}
-	body, err := s.wc.post(ctx, s.wc.commandEnvelope(sess.shellID, strings.ToUpper(pid.String()), data))
+	// A cancel while the server accepts the pipeline waits up to StopGrace for its reply:
+	// a 2.1 server chooses the CommandId, and without it the pipeline cannot be stopped.
+	cmdCtx, cmdCancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(s.opts.StopGrace, cmdCancel) })
+	body, err := s.wc.post(cmdCtx, s.wc.commandEnvelope(sess.shellID, strings.ToUpper(pid.String()), data))
+	stopAfter()
+	cmdCancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cancelled while the server was accepting the pipeline: it may be running,
@@ -309,6 +315,12 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 		sctx, cancel := context.WithTimeout(context.Background(), s.opts.StopGrace)
 		defer cancel()
 		_, err := s.wc.post(sctx, s.wc.signalEnvelope(sess.shellID, cmdID, code))
+		var f *wsFault
+		if code == signalStop && errors.As(err, &f) && !f.shellNotFound() {
+			// A server that wants the code as a URI (the lab's, at least) refuses the
+			// short form PowerShell sends: one more try, nothing lost.
+			_, err = s.wc.post(sctx, s.wc.signalEnvelope(sess.shellID, cmdID, signalStopURI))
+		}
 		return err
 	}
 	defer func() {

@@ -56,6 +56,7 @@ const (
 	// signalStop is PowerShell's stop of a pipeline (the misspelling is the protocol's);
 	// signalTerminate ends the command on the WS-Management side.
 	signalStop      = "powershell/signal/crtl_c"
+	signalStopURI   = "http://schemas.microsoft.com/powershell/signal/crtl_c"
 	signalTerminate = nsShell + "/signal/terminate"
 
 	stateDone = nsShell + "/CommandState/Done"

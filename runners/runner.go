@@ -156,14 +156,18 @@ func (w *WinRM) Servers() []string {
 	return names
 }
 
-// Load returns how many commands run on server and how many runs wait for a free slot
-// there, for status displays and metrics.
+// Load returns how many commands (WinRS scripts and Exchange pipelines) run on server
+// and how many WinRS runs wait for a free slot there, for status displays and metrics.
 func (w *WinRM) Load(server string) (running, queued int) {
 	s, ok := w.servers[strings.ToUpper(server)]
 	if !ok {
 		return 0, 0
 	}
-	return len(s.slots), int(s.queued.Load())
+	running, queued = len(s.slots), int(s.queued.Load())
+	if s.ex != nil {
+		running += len(s.ex.slots) // Exchange pipelines count too
+	}
+	return running, queued
 }
 
 // Result is what one run of a script produced.
