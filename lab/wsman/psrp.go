@@ -155,7 +155,7 @@ func (s *Server) dispatchPSRP(r *http.Request, req *request, sh *shell) (*out, *
 			return nil, faultCommandNotFound(sh.id, req.Signal.CommandID)
 		}
 		switch code {
-		case signalPSStop:
+		case signalPSStop, signalPSStopShort:
 			pl.Stop()
 		case signalTerminate:
 			sh.pool.Forget(req.Signal.CommandID)

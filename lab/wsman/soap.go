@@ -53,6 +53,9 @@ const (
 	// signalPSStop is how a PowerShell client stops a pipeline; the misspelling is
 	// Microsoft's, as every client and server writes it.
 	signalPSStop = nsPowerShell + "/signal/crtl_c"
+	// signalPSStopShort is the same code as PowerShell's own client and pypsrp write
+	// it, without the schema prefix; a Windows server takes both.
+	signalPSStopShort = "powershell/signal/crtl_c"
 )
 
 // request is the part of a WS-Management request that WinRS needs, whatever prefixes the
