@@ -144,10 +144,8 @@ func call(section string, cols []string, cmd commands.Cmd) commands.Call {
 }
 
 func (g *exRig) creates() int {
-	g.shim.mu.Lock()
-	defer g.shim.mu.Unlock()
 	n := 0
-	for _, a := range g.shim.actions {
+	for _, a := range g.shim.snapshot().actions {
 		if a == "Create" {
 			n++
 		}
@@ -189,7 +187,7 @@ func TestExchangeStepThroughTheLab(t *testing.T) {
 	if n := g.creates(); n != 1 {
 		t.Errorf("%d sessions opened for two steps, want 1", n)
 	}
-	for _, body := range g.shim.bodies {
+	for _, body := range g.shim.snapshot().bodies {
 		if strings.Contains(body, "<rsp:Command>") && !strings.Contains(body, "<rsp:Command></rsp:Command>") {
 			t.Errorf("a Command carried command text: %.200s", body)
 		}

@@ -30,6 +30,10 @@ type exServer struct {
 	slots chan struct{} // a token per pipeline running (Options.MaxPipelines)
 	open  chan struct{} // held while a session is being opened: one open at a time
 
+	// signals are the terminate Signals sent after pipelines ended, still in flight:
+	// shutdown waits for them before it deletes the shell and closes the client.
+	signals sync.WaitGroup
+
 	mu     sync.Mutex
 	sess   *exSession
 	active int         // calls using sess
@@ -161,6 +165,7 @@ func (s *exServer) shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	defer s.wc.close()
+	s.signals.Wait() // each bounded by StopGrace
 	if sess == nil {
 		return nil
 	}
@@ -325,8 +330,15 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 	}
 	defer func() {
 		// The command's end on the WS-Management side; pointless once the shell is gone.
+		// The pipeline's outcome is known by now, so nobody waits for the reply: the
+		// caller goes on while the Signal travels (a round trip saved per call), and
+		// shutdown waits for it before the shell is deleted.
 		if sess.dropped() == "" {
-			_ = stop(signalTerminate)
+			s.signals.Add(1)
+			go func() {
+				defer s.signals.Done()
+				_ = stop(signalTerminate)
+			}()
 		}
 	}()
 	recvCtx := ctx

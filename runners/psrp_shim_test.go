@@ -271,3 +271,13 @@ func xmlEscape(s string) string {
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
+
+// shimLog is a copy of what the shim saw, safe to read while requests still arrive
+// (the runner sends a pipeline's terminate Signal without waiting for it).
+type shimLog struct{ actions, bodies []string }
+
+func (h *psrpShim) snapshot() shimLog {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return shimLog{actions: append([]string(nil), h.actions...), bodies: append([]string(nil), h.bodies...)}
+}
