@@ -2,6 +2,7 @@ package benchreport
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -282,7 +283,7 @@ func healthSection(rs results, rep *Report) Section {
 		if collect/one > healthRatioTarget {
 			perStep := 0.0
 			if steps > 0 {
-				perStep = reqs / steps
+				perStep = math.Round(reqs / steps) // the DAG's step and the members' are alike
 			}
 			misses = append(misses, fmt.Sprintf("%s on %s (%s vs %s; about %.0f requests a step, so at least %s in sequence, and %s beyond that)",
 				Ratio(collect, one), l.short, ms(collect), ms(one), perStep, ms(perStep*benchLatencyMS), ms(max(collect-perStep*benchLatencyMS, 0))))
