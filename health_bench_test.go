@@ -13,11 +13,12 @@ import (
 	"github.com/exchops/exchops/schedules"
 )
 
-// The health report benchmarks (issue 9) and the DAGs they read: the issue's large lab
-// (16 DAG members, 100 databases with 3 copies each, built by lab.Options.Scale) and the
-// lab's own DAG (two members, each database with a copy on the other), both with the
-// large lab's timing: 2 s to start PowerShell and load Exchange, 20 ms of network
-// latency per WS-Management request.
+// The health report benchmarks (issues 9 and 13) and the DAGs they read: the issue's
+// large lab (16 DAG members, 100 databases with 3 copies each, built by
+// lab.Options.Scale) and the lab's own DAG (two members, each database with a copy on
+// the other), both with issue 13's timing: 3 s to open a session on an Exchange
+// endpoint (loading Exchange and the account's roles), 20 ms of network latency per
+// WS-Management request.
 
 // dagSetup builds the walkthrough's DAG: two members, each database copied to the
 // other member.
@@ -80,45 +81,19 @@ func startDAGLab(tb testing.TB, lo lab.Options) *dagLab {
 	return &dagLab{lab: l, r: r}
 }
 
-// exchangePrelude loads the Exchange cmdlets as the trusted scripts do.
-const exchangePrelude = "$ErrorActionPreference = 'Stop'\n. (Join-Path $env:ExchangeInstallPath 'bin\\RemoteExchange.ps1')\nConnect-ExchangeServer -auto\n"
-
-// naiveReads is the health report the naive way: one invocation per cmdlet per
-// server, one after the other (the cmdlets Collect batches into one invocation per
-// server and runs on every server at once).
-func naiveReads(dag string, members []string, mgmt string) []runners.Step {
-	one := func(server, section, cmdlet string) runners.Step {
-		return runners.Step{Server: server, Script: exchangePrelude + "'exchops:section " + section + "'\n" + cmdlet + " | ConvertTo-Csv -NoTypeInformation\n"}
+// BenchmarkHealthReportLarge is BenchmarkHealthReport on the issue's large lab: 16
+// DAG members, 100 databases with 3 copies each (lab.Options.Scale).
+func BenchmarkHealthReportLarge(b *testing.B) {
+	scale := &lab.Scale{Members: 16, Databases: 100, Copies: 3, DAG: "E14-DAG"}
+	newLab := func(b *testing.B, c *requestCounter, credssp bool) (*runners.WinRM, commands.Env) {
+		l := startTimedLab(b, lab.Options{Scale: scale, CredSSP: credssp}, c)
+		return benchRunner(b, l), scaledEnv(l)
 	}
-	var out []runners.Step
-	for _, m := range members {
-		q := "'" + m + "'"
-		out = append(out,
-			one(m, "server", "Get-MailboxServer -Identity "+q+" | Select-Object Name, DatabaseAvailabilityGroup"),
-			one(m, "replicationhealth", "Test-ReplicationHealth -Identity "+q+" | Select-Object Server, Check, Result, Error"),
-			one(m, "copystatus", "Get-MailboxDatabaseCopyStatus -Server "+q+" | Select-Object Name, Status, CopyQueueLength, ReplayQueueLength, ContentIndexState"),
-		)
-	}
-	q := "'" + dag + "'"
-	return append(out,
-		one(mgmt, "dag", "Get-DatabaseAvailabilityGroup -Identity "+q+" -Status | Select-Object Name, Servers, OperationalServers, PrimaryActiveManager, WitnessShareInUse"),
-		one(mgmt, "networks", "Get-DatabaseAvailabilityGroupNetwork -Identity "+q+" | Select-Object Name, MapiAccessEnabled, ReplicationEnabled"),
-		one(mgmt, "databases", "Get-MailboxDatabase | Select-Object Name, Server, MasterServerOrAvailabilityGroup"),
-	)
+	benchmarkHealth(b, newLab, 100*3, false)
 }
 
-// BenchmarkHealthReportLarge is BenchmarkHealthReport on the issue's large lab.
-func BenchmarkHealthReportLarge(b *testing.B) {
-	l, err := lab.Start(lab.Options{Startup: 2 * time.Second, Latency: 20 * time.Millisecond,
-		Scale: &lab.Scale{Members: 16, Databases: 100, Copies: 3, DAG: "E14-DAG"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 2 * time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
+// scaledEnv is the planning environment of a scaled lab: every server with its roles.
+func scaledEnv(l *lab.Lab) commands.Env {
 	env := labEnv
 	env.Servers = nil
 	for _, s := range l.Org.Servers() {
@@ -131,73 +106,113 @@ func BenchmarkHealthReportLarge(b *testing.B) {
 		}
 		env.Servers = append(env.Servers, commands.Server{Name: s.Name, Roles: roles})
 	}
-	benchmarkHealth(b, &dagLab{lab: l, r: r}, env, 100*3)
+	return env
 }
 
-// BenchmarkHealthReport measures a DAG health report (schedules.Collect) beside one
-// server's single invocation of its member read (the floor: nothing can be quicker
-// than one PowerShell start) and the naive way. ns/op is the wall time of one report.
-// Run it with -benchtime=1x: each op takes seconds.
+// BenchmarkHealthReport measures a DAG health report (schedules.Collect) on the lab's
+// own DAG (2 members, each database copied to the other), with 20 ms of latency and a
+// 3 s session open. Its sides are BenchmarkHealthReportLarge's, and the naive old way.
+// Run it with -benchtime=1x: each op takes many samples.
 func BenchmarkHealthReport(b *testing.B) {
-	d := startDAGLab(b, lab.Options{Startup: 2 * time.Second, Latency: 20 * time.Millisecond})
-	benchmarkHealth(b, d, labEnv, 2*2)
+	newLab := func(b *testing.B, c *requestCounter, credssp bool) (*runners.WinRM, commands.Env) {
+		d := startDAGLab(b, lab.Options{Startup: benchStartup, Latency: benchLatency, Logger: c.logger(), CredSSP: credssp})
+		b.Cleanup(func() { closeRunner(d.r) })
+		return d.r, labEnv
+	}
+	benchmarkHealth(b, newLab, 2*2, true)
 }
 
-// benchmarkHealth runs the three sides on a lab whose DAG E14-DAG has copies copies.
-func benchmarkHealth(b *testing.B, d *dagLab, labEnv commands.Env, copies int) {
+// benchmarkHealth runs the sides of the health report on labs newLab starts (with
+// CredSSP for the old way), whose DAG E14-DAG has copies copies:
+//
+//   - one-cmdlet-warm: one typed read, Get-MailboxDatabaseCopyStatus -Server <member>,
+//     on the member's warm session: the unit of the target;
+//   - collect-warm: schedules.Collect with every member's session (and the management
+//     server's) already open, as the scheduler finds them between reports; the target
+//     is collect-warm ≤ 3× one-cmdlet-warm;
+//   - collect-winrs-credssp: the old way, schedules.Collect with each step replaced by
+//     the WinRS script the catalog generated before issue 13 (every member at once,
+//     each loading the Exchange shell), on a CredSSP lab;
+//   - naive-winrs-credssp (when naive): the old naive way, one WinRS invocation per
+//     cmdlet per server, one after the other.
+func benchmarkHealth(b *testing.B, newLab func(*testing.B, *requestCounter, bool) (*runners.WinRM, commands.Env), copies int, naive bool) {
 	ctx := context.Background()
-	inv, err := commands.Parse("health E14-DAG")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := inv.Plan(labEnv)
-	if err != nil {
-		b.Fatal(err)
-	}
-	members := []string{}
-	for _, s := range p.Steps {
-		members = append(members, s.Target)
+	collect := func(b *testing.B, r schedules.Runner, env commands.Env) {
+		rep, err := schedules.Collect(ctx, r, env, "E14-DAG", schedules.Thresholds{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Errors) > 0 {
+			b.Fatalf("the report has errors: %s", strings.Join(rep.Errors, "; "))
+		}
+		if len(rep.Copies) != copies || rep.Verdict != schedules.OK {
+			b.Fatalf("the report has %d copies (want %d) and verdict %s: %v", len(rep.Copies), copies, rep.Verdict, rep.Reasons)
+		}
 	}
 
-	b.Run("single-invocation", func(b *testing.B) {
-		for range b.N {
-			res, err := d.r.Run(ctx, p.Steps[0].Target, p.Steps[0].Script)
+	// The warm sides share one lab, every session opened by a first report.
+	c := &requestCounter{}
+	r, env := newLab(b, c, false)
+	collect(b, r, env)
+	p := planOf(b, "health E14-DAG", env)
+	member := p.Steps[0].Target
+	one := commands.Step{Target: member, Purpose: "copy status on " + member, Calls: []commands.Call{{
+		Pipeline: []commands.Cmd{commands.C("Get-MailboxDatabaseCopyStatus", commands.Str("Server", member))},
+		Section:  "copystatus",
+		Columns:  []string{"Name", "Status", "#CopyQueueLength", "#ReplayQueueLength", "ContentIndexState"},
+	}}}
+
+	b.Run("one-cmdlet-warm", func(b *testing.B) {
+		timeOps(b, warmSamples, c, func(b *testing.B) func() {
+			res, err := r.RunStep(ctx, one, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			if len(res.Tables()["copystatus"]) == 0 {
-				b.Fatalf("the member read found no copies:\n%s", res.Stdout)
+				b.Fatalf("%s holds no copies", member)
 			}
-		}
+			return nil
+		})
 	})
-	b.Run("collect", func(b *testing.B) {
-		for range b.N {
-			rep, err := schedules.Collect(ctx, d.r, labEnv, "E14-DAG", schedules.Thresholds{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(rep.Errors) > 0 {
-				b.Fatalf("the report has errors: %s", strings.Join(rep.Errors, "; "))
-			}
-			if len(rep.Copies) != copies || rep.Verdict != schedules.OK {
-				b.Fatalf("the report has %d copies (want %d) and verdict %s: %v", len(rep.Copies), copies, rep.Verdict, rep.Reasons)
-			}
-		}
-		b.ReportMetric(float64(len(members)+1), "invocations")
+	b.Run("collect-warm", func(b *testing.B) {
+		timeOps(b, warmCollectSamples, c, func(b *testing.B) func() {
+			collect(b, r, env)
+			return nil
+		})
+		b.ReportMetric(float64(len(p.Steps)+1), "steps")
 	})
-	b.Run("naive", func(b *testing.B) {
-		steps := naiveReads("E14-DAG", members, labEnv.ManagementServer)
-		for range b.N {
+	b.Run("collect-winrs-credssp", func(b *testing.B) {
+		c := &requestCounter{}
+		r, env := newLab(b, c, true)
+		timeOps(b, coldSamples, c, func(b *testing.B) func() {
+			collect(b, oldWayRunner{r}, env)
+			return nil
+		})
+		b.ReportMetric(float64(len(p.Steps)+1), "invocations")
+	})
+	if !naive {
+		return
+	}
+	b.Run("naive-winrs-credssp", func(b *testing.B) {
+		c := &requestCounter{}
+		r, env := newLab(b, c, true)
+		members := []string{}
+		for _, s := range p.Steps {
+			members = append(members, s.Target)
+		}
+		steps := oldNaiveReads("E14-DAG", members, env.ManagementServer)
+		timeOps(b, 1, c, func(b *testing.B) func() {
 			for _, s := range steps {
-				res, err := d.r.Run(ctx, s.Server, s.Script)
+				res, err := r.Run(ctx, s.Target, s.Script)
 				if err != nil {
-					b.Fatalf("%s on %s: %v", strings.SplitN(s.Script, "\n", 5)[3], s.Server, err)
+					b.Fatalf("%s: %v%s", s.Purpose, err, stderrOf(res))
 				}
-				if res.ExitCode != 0 || len(res.Sections) == 0 {
-					b.Fatalf("on %s: exit %d\n%s\n%s", s.Server, res.ExitCode, s.Script, res.Stderr)
+				if len(res.Sections) == 0 {
+					b.Fatalf("%s printed no table:\n%s", s.Purpose, res.Stdout)
 				}
 			}
-		}
+			return nil
+		})
 		b.ReportMetric(float64(len(steps)), "invocations")
 	})
 }

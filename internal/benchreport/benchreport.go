@@ -1,6 +1,6 @@
 // Package benchreport turns exchops' benchmarks into docs/PERFORMANCE.md: it reads
 // the output of `go test -bench`, pairs the sides of each comparison measured in the
-// same run, judges them against the targets of issue 9 and notes the machine, because
+// same run, judges them against the targets of issues 9 and 13 and notes the machine, because
 // a figure without its machine means little.
 //
 // The benchmarks record their own latencies (a Go benchmark reports means, and the
