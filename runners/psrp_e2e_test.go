@@ -33,6 +33,9 @@ func (e *testEndpoint) Open(ctx context.Context, user string) (psrp.Runspace, er
 	return &testRunspace{inner: rs, started: e.started}, nil
 }
 
+// pair is where two Test-Pair pipelines meet.
+var pair = make(chan struct{})
+
 type testRunspace struct {
 	inner   psrp.Runspace
 	started chan string
@@ -50,6 +53,18 @@ func (r *testRunspace) Invoke(ctx context.Context, cmds []psrp.Command, out psrp
 	case "Test-Refused":
 		return &ps.ErrorRecord{Message: "The syntax is not supported by this runspace. This might be because it is in no-language mode.",
 			Category: "ParserError", ErrorID: "ScriptsNotAllowed", ExceptionType: "System.Management.Automation.ParseException"}
+	case "Test-Pair":
+		// Succeeds only when another Test-Pair runs at the same time.
+		select {
+		case pair <- struct{}{}:
+		case <-pair:
+		case <-time.After(2 * time.Second):
+			return &ps.ErrorRecord{Message: "Test-Pair ran alone", Category: "OperationTimeout", ErrorID: "Alone"}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		out.Object("paired")
+		return nil
 	case "Test-Warn":
 		out.Warning("the replication network is slow")
 		out.Progress(1, "Seeding MB01 to EX10-MB02", "Copying", 42, false)
@@ -416,4 +431,24 @@ func TestExchangePipelinesBounded(t *testing.T) {
 	}
 	cancel()
 	<-first
+}
+
+// TestIndependentReadsRunTogether: a step's reads that do not depend on each other
+// run at the same time in the session (two Test-Pair calls meet), as many as the
+// pool's pipelines allow: with one, they run one after the other and do not meet.
+func TestIndependentReadsRunTogether(t *testing.T) {
+	a := call("a", []string{"Name"}, commands.C("Test-Pair"))
+	b := call("b", []string{"Name"}, commands.C("Test-Pair"))
+	g := newExRig(t, runners.Options{MaxPipelines: 2})
+	res, err := g.r.RunStep(context.Background(), g.step(a, b), nil)
+	if err != nil {
+		t.Fatalf("two independent reads with two pipelines: %v", err)
+	}
+	if names := []string{res.Sections[0].Name, res.Sections[1].Name}; names[0] != "a" || names[1] != "b" {
+		t.Errorf("sections in the order %v, want the calls' order", names)
+	}
+	one := newExRig(t, runners.Options{MaxPipelines: 1})
+	if _, err := one.r.RunStep(context.Background(), one.step(a, b), nil); err == nil || !strings.Contains(err.Error(), "ran alone") {
+		t.Errorf("with one pipeline the reads must run one after the other: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/exchops/exchops/commands"
@@ -70,52 +71,205 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 			ex.release(sess)
 		}
 	}()
-	for i, call := range step.Calls {
-		if call.When != nil && !call.When.Holds(commands.Tables(Tables(res.Sections))) {
-			if call.Section != "" {
-				res.Sections = append(res.Sections, project(call, nil))
-			}
-			continue
+	// fail turns a call's error into the step's, the way a stop or a refusal reads.
+	fail := func(i int, err error) error {
+		var stop *stopResult
+		if errors.As(err, &stop) || (runCtx.Err() != nil && KindOf(err) == "") {
+			confirmed := stop != nil && stop.confirmed
+			e := s.stopped("run", runCtx, context.Cause(runCtx), true, confirmed)
+			// Not WinRS's leftover powershell.exe: the runner deletes an Exchange
+			// session whose pipeline did not confirm its stop.
+			e.Msg = strings.Replace(e.Msg, "check for a leftover powershell.exe",
+				"exchops closed the Exchange session, which ends it; check what it changed on the server", 1)
+			e.Msg = strings.Replace(e.Msg, "raise exchange.winrm.timeout", "raise the timeout", 1)
+			return e
 		}
+		return ex.callFailed(step.Calls[i], i, len(step.Calls), err)
+	}
+	// keep adds a call's output to the step's result.
+	keep := func(call commands.Call, cr *callResult) {
+		if cr != nil {
+			res.Messages = append(res.Messages, cr.warnings...)
+			res.Truncated = res.Truncated || cr.truncated
+		}
+		if call.Section != "" {
+			var objs []any
+			if cr != nil {
+				objs = cr.objects
+			}
+			res.Sections = append(res.Sections, project(call, objs))
+		}
+	}
+	// one runs call i in the step's session; a call the server never started (it had
+	// lost the shell) runs once more in a new session.
+	one := func(i int) (*callResult, error) {
+		call := step.Calls[i]
 		cr, err := ex.invoke(runCtx, sess, call, progress)
 		if errors.Is(err, errNotStarted) {
-			// Once: the call never ran, so a new session may run it.
 			ex.release(sess)
 			if sess, err = ex.acquire(runCtx); err != nil {
 				sess = nil
 				if runCtx.Err() != nil {
-					return res, s.stopped("open a session", runCtx, context.Cause(runCtx), false, false)
+					return nil, s.stopped("open a session", runCtx, context.Cause(runCtx), false, false)
 				}
-				return res, err
+				return nil, &openError{err}
 			}
 			cr, err = ex.invoke(runCtx, sess, call, progress)
 			if errors.Is(err, errNotStarted) {
 				err = ex.lost(sess, call.Pipeline[0].Name)
 			}
 		}
-		if cr != nil {
-			res.Messages = append(res.Messages, cr.warnings...)
-			res.Truncated = res.Truncated || cr.truncated
-			if call.Section != "" {
-				res.Sections = append(res.Sections, project(call, cr.objects))
+		return cr, err
+	}
+	for i := 0; i < len(step.Calls); {
+		n := concurrentReads(step.Calls, i)
+		if n > 1 {
+			k, err := s.runReads(runCtx, ex, sess, step.Calls[i:i+n], res, progress)
+			switch {
+			case err == nil:
+				i += n
+				continue
+			case !errors.Is(err, errNotStarted):
+				return res, fail(i+k, err)
 			}
+			// A read the server never started (it had lost the shell): the batch runs
+			// again one call at a time, which reopens the session. They are reads:
+			// running one twice changes nothing.
 		}
-		if err != nil {
-			var stop *stopResult
-			if errors.As(err, &stop) || (runCtx.Err() != nil && KindOf(err) == "") {
-				confirmed := stop != nil && stop.confirmed
-				e := s.stopped("run", runCtx, context.Cause(runCtx), true, confirmed)
-				// Not WinRS's leftover powershell.exe: the runner deletes an Exchange
-				// session whose pipeline did not confirm its stop.
-				e.Msg = strings.Replace(e.Msg, "check for a leftover powershell.exe",
-					"exchops closed the Exchange session, which ends it; check what it changed on the server", 1)
-				e.Msg = strings.Replace(e.Msg, "raise exchange.winrm.timeout", "raise the timeout", 1)
-				return res, e
+		end := i + max(n, 1)
+		for ; i < end; i++ {
+			call := step.Calls[i]
+			if call.When != nil && !call.When.Holds(commands.Tables(Tables(res.Sections))) {
+				keep(call, nil)
+				continue
 			}
-			return res, ex.callFailed(call, i, len(step.Calls), err)
+			cr, err := one(i)
+			var oe *openError
+			if errors.As(err, &oe) {
+				return res, oe.err
+			}
+			keep(call, cr)
+			if err != nil {
+				return res, fail(i, err)
+			}
 		}
 	}
 	return res, nil
+}
+
+// openError is a session that could not be reopened for a call the server never
+// started: the step fails with it as it is.
+type openError struct{ err error }
+
+func (e *openError) Error() string { return e.err.Error() }
+
+// concurrentReads is how many calls from i on may run at the same time: consecutive
+// reads (every cmdlet Get-* or Test-*) none of whose When looks at a section another
+// call of the same batch fills. A change always runs alone and in order, and so does
+// everything after it until it has ended.
+func concurrentReads(calls []commands.Call, i int) int {
+	n := 0
+	filled := map[string]bool{}
+	for j := i; j < len(calls); j++ {
+		c := calls[j]
+		if !readOnlyCall(c) || (c.When != nil && filled[strings.ToLower(c.When.Section)]) {
+			break
+		}
+		if c.Section != "" {
+			filled[strings.ToLower(c.Section)] = true
+		}
+		n++
+	}
+	return n
+}
+
+// readOnlyCall reports whether every cmdlet of the call only reads: Get-* and Test-*.
+func readOnlyCall(c commands.Call) bool {
+	for _, cmd := range c.Pipeline {
+		verb, _, _ := strings.Cut(strings.ToLower(cmd.Name), "-")
+		if verb != "get" && verb != "test" {
+			return false
+		}
+	}
+	return len(c.Pipeline) > 0
+}
+
+// runReads runs a batch of reads (see concurrentReads) at the same time in sess, as
+// many as the server's free pipeline slots allow besides the one the step holds, and
+// adds their output to res in the calls' order. When one failed it returns the first
+// failed call's index in the batch and its error, with res holding the output of the
+// calls before it and its own; when one was never started (errNotStarted) res is left
+// as it was, so that the caller can run the batch again.
+func (s *server) runReads(ctx context.Context, ex *exServer, sess *exSession, calls []commands.Call, res *Result, progress func(string)) (int, error) {
+	tables := commands.Tables(Tables(res.Sections))
+	run := make([]bool, len(calls))
+	for k, c := range calls {
+		run[k] = c.When == nil || c.When.Holds(tables)
+	}
+	// The step's own slot, plus any free one: never more pipelines than the pool has.
+	slots := make(chan struct{}, len(calls))
+	slots <- struct{}{}
+	extra := 0
+	for extra < len(calls)-1 {
+		select {
+		case ex.slots <- struct{}{}:
+			extra++
+			slots <- struct{}{}
+			continue
+		default:
+		}
+		break
+	}
+	defer func() {
+		for range extra {
+			<-ex.slots
+		}
+	}()
+	var mu sync.Mutex
+	say := progress
+	if progress != nil {
+		say = func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(line)
+		}
+	}
+	out := make([]*callResult, len(calls))
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for k, c := range calls {
+		if !run[k] {
+			continue
+		}
+		<-slots
+		wg.Go(func() {
+			defer func() { slots <- struct{}{} }()
+			out[k], errs[k] = ex.invoke(ctx, sess, c, say)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if errors.Is(err, errNotStarted) {
+			return 0, err
+		}
+	}
+	for k, c := range calls {
+		if c.Section != "" {
+			var objs []any
+			if out[k] != nil {
+				objs = out[k].objects
+			}
+			res.Sections = append(res.Sections, project(c, objs))
+		}
+		if out[k] != nil {
+			res.Messages = append(res.Messages, out[k].warnings...)
+			res.Truncated = res.Truncated || out[k].truncated
+		}
+		if errs[k] != nil {
+			return k, errs[k]
+		}
+	}
+	return 0, nil
 }
 
 // callFailed names the call that failed and what to do about it.
