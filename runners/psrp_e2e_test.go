@@ -452,3 +452,30 @@ func TestIndependentReadsRunTogether(t *testing.T) {
 		t.Errorf("with one pipeline the reads must run one after the other: %v", err)
 	}
 }
+
+// TestReadsWhenDecidedAsIfInOrder: a read whose When looks at another read of the
+// same step runs at the same time, but what it returned — an error too — counts only
+// if its When holds on what came before it, as if the reads had run one by one.
+func TestReadsWhenDecidedAsIfInOrder(t *testing.T) {
+	g := newExRig(t, runners.Options{MaxPipelines: 2})
+	refused := call("refused", []string{"Name"}, commands.C("Test-Refused"))
+	none := call("arrays", []string{"Name"}, commands.C("Get-ClientAccessArray")) // none in a new organisation
+	some := call("servers", []string{"Name"}, commands.C("Get-ExchangeServer"))
+
+	skipped := refused
+	skipped.When = &commands.Match{Section: "arrays"}
+	res, err := g.r.RunStep(context.Background(), g.step(none, skipped), nil)
+	if err != nil {
+		t.Fatalf("a refused read whose When does not hold must not fail the step: %v", err)
+	}
+	if rows := res.Tables()["refused"]; len(rows) != 0 {
+		t.Errorf("the dropped read left rows: %v", rows)
+	}
+
+	kept := refused
+	kept.When = &commands.Match{Section: "servers"}
+	_, err = g.r.RunStep(context.Background(), g.step(some, kept), nil)
+	if runners.KindOf(err) != runners.NoLanguage {
+		t.Errorf("a refused read whose When holds: %v, want the NoLanguage refusal", err)
+	}
+}

@@ -164,20 +164,13 @@ type openError struct{ err error }
 func (e *openError) Error() string { return e.err.Error() }
 
 // concurrentReads is how many calls from i on may run at the same time: consecutive
-// reads (every cmdlet Get-* or Test-*) none of whose When looks at a section another
-// call of the same batch fills. A change always runs alone and in order, and so does
-// everything after it until it has ended.
+// reads (every cmdlet Get-* or Test-*). A read whose When looks at a section another
+// read of the batch fills runs at once all the same, and what it returned is kept only
+// if its When holds once that section is in (a read that should not have run changed
+// nothing). A change always runs alone and in order, and so does everything after it.
 func concurrentReads(calls []commands.Call, i int) int {
 	n := 0
-	filled := map[string]bool{}
-	for j := i; j < len(calls); j++ {
-		c := calls[j]
-		if !readOnlyCall(c) || (c.When != nil && filled[strings.ToLower(c.When.Section)]) {
-			break
-		}
-		if c.Section != "" {
-			filled[strings.ToLower(c.Section)] = true
-		}
+	for j := i; j < len(calls) && readOnlyCall(calls[j]); j++ {
 		n++
 	}
 	return n
@@ -196,15 +189,23 @@ func readOnlyCall(c commands.Call) bool {
 
 // runReads runs a batch of reads (see concurrentReads) at the same time in sess, as
 // many as the server's free pipeline slots allow besides the one the step holds, and
-// adds their output to res in the calls' order. When one failed it returns the first
-// failed call's index in the batch and its error, with res holding the output of the
-// calls before it and its own; when one was never started (errNotStarted) res is left
-// as it was, so that the caller can run the batch again.
+// adds their output to res in the calls' order, each call's When decided on the
+// sections before it, as if they had run one by one: a call whose When does not hold
+// is dropped with whatever it returned, error included. When a kept call failed it
+// returns its index in the batch and its error, with res holding the output up to it;
+// when one was never started (errNotStarted) res is left as it was, so that the
+// caller can run the batch again.
 func (s *server) runReads(ctx context.Context, ex *exServer, sess *exSession, calls []commands.Call, res *Result, progress func(string)) (int, error) {
-	tables := commands.Tables(Tables(res.Sections))
+	before := commands.Tables(Tables(res.Sections))
+	inBatch := map[string]bool{}
 	run := make([]bool, len(calls))
 	for k, c := range calls {
-		run[k] = c.When == nil || c.When.Holds(tables)
+		// A When on a section of the batch is decided later; one on the sections
+		// before it can be decided now, and a call that would be dropped never runs.
+		run[k] = c.When == nil || inBatch[strings.ToLower(c.When.Section)] || c.When.Holds(before)
+		if c.Section != "" {
+			inBatch[strings.ToLower(c.Section)] = true
+		}
 	}
 	// The step's own slot, plus any free one: never more pipelines than the pool has.
 	slots := make(chan struct{}, len(calls))
@@ -254,6 +255,9 @@ func (s *server) runReads(ctx context.Context, ex *exServer, sess *exSession, ca
 		}
 	}
 	for k, c := range calls {
+		if c.When != nil && !c.When.Holds(commands.Tables(Tables(res.Sections))) {
+			out[k], errs[k] = nil, nil
+		}
 		if c.Section != "" {
 			var objs []any
 			if out[k] != nil {

@@ -23,8 +23,8 @@ func TestConcurrentReads(t *testing.T) {
 		want  int
 	}{
 		{"two reads", []commands.Call{get("a"), get("b")}, 0, 2},
-		{"a read that waits on the other", []commands.Call{get("a"), when(get("b"), "a")}, 0, 1},
-		{"health: server, then two reads on it", []commands.Call{get("server"), when(get("rh"), "server"), when(get("cs"), "server")}, 1, 2},
+		{"a read that waits on the other runs at once, kept only if its When holds", []commands.Call{get("a"), when(get("b"), "a")}, 0, 2},
+		{"health: server, and two reads on it", []commands.Call{get("server"), when(get("rh"), "server"), when(get("cs"), "server")}, 0, 3},
 		{"a change runs alone", []commands.Call{change, get("a")}, 0, 0},
 		{"a read after a change is not moved before it", []commands.Call{get("a"), change, get("b")}, 0, 1},
 		{"a pipeline that changes", []commands.Call{piped, get("a")}, 0, 0},
