@@ -192,7 +192,7 @@ const envelopeSize = 153600
 // transport returns a new transport for the endpoint's auth method. dial bounds how long
 // connecting may take; the ntlm-encrypted and kerberos transports of the library use their
 // own dialers.
-func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) (winrm.Transporter, error) {
+func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error), krb *krbLogin) (winrm.Transporter, error) {
 	switch e.auth() {
 	case AuthBasic:
 		return winrm.NewClientWithDial(dial), nil
@@ -201,42 +201,15 @@ func (e *Endpoint) transport(dial func(network, addr string) (net.Conn, error)) 
 	case AuthNTLMEncrypted:
 		return winrm.NewEncryption("ntlm")
 	case AuthKerberos:
-		proto := "http"
-		if e.HTTPS {
-			proto = "https"
-		}
 		// The SPN is given rather than left to gokrb5, which would canonicalise the host
 		// through a DNS CNAME lookup (and ask for HTTP/<ip> when Address is an IP).
 		spn := e.Kerberos.SPN
 		if spn == "" {
 			spn = "HTTP/" + e.Address
 		}
-		return winrm.NewClientKerberos(&winrm.Settings{
-			WinRMUsername: kerberosUser(e.User),
-			WinRMPassword: e.Password,
-			WinRMHost:     e.Address,
-			WinRMPort:     e.port(),
-			WinRMProto:    proto,
-			WinRMInsecure: e.Insecure,
-			KrbRealm:      e.Kerberos.Realm,
-			KrbConfig:     orDefault(e.Kerberos.ConfigPath, "/etc/krb5.conf"),
-			KrbSpn:        spn,
-			KrbCCache:     e.Kerberos.CCachePath,
-		}), nil
+		return &krbTransport{login: krb, url: e.url(), spn: spn, dial: dial}, nil
 	}
 	return nil, fmt.Errorf("auth %q is not supported", e.Auth)
-}
-
-// kerberosUser is the principal name in an account name: the KDC knows svc-exchops, not
-// MSGLAB\svc-exchops or svc-exchops@msglab.local (the realm comes from Kerberos.Realm).
-func kerberosUser(user string) string {
-	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
-		user = user[i+1:]
-	}
-	if i := strings.IndexByte(user, '@'); i >= 0 {
-		user = user[:i]
-	}
-	return user
 }
 
 func orDefault(s, def string) string {

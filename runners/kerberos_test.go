@@ -3,9 +3,11 @@ package runners
 import (
 	"context"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/exchops/exchops/internal/krbtest"
 	"github.com/exchops/exchops/lab/kerberos"
@@ -195,4 +197,47 @@ func TestKerberosUser(t *testing.T) {
 			t.Errorf("kerberosUser(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// TestKerberosLogsInOncePerServer: WinRS requests to a server share one Kerberos
+// login and one service ticket, however many commands run (each command is several
+// requests), and Close ends the login. masterzen/winrm's own transporter logged in
+// for every request and never let go of the client.
+func TestKerberosLogsInOncePerServer(t *testing.T) {
+	l := startKrbLab(t, true)
+	before := runtime.NumGoroutine()
+	w := newRunner(t, Options{}, l.endpoint())
+	for range 5 {
+		if _, err := w.Run(context.Background(), "EX10-MB01", "ok"); err != nil {
+			t.Fatalf("Run: %v\nKDC log:\n%s", err, l.kdc.Log())
+		}
+	}
+	if n := kdcIssued(l.kdc.Log(), "AS_REQ"); n != 1 {
+		t.Errorf("%d logins (AS exchanges) for five commands, want 1", n)
+	}
+	if n := kdcIssued(l.kdc.Log(), "TGS_REQ"); n != 1 {
+		t.Errorf("%d service tickets for five commands on one server, want 1", n)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing of the login is left running (gokrb5's renewal ends with the client).
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Errorf("%d goroutines after Close, %d before the runner", n, before)
+	}
+}
+
+// kdcIssued counts the tickets of one kind (AS_REQ, TGS_REQ) the KDC's log says it issued.
+func kdcIssued(log, kind string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, kind) && strings.Contains(line, "ISSUE") {
+			n++
+		}
+	}
+	return n
 }

@@ -3,8 +3,6 @@ package runners
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
@@ -15,14 +13,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	krbclient "github.com/jcmturner/gokrb5/v8/client"
-	krbconfig "github.com/jcmturner/gokrb5/v8/config"
-	"github.com/jcmturner/gokrb5/v8/credentials"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
 // The WS-Management side of PowerShell Remoting: a runspace pool is a shell of resource
@@ -76,8 +69,7 @@ type wsmanClient struct {
 	replySlack time.Duration
 	sessionID  string
 
-	krbMu sync.Mutex
-	krb   *krbclient.Client
+	krb *krbLogin // nil unless the endpoint uses Kerberos
 }
 
 func newWSManClient(ep *ExchangeEndpoint, opts *Options) (*wsmanClient, error) {
@@ -85,13 +77,9 @@ func newWSManClient(ep *ExchangeEndpoint, opts *Options) (*wsmanClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsConf := &tls.Config{InsecureSkipVerify: ep.Insecure, ServerName: ep.TLSServerName} //nolint:gosec // Insecure is the operator's choice for a lab
-	if len(ep.CAPEM) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ep.CAPEM) {
-			return nil, errors.New("the CA certificates hold no PEM certificate")
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := tlsConfig(ep.Insecure, ep.TLSServerName, ep.CAPEM)
+	if err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:                 nil, // a server on the organisation's network, never through a proxy from the environment
@@ -102,14 +90,23 @@ func newWSManClient(ep *ExchangeEndpoint, opts *Options) (*wsmanClient, error) {
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	return &wsmanClient{
+	c := &wsmanClient{
 		ep: ep, url: u.String(), transport: tr, http: &http.Client{Transport: tr},
 		opTimeout: opts.OperationTimeout, replySlack: opts.ReplySlack,
 		sessionID: "uuid:" + strings.ToUpper(uuid.NewString()),
-	}, nil
+	}
+	if ep.auth() == AuthKerberos {
+		c.krb = &krbLogin{k: ep.Kerberos, user: ep.User, password: ep.Password}
+	}
+	return c, nil
 }
 
-func (c *wsmanClient) close() { c.transport.CloseIdleConnections() }
+func (c *wsmanClient) close() {
+	c.transport.CloseIdleConnections()
+	if c.krb != nil {
+		c.krb.destroy()
+	}
+}
 
 // header builds the SOAP header of a request on the shell shellID ("" for Create).
 func (c *wsmanClient) header(action, shellID, options string, timeout time.Duration) string {
@@ -268,18 +265,11 @@ func (c *wsmanClient) authorize(req *http.Request) error {
 		req.SetBasicAuth(c.ep.User, c.ep.Password)
 		return nil
 	case AuthKerberos:
-		cl, err := c.kerberos()
-		if err != nil {
-			return err
-		}
 		spn := c.ep.Kerberos.SPN
 		if spn == "" {
 			spn = "HTTP/" + req.URL.Hostname()
 		}
-		if err := spnego.SetSPNEGOHeader(cl, req, spn); err != nil {
-			return &krbError{err: err}
-		}
-		return nil
+		return c.krb.authorize(req, spn)
 	}
 	return fmt.Errorf("auth %q is not supported on the Exchange endpoint", c.ep.Auth)
 }
@@ -289,44 +279,6 @@ type krbError struct{ err error }
 
 func (e *krbError) Error() string { return "kerberos: " + e.err.Error() }
 func (e *krbError) Unwrap() error { return e.err }
-
-func (c *wsmanClient) kerberos() (*krbclient.Client, error) {
-	c.krbMu.Lock()
-	defer c.krbMu.Unlock()
-	if c.krb != nil {
-		return c.krb, nil
-	}
-	k := c.ep.Kerberos
-	cfg, err := krbconfig.Load(orDefault(k.ConfigPath, "/etc/krb5.conf"))
-	if err != nil {
-		return nil, &krbError{err: fmt.Errorf("cannot read %s: %w", orDefault(k.ConfigPath, "/etc/krb5.conf"), err)}
-	}
-	var cl *krbclient.Client
-	if k.CCachePath != "" {
-		cc, err := credentials.LoadCCache(k.CCachePath)
-		if err != nil {
-			return nil, &krbError{err: fmt.Errorf("cannot read the credential cache %s: %w", k.CCachePath, err)}
-		}
-		cl, err = krbclient.NewFromCCache(cc, cfg, krbclient.DisablePAFXFAST(true))
-		if err != nil {
-			return nil, &krbError{err: err}
-		}
-	} else {
-		user := c.ep.User
-		if i := strings.IndexByte(user, '\\'); i >= 0 {
-			user = user[i+1:]
-		}
-		if i := strings.IndexByte(user, '@'); i >= 0 {
-			user = user[:i]
-		}
-		cl = krbclient.NewWithPassword(user, k.Realm, c.ep.Password, cfg, krbclient.DisablePAFXFAST(true))
-		if err := cl.Login(); err != nil {
-			return nil, &krbError{err: err}
-		}
-	}
-	c.krb = cl
-	return cl, nil
-}
 
 // parseFault returns the SOAP fault in body, or nil.
 func parseFault(body []byte) *wsFault {

@@ -51,7 +51,9 @@ type Options struct {
 	// server drops it).
 	IdleClose time.Duration
 	// MaxPipelines bounds the Exchange commands running at once per server: the runspace
-	// pool's MaxRunspaces (default 2).
+	// pool's MaxRunspaces (default 3: a step's independent reads, such as a member's
+	// health checks, run at once; far below Exchange 2010's throttling of 18
+	// PowerShell connections per user and WinRM's operations per user).
 	MaxPipelines int
 	// Shells, when not nil, is told of every shell opened and closed (see ShellLog).
 	Shells ShellLog
@@ -87,7 +89,7 @@ func (o *Options) defaults() {
 		o.IdleClose = idleCloseDefault
 	}
 	if o.MaxPipelines <= 0 {
-		o.MaxPipelines = 2
+		o.MaxPipelines = 3
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -110,6 +112,7 @@ type server struct {
 	slots  chan struct{} // a token per command running on the server
 	queued atomic.Int32  // runs waiting for a slot
 	ex     *exServer     // the Exchange endpoint; nil when none is configured
+	krb    *krbLogin     // WinRS's Kerberos login, shared by its requests; nil without Kerberos
 }
 
 // New returns a runner for endpoints. Server names are matched without regard to case
@@ -129,6 +132,9 @@ func New(endpoints []Endpoint, opts Options) (*WinRM, error) {
 			continue
 		}
 		s := &server{ep: ep, opts: &w.opts, slots: make(chan struct{}, opts.MaxPerServer)}
+		if ep.auth() == AuthKerberos && ep.Address != "" {
+			s.krb = &krbLogin{k: ep.Kerberos, user: ep.User, password: ep.Password}
+		}
 		if ep.Exchange != nil {
 			wc, err := newWSManClient(ep.Exchange, &w.opts)
 			if err != nil {

@@ -313,8 +313,8 @@ func notRecognized(call commands.Call, msg string) string {
 	return call.Pipeline[0].Name
 }
 
-// Close deletes the open Exchange sessions (bounded by ctx) and refuses new ones. WinRS
-// shells are per command and need no closing.
+// Close deletes the open Exchange sessions (bounded by ctx) and refuses new ones, and
+// ends the Kerberos logins. WinRS shells are per command and need no closing.
 func (w *WinRM) Close(ctx context.Context) error {
 	var errs []error
 	for _, s := range w.servers {
@@ -322,6 +322,9 @@ func (w *WinRM) Close(ctx context.Context) error {
 			if err := s.ex.shutdown(ctx); err != nil {
 				errs = append(errs, s.ex.classify("close the session", err))
 			}
+		}
+		if s.krb != nil {
+			s.krb.destroy()
 		}
 	}
 	return errors.Join(errs...)

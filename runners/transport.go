@@ -158,7 +158,7 @@ type client struct {
 func (s *server) newClient() (*client, error) {
 	ep := &s.ep
 	conns := newConnSet(s.opts.ConnectTimeout)
-	inner, err := ep.transport(conns.dial)
+	inner, err := ep.transport(conns.dial, s.krb)
 	if err != nil {
 		return nil, err
 	}

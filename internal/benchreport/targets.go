@@ -233,7 +233,7 @@ func exchangeSection(rs results, rep *Report) Section {
 	if trips > copyStatusTripsTarget {
 		rep.Misses = append(rep.Misses, fmt.Sprintf(
 			"`copy status` ≤ 5 round trips on a warm session: measured %s round trips (%s), %.0f WS-Management requests one after the other. "+
-				"Its two reads run at once in the session's two runspaces, each a Command and a Receive that brings back its output and its PIPELINE_STATE; "+
+				"Its two reads run at once in the session's runspaces, each a Command and a Receive that brings back its output and its PIPELINE_STATE; "+
 				"the terminate Signal after each travels without being waited for. What is left beyond 2 round trips is the runner's and the lab's CPU on two cores "+
 				"and, on a busy machine, a read waiting for a free pipeline slot; it would take measuring with exchops and the lab on separate cores to tell them apart.",
 			trips1(trips), ms(warm), reqs))
@@ -301,7 +301,7 @@ func healthSection(rs results, rep *Report) Section {
 	s.Notes = append(s.Notes,
 		"`BenchmarkHealthReportLarge` (root package) starts the lab with `lab.Options.Scale` (16 mailbox servers in DAG E14-DAG, 100 databases, 3 healthy copies each) "+
 			"and `BenchmarkHealthReport` builds the walkthrough's DAG with no start-up cost; then every Exchange endpoint takes 3 s to open a session and every request 20 ms. "+
-			"The runner is the real one (PowerShell Remoting to each server's `/PowerShell/` endpoint, 2 pipelines per server). "+
+			"The runner is the real one (PowerShell Remoting to each server's `/PowerShell/` endpoint, 3 pipelines per server). "+
 			"`Collect` runs one step per member (its membership, Test-ReplicationHealth and its copies) and one of the DAG on the management server, all at once; "+
 			"every report is checked: every copy present, verdict OK. The warm sides share one lab, whose sessions a first, untimed report opens, as the scheduler finds them "+
 			"between reports (a session closes after 120 s unused, so reports every 10 minutes would pay the open: see the cold `copy status`). "+
