@@ -125,7 +125,12 @@ func (s *server) classify(op string, err error) *Error {
 	var hostErr x509.HostnameError
 	var recordErr tls.RecordHeaderError
 	var fault *faultError
+	var ke *krbError
 	switch {
+	case errors.As(err, &ke):
+		e.Kind = Unauthorized
+		e.Msg = fmt.Sprintf("%s: cannot get a Kerberos ticket for %s to %s (%s): check the realm, the password%s, krb5.conf and that the KDC is reachable",
+			ep.Name, ep.User, ep.url(), shorten(text), from(ep.PasswordFrom))
 	case errors.As(err, &fault) || (status != 0 && isShellQuota(text)):
 		if isShellQuota(text) {
 			e.Kind = Busy

@@ -136,13 +136,13 @@ func TestKerberosRefused(t *testing.T) {
 		kind Kind
 		want string
 	}{
-		{"wrong password", func(e *Endpoint) { e.Password = "Wr0ng-Passw0rd-123" }, "", "KDC_ERR_PREAUTH_FAILED"},
-		{"unknown account", func(e *Endpoint) { e.User = `MSGLAB\nobody` }, "", "KDC_ERR_C_PRINCIPAL_UNKNOWN"},
-		{"SPN not registered", func(e *Endpoint) { e.Kerberos.SPN = "HTTP/ex10-mb09.msglab.local" }, "", "KDC_ERR_S_PRINCIPAL_UNKNOWN"},
-		{"IP address as SPN", func(e *Endpoint) { e.Kerberos.SPN = "" }, "", "HTTP/127.0.0.1"},
+		{"wrong password", func(e *Endpoint) { e.Password = "Wr0ng-Passw0rd-123" }, Unauthorized, "KDC_ERR_PREAUTH_FAILED"},
+		{"unknown account", func(e *Endpoint) { e.User = `MSGLAB\nobody` }, Unauthorized, "KDC_ERR_C_PRINCIPAL_UNKNOWN"},
+		{"SPN not registered", func(e *Endpoint) { e.Kerberos.SPN = "HTTP/ex10-mb09.msglab.local" }, Unauthorized, "KDC_ERR_S_PRINCIPAL_UNKNOWN"},
+		{"IP address as SPN", func(e *Endpoint) { e.Kerberos.SPN = "" }, Unauthorized, "HTTP/127.0.0.1"},
 		// A ticket the KDC issues for another server: this one cannot use it.
 		{"ticket for another server", func(e *Endpoint) { e.Kerberos.SPN = krbtest.SPN("ex10-mb02.msglab.local") }, Unauthorized, "HTTP 401"},
-		{"no krb5.conf", func(e *Endpoint) { e.Kerberos.ConfigPath = "/nonexistent/krb5.conf" }, "", "/nonexistent/krb5.conf"},
+		{"no krb5.conf", func(e *Endpoint) { e.Kerberos.ConfigPath = "/nonexistent/krb5.conf" }, Unauthorized, "/nonexistent/krb5.conf"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,6 +168,7 @@ func TestKerberosRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "KDC") {
 			t.Fatalf("Run with the KDC down: %v", err)
 		}
+		wantKind(t, err, Unauthorized)
 		noSecret(t, err, l.kdc.Password)
 	})
 }
