@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -153,13 +152,8 @@ func (e *Endpoint) check() error {
 	if e.auth() == AuthKerberos && e.Kerberos.Realm == "" && e.Kerberos.CCachePath == "" {
 		problems = append(problems, "kerberos needs a realm")
 	}
-	if e.CAFile != "" && len(e.CAPEM) == 0 {
-		pem, err := os.ReadFile(e.CAFile)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("cannot read ca_file: %v", err))
-		} else {
-			e.CAPEM = pem
-		}
+	if p := loadCA(e.CAFile, &e.CAPEM); p != "" {
+		problems = append(problems, p)
 	}
 	if e.Timeout < 0 {
 		problems = append(problems, "its timeout is negative")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 )
 
@@ -73,13 +72,8 @@ func (e *ExchangeEndpoint) check(name string) error {
 	if e.User == "" && !(e.auth() == AuthKerberos && e.Kerberos.CCachePath != "") {
 		problems = append(problems, "it has no user")
 	}
-	if e.CAFile != "" && len(e.CAPEM) == 0 {
-		pem, err := os.ReadFile(e.CAFile)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("cannot read ca_file: %v", err))
-		} else {
-			e.CAPEM = pem
-		}
+	if p := loadCA(e.CAFile, &e.CAPEM); p != "" {
+		problems = append(problems, p)
 	}
 	if len(problems) > 0 {
 		return errors.New("Exchange endpoint of " + name + ": " + strings.Join(problems, "; "))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 
@@ -163,4 +164,18 @@ func tlsConfig(insecure bool, serverName string, caPEM []byte) (*tls.Config, err
 		conf.RootCAs = pool
 	}
 	return conf, nil
+}
+
+// loadCA reads file into *pem unless *pem is already set, and says what went wrong
+// for an endpoint's list of problems ("" when nothing did).
+func loadCA(file string, pem *[]byte) string {
+	if file == "" || len(*pem) > 0 {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Sprintf("cannot read ca_file: %v", err)
+	}
+	*pem = b
+	return ""
 }
