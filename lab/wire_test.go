@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	goldenfile "github.com/exchops/exchops/internal/golden"
+	"github.com/exchops/exchops/internal/pywinrm"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -315,7 +316,7 @@ func TestPywinrmConformance(t *testing.T) {
 			"LAB_URL="+e.URL, "LAB_USER="+l.User, "LAB_PASSWORD="+l.Password,
 			"LAB_COMMAND="+runners.CommandLine(s.script),
 			// NTLM needs MD4, which Debian's OpenSSL 3 keeps in its legacy provider.
-			"OPENSSL_CONF="+legacyOpenSSLConfig(t))
+			"OPENSSL_CONF="+pywinrm.LegacyOpenSSLConfig(t))
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		if err := cmd.Run(); err != nil {
@@ -417,20 +418,6 @@ func TestEveryCmdletOverWinRM(t *testing.T) {
 		}
 	}
 	golden(t, "every-cmdlet", b.String())
-}
-
-// legacyOpenSSLConfig writes an OpenSSL configuration enabling the default and legacy
-// providers (MD4, for NTLM) and returns its path, for a python child process.
-func legacyOpenSSLConfig(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "openssl.cnf")
-	conf := "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n" +
-		"[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n" +
-		"[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestCredSSPLoadsTheShellOverWinRS: only with a delegated credential (the

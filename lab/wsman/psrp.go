@@ -183,13 +183,9 @@ func (s *Server) receivePSRP(r *http.Request, req *request, sh *shell) (*out, *s
 		}
 		commandID = pl.ID
 	}
-	envelope := defaultClientEnvelope
-	if req.MaxEnvelopeSize > 0 {
-		envelope = req.MaxEnvelopeSize
-	}
-	envelope = min(envelope, s.opts.MaxEnvelopeSizeKB*1024)
-	if envelope < minEnvelopeSize {
-		return nil, faultEnvelopeTooSmall(envelope)
+	envelope, f := s.replyEnvelope(req)
+	if f != nil {
+		return nil, f
 	}
 	rep := s.newReply(req, actionReceiveResponse, "")
 	fixed := renderedSize(rep.action, rep.relatesTo, rep.messageID) +

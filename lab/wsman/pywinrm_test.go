@@ -7,10 +7,11 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exchops/exchops/internal/pywinrm"
 )
 
 // systemPython is Debian's interpreter, where the python3-winrm package installs.
@@ -58,7 +59,7 @@ func TestPyWinRMConformance(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, systemPython, append([]string{"testdata/pywinrm_check.py", h.ln.URL, transport}, commands...)...)
-			cmd.Env = append(os.Environ(), "WSMAN_USER="+tc.user, "WSMAN_PASSWORD="+tc.password, "OPENSSL_CONF="+legacyOpenSSLConfig(t))
+			cmd.Env = append(os.Environ(), "WSMAN_USER="+tc.user, "WSMAN_PASSWORD="+tc.password, "OPENSSL_CONF="+pywinrm.LegacyOpenSSLConfig(t))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -96,18 +97,4 @@ func TestPyWinRMConformance(t *testing.T) {
 			}
 		})
 	}
-}
-
-// legacyOpenSSLConfig writes an OpenSSL configuration that enables the default and legacy
-// providers (MD4 for NTLM) and returns its path, for a python child process.
-func legacyOpenSSLConfig(t *testing.T) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "openssl.cnf")
-	conf := "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n" +
-		"[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n" +
-		"[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }

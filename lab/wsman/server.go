@@ -606,13 +606,9 @@ func (s *Server) receive(r *http.Request, req *request, sh *shell) (*out, *soapF
 		wantOut, wantErr = true, true
 	}
 
-	envelope := defaultClientEnvelope
-	if req.MaxEnvelopeSize > 0 {
-		envelope = req.MaxEnvelopeSize
-	}
-	envelope = min(envelope, s.opts.MaxEnvelopeSizeKB*1024)
-	if envelope < minEnvelopeSize {
-		return nil, faultEnvelopeTooSmall(envelope)
+	envelope, f := s.replyEnvelope(req)
+	if f != nil {
+		return nil, f
 	}
 	rep := s.newReply(req, actionReceiveResponse, "")
 	fixed := renderedSize(rep.action, rep.relatesTo, rep.messageID) +
@@ -673,6 +669,21 @@ func (s *Server) send(req *request, sh *shell) (*out, *soapFault) {
 		}
 	}
 	return s.newReply(req, actionSendResponse, "<rsp:SendResponse></rsp:SendResponse>"), nil
+}
+
+// replyEnvelope is the size a Receive's reply must fit: what the client asked
+// (MaxEnvelopeSize, or the default when it names none), at most the server's limit,
+// and a fault when that leaves no room for a reply.
+func (s *Server) replyEnvelope(req *request) (int, *soapFault) {
+	envelope := defaultClientEnvelope
+	if req.MaxEnvelopeSize > 0 {
+		envelope = req.MaxEnvelopeSize
+	}
+	envelope = min(envelope, s.opts.MaxEnvelopeSizeKB*1024)
+	if envelope < minEnvelopeSize {
+		return 0, faultEnvelopeTooSmall(envelope)
+	}
+	return envelope, nil
 }
 
 func containsField(list, name string) bool {
