@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
