@@ -197,12 +197,7 @@ func (s *Server) receivePSRP(r *http.Request, req *request, sh *shell) (*out, *s
 	if budget <= overhead+psrp.FragmentHeaderLen {
 		return nil, faultEnvelopeTooSmall(envelope)
 	}
-	wait := defaultOperationTimeout
-	if req.HasTimeout {
-		wait = req.OperationTimeout
-	}
-	wait = min(wait, s.opts.OperationTimeoutCap)
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(s.longPoll(req))
 	defer timer.Stop()
 	for {
 		var packets [][]byte

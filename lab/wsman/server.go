@@ -620,12 +620,7 @@ func (s *Server) receive(r *http.Request, req *request, sh *shell) (*out, *soapF
 		return nil, faultEnvelopeTooSmall(envelope)
 	}
 
-	wait := defaultOperationTimeout
-	if req.HasTimeout {
-		wait = req.OperationTimeout
-	}
-	wait = min(wait, s.opts.OperationTimeoutCap)
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(s.longPoll(req))
 	defer timer.Stop()
 	for {
 		c.mu.Lock()
@@ -684,6 +679,16 @@ func (s *Server) replyEnvelope(req *request) (int, *soapFault) {
 		return 0, faultEnvelopeTooSmall(envelope)
 	}
 	return envelope, nil
+}
+
+// longPoll is how long a Receive may wait for output before it answers with the
+// OperationTimeout fault: what the client asked (or the default), at most the cap.
+func (s *Server) longPoll(req *request) time.Duration {
+	wait := defaultOperationTimeout
+	if req.HasTimeout {
+		wait = req.OperationTimeout
+	}
+	return min(wait, s.opts.OperationTimeoutCap)
 }
 
 func containsField(list, name string) bool {
