@@ -172,7 +172,7 @@ func catalog() []*Spec {
 			Examples: []string{"drill E14-DAG"},
 			Notes: []string{
 				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8.",
-				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its cmdlets) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to its preference-1 server the same way. It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
+				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its cmdlets) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to the server it was on before the drill the same way (a drill does not rebalance). It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Get-MailboxServer", "Test-ReplicationHealth", "Move-ActiveMailboxDatabase"},
 			plan:    planDrill,
@@ -798,12 +798,12 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	pre := append(dagReads(dag, colsDatabases),
 		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
-		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to its preference-1 server, one at a time, each move a lossless failover.", dag),
+		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to the server it was on, one at a time, each move a lossless failover.", dag),
 		Preflight: append([]Step{exchangeStep(m, "read DAG "+dag+" status, networks, databases and copies", pre...)}, members...),
 		Lock:      "dag:" + dag,
 		Procedure: "For each database of " + dag + ", one at a time: the failover plan to its best other healthy copy " +
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
-			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to its preference-1 server. " +
+			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to the server it was on. " +
 			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
 		evaluate: func(r []Tables) Findings { return evalDrill(r, dag) },
 	}, nil

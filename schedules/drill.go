@@ -57,7 +57,7 @@ func (o *DrillOptions) defaults() {
 type Outcome string
 
 const (
-	Passed  Outcome = "passed"  // every database moved and came back
+	Passed  Outcome = "passed"  // every database moved and came back where it was
 	Aborted Outcome = "aborted" // a pre-check failed: nothing was moved
 	Stopped Outcome = "stopped" // a move was blocked, failed or timed out: the drill stopped there
 )
@@ -89,7 +89,7 @@ type Scorecard struct {
 type DatabaseDrill struct {
 	Database  string `json:"database"`
 	StartedOn string `json:"started_on"` // where it was active when the drill began
-	Preferred string `json:"preferred"`  // its activation preference 1 server: where it goes back
+	Preferred string `json:"preferred"`  // its activation preference 1 server (shown, not a target)
 	Moves     []Move `json:"moves,omitempty"`
 	Result    string `json:"result"` // passed, stopped, not run
 }
@@ -127,14 +127,16 @@ func (e *DrillError) Error() string {
 //     is not operational, any replication check is not Passed, any DAG network is not
 //     Up, or any copy is not Mounted/Healthy, has a queue at the limit, a content index
 //     that is not Healthy or its activation suspended;
-//  2. the failback plan: each database's active server and preference-1 server;
+//  2. the failback plan: each database's active server, where it goes back (the
+//     drill tests failover, it does not rebalance: a database that was not on its
+//     preference-1 server stays where the administrators left it);
 //  3. one database at a time: a lossless switchover (the `failover <db> to=<server>`
 //     command's own preflight and script: never a -Skip switch, never BestEffort) to
 //     the best other copy, waiting until it is Mounted and the other copies Healthy,
-//     then the same back to the preference-1 server.
+//     then the same back to the server it started on.
 //
 // A move that is blocked, fails or does not finish within the time-out stops the
-// drill, and the database is failed back to its preference-1 server if it is not
+// drill, and the database is failed back to the server it started on if it is not
 // there. progress (may be nil) is told what happens, a line at a time.
 //
 // The scorecard is returned whenever the drill started, with a *DrillError when it
@@ -158,7 +160,7 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 	end := func(o Outcome, reason string) (*Scorecard, error) {
 		sc.Outcome, sc.Reason, sc.Finished = o, reason, d.clk.Now().UTC()
 		if o == Passed {
-			d.say(fmt.Sprintf("The drill of %s passed: every database moved and came back to its preference-1 server.", dag))
+			d.say(fmt.Sprintf("The drill of %s passed: every database moved and came back to the server it started on.", dag))
 			return sc, nil
 		}
 		d.say(fmt.Sprintf("The drill of %s %s: %s", dag, o, reason))
@@ -193,7 +195,7 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 	}
 	var plan []string
 	for _, db := range sc.Databases {
-		plan = append(plan, fmt.Sprintf("%s (on %s, preference 1 %s)", db.Database, db.StartedOn, db.Preferred))
+		plan = append(plan, fmt.Sprintf("%s back to %s (preference 1 %s)", db.Database, db.StartedOn, db.Preferred))
 	}
 	d.say("Pre-checks passed. Failback plan: " + strings.Join(plan, ", "))
 
@@ -202,8 +204,8 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 		away := bestOther(rep, db.Database, db.StartedOn)
 		m := d.move(ctx, db.Database, "away", db.StartedOn, away)
 		db.Moves = append(db.Moves, m)
-		if m.Result == MoveOK && !sameHost(away, db.Preferred) {
-			m = d.move(ctx, db.Database, "back", away, db.Preferred)
+		if m.Result == MoveOK && !sameHost(away, db.StartedOn) {
+			m = d.move(ctx, db.Database, "back", away, db.StartedOn)
 			db.Moves = append(db.Moves, m)
 		}
 		// "Not needed" is fine on the way back (it is already home), never on the
@@ -211,10 +213,10 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 		if m.Result != MoveOK && (m.Kind == "away" || m.Result != MoveNotNeeded) {
 			db.Result = "stopped"
 			reason := fmt.Sprintf("%s: the move from %s to %s %s: %s", db.Database, m.From, m.To, m.Result, m.Detail)
-			if fb := d.failback(ctx, db.Database, db.Preferred); fb != nil {
+			if fb := d.failback(ctx, db.Database, db.StartedOn); fb != nil {
 				db.Moves = append(db.Moves, *fb)
 				if fb.Result != MoveOK && fb.Result != MoveNotNeeded {
-					reason += fmt.Sprintf("; the failback to %s %s too: %s", db.Preferred, fb.Result, fb.Detail)
+					reason += fmt.Sprintf("; the failback to %s %s too: %s", db.StartedOn, fb.Result, fb.Detail)
 				}
 			}
 			return end(Stopped, reason)
@@ -468,16 +470,16 @@ func (d *driller) poll(ctx context.Context, w *commands.Wait) (done, failed bool
 	return w.Check(commands.Tables(res.Tables()))
 }
 
-// failback puts db back on its preference-1 server after a move went wrong: it waits
-// (within the time-out) until the database is mounted somewhere and, unless that is
-// the preference-1 server, the copy there is Healthy, then moves it back. nil means
+// failback puts db back on the server it was on before the drill (home) after a move
+// went wrong: it waits (within the time-out) until the database is mounted somewhere
+// and, unless that is home, the copy there is Healthy, then moves it back. nil means
 // the drill was cancelled and nothing was attempted.
-func (d *driller) failback(ctx context.Context, db, preferred string) *Move {
+func (d *driller) failback(ctx context.Context, db, home string) *Move {
 	if ctx.Err() != nil {
 		return nil
 	}
-	d.say(fmt.Sprintf("%s: failing back to its preference-1 server %s", db, preferred))
-	m := Move{Kind: "failback", To: preferred, Started: d.clk.Now().UTC()}
+	d.say(fmt.Sprintf("%s: failing back to %s, where it was before the drill", db, home))
+	m := Move{Kind: "failback", To: home, Started: d.clk.Now().UTC()}
 	inv, err := commands.Parse("copy status " + db)
 	if err != nil {
 		m.Result, m.Detail = MoveFailed, err.Error()
@@ -490,17 +492,17 @@ func (d *driller) failback(ctx context.Context, db, preferred string) *Move {
 	}
 	deadline := d.clk.Now().Add(d.opt.Timeout)
 	for {
-		mounted, prefStatus, err := d.where(ctx, p.Steps[0], preferred)
+		mounted, homeStatus, err := d.where(ctx, p.Steps[0], home)
 		now := d.clk.Now()
 		if err == nil && mounted != "" {
 			m.From = mounted
-			if sameHost(mounted, preferred) {
-				m.Result, m.Detail = MoveNotNeeded, fmt.Sprintf("%s is mounted on %s, its preference-1 server", db, mounted)
+			if sameHost(mounted, home) {
+				m.Result, m.Detail = MoveNotNeeded, fmt.Sprintf("%s is mounted on %s, where it was before the drill", db, mounted)
 				d.say(m.Detail)
 				return &m
 			}
-			if strings.EqualFold(prefStatus, "Healthy") {
-				mv := d.move(ctx, db, "failback", mounted, preferred)
+			if strings.EqualFold(homeStatus, "Healthy") {
+				mv := d.move(ctx, db, "failback", mounted, home)
 				return &mv
 			}
 		}
@@ -512,7 +514,7 @@ func (d *driller) failback(ctx context.Context, db, preferred string) *Move {
 			case mounted == "":
 				m.Detail = db + " is not mounted on any server: it needs a person now"
 			default:
-				m.Detail = fmt.Sprintf("the copy on %s stayed %s, so %s could not be moved back from %s", preferred, orDash(prefStatus), db, mounted)
+				m.Detail = fmt.Sprintf("the copy on %s stayed %s, so %s could not be moved back from %s", home, orDash(homeStatus), db, mounted)
 			}
 			return &m
 		}
@@ -562,9 +564,9 @@ func (s *Scorecard) Text() string {
 	case s.Outcome == Aborted || len(s.Databases) == 0:
 		b.WriteString(" · nothing was moved\n")
 	case moved == len(s.Databases):
-		fmt.Fprintf(&b, " · %s moved and back on the preference-1 server\n", plural(moved, "database"))
+		fmt.Fprintf(&b, " · %s moved and back where they started\n", plural(moved, "database"))
 	default:
-		fmt.Fprintf(&b, " · %d of %s moved and back on the preference-1 server\n", moved, plural(len(s.Databases), "database"))
+		fmt.Fprintf(&b, " · %d of %s moved and back where they started\n", moved, plural(len(s.Databases), "database"))
 	}
 	if s.Schedule != "" {
 		fmt.Fprintf(&b, "Schedule %s\n", s.Schedule)

@@ -83,8 +83,8 @@ func TestDrillOnAHealthyDAG(t *testing.T) {
 			t.Fatalf("%s: %s with %d moves:\n%s", db.Database, db.Result, len(db.Moves), sc.Text())
 		}
 		away, back := db.Moves[0], db.Moves[1]
-		if away.From != db.Preferred || away.To == db.Preferred || back.From != away.To || back.To != db.Preferred {
-			t.Errorf("%s moved %s -> %s, then %s -> %s; preference 1 is %s", db.Database, away.From, away.To, back.From, back.To, db.Preferred)
+		if away.From != db.StartedOn || away.To == db.StartedOn || back.From != away.To || back.To != db.StartedOn {
+			t.Errorf("%s moved %s -> %s, then %s -> %s; it started on %s", db.Database, away.From, away.To, back.From, back.To, db.StartedOn)
 		}
 		for _, m := range db.Moves {
 			// The lab's switchover takes 15 s and the old active copy initializes for 20 s.
@@ -100,6 +100,30 @@ func TestDrillOnAHealthyDAG(t *testing.T) {
 	wantContains(t, "the progress", log.String(), "Pre-checks passed", "MB01: moving from EX10-MB01 to EX10-MB02", "MB02: moving from EX10-MB02 to EX10-MB01", "passed")
 	fixTimes(sc)
 	golden.Check(t, filepath.Join("testdata", "scorecard-passed.golden"), sc.Text())
+}
+
+// A database that is not on its preference-1 server when the drill starts goes back
+// where it was, not to preference 1: the drill tests failover, it does not rebalance.
+func TestDrillReturnsDatabasesWhereTheyWere(t *testing.T) {
+	g := startRig(t, nil)
+	stop := g.advance()
+	g.change("failover MB01 to=EX10-MB02")
+	stop()
+	before := g.copies()
+	if before[`MB01\EX10-MB02`] != "Mounted" {
+		t.Fatalf("the setup did not move MB01: %v", before)
+	}
+	sc, err, log := g.drill(schedules.DrillOptions{})
+	if err != nil {
+		t.Fatalf("drill: %v\nprogress:\n%s", err, log)
+	}
+	mb01 := sc.Databases[0]
+	if mb01.StartedOn != "EX10-MB02" || mb01.Preferred != "EX10-MB01" || len(mb01.Moves) != 2 || mb01.Moves[1].To != "EX10-MB02" {
+		t.Fatalf("MB01: %+v\n%s", mb01, sc.Text())
+	}
+	if after := g.copies(); after[`MB01\EX10-MB02`] != "Mounted" || after[`MB02\EX10-MB02`] != "Mounted" {
+		t.Errorf("after the drill the copies are %v, before it %v", after, before)
+	}
 }
 
 func TestDrillAbortsOnAnUnhealthyCopy(t *testing.T) {
@@ -188,7 +212,7 @@ func TestDrillSwitchoverTimesOut(t *testing.T) {
 		t.Errorf("MB02 was touched after the drill stopped: %+v", mb02)
 	}
 	wantContains(t, "the reason", sc.Reason, "MB01", "timed out")
-	wantContains(t, "the progress", log.String(), "failing back to its preference-1 server EX10-MB01")
+	wantContains(t, "the progress", log.String(), "failing back to EX10-MB01, where it was before the drill")
 	if got := g.copies(); !reflect.DeepEqual(got, homes) {
 		t.Errorf("after the drill the copies are %v, want %v", got, homes)
 	}
