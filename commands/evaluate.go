@@ -441,12 +441,19 @@ func copyChecks(f *Findings, c row) {
 	if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
 		f.add(Blocker, "Copy %s has a replay queue of %d (%d or more is unhealthy).", name, n, queueLimit)
 	}
-	if !strings.EqualFold(c["ContentIndexState"], "Healthy") {
+	if !indexUsable(c["ContentIndexState"]) {
 		f.add(Blocker, "Copy %s has content index %s, not Healthy.", name, c["ContentIndexState"])
 	}
 	if isTrue(c["ActivationSuspended"]) {
 		f.add(Blocker, "Activation of copy %s is suspended.", name)
 	}
+}
+
+// indexUsable: a content index that is Healthy, or Disabled (indexing is off for the
+// database on purpose; Get-DAGHealth.ps1 counts that as information, and a switchover
+// has no index to check).
+func indexUsable(state string) bool {
+	return strings.EqualFold(state, "Healthy") || strings.EqualFold(state, "Disabled")
 }
 
 // badState reports whether a DAG network's subnet or interface entry, printed like
@@ -513,7 +520,7 @@ func evalDrill(r []Tables, dag string) Findings {
 		if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
 			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
 		}
-		if !strings.EqualFold(c["ContentIndexState"], "Healthy") {
+		if !indexUsable(c["ContentIndexState"]) {
 			f.add(Blocker, "Copy %s has content index %s.", c["Name"], c["ContentIndexState"])
 		}
 	}

@@ -934,7 +934,8 @@ func (o *Org) checkTarget(db *Database, c *Copy, req moveRequest, now time.Time)
 			return fmt.Sprintf("%s has a replay queue length of %d logs, which is too high to enable automatic recovery. You can use the Move-ActiveMailboxDatabase cmdlet with the -SkipLagChecks parameter to move the database anyway.", name, c.ReplayQueue)
 		}
 	}
-	if !req.SkipClient && !strings.EqualFold(c.ContentIndexState, "Healthy") {
+	// A Disabled index (indexing turned off for the database) has nothing to check.
+	if !req.SkipClient && !strings.EqualFold(c.ContentIndexState, "Healthy") && !strings.EqualFold(c.ContentIndexState, "Disabled") {
 		return fmt.Sprintf("%s has content index catalog files in the following state: '%s'.", name, c.ContentIndexState)
 	}
 	if !req.SkipActive {

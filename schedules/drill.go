@@ -275,7 +275,7 @@ func precheck(rep *Report, th Thresholds) []string {
 		if c.ReplayQueue >= th.replayLimit() && c.Lag == "" {
 			why = append(why, fmt.Sprintf("has a replay queue of %d", c.ReplayQueue))
 		}
-		if !strings.EqualFold(c.ContentIndex, "Healthy") {
+		if c.ContentIndex == "" || !indexOK(c.ContentIndex) {
 			why = append(why, "has content index "+orDash(c.ContentIndex))
 		}
 		if c.ActivationSuspended {

@@ -126,6 +126,22 @@ func TestDrillReturnsDatabasesWhereTheyWere(t *testing.T) {
 	}
 }
 
+// A copy whose content index is Disabled (indexing off on purpose) is no reason to
+// abort a drill, and Exchange switches over to it.
+func TestDrillWithADisabledContentIndex(t *testing.T) {
+	g := startRig(t, nil)
+	if err := g.lab.Org.SetContentIndexState("MB01", "EX10-MB02", "Disabled"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err, log := g.drill(schedules.DrillOptions{})
+	if err != nil || sc.Outcome != schedules.Passed {
+		t.Fatalf("drill: %v\nprogress:\n%s", err, log)
+	}
+	if got := g.copies(); !reflect.DeepEqual(got, homes) {
+		t.Errorf("after the drill the copies are %v, want %v", got, homes)
+	}
+}
+
 func TestDrillAbortsOnAnUnhealthyCopy(t *testing.T) {
 	g := startRig(t, nil)
 	if err := g.lab.Org.SetContentIndexState("MB02", "EX10-MB01", "Failed"); err != nil {

@@ -484,7 +484,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		if c.Lag == "" && c.ReplayQueue >= th.replayLimit() {
 			j.add(Warning, "Copy %s has a replay queue of %d logs (%d or more is unhealthy)", c.Name(), c.ReplayQueue, th.replayLimit())
 		}
-		if c.ContentIndex != "" && !strings.EqualFold(c.ContentIndex, "Healthy") {
+		if !indexOK(c.ContentIndex) {
 			j.add(Warning, "The content index of copy %s is %s", c.Name(), c.ContentIndex)
 		}
 	}
@@ -698,6 +698,13 @@ func lookup[T any](m map[string]T, server string) T {
 // isLag reports whether a ReplayLagTime value ("7.00:00:00", "00:00:00") is a lag.
 func isLag(v string) bool {
 	return strings.Trim(v, "0:. ") != ""
+}
+
+// indexOK reports whether a copy's content index state is no concern: Healthy, or
+// Disabled (indexing turned off for the database on purpose, which Get-DAGHealth.ps1
+// reports as information, not as a failure). "" is a state that was not read.
+func indexOK(state string) bool {
+	return state == "" || strings.EqualFold(state, "Healthy") || strings.EqualFold(state, "Disabled")
 }
 
 func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }

@@ -55,6 +55,14 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			reasons: []string{`replication check DBLogCopyKeepingUp failed`},
 		},
 		{
+			// Indexing turned off for a database: information, as Get-DAGHealth.ps1
+			// has it, not a failure.
+			name:    "index-disabled",
+			fault:   func() error { return o.SetContentIndexState("MB01", "EX10-MB02", "Disabled") },
+			clear:   func() error { return o.SetContentIndexState("MB01", "EX10-MB02", "Healthy") },
+			verdict: schedules.OK,
+		},
+		{
 			name:    "network-down",
 			fault:   func() error { return o.SetNetworkDown("E14-DAG", "DAGNetwork02", true) },
 			clear:   func() error { return o.SetNetworkDown("E14-DAG", "DAGNetwork02", false) },
