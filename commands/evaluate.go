@@ -468,6 +468,13 @@ func badState(entry string) (string, bool) {
 	return "", false
 }
 
+func orUnknown(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "unknown"
+	}
+	return s
+}
+
 func evalDrill(r []Tables, dag string) Findings {
 	var f Findings
 	d := findRow(rows(r, 0, "dag"), "Name", dag)
@@ -528,8 +535,8 @@ func evalDrill(r []Tables, dag string) Findings {
 	for i := 1; i < len(r); i++ {
 		for _, h := range rows(r, i, "replicationhealth") {
 			reported[strings.ToUpper(h["Server"])] = true
-			if !strings.EqualFold(h["Result"], "Passed") {
-				f.add(Blocker, "%s: replication check %s is %s: %s", h["Server"], h["Check"], h["Result"], h["Error"])
+			if res := h[HealthResult]; !strings.EqualFold(res, "Passed") {
+				f.add(Blocker, "%s: replication check %s is %s: %s", h["Server"], h["Check"], orUnknown(res), h["Error"])
 			}
 		}
 	}

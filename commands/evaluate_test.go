@@ -221,8 +221,10 @@ func TestEvaluateDrill(t *testing.T) {
 	dag := with(dagE14, "OperationalServers", "EX10-MB01;EX10-MB02")
 	nets := []row{{"Name": "MapiDagNetwork", "Subnets": "{10.0.0.0/24,Up}", "Interfaces": "{EX10-MB01,Up,10.0.0.11};{EX10-MB02,Up,10.0.0.12}"}}
 	copies := []row{cp(`MB02\EX10-MB02`, "Mounted"), cp(`MB02\EX10-MB01`, "Healthy")}
-	trh := func(server, result string) Tables {
-		return Tables{"replicationhealth": []row{{"Server": server, "Check": "ClusterService", "Result": result}}}
+	// The rows as a server shows them: the console text, and the enum member.
+	shown := map[string]string{"Passed": "Passed", "*FAILED*": "Failed", "Bestanden": "Passed", "*FEHLER*": "Failed"}
+	trh := func(server, text string) Tables {
+		return Tables{"replicationhealth": []row{{"Server": server, "Check": "ClusterService", "Result": text, HealthResult: shown[text]}}}
 	}
 	ok := func(mods func(*Tables)) []Tables {
 		t0 := Tables{"dag": []row{dag}, "networks": nets, "databases": []row{dbMB02}, "copystatus": copies}
@@ -241,7 +243,9 @@ func TestEvaluateDrill(t *testing.T) {
 			(*t)["copystatus"] = append([]row{cp(`MB09\EX10-MB09`, "FailedAndSuspended")}, copies...)
 		}), Info, false, "", ""},
 		{"single copy", drill, ok(func(t *Tables) { (*t)["databases"] = []row{dbMB01} }), Blocker, false, "nowhere to move", ""},
-		{"trh failed", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Failed"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
+		{"trh failed", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "*FAILED*"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
+		{"trh passed in German", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Bestanden"), trh("EX10-MB02", "Passed")}, Info, false, "", ""},
+		{"trh failed in German", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "*FEHLER*"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
 		{"trh missing", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Passed"), {}}, Blocker, false, "No replication health from member EX10-MB02", ""},
 		{"no dag", drill, []Tables{{}, {}, {}}, Blocker, false, "does not exist", ""},
 	})

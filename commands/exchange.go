@@ -24,6 +24,12 @@ const (
 	TypeStrings ParamType = "string[]" // System.String[], Values
 )
 
+// HealthResult is the column of a replicationhealth row that says whether the check
+// passed: the enum member behind Test-ReplicationHealth's Result (Passed, Warning,
+// Failed, Undefined). The Result column is only its text for people, which is
+// "*FAILED*" for a failure and is translated on a server that is not in English.
+const HealthResult = "Result.Value"
+
 // Param is one named parameter of a Cmd.
 type Param struct {
 	Name   string    `json:"name"`
@@ -77,7 +83,10 @@ type Call struct {
 	// Columns are the properties kept of each object, in the notation the tables have
 	// always used: "Name" is the value's text, "#Name" an integer, "*Name" a
 	// multi-valued property's elements' text joined with ';', "@Name" a date as UTC
-	// ISO 8601 ("" when unset).
+	// ISO 8601 ("" when unset). A name "A.B" reads property B of property A's object
+	// (the row's column is "A.B"): Test-ReplicationHealth's "Result.Value" is the
+	// result's enum member (Passed, Warning, Failed), which is the same in every
+	// language, where "Result" is the console's text ("*FAILED*", or translated).
 	Columns []string `json:"columns,omitempty"`
 	// Where keeps only the objects whose Column equals Value (Section unused).
 	Where *Match `json:"where,omitempty"`

@@ -97,9 +97,10 @@ var (
 		"#CopyQueueLength", "#ReplayQueueLength", "@LastInspectedLogTime", "ContentIndexState", "ErrorMessage"}
 	colsCASArrays = []string{"Name", "Fqdn", "Site", "*Members"}
 	colsNetworks  = []string{"Name", "*Subnets", "*Interfaces", "MapiAccessEnabled", "ReplicationEnabled"}
-	colsHealth    = []string{"Server", "Check", "CheckDescription", "Result", "Error"}
-	colsNLB       = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
-	colsNLBNodes  = []string{"Name", "State", "Interface", "#HostID"}
+	// Result is the console's text (localised, "*FAILED*"); Result.Value decides.
+	colsHealth   = []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"}
+	colsNLB      = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
+	colsNLBNodes = []string{"Name", "State", "Interface", "#HostID"}
 )
 
 // waitRow prints the wait section from three PowerShell expressions.

@@ -775,7 +775,7 @@ func (o *Org) cmdTestReplicationHealth(c *ps.Call, on *Server) error {
 			"Server", r.Server,
 			"Check", r.Check,
 			"CheckDescription", r.Description,
-			"Result", checkResult(r.Result),
+			"Result", checkResult(r.Result, on.Culture),
 			"Error", e,
 			"Identity", r.Server,
 		)

@@ -70,12 +70,49 @@ func serverRoleEnum(s *Server) ps.Enum {
 }
 
 // checkResult is Test-ReplicationHealth's Result: an object holding the enum in its
-// Value; its text is the result's name.
-func checkResult(result string) *ps.Object {
+// Value. Its text is for the console, not the enum's name: "Passed" for a pass, and
+// for a failure "*FAILED*" (as Exchange 2010 prints it, so it stands out; the lab
+// keeps "Warning" for a warning); on a server
+// whose display language is not English the texts are translated (the lab's German
+// ones are its own stand-ins, not Exchange's wording). The enum's member name is the
+// same everywhere, which is why clients must read Value.
+func checkResult(result, culture string) *ps.Object {
 	e := enum(enumCheckResult, result)
 	o := ps.NewObject(typeCheckResult, "Value", e)
-	o.Str = e.Name
+	o.Str = checkResultText(e.Name, culture)
 	return o
+}
+
+// checkResultTexts are the lab's console texts of ReplicationCheckResultEnum, by culture.
+var checkResultTexts = map[string]map[string]string{
+	"en-US": {"Passed": "Passed", "Warning": "Warning", "Failed": "*FAILED*", "Undefined": "Undefined"},
+	"de-DE": {"Passed": "Bestanden", "Warning": "*WARNUNG*", "Failed": "*FEHLER*", "Undefined": "Nicht definiert"},
+}
+
+func checkResultText(name, culture string) string {
+	if culture == "" {
+		culture = "en-US"
+	}
+	if t, ok := checkResultTexts[culture][name]; ok {
+		return t
+	}
+	return name
+}
+
+// SetCulture sets the display language of a server's Exchange: "en-US" (the
+// default) or "de-DE", the one other language the lab translates into.
+func (o *Org) SetCulture(server, culture string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s := o.exchangeServer(server)
+	if s == nil {
+		return fmt.Errorf("lab: %s is not an Exchange server", server)
+	}
+	if _, ok := checkResultTexts[culture]; !ok {
+		return fmt.Errorf("lab: culture %q: the lab knows en-US and de-DE", culture)
+	}
+	s.Culture = culture
+	return nil
 }
 
 // preferencePairs is MailboxDatabase.ActivationPreference: one key/value pair per

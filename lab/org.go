@@ -76,6 +76,9 @@ type Server struct {
 	NICs     []NIC
 	Features map[string]bool // installed Windows features, e.g. "NLB"
 	Site     string
+	// Culture is the display language of the server's Exchange (SetCulture): "" or
+	// "en-US" is English; "de-DE" makes the texts Exchange localises German.
+	Culture string
 }
 
 // FQDN is the server's DNS name.

@@ -184,10 +184,7 @@ func column(c string) (kind byte, name string) {
 // cell is one column of one object.
 func cell(obj any, c string) (name, text string) {
 	kind, name := column(c)
-	var v any
-	if o, ok := obj.(*psObject); ok {
-		v, _ = o.prop(name)
-	}
+	v := propPath(obj, name)
 	switch kind {
 	case '#':
 		return name, intText(v)
@@ -197,6 +194,26 @@ func cell(obj any, c string) (name, text string) {
 		return name, dateText(v)
 	}
 	return name, valueText(v)
+}
+
+// propPath is the value of a property, or with "A.B" of property B of property A's
+// object (a property whose own name holds the dot wins): how a column reaches a value
+// inside an object whose text is for people, such as Test-ReplicationHealth's
+// Result.Value, the enum behind a localised "*FAILED*".
+func propPath(obj any, name string) any {
+	o, ok := obj.(*psObject)
+	if !ok {
+		return nil
+	}
+	if v, ok := o.prop(name); ok {
+		return v
+	}
+	first, rest, dotted := strings.Cut(name, ".")
+	if !dotted || first == "" || rest == "" {
+		return nil
+	}
+	v, _ := o.prop(first)
+	return propPath(v, rest)
 }
 
 // project turns a call's output objects into its section: the rows of Columns, of the

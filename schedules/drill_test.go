@@ -126,6 +126,27 @@ func TestDrillReturnsDatabasesWhereTheyWere(t *testing.T) {
 	}
 }
 
+// On a server whose Exchange is not in English every check's text is translated: the
+// drill reads the results' values, so it neither aborts on every check nor misses one.
+func TestDrillOnANonEnglishServer(t *testing.T) {
+	g := startRig(t, nil)
+	if err := g.lab.Org.SetCulture("EX10-MB02", "de-DE"); err != nil {
+		t.Fatal(err)
+	}
+	sc, err, log := g.drill(schedules.DrillOptions{})
+	if err != nil || sc.Outcome != schedules.Passed {
+		t.Fatalf("drill: %v\nprogress:\n%s", err, log)
+	}
+	if err := g.lab.Org.SetWitnessUnreachable("E14-DAG", true); err != nil {
+		t.Fatal(err)
+	}
+	sc, err, _ = g.drill(schedules.DrillOptions{})
+	if err == nil || sc.Outcome != schedules.Aborted {
+		t.Fatalf("outcome %s, err %v; want aborted", sc.Outcome, err)
+	}
+	wantContains(t, "the reason", sc.Reason, "EX10-MB02's replication check FileShareQuorum is Failed")
+}
+
 // A copy whose content index is Disabled (indexing off on purpose) is no reason to
 // abort a drill, and Exchange switches over to it.
 func TestDrillWithADisabledContentIndex(t *testing.T) {

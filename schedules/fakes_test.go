@@ -228,8 +228,8 @@ func (f *fakeRunner) RunStep(ctx context.Context, step commands.Step, progress f
 		mine := map[string]string{"EX10-MB01": "MB01", "EX10-MB02": "MB02"}[srv]
 		cols := []string{"Name", "DatabaseName", "MailboxServer", "Status", "ActiveCopy", "ActivationSuspended", "CopyQueueLength", "ReplayQueueLength", "LastInspectedLogTime", "ContentIndexState", "ErrorMessage"}
 		res.Sections = []runners.Section{
-			section("replicationhealth", []string{"Server", "Check", "CheckDescription", "Result", "Error"},
-				[]string{srv, "ClusterService", "", "Passed", ""}, []string{srv, "ReplayService", "", "Passed", ""}),
+			section("replicationhealth", []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"},
+				[]string{srv, "ClusterService", "", "Passed", "Passed", ""}, []string{srv, "ReplayService", "", "Passed", "Passed", ""}),
 			section("copystatus", cols,
 				[]string{mine + `\` + srv, mine, srv, "Mounted", "True", "False", "0", "0", "", "Healthy", ""},
 				[]string{other + `\` + srv, other, srv, "Healthy", "False", "False", "2", "1", "", "Healthy", ""}),

@@ -177,7 +177,12 @@ type MemberHealth struct {
 // Check is one Test-ReplicationHealth row.
 type Check struct {
 	Name   string `json:"name"`
-	Result string `json:"result"` // Passed, Warning, Failed, Undefined
+	// Result is the enum member, the same in every language: Passed, Warning,
+	// Failed, Undefined ("" when the server sent none).
+	Result string `json:"result"`
+	// Shown is the server's text of the result when it differs ("*FAILED*", or a
+	// translation): what an administrator sees in the console.
+	Shown string `json:"shown,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 
@@ -322,7 +327,11 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 			m = &MemberHealth{Server: srv, Operational: hasHost(st.OperationalServers, srv), Read: true, Ignored: th.ignored(srv)}
 			byServer[srv] = m
 		}
-		m.Checks = append(m.Checks, Check{Name: c["Check"], Result: c["Result"], Error: c["Error"]})
+		ck := Check{Name: c["Check"], Result: c[commands.HealthResult], Error: c["Error"]}
+		if shown := c["Result"]; shown != ck.Result {
+			ck.Shown = shown
+		}
+		m.Checks = append(m.Checks, ck)
 	}
 	configured := map[string]bool{}
 	for _, s := range steps[1:] {

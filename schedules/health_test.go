@@ -2,6 +2,7 @@ package schedules_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"path/filepath"
 	"reflect"
@@ -53,6 +54,29 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			clear:   func() error { return o.SetQueues("MB02", "EX10-MB01", 0, 0) },
 			verdict: schedules.Failure,
 			reasons: []string{`replication check DBLogCopyKeepingUp failed`},
+		},
+		{
+			// A German server: its checks' texts are translated, their values are not.
+			name: "german-ok",
+			fault: func() error {
+				return errors.Join(o.SetCulture("EX10-MB01", "de-DE"), o.SetCulture("EX10-MB02", "de-DE"))
+			},
+			clear: func() error {
+				return errors.Join(o.SetCulture("EX10-MB01", "en-US"), o.SetCulture("EX10-MB02", "en-US"))
+			},
+			verdict: schedules.OK,
+		},
+		{
+			// A failed check on a German server is a failure, not a warning.
+			name: "german-check-failed",
+			fault: func() error {
+				return errors.Join(o.SetCulture("EX10-MB02", "de-DE"), o.SetCopyFault("MB01", "EX10-MB02", "Failed", "The log file is corrupt."))
+			},
+			clear: func() error {
+				return errors.Join(o.SetCulture("EX10-MB02", "en-US"), o.SetCopyFault("MB01", "EX10-MB02", "", ""))
+			},
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: EX10-MB02: replication check DBCopyFailed failed"},
 		},
 		{
 			// Indexing turned off for a database: information, as Get-DAGHealth.ps1
