@@ -176,14 +176,14 @@ type MemberHealth struct {
 
 // Check is one Test-ReplicationHealth row.
 type Check struct {
-	Name   string `json:"name"`
+	Name string `json:"name"`
 	// Result is the enum member, the same in every language: Passed, Warning,
 	// Failed, Undefined ("" when the server sent none).
 	Result string `json:"result"`
 	// Shown is the server's text of the result when it differs ("*FAILED*", or a
 	// translation): what an administrator sees in the console.
 	Shown string `json:"shown,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // Network is one DAG network.

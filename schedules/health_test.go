@@ -2,8 +2,8 @@ package schedules_test
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
