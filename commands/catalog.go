@@ -766,7 +766,7 @@ func DAGRead(env Env, dag string) (Step, error) {
 		return Step{}, fmt.Errorf("commands: %q is not a DAG name: it must be %s", dag, KindDAG.Rule())
 	}
 	dag = strings.ToUpper(dag)
-	cols := append(append([]string(nil), colsDatabases...), "*ReplayLagTimes")
+	cols := append(append([]string(nil), colsDatabases...), "*ReplayLagTimes", "*TruncationLagTimes")
 	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", dagReads(dag, cols)...), nil
 }
 
@@ -795,7 +795,7 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	}
 	// Every database's copies: evalDrill keeps those of the DAG's databases (the
 	// endpoint cannot filter the pipeline, and copy status carries no DAG).
-	pre := append(dagReads(dag, colsDatabases),
+	pre := append(dagReads(dag, append(append([]string(nil), colsDatabases...), "*ReplayLagTimes", "*TruncationLagTimes")),
 		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
 		Summary:   fmt.Sprintf("Failover drill of DAG %s: move each database to its next copy and back to the server it was on, one at a time, each move a lossless failover.", dag),

@@ -468,6 +468,32 @@ func badState(entry string) (string, bool) {
 	return "", false
 }
 
+// laggedCopies lists the servers of a database's lagged copies: those with a replay or
+// truncation lag other than 00:00:00 in ReplayLagTimes / TruncationLagTimes, printed as
+// "[EX10-MB02, 7.00:00:00]".
+func laggedCopies(db row) []string {
+	var out []string
+	for _, col := range []string{"ReplayLagTimes", "TruncationLagTimes"} {
+		for _, item := range list(db[col]) {
+			item = strings.Trim(item, "[] ")
+			i := strings.LastIndexByte(item, ',')
+			if i < 0 || strings.Trim(item[i+1:], "0:. ") == "" {
+				continue
+			}
+			out = append(out, strings.ToUpper(short(item[:i])))
+		}
+	}
+	return out
+}
+
+func short(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
 func orUnknown(s string) string {
 	if strings.TrimSpace(s) == "" {
 		return "unknown"
@@ -509,8 +535,12 @@ func evalDrill(r []Tables, dag string) Findings {
 		}
 	}
 	inDAG := map[string]bool{}
+	lagged := map[string]bool{} // DATABASE\SERVER of the lagged copies
 	for _, db := range dbs {
 		inDAG[strings.ToUpper(db["Name"])] = true
+		for _, srv := range laggedCopies(db) {
+			lagged[strings.ToUpper(db["Name"]+`\`+srv)] = true
+		}
 	}
 	for _, c := range rows(r, 0, "copystatus") {
 		// The read is every database's copies: only this DAG's matter.
@@ -524,7 +554,9 @@ func evalDrill(r []Tables, dag string) Findings {
 		if n := atoi(c["CopyQueueLength"]); n >= queueLimit {
 			f.add(Blocker, "Copy %s has a copy queue of %d.", c["Name"], n)
 		}
-		if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
+		// A lagged copy holds its logs back on purpose: the drill never moves to it.
+		isLagged := lagged[strings.ToUpper(c["DatabaseName"]+`\`+short(c["MailboxServer"]))]
+		if n := atoi(c["ReplayQueueLength"]); n >= queueLimit && !isLagged {
 			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
 		}
 		if !indexUsable(c["ContentIndexState"]) {

@@ -242,6 +242,11 @@ func TestEvaluateDrill(t *testing.T) {
 		{"another DAG's copy is not this drill's", drill, ok(func(t *Tables) {
 			(*t)["copystatus"] = append([]row{cp(`MB09\EX10-MB09`, "FailedAndSuspended")}, copies...)
 		}), Info, false, "", ""},
+		{"lagged copy", drill, ok(func(t *Tables) {
+			(*t)["databases"] = []row{with(dbMB02, "ReplayLagTimes", "[EX10-MB02, 00:00:00];[EX10-MB01, 7.00:00:00]")}
+			(*t)["copystatus"] = []row{copies[0], with(copies[1], "ReplayQueueLength", "1500", "ActivationSuspended", "True")}
+		}), Info, false, "", ""},
+		{"replay queue", drill, ok(func(t *Tables) { (*t)["copystatus"] = []row{copies[0], with(copies[1], "ReplayQueueLength", "1500")} }), Blocker, false, "replay queue of 1500", ""},
 		{"single copy", drill, ok(func(t *Tables) { (*t)["databases"] = []row{dbMB01} }), Blocker, false, "nowhere to move", ""},
 		{"trh failed", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "*FAILED*"), trh("EX10-MB02", "Passed")}, Blocker, false, "ClusterService is Failed", ""},
 		{"trh passed in German", drill, []Tables{ok(nil)[0], trh("EX10-MB01", "Bestanden"), trh("EX10-MB02", "Passed")}, Info, false, "", ""},

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ControlHandler serves the lab's fault switchboard, so a person running `exchops
@@ -13,7 +14,8 @@ import (
 //	POST /fault  kind=server   server=EX10-MB02 fault=hang|unreachable|http500|unauthorized|malformed|none
 //	POST /fault  kind=copy     database=MB01 server=EX10-MB02 status=Failed|FailedAndSuspended|"" [message=...]
 //	POST /fault  kind=queues   database=MB01 server=EX10-MB02 copy=40 replay=12
-//	POST /fault  kind=index    database=MB01 server=EX10-MB02 state=Failed|Healthy
+//	POST /fault  kind=index    database=MB01 server=EX10-MB02 state=Failed|Disabled|Healthy
+//	POST /fault  kind=lag      database=MB01 server=EX10-MB02 replay=168h [truncation=24h] (0s: not lagged)
 //	POST /fault  kind=network  dag=E14-DAG network=DAGNetwork02 down=true|false
 //	POST /fault  kind=witness  dag=E14-DAG unreachable=true|false
 //	POST /fault  kind=member   dag=E14-DAG server=EX10-MB02 down=true|false
@@ -83,6 +85,21 @@ func (l *Lab) applyFault(get func(string) string) error {
 			return err
 		}
 		return o.SetContentIndexState(get("database"), get("server"), get("state"))
+	case "lag":
+		if err := need("database", "server", "replay"); err != nil {
+			return err
+		}
+		replay, err := time.ParseDuration(get("replay"))
+		if err != nil {
+			return fmt.Errorf("replay=%q: write a duration such as 168h or 0s", get("replay"))
+		}
+		var trunc time.Duration
+		if v := get("truncation"); v != "" {
+			if trunc, err = time.ParseDuration(v); err != nil {
+				return fmt.Errorf("truncation=%q: write a duration such as 24h or 0s", v)
+			}
+		}
+		return o.SetLag(get("database"), get("server"), replay, trunc)
 	case "network":
 		if err := need("dag", "network", "down"); err != nil {
 			return err
@@ -111,6 +128,6 @@ func (l *Lab) applyFault(get func(string) string) error {
 		}
 		return o.SetMemberDown(get("dag"), get("server"), down)
 	default:
-		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, network, witness, member", kind)
+		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, lag, network, witness, member", kind)
 	}
 }

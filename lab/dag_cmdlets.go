@@ -25,6 +25,8 @@ const (
 	typeMoveResult      = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseMoveResult"
 	// ActivationPreference's elements: pairs of a server's ADObjectId and a number.
 	typePreferencePair = "System.Collections.Generic.KeyValuePair`2[[Microsoft.Exchange.Data.Directory.ADObjectId, Microsoft.Exchange.Data.Directory],[System.Int32, mscorlib]]"
+	// ReplayLagTimes' and TruncationLagTimes' elements: a server's ADObjectId and a time span.
+	typeLagPair = "System.Collections.Generic.KeyValuePair`2[[Microsoft.Exchange.Data.Directory.ADObjectId, Microsoft.Exchange.Data.Directory],[Microsoft.Exchange.Data.EnhancedTimeSpan, Microsoft.Exchange.Data]]"
 )
 
 // dagCmdlets are the DAG-side Exchange cmdlets as run on server on (the server the
@@ -319,6 +321,8 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 		"Server", db.Active,
 		"Servers", servers,
 		"ActivationPreference", preferencePairs(db),
+		"ReplayLagTimes", lagPairs(db, func(c *Copy) time.Duration { return c.ReplayLag }),
+		"TruncationLagTimes", lagPairs(db, func(c *Copy) time.Duration { return c.TruncationLag }),
 		"MasterServerOrAvailabilityGroup", master,
 		"RpcClientAccessServer", db.RpcClientAccessServer,
 		"CircularLoggingEnabled", db.CircularLogging,

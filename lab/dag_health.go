@@ -74,7 +74,8 @@ func (o *Org) replicationHealth(server string) ([]healthRow, error) {
 		if c.CopyQueue >= maxCopyQueue {
 			copyBehind = append(copyBehind, fmt.Sprintf("%s (copy queue %d)", id, c.CopyQueue))
 		}
-		if c.ReplayQueue >= maxReplayQueue {
+		// A lagged copy holds its logs back on purpose.
+		if c.ReplayQueue >= maxReplayQueue && c.ReplayLag == 0 && c.TruncationLag == 0 {
 			replayBehind = append(replayBehind, fmt.Sprintf("%s (replay queue %d)", id, c.ReplayQueue))
 		}
 	}
@@ -219,6 +220,40 @@ func (o *Org) SetQueues(db, server string, copyQueue, replayQueue int) error {
 		return err
 	}
 	c.CopyQueue, c.ReplayQueue = copyQueue, replayQueue
+	return nil
+}
+
+// laggedReplayQueue is the replay queue the lab gives a lagged copy: the logs it holds
+// back, far over any healthy bar (a day's logs of a busy database).
+const laggedReplayQueue = 1500
+
+// SetLag makes a copy lagged, as an administrator sets one up for point-in-time
+// recovery (Set-MailboxDatabaseCopy -ReplayLagTime/-TruncationLagTime, then
+// Suspend-MailboxDatabaseCopy -ActivationOnly so Active Manager never picks it): its
+// activation is suspended and its replay queue long. Zero lags make it an ordinary
+// copy again, activation resumed and its queue replayed.
+func (o *Org) SetLag(db, server string, replay, truncation time.Duration) error {
+	if replay < 0 || truncation < 0 {
+		return fmt.Errorf("lab: lag times must not be negative")
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d, c, err := o.faultCopy(db, server)
+	if err != nil {
+		return err
+	}
+	if strings.EqualFold(c.Server, d.Active) && replay+truncation > 0 {
+		return fmt.Errorf("lab: %s\\%s is the active copy: only a passive copy can be lagged", d.Name, c.Server)
+	}
+	c.ReplayLag, c.TruncationLag = replay, truncation
+	lagged := replay+truncation > 0
+	c.ActivationOnly = lagged
+	if lagged {
+		c.ReplayQueue = laggedReplayQueue
+		c.SuspendComment = "lagged copy"
+	} else {
+		c.ReplayQueue, c.SuspendComment = 0, ""
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/exchops/exchops/lab/ps"
 )
@@ -125,6 +126,30 @@ func preferencePairs(db *Database) []any {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// lagPairs is MailboxDatabase.ReplayLagTimes or TruncationLagTimes: one pair per copy
+// in preference order, "[EX10-MB02, 7.00:00:00]", 00:00:00 for a copy without lag.
+func lagPairs(db *Database, lag func(*Copy) time.Duration) []any {
+	out := []any{}
+	for _, c := range byPreference(db) {
+		text := timeSpanText(lag(c))
+		kv := ps.NewObject(typeLagPair, "Key", c.Server, "Value", text)
+		kv.Str = fmt.Sprintf("[%s, %s]", c.Server, text)
+		out = append(out, kv)
+	}
+	return out
+}
+
+// timeSpanText is a TimeSpan's text, [d.]hh:mm:ss.
+func timeSpanText(d time.Duration) string {
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	s := fmt.Sprintf("%02d:%02d:%02d", d/time.Hour, d%time.Hour/time.Minute, d%time.Minute/time.Second)
+	if days > 0 {
+		s = fmt.Sprintf("%d.%s", days, s)
+	}
+	return s
 }
 
 // byteQuantifiedSize is the text of Exchange's ByteQuantifiedSize: the value in the

@@ -132,6 +132,9 @@ type Copy struct {
 	ContentIndexState string
 	LastInspected     time.Time
 	SeedingPostponed  bool // added with -SeedingPostponed: suspended and never seeded
+	// A lagged copy (SetLag): logs are replayed ReplayLag late and kept TruncationLag
+	// longer; its activation is suspended on purpose and its replay queue is long.
+	ReplayLag, TruncationLag time.Duration
 }
 
 // DAG is a database availability group.

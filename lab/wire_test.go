@@ -284,6 +284,7 @@ func TestControlEndpoint(t *testing.T) {
 		{"kind": {"copy"}, "database": {"MB01"}},
 		{"kind": {"network"}, "dag": {"E14-DAG"}, "network": {"DAGNetwork01"}, "down": {"maybe"}},
 		{"kind": {"copy"}, "database": {"MB01"}, "server": {"EX10-MB02"}, "status": {"Failed"}}, // no DAG yet
+		{"kind": {"lag"}, "database": {"MB01"}, "server": {"EX10-MB02"}, "replay": {"a week"}},
 	}
 	for _, v := range bad {
 		if code, body := post(v); code != http.StatusBadRequest || strings.TrimSpace(body) == "" {

@@ -91,7 +91,8 @@ type DatabaseDrill struct {
 	StartedOn string `json:"started_on"` // where it was active when the drill began
 	Preferred string `json:"preferred"`  // its activation preference 1 server (shown, not a target)
 	Moves     []Move `json:"moves,omitempty"`
-	Result    string `json:"result"` // passed, stopped, not run
+	Result    string `json:"result"`         // passed, stopped, not run, skipped
+	Note      string `json:"note,omitempty"` // why it was skipped
 }
 
 // Move is one switchover.
@@ -202,6 +203,14 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 	for i := range sc.Databases {
 		db := &sc.Databases[i]
 		away := bestOther(rep, db.Database, db.StartedOn)
+		// A database whose other copies are all lagged has nowhere a drill may move
+		// it: activating a lagged copy would throw its point-in-time recovery away.
+		if away == "" {
+			db.Result = "skipped"
+			db.Note = "its other copies are lagged, and a drill never activates a lagged copy"
+			d.say(db.Database + ": not moved: " + db.Note)
+			continue
+		}
 		m := d.move(ctx, db.Database, "away", db.StartedOn, away)
 		db.Moves = append(db.Moves, m)
 		if m.Result == MoveOK && !sameHost(away, db.StartedOn) {
@@ -272,13 +281,14 @@ func precheck(rep *Report, th Thresholds) []string {
 		if c.CopyQueue >= th.copyLimit() {
 			why = append(why, fmt.Sprintf("has a copy queue of %d", c.CopyQueue))
 		}
-		if c.ReplayQueue >= th.replayLimit() && c.Lag == "" {
+		// A lagged copy's long replay queue and suspended activation are on purpose.
+		if c.ReplayQueue >= th.replayLimit() && !c.Lagged() {
 			why = append(why, fmt.Sprintf("has a replay queue of %d", c.ReplayQueue))
 		}
 		if c.ContentIndex == "" || !indexOK(c.ContentIndex) {
 			why = append(why, "has content index "+orDash(c.ContentIndex))
 		}
-		if c.ActivationSuspended {
+		if c.ActivationSuspended && !c.Lagged() {
 			why = append(why, "has its activation suspended")
 		}
 		if len(why) > 0 {
@@ -289,11 +299,11 @@ func precheck(rep *Report, th Thresholds) []string {
 }
 
 // bestOther is the copy Active Manager would pick: the lowest activation preference
-// on another server.
+// on another server, never a lagged copy ("" when there is none).
 func bestOther(rep *Report, db, active string) string {
 	var cands []CopyDetail
 	for _, c := range rep.Copies {
-		if c.Database == db && !sameHost(c.Server, active) {
+		if c.Database == db && !sameHost(c.Server, active) && !c.Lagged() {
 			cands = append(cands, c)
 		}
 	}
@@ -579,6 +589,9 @@ func (s *Scorecard) Text() string {
 	for _, db := range s.Databases {
 		if len(db.Moves) == 0 {
 			rows = append(rows, []string{db.Database, "-", orDash(db.StartedOn), "-", "-", "-", db.Result})
+			if db.Note != "" {
+				details = append(details, db.Database+": "+db.Note)
+			}
 			continue
 		}
 		for _, m := range db.Moves {

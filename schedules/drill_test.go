@@ -147,6 +147,28 @@ func TestDrillOnANonEnglishServer(t *testing.T) {
 	wantContains(t, "the reason", sc.Reason, "EX10-MB02's replication check FileShareQuorum is Failed")
 }
 
+// A lagged copy keeps its activation suspended and a long replay queue on purpose:
+// the drill does not abort because of it and never moves a database to it, so a
+// database whose only other copy is lagged stays where it is.
+func TestDrillLeavesLaggedCopiesAlone(t *testing.T) {
+	g := startRig(t, nil)
+	if err := g.lab.Org.SetLag("MB01", "EX10-MB02", 7*24*time.Hour, 0); err != nil {
+		t.Fatal(err)
+	}
+	sc, err, log := g.drill(schedules.DrillOptions{})
+	if err != nil || sc.Outcome != schedules.Passed {
+		t.Fatalf("drill: %v\nprogress:\n%s", err, log)
+	}
+	mb01, mb02 := sc.Databases[0], sc.Databases[1]
+	if mb01.Result != "skipped" || len(mb01.Moves) != 0 || mb02.Result != "passed" || len(mb02.Moves) != 2 {
+		t.Fatalf("scorecard:\n%s", sc.Text())
+	}
+	if got := g.copies(); !reflect.DeepEqual(got, homes) {
+		t.Errorf("after the drill the copies are %v, want %v", got, homes)
+	}
+	wantContains(t, "the scorecard", sc.Text(), "MB01: its other copies are lagged")
+}
+
 // A copy whose content index is Disabled (indexing off on purpose) is no reason to
 // abort a drill, and Exchange switches over to it.
 func TestDrillWithADisabledContentIndex(t *testing.T) {

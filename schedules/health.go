@@ -136,8 +136,12 @@ type DatabaseSummary struct {
 	Copies      int    `json:"copies"`
 	Healthy     int    `json:"healthy"`   // Mounted or Healthy, with queues below the thresholds
 	Unhealthy   int    `json:"unhealthy"` // the others
-	CopyQueue   int    `json:"copy_queue"`
-	ReplayQueue int    `json:"replay_queue"`
+	// Lagged counts the lagged copies: their long replay queues and suspended
+	// activation are on purpose, so they are counted here rather than as unhealthy
+	// (Get-DAGHealth.ps1's lagged queues).
+	Lagged      int `json:"lagged,omitempty"`
+	CopyQueue   int `json:"copy_queue"`
+	ReplayQueue int `json:"replay_queue"`
 	// ContentIndex is Healthy when every copy's is, else the first other state.
 	ContentIndex string  `json:"content_index,omitempty"`
 	Verdict      Verdict `json:"verdict"`
@@ -154,13 +158,18 @@ type CopyDetail struct {
 	ActivationSuspended bool      `json:"activation_suspended,omitempty"`
 	CopyQueue           int       `json:"copy_queue"`
 	ReplayQueue         int       `json:"replay_queue"`
-	Lag                 string    `json:"lag,omitempty"` // replay lag time; "" for a copy that is not lagged
+	Lag                 string    `json:"lag,omitempty"`            // replay lag time; "" for a copy that is not lagged
+	TruncationLag       string    `json:"truncation_lag,omitempty"` // truncation lag time; "" for none
 	ContentIndex        string    `json:"content_index,omitempty"`
 	LastInspected       time.Time `json:"last_inspected,omitzero"`
 	Error               string    `json:"error,omitempty"`
 	Healthy             bool      `json:"healthy"`
 	Ignored             bool      `json:"ignored,omitempty"`
 }
+
+// Lagged reports whether the copy has a replay or truncation lag: such a copy keeps
+// logs back and its activation suspended on purpose, for point-in-time recovery.
+func (c CopyDetail) Lagged() bool { return c.Lag != "" || c.TruncationLag != "" }
 
 // Name is the copy's identity, DATABASE\SERVER.
 func (c CopyDetail) Name() string { return c.Database + `\` + c.Server }
@@ -412,6 +421,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 	// Copies, with preferences and lag from the databases.
 	prefs := map[string]map[string]int{}
 	lags := map[string]map[string]string{}
+	truncs := map[string]map[string]string{}
 	dbServers := map[string][]string{}
 	var dbNames []string
 	for _, db := range dbs {
@@ -422,6 +432,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 			return n, err == nil
 		})
 		lags[name] = pairs(db["ReplayLagTimes"], func(v string) (string, bool) { return v, isLag(v) })
+		truncs[name] = pairs(db["TruncationLagTimes"], func(v string) (string, bool) { return v, isLag(v) })
 		dbServers[name] = upper(split(db["Servers"]))
 	}
 	seen := map[string]bool{}
@@ -449,6 +460,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		}
 		cd.Preference = lookup(prefs[cd.Database], cd.Server)
 		cd.Lag = lookup(lags[cd.Database], cd.Server)
+		cd.TruncationLag = lookup(truncs[cd.Database], cd.Server)
 		rep.Copies = append(rep.Copies, cd)
 		if dbServers[cd.Database] == nil && !slices.Contains(dbNames, cd.Database) {
 			dbNames = append(dbNames, cd.Database) // the databases read failed
@@ -460,7 +472,8 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		for _, s := range dbServers[db] {
 			if !seen[db+`\`+s] {
 				rep.Copies = append(rep.Copies, CopyDetail{Database: db, Server: s, Status: "Unknown",
-					Preference: lookup(prefs[db], s), Lag: lookup(lags[db], s), Error: "not read: " + s + " did not report its copies"})
+					Preference: lookup(prefs[db], s), Lag: lookup(lags[db], s), TruncationLag: lookup(truncs[db], s),
+					Error: "not read: " + s + " did not report its copies"})
 			}
 		}
 	}
@@ -490,7 +503,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		if c.CopyQueue >= th.copyLimit() {
 			j.add(Warning, "Copy %s has a copy queue of %d logs (%d or more is unhealthy)", c.Name(), c.CopyQueue, th.copyLimit())
 		}
-		if c.Lag == "" && c.ReplayQueue >= th.replayLimit() {
+		if !c.Lagged() && c.ReplayQueue >= th.replayLimit() {
 			j.add(Warning, "Copy %s has a replay queue of %d logs (%d or more is unhealthy)", c.Name(), c.ReplayQueue, th.replayLimit())
 		}
 		if !indexOK(c.ContentIndex) {
@@ -525,7 +538,9 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 				unhealthy = append(unhealthy, c.Name())
 			}
 			s.CopyQueue = max(s.CopyQueue, c.CopyQueue)
-			if c.Lag == "" {
+			if c.Lagged() {
+				s.Lagged++
+			} else {
 				s.ReplayQueue = max(s.ReplayQueue, c.ReplayQueue)
 			}
 			if c.ContentIndex != "" && !strings.EqualFold(c.ContentIndex, "Healthy") && strings.EqualFold(s.ContentIndex, "Healthy") {
@@ -565,7 +580,8 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 }
 
 // copyHealthy: Mounted or Healthy, with queues below the thresholds (the replay
-// queue is not counted on a lagged copy, which holds logs back on purpose).
+// queue is not counted on a lagged copy, which holds logs back on purpose; nor is its
+// suspended activation, which is what makes it safe).
 func copyHealthy(c CopyDetail, th Thresholds) bool {
 	st := strings.ToLower(c.Status)
 	if st != "mounted" && st != "healthy" {
@@ -574,7 +590,7 @@ func copyHealthy(c CopyDetail, th Thresholds) bool {
 	if c.CopyQueue >= th.copyLimit() {
 		return false
 	}
-	return c.Lag != "" || c.ReplayQueue < th.replayLimit()
+	return c.Lagged() || c.ReplayQueue < th.replayLimit()
 }
 
 // statusClass sorts copy states as EXCHANGE.md does; a state it does not list is a
@@ -704,7 +720,7 @@ func lookup[T any](m map[string]T, server string) T {
 	return zero
 }
 
-// isLag reports whether a ReplayLagTime value ("7.00:00:00", "00:00:00") is a lag.
+// isLag reports whether a ReplayLagTime or TruncationLagTime value ("7.00:00:00", "00:00:00") is a lag.
 func isLag(v string) bool {
 	return strings.Trim(v, "0:. ") != ""
 }

@@ -56,6 +56,19 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			reasons: []string{`replication check DBLogCopyKeepingUp failed`},
 		},
 		{
+			// Lagged copies (a replay lag on one, a truncation lag on the other):
+			// their long replay queues and suspended activation are on purpose, counted
+			// as lagged, not as unhealthy.
+			name: "lagged",
+			fault: func() error {
+				return errors.Join(o.SetLag("MB01", "EX10-MB02", 7*24*time.Hour, 0), o.SetLag("MB02", "EX10-MB01", 0, 24*time.Hour))
+			},
+			clear: func() error {
+				return errors.Join(o.SetLag("MB01", "EX10-MB02", 0, 0), o.SetLag("MB02", "EX10-MB01", 0, 0))
+			},
+			verdict: schedules.OK,
+		},
+		{
 			// A German server: its checks' texts are translated, their values are not.
 			name: "german-ok",
 			fault: func() error {

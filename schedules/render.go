@@ -65,14 +65,14 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "- Witness: %s (in use: %s)\n", witness, orDash(st.WitnessShareInUse))
 
 	if len(r.Databases) > 0 {
-		rows := [][]string{{"Database", "Mounted on", "Preference 1", "Copies", "Healthy", "Unhealthy", "Copy queue", "Replay queue", "Content index", "Verdict"}}
+		rows := [][]string{{"Database", "Mounted on", "Preference 1", "Copies", "Healthy", "Unhealthy", "Lagged", "Copy queue", "Replay queue", "Content index", "Verdict"}}
 		for _, d := range r.Databases {
 			pref := orDash(d.Preferred)
 			if d.Preferred != "" && d.MountedOn != "" && !d.OnPreferred {
 				pref += " (not on it)"
 			}
 			rows = append(rows, []string{d.Name, orDash(d.MountedOn), pref, strconv.Itoa(d.Copies), strconv.Itoa(d.Healthy),
-				strconv.Itoa(d.Unhealthy), strconv.Itoa(d.CopyQueue), strconv.Itoa(d.ReplayQueue), orDash(d.ContentIndex), verdictCell(d.Verdict, d.Ignored)})
+				strconv.Itoa(d.Unhealthy), strconv.Itoa(d.Lagged), strconv.Itoa(d.CopyQueue), strconv.Itoa(d.ReplayQueue), orDash(d.ContentIndex), verdictCell(d.Verdict, d.Ignored)})
 		}
 		section(&b, "Databases", rows)
 	}
@@ -96,7 +96,7 @@ func (r *Report) Text() string {
 				healthy += " (ignored)"
 			}
 			rows = append(rows, []string{c.Name(), pref, orDash(status), strconv.Itoa(c.CopyQueue), strconv.Itoa(c.ReplayQueue),
-				orDash(c.Lag), orDash(c.ContentIndex), healthy})
+				lagText(c), orDash(c.ContentIndex), healthy})
 			if c.Error != "" {
 				errs = append(errs, c.Name()+": "+c.Error)
 			}
@@ -243,4 +243,17 @@ func human(d time.Duration) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// lagText is a copy's lags for the Lag column: "7.00:00:00", "truncation 1.00:00:00",
+// or both; "-" for a copy that is not lagged.
+func lagText(c CopyDetail) string {
+	var parts []string
+	if c.Lag != "" {
+		parts = append(parts, c.Lag)
+	}
+	if c.TruncationLag != "" {
+		parts = append(parts, "truncation "+c.TruncationLag)
+	}
+	return orDash(strings.Join(parts, ", "))
 }
