@@ -144,6 +144,29 @@ func TestProjectColumns(t *testing.T) {
 	}
 }
 
+// A Test-ReplicationHealth row from a German server: Result's text is translated,
+// its Value (the enum) is not, and "Result.Value" reaches it.
+const replicationRowXML = `<Obj RefId="0"><TN RefId="0"><T>Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckOutputObject</T><T>System.Object</T></TN>` +
+	`<ToString>DBCopyFailed</ToString><Props><S N="Server">EX10-MB02</S><S N="Check">DBCopyFailed</S>` +
+	`<Obj N="Result" RefId="1"><TN RefId="1"><T>Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckResult</T><T>System.Object</T></TN><ToString>*FEHLER*</ToString>` +
+	`<Props><Obj N="Value" RefId="2"><TN RefId="2"><T>Microsoft.Exchange.Management.SystemConfigurationTasks.ReplicationCheckResultEnum</T><T>System.Enum</T><T>System.ValueType</T><T>System.Object</T></TN><ToString>Failed</ToString><I32>3</I32></Obj></Props></Obj>` +
+	`</Props></Obj>`
+
+func TestProjectNestedColumn(t *testing.T) {
+	obj := decodeOne(t, replicationRowXML)
+	call := commands.Call{Section: "replicationhealth", Columns: []string{"Check", "Result", "Result.Value", "Result.Missing", "Check.Value"}}
+	sec := project(call, []any{obj})
+	want := map[string]string{"Check": "DBCopyFailed", "Result": "*FEHLER*", "Result.Value": "Failed", "Result.Missing": "", "Check.Value": ""}
+	for k, v := range want {
+		if got := sec.Rows[0][k]; got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if got := strings.Join(sec.Columns, ","); got != "Check,Result,Result.Value,Result.Missing,Check.Value" {
+		t.Errorf("columns %q", got)
+	}
+}
+
 func TestDecodeValues(t *testing.T) {
 	for _, tc := range []struct {
 		xml, want string
