@@ -127,13 +127,15 @@ func (e *DrillError) Error() string {
 //  1. pre-checks from a fresh health report, aborting with the reason when any member
 //     is not operational, any replication check is not Passed, any DAG network is not
 //     Up, or any copy is not Mounted/Healthy, has a queue at the limit, a content index
-//     that is not Healthy or its activation suspended;
+//     that is neither Healthy nor Disabled, or its activation suspended (a lagged
+//     copy's replay queue and suspended activation are on purpose and do not count);
 //  2. the failback plan: each database's active server, where it goes back (the
 //     drill tests failover, it does not rebalance: a database that was not on its
 //     preference-1 server stays where the administrators left it);
 //  3. one database at a time: a lossless switchover (the `failover <db> to=<server>`
 //     command's own preflight and script: never a -Skip switch, never BestEffort) to
-//     the best other copy, waiting until it is Mounted and the other copies Healthy,
+//     the best other copy that is not lagged (a database with no such copy is
+//     skipped), waiting until it is Mounted and the other copies Healthy,
 //     then the same back to the server it started on.
 //
 // A move that is blocked, fails or does not finish within the time-out stops the
