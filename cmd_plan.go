@@ -24,9 +24,12 @@ var labEnv = commands.Env{
 	},
 }
 
-// envFromConfig turns the exchange section of the configuration into what planning needs.
-func envFromConfig(x config.Exchange) commands.Env {
-	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer}
+// envFromConfig turns the exchange and health sections of the configuration into what
+// planning needs.
+func envFromConfig(c config.Config) commands.Env {
+	x := c.Exchange
+	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer,
+		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue}
 	for _, s := range x.Servers {
 		var roles []string
 		for _, r := range s.Roles {
@@ -57,7 +60,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "exchops plan: %s: %v\n", *cfgPath, err)
 			return exitUsage
 		}
-		env = envFromConfig(c.Exchange)
+		env = envFromConfig(c)
 	}
 	inv, err := commands.Parse(strings.Join(fs.Args(), " "))
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 // Thresholds from EXCHANGE.md and the walkthrough's best practices.
 const (
 	maxDAGMembers = 16 // Exchange 2010: at most 16 members, so at most 16 copies
-	queueLimit    = 8  // a copy or replay queue of 8 or more is unhealthy
 	maxNLBNodes   = 32 // Windows NLB cluster limit
 )
 
@@ -157,7 +156,7 @@ func catalog() []*Spec {
 			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"failover MB01 to=EX10-MB02"},
 			Notes: []string{
-				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue is 8 or more, its content index is not Healthy or its activation is suspended.",
+				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue reaches health.copy_queue or health.replay_queue (default 8), its content index is not Healthy or its activation is suspended.",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Move-ActiveMailboxDatabase"},
 			plan:    planFailover,
@@ -171,7 +170,7 @@ func catalog() []*Spec {
 			Target:   "the management server's Exchange endpoint; the preflight also reads Test-ReplicationHealth through each mailbox server's own endpoint",
 			Examples: []string{"drill E14-DAG"},
 			Notes: []string{
-				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8.",
+				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below health.copy_queue and health.replay_queue (default 8).",
 				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its cmdlets) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to its preference-1 server the same way. It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Get-MailboxServer", "Test-ReplicationHealth", "Move-ActiveMailboxDatabase"},
@@ -713,7 +712,7 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
 			Budget:   switchBudget, Interval: switchInterval,
 		},
-		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to) },
+		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to, env) },
 	}, nil
 }
 
@@ -805,7 +804,7 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
 			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to its preference-1 server. " +
 			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
-		evaluate: func(r []Tables) Findings { return evalDrill(r, dag) },
+		evaluate: func(r []Tables) Findings { return evalDrill(r, dag, env) },
 	}, nil
 }
 

@@ -11,6 +11,30 @@ type Env struct {
 	ManagementServer string   // where Exchange cmdlets run (exchange.management_server): EX10-CAHT
 	DNSServer        string   // where dnscmd runs (exchange.dns_server): DC01
 	Servers          []Server // exchange.servers; when not empty, every target must be listed
+	// CopyQueue and ReplayQueue are health.copy_queue and health.replay_queue: the queue
+	// lengths from which failover's preflight and the drill call a copy unhealthy, the
+	// same rule the health report judges by (0: DefaultQueueLimit).
+	CopyQueue, ReplayQueue int
+}
+
+// DefaultQueueLimit is EXCHANGE.md's threshold, the one default of health.copy_queue
+// and health.replay_queue: a copy or replay queue of 8 or more logs is unhealthy.
+const DefaultQueueLimit = 8
+
+// CopyLimit is the copy queue length from which a copy is unhealthy.
+func (e Env) CopyLimit() int {
+	if e.CopyQueue > 0 {
+		return e.CopyQueue
+	}
+	return DefaultQueueLimit
+}
+
+// ReplayLimit is the replay queue length from which a copy is unhealthy.
+func (e Env) ReplayLimit() int {
+	if e.ReplayQueue > 0 {
+		return e.ReplayQueue
+	}
+	return DefaultQueueLimit
 }
 
 // Server is one configured server and its roles ("mailbox", "clientaccess",

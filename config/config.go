@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/exchops/exchops/commands"
 	"io"
 	"net"
 	"os"
@@ -178,7 +179,7 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Database:  "/var/lib/exchops/exchops.db",
 		Approvals: Approvals{Required: 1, ExpireAfter: Duration(30 * time.Minute)},
-		Health:    Health{CopyQueue: 8, ReplayQueue: 8},
+		Health:    Health{CopyQueue: commands.DefaultQueueLimit, ReplayQueue: commands.DefaultQueueLimit},
 		Drill:     Drill{Timeout: Duration(5 * time.Minute)},
 		Exchange: Exchange{
 			Version: 2010,
