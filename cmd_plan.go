@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
@@ -29,7 +30,7 @@ var labEnv = commands.Env{
 func envFromConfig(c config.Config) commands.Env {
 	x := c.Exchange
 	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer,
-		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue}
+		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue, SeedTimeout: time.Duration(x.SeedTimeout)}
 	for _, s := range x.Servers {
 		var roles []string
 		for _, r := range s.Roles {

@@ -15,6 +15,20 @@ type Env struct {
 	// lengths from which failover's preflight and the drill call a copy unhealthy, the
 	// same rule the health report judges by (0: DefaultQueueLimit).
 	CopyQueue, ReplayQueue int
+	// SeedTimeout is exchange.seed_timeout: how long a seed may run (0: DefaultSeedTimeout).
+	SeedTimeout time.Duration
+}
+
+// DefaultSeedTimeout is exchange.seed_timeout's default: a day, for the largest
+// databases over a slow link.
+const DefaultSeedTimeout = 24 * time.Hour
+
+// SeedLimit is how long a seed may run.
+func (e Env) SeedLimit() time.Duration {
+	if e.SeedTimeout > 0 {
+		return e.SeedTimeout
+	}
+	return DefaultSeedTimeout
 }
 
 // DefaultQueueLimit is EXCHANGE.md's threshold, the one default of health.copy_queue
@@ -85,6 +99,10 @@ type Step struct {
 	Calls   []Call `json:"calls,omitempty"`
 	Script  string // what people read; what WinRS runs when Calls is empty
 	Purpose string // one line for people: what this step does
+	// Timeout, when set, is this step's own time limit in place of the runner's
+	// per-command timeout: a seed runs inside Update-MailboxDatabaseCopy for as long as
+	// the database takes to copy, and ending the step ends the seed.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // Exchange reports whether the step goes to the Exchange endpoint.
