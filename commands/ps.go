@@ -99,7 +99,9 @@ var (
 	colsNetworks  = []string{"Name", "*Subnets", "*Interfaces", "MapiAccessEnabled", "ReplicationEnabled"}
 	colsHealth    = []string{"Server", "Check", "CheckDescription", "Result", "Error"}
 	colsNLB       = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
-	colsNLBNodes  = []string{"Name", "State", "Interface", "#HostID"}
+	// Get-NlbClusterNode's properties: its table view labels InterfaceName "Interface"
+	// and HostPriority "HostID", names no object carries.
+	colsNLBNodes = []string{"Name", "State", "InterfaceName", "#HostPriority"}
 )
 
 // waitRow prints the wait section from three PowerShell expressions.
