@@ -93,6 +93,21 @@ func TestSeedOutlastsTheCommandTimeout(t *testing.T) {
 			t.Fatalf("the seed under the command timeout: %v, want a timeout", err)
 		}
 	})
+
+	// A seed that outlasts exchange.seed_timeout is stopped, and the error names that key.
+	t.Run("seed longer than exchange.seed_timeout", func(t *testing.T) {
+		r, env := start(t)
+		env.SeedTimeout = seed / 3
+		p := planOf(t, env, "copy add MB01 EX10-MB02")
+		if _, err := r.RunStep(context.Background(), p.Steps[0], nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.RunStep(context.Background(), p.Steps[1], nil)
+		if runners.KindOf(err) != runners.Timeout {
+			t.Fatalf("a seed longer than its limit: %v, want a timeout", err)
+		}
+		wantContains(t, "the error", err.Error(), "within 500ms, the step's own limit", "exchange.seed_timeout")
+	})
 }
 
 func planOf(t *testing.T, env commands.Env, text string) *commands.Plan {
