@@ -112,7 +112,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	}
 	deleteOrphanShells(ctx, a.db, a.runner, o.Logger)
 
-	env := envFromConfig(cfg.Exchange)
+	env := envFromConfig(cfg)
 	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
 	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env,

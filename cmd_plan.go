@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
@@ -24,9 +25,12 @@ var labEnv = commands.Env{
 	},
 }
 
-// envFromConfig turns the exchange section of the configuration into what planning needs.
-func envFromConfig(x config.Exchange) commands.Env {
-	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer}
+// envFromConfig turns the exchange and health sections of the configuration into what
+// planning needs.
+func envFromConfig(c config.Config) commands.Env {
+	x := c.Exchange
+	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer,
+		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue, SeedTimeout: time.Duration(x.SeedTimeout)}
 	for _, s := range x.Servers {
 		var roles []string
 		for _, r := range s.Roles {
@@ -57,7 +61,7 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "exchops plan: %s: %v\n", *cfgPath, err)
 			return exitUsage
 		}
-		env = envFromConfig(c.Exchange)
+		env = envFromConfig(c)
 	}
 	inv, err := commands.Parse(strings.Join(fs.Args(), " "))
 	if err != nil {

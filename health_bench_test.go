@@ -8,6 +8,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
@@ -138,7 +139,7 @@ func BenchmarkHealthReport(b *testing.B) {
 func benchmarkHealth(b *testing.B, newLab func(*testing.B, *requestCounter, bool) (*runners.WinRM, commands.Env), copies int, naive bool) {
 	ctx := context.Background()
 	collect := func(b *testing.B, r schedules.Runner, env commands.Env) {
-		rep, err := schedules.Collect(ctx, r, env, "E14-DAG", schedules.Thresholds{})
+		rep, err := schedules.Collect(ctx, r, env, "E14-DAG", schedules.Thresholds{}, clock.Real{})
 		if err != nil {
 			b.Fatal(err)
 		}

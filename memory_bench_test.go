@@ -21,6 +21,7 @@ import (
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
@@ -269,7 +270,7 @@ func recordHealthReads(tb testing.TB) *replayRunner {
 	tb.Helper()
 	d := startDAGLab(tb, lab.Options{})
 	replay := &replayRunner{results: map[string]*runners.Result{}}
-	rep, err := schedules.Collect(context.Background(), recordingRunner{d.r, replay}, labEnv, "E14-DAG", schedules.Thresholds{})
+	rep, err := schedules.Collect(context.Background(), recordingRunner{d.r, replay}, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package approvals
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/exchops/exchops/commands"
 )
@@ -36,6 +37,7 @@ func TestPlanHashCoversCalls(t *testing.T) {
 		"the wait's calls":    func(p *commands.Plan) { p.Wait.Step.Calls = nil },
 		"the wait's server":   func(p *commands.Plan) { p.Wait.Until.Server = "EX10-MB03" },
 		"the wait's kind":     func(p *commands.Plan) { p.Wait.Until.Kind = commands.UntilCopyHealthy },
+		"a step's own limit":  func(p *commands.Plan) { p.Steps[0].Timeout = 24 * time.Hour },
 	}
 	for name, edit := range edits {
 		p := plan(edit)

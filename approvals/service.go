@@ -551,6 +551,8 @@ func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
 	type step struct {
 		Target, Script string
 		Calls          []commands.Call `json:",omitempty"`
+		// omitempty: a step without a limit of its own hashes as before the field.
+		Timeout time.Duration `json:",omitempty"`
 	}
 	var h struct {
 		Steps    []step
@@ -562,10 +564,10 @@ func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
 		NoOp     bool
 	}
 	for _, s := range p.Steps {
-		h.Steps = append(h.Steps, step{s.Target, s.Script, s.Calls})
+		h.Steps = append(h.Steps, step{s.Target, s.Script, s.Calls, s.Timeout})
 	}
 	if p.Wait != nil {
-		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script, p.Wait.Step.Calls}
+		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script, p.Wait.Step.Calls, p.Wait.Step.Timeout}
 		h.Until = p.Wait.Until
 		h.Budget = p.Wait.Budget
 	}

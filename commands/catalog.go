@@ -10,17 +10,18 @@ import (
 // Thresholds from EXCHANGE.md and the walkthrough's best practices.
 const (
 	maxDAGMembers = 16 // Exchange 2010: at most 16 members, so at most 16 copies
-	queueLimit    = 8  // a copy or replay queue of 8 or more is unhealthy
 	maxNLBNodes   = 32 // Windows NLB cluster limit
 )
 
 // Time budgets for waits: long enough for a real small lab, short enough that a stuck
 // run is reported the same day.
 const (
-	nlbBudget      = 5 * time.Minute
-	nlbInterval    = 10 * time.Second
-	seedBudget     = 12 * time.Hour // seeding copies the whole database
-	seedInterval   = time.Minute
+	nlbBudget   = 5 * time.Minute
+	nlbInterval = 10 * time.Second
+	// After its seed (a step of its own, under exchange.seed_timeout), a copy resumes,
+	// replays what arrived during the seed and turns Healthy.
+	resumeBudget   = 30 * time.Minute
+	resumeInterval = 10 * time.Second
 	switchBudget   = 5 * time.Minute
 	switchInterval = 10 * time.Second
 )
@@ -143,9 +144,10 @@ func catalog() []*Spec {
 			},
 			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"copy add MB01 EX10-MB02", "copy add MB02 EX10-MB01 preference=2"},
-			Notes:    []string{"Blocked when circular logging is on for the second copy, when the copy exists with another preference, or for a 17th copy."},
-			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Add-MailboxDatabaseCopy"},
-			plan:     planCopyAdd,
+			Notes: []string{"Blocked when circular logging is on for the second copy, when the copy exists with another preference, or for a 17th copy.",
+				"The copy is added with -SeedingPostponed and seeded by Update-MailboxDatabaseCopy in a step of its own, limited by exchange.seed_timeout (default 24h) rather than the command timeout: Exchange 2010 seeds inside the cmdlet, and ending the step ends the seed. The seed's progress shows on the card."},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Add-MailboxDatabaseCopy", "Update-MailboxDatabaseCopy"},
+			plan:    planCopyAdd,
 		},
 		{
 			Name:    "failover",
@@ -157,7 +159,7 @@ func catalog() []*Spec {
 			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"failover MB01 to=EX10-MB02"},
 			Notes: []string{
-				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue is 8 or more, its content index is not Healthy or its activation is suspended.",
+				"Lossless only: the move never skips health, queue or content index checks. Blocked when the target copy is not Healthy, a queue reaches health.copy_queue or health.replay_queue (default 8), its content index is not Healthy or its activation is suspended.",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Move-ActiveMailboxDatabase"},
 			plan:    planFailover,
@@ -171,7 +173,7 @@ func catalog() []*Spec {
 			Target:   "the management server's Exchange endpoint; the preflight also reads Test-ReplicationHealth through each mailbox server's own endpoint",
 			Examples: []string{"drill E14-DAG"},
 			Notes: []string{
-				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below 8.",
+				"Blocked unless every member is operational, every replication check passed, every DAG network is Up and every copy is healthy with queues below health.copy_queue and health.replay_queue (default 8).",
 				"Once approved, for each database in turn: the move is exactly `failover <database> to=<server>` (see `help failover`; `exchops plan` prints its cmdlets) to the best other healthy copy, Lossless and never with a Skip switch; the drill waits until it is Mounted and every other copy Healthy (at most drill.timeout), then moves it back to the server it was on before the drill the same way (a drill does not rebalance). It checks again before each move, stops at the first problem, fails back, and reports a scorecard (time to mount per move) with the trend against earlier drills.",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Get-MailboxServer", "Test-ReplicationHealth", "Move-ActiveMailboxDatabase"},
@@ -664,7 +666,10 @@ func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, srv, pref := inv.Value("database"), inv.Value("server"), inv.Value("preference")
-	add := C("Add-MailboxDatabaseCopy", Str("Identity", db), Str("MailboxServer", srv))
+	// Exchange 2010 seeds inside Add-MailboxDatabaseCopy, and ending the step ends the
+	// seed: so the copy is added unseeded, and Update-MailboxDatabaseCopy seeds it in a
+	// step of its own under exchange.seed_timeout instead of the command timeout.
+	add := C("Add-MailboxDatabaseCopy", Str("Identity", db), Str("MailboxServer", srv), Switch("SeedingPostponed"))
 	summary := fmt.Sprintf("Add a copy of %s on %s", db, srv)
 	if pref != "" {
 		n, err := strconv.Atoi(pref)
@@ -675,16 +680,21 @@ func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
 		summary += " with activation preference " + pref
 	}
 	copyStatus := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db+`\`+srv)))
+	// Update-MailboxDatabaseCopy asks for confirmation, which a remote session cannot
+	// give; it resumes the copy when the seed completes.
+	seed := exchangeStep(m, "seed copy "+db+`\`+srv+" (at most "+env.SeedLimit().String()+")",
+		do(C("Update-MailboxDatabaseCopy", Str("Identity", db+`\`+srv), Bool("Confirm", false))), copyStatus)
+	seed.Timeout = env.SeedLimit()
 	return &Plan{
-		Summary:   summary + ", then wait for seeding.",
+		Summary:   summary + ", seed it, then wait until it is Healthy.",
 		Preflight: []Step{copyReads(m, db)},
-		Steps:     []Step{exchangeStep(m, "add a copy of "+db+" on "+srv, do(add), copyStatus)},
+		Steps:     []Step{exchangeStep(m, "add a copy of "+db+" on "+srv+" (seeded next)", do(add)), seed},
 		Lock:      "database:" + db,
 		Wait: &Wait{
 			Step:     exchangeStep(m, "read the status of copy "+db+`\`+srv, copyStatus),
 			Until:    &Until{Kind: UntilCopyHealthy, Database: db, Server: srv},
-			Progress: "seeding " + db + " to " + srv,
-			Budget:   seedBudget, Interval: seedInterval,
+			Progress: "resuming the seeded copy " + db + `\` + srv,
+			Budget:   resumeBudget, Interval: resumeInterval,
 		},
 		evaluate: func(r []Tables) Findings { return evalCopyAdd(r, db, srv, pref) },
 	}, nil
@@ -713,7 +723,7 @@ func planFailover(inv *Invocation, env Env) (*Plan, error) {
 			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
 			Budget:   switchBudget, Interval: switchInterval,
 		},
-		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to) },
+		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to, env) },
 	}, nil
 }
 
@@ -805,7 +815,7 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
 			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to the server it was on. " +
 			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
-		evaluate: func(r []Tables) Findings { return evalDrill(r, dag) },
+		evaluate: func(r []Tables) Findings { return evalDrill(r, dag, env) },
 	}, nil
 }
 

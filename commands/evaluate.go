@@ -402,7 +402,7 @@ func evalCopyAdd(r []Tables, db, srv, pref string) Findings {
 	return f
 }
 
-func evalFailover(r []Tables, db, to string) Findings {
+func evalFailover(r []Tables, db, to string, env Env) Findings {
 	var f Findings
 	_, g := dbAndDAG(&f, r, db)
 	if g == nil {
@@ -424,22 +424,22 @@ func evalFailover(r []Tables, db, to string) Findings {
 		f.noop("%s is already active on %s: nothing to do.", db, to)
 		return f
 	}
-	copyChecks(&f, target)
+	copyChecks(&f, target, env)
 	return f
 }
 
 // copyChecks are the conditions a copy must meet before it is activated: the ones a
 // lossless switchover needs, which -Skip* switches would otherwise bypass.
-func copyChecks(f *Findings, c row) {
+func copyChecks(f *Findings, c row, env Env) {
 	name := c["Name"]
 	if !strings.EqualFold(c["Status"], "Healthy") {
 		f.add(Blocker, "Copy %s is %s, not Healthy.", name, c["Status"])
 	}
-	if n := atoi(c["CopyQueueLength"]); n >= queueLimit {
-		f.add(Blocker, "Copy %s has a copy queue of %d (%d or more is unhealthy).", name, n, queueLimit)
+	if n := atoi(c["CopyQueueLength"]); n >= env.CopyLimit() {
+		f.add(Blocker, "Copy %s has a copy queue of %d (%d or more is unhealthy).", name, n, env.CopyLimit())
 	}
-	if n := atoi(c["ReplayQueueLength"]); n >= queueLimit {
-		f.add(Blocker, "Copy %s has a replay queue of %d (%d or more is unhealthy).", name, n, queueLimit)
+	if n := atoi(c["ReplayQueueLength"]); n >= env.ReplayLimit() {
+		f.add(Blocker, "Copy %s has a replay queue of %d (%d or more is unhealthy).", name, n, env.ReplayLimit())
 	}
 	if !indexUsable(c["ContentIndexState"]) {
 		f.add(Blocker, "Copy %s has content index %s, not Healthy.", name, c["ContentIndexState"])
@@ -501,7 +501,7 @@ func orUnknown(s string) string {
 	return s
 }
 
-func evalDrill(r []Tables, dag string) Findings {
+func evalDrill(r []Tables, dag string, env Env) Findings {
 	var f Findings
 	d := findRow(rows(r, 0, "dag"), "Name", dag)
 	if d == nil {
@@ -551,12 +551,12 @@ func evalDrill(r []Tables, dag string) Findings {
 		if !strings.EqualFold(st, "Mounted") && !strings.EqualFold(st, "Healthy") {
 			f.add(Blocker, "Copy %s is %s.", c["Name"], st)
 		}
-		if n := atoi(c["CopyQueueLength"]); n >= queueLimit {
+		if n := atoi(c["CopyQueueLength"]); n >= env.CopyLimit() {
 			f.add(Blocker, "Copy %s has a copy queue of %d.", c["Name"], n)
 		}
 		// A lagged copy holds its logs back on purpose: the drill never moves to it.
 		isLagged := lagged[strings.ToUpper(c["DatabaseName"]+`\`+short(c["MailboxServer"]))]
-		if n := atoi(c["ReplayQueueLength"]); n >= queueLimit && !isLagged {
+		if n := atoi(c["ReplayQueueLength"]); n >= env.ReplayLimit() && !isLagged {
 			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
 		}
 		if !indexUsable(c["ContentIndexState"]) {

@@ -107,7 +107,7 @@ func TestEvaluateNLB(t *testing.T) {
 	conv := func(names ...string) []row {
 		var rs []row
 		for i, n := range names {
-			rs = append(rs, row{"Name": n, "State": "Converged", "HostID": string(rune('1' + i))})
+			rs = append(rs, row{"Name": n, "State": "Converged", "HostPriority": string(rune('1' + i))})
 		}
 		return rs
 	}

@@ -11,6 +11,44 @@ type Env struct {
 	ManagementServer string   // where Exchange cmdlets run (exchange.management_server): EX10-CAHT
 	DNSServer        string   // where dnscmd runs (exchange.dns_server): DC01
 	Servers          []Server // exchange.servers; when not empty, every target must be listed
+	// CopyQueue and ReplayQueue are health.copy_queue and health.replay_queue: the queue
+	// lengths from which failover's preflight and the drill call a copy unhealthy, the
+	// same rule the health report judges by (0: DefaultQueueLimit).
+	CopyQueue, ReplayQueue int
+	// SeedTimeout is exchange.seed_timeout: how long a seed may run (0: DefaultSeedTimeout).
+	SeedTimeout time.Duration
+}
+
+// DefaultSeedTimeout is exchange.seed_timeout's default: a day, for the largest
+// databases over a slow link.
+const DefaultSeedTimeout = 24 * time.Hour
+
+// SeedLimit is how long a seed may run.
+func (e Env) SeedLimit() time.Duration {
+	if e.SeedTimeout > 0 {
+		return e.SeedTimeout
+	}
+	return DefaultSeedTimeout
+}
+
+// DefaultQueueLimit is EXCHANGE.md's threshold, the one default of health.copy_queue
+// and health.replay_queue: a copy or replay queue of 8 or more logs is unhealthy.
+const DefaultQueueLimit = 8
+
+// CopyLimit is the copy queue length from which a copy is unhealthy.
+func (e Env) CopyLimit() int {
+	if e.CopyQueue > 0 {
+		return e.CopyQueue
+	}
+	return DefaultQueueLimit
+}
+
+// ReplayLimit is the replay queue length from which a copy is unhealthy.
+func (e Env) ReplayLimit() int {
+	if e.ReplayQueue > 0 {
+		return e.ReplayQueue
+	}
+	return DefaultQueueLimit
 }
 
 // Server is one configured server and its roles ("mailbox", "clientaccess",
@@ -61,6 +99,10 @@ type Step struct {
 	Calls   []Call `json:"calls,omitempty"`
 	Script  string // what people read; what WinRS runs when Calls is empty
 	Purpose string // one line for people: what this step does
+	// Timeout, when set, is this step's own time limit in place of the runner's
+	// per-command timeout: a seed runs inside Update-MailboxDatabaseCopy for as long as
+	// the database takes to copy, and ending the step ends the seed.
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
 // Exchange reports whether the step goes to the Exchange endpoint.

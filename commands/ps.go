@@ -98,9 +98,11 @@ var (
 	colsCASArrays = []string{"Name", "Fqdn", "Site", "*Members"}
 	colsNetworks  = []string{"Name", "*Subnets", "*Interfaces", "MapiAccessEnabled", "ReplicationEnabled"}
 	// Result is the console's text (localised, "*FAILED*"); Result.Value decides.
-	colsHealth   = []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"}
-	colsNLB      = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
-	colsNLBNodes = []string{"Name", "State", "Interface", "#HostID"}
+	colsHealth = []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"}
+	colsNLB    = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
+	// Get-NlbClusterNode's properties: its table view labels InterfaceName "Interface"
+	// and HostPriority "HostID", names no object carries.
+	colsNLBNodes = []string{"Name", "State", "InterfaceName", "#HostPriority"}
 )
 
 // waitRow prints the wait section from three PowerShell expressions.

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/exchops/exchops/commands"
 	"io"
 	"net"
 	"os"
@@ -90,6 +91,10 @@ type Exchange struct {
 	Version          int    `yaml:"version"`
 	ManagementServer string `yaml:"management_server"`
 	DNSServer        string `yaml:"dns_server"`
+	// SeedTimeout is how long seeding a database copy may run (copy add): Exchange
+	// seeds inside Update-MailboxDatabaseCopy, so the seed gets this limit instead of
+	// winrm.timeout, which would end it.
+	SeedTimeout Duration `yaml:"seed_timeout"`
 	// PowerShell is Exchange's own remote PowerShell endpoint on every Exchange
 	// server: every Exchange cmdlet goes there (PowerShell Remoting, one hop, RBAC).
 	PowerShell PowerShell `yaml:"powershell"`
@@ -178,10 +183,11 @@ func Default() Config {
 		Listen:    "127.0.0.1:8080",
 		Database:  "/var/lib/exchops/exchops.db",
 		Approvals: Approvals{Required: 1, ExpireAfter: Duration(30 * time.Minute)},
-		Health:    Health{CopyQueue: 8, ReplayQueue: 8},
+		Health:    Health{CopyQueue: commands.DefaultQueueLimit, ReplayQueue: commands.DefaultQueueLimit},
 		Drill:     Drill{Timeout: Duration(5 * time.Minute)},
 		Exchange: Exchange{
-			Version: 2010,
+			Version:     2010,
+			SeedTimeout: Duration(commands.DefaultSeedTimeout),
 			PowerShell: PowerShell{HTTPS: true, Port: 443, Path: "/PowerShell/", Auth: "kerberos",
 				IdleTimeout: Duration(2 * time.Minute)},
 			Kerberos: Kerberos{Config: "/etc/krb5.conf"},
@@ -473,6 +479,9 @@ func (c *Config) Validate() Problems {
 	}
 	if w.Timeout <= 0 {
 		add("exchange.winrm.timeout", "must be a positive duration such as 15m")
+	}
+	if x.SeedTimeout <= 0 {
+		add("exchange.seed_timeout", "must be a positive duration such as 24h: how long seeding a database copy may run")
 	}
 	if w.MaxPerServer < 1 || w.MaxPerServer > 5 {
 		add("exchange.winrm.max_per_server", "%d must be between 1 and 5 (a 2008 R2 server allows 5 shells per user)", w.MaxPerServer)

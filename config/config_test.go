@@ -19,6 +19,9 @@ func TestExampleFileIsValid(t *testing.T) {
 	if time.Duration(c.Approvals.ExpireAfter) != 30*time.Minute {
 		t.Fatalf("expire_after = %v", c.Approvals.ExpireAfter)
 	}
+	if time.Duration(c.Exchange.SeedTimeout) != 24*time.Hour {
+		t.Fatalf("seed_timeout = %v", c.Exchange.SeedTimeout)
+	}
 }
 
 func TestEnvironmentOverrides(t *testing.T) {
@@ -65,6 +68,8 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"bad env int", "", []string{"EXCHOPS_EXCHANGE_WINRM_PORT=abc"}, []string{"exchange.winrm.port"}},
 		{"health thresholds", "health: {copy_queue: 0, replay_queue: -1}\n", nil, []string{"health.copy_queue", "health.replay_queue"}},
 		{"drill timeout", "drill: {timeout: 5s}\n", nil, []string{"drill.timeout"}},
+		{"seed timeout", "exchange: {seed_timeout: 0s}\n", nil, []string{"exchange.seed_timeout"}},
+		{"seed timeout from env", "", []string{"EXCHOPS_EXCHANGE_SEED_TIMEOUT=-1h"}, []string{"exchange.seed_timeout"}},
 		{"drill timeout from env", "", []string{"EXCHOPS_DRILL_TIMEOUT=1s"}, []string{"drill.timeout"}},
 		{"unknown env", "", []string{"EXCHOPS_NOPE=1"}, []string{"EXCHOPS_NOPE"}},
 		{"schedule", "schedules: [{name: s, cron: '0 7 * * *', job: backup, timezone: Mars/Base}]\n", nil, []string{"schedules[0].job", "schedules[0].timezone", "schedules[0].post_to"}},

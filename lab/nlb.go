@@ -404,7 +404,11 @@ func (o *Org) nlbNodeState(c *NLBCluster, n *NLBNode) string {
 }
 
 func (o *Org) nlbNodeObject(c *NLBCluster, n *NLBNode) *ps.Object {
-	obj := ps.NewObject(nlbNodeType, "Name", n.Host, "State", o.nlbNodeState(c, n), "Interface", n.Interface, "HostID", n.HostID)
+	// The properties of Microsoft.NetworkLoadBalancingClusters.PowerShell.Node (the
+	// ones the lab knows). "Interface" and "HostID" are only the column labels of its
+	// table view: a script that reads them gets nothing on a real server, and here.
+	obj := ps.NewObject(nlbNodeType, "Cluster", c.Name, "Name", n.Host, "InterfaceName", n.Interface,
+		"State", o.nlbNodeState(c, n), "HostPriority", n.HostID)
 	obj.Str = n.Host
 	return obj
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +36,40 @@ func nodeStates(t *testing.T, o *Org, on *Server) string {
 	for _, n := range nodes {
 		name, _ := n.Get("Name")
 		state, _ := n.Get("State")
-		id, _ := n.Get("HostID")
+		id, _ := n.Get("HostPriority")
 		s = append(s, ps.ToString(name)+"#"+ps.ToString(id)+"="+ps.ToString(state))
 	}
 	return strings.Join(s, " ")
+}
+
+// Get-NlbClusterNode's objects carry the properties of
+// Microsoft.NetworkLoadBalancingClusters.PowerShell.Node, not the labels of its table
+// view: a script reading Interface or HostID gets nothing, as on a real server.
+func TestNLBNodeProperties(t *testing.T) {
+	o, _ := newCASTestOrg(t)
+	caht := mustServer(t, o, "EX10-CAHT")
+	nlbWalkthrough(t, o)
+	nodes, err := o.getNLBNodes(caht, "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 {
+		t.Fatalf("%d nodes, want 2", len(nodes))
+	}
+	for i, n := range nodes {
+		want := map[string]string{"Cluster": "client.msglab.local", "InterfaceName": "Local Area Connection", "HostPriority": fmt.Sprint(i + 1)}
+		for prop, v := range want {
+			got, ok := n.Get(prop)
+			if !ok || ps.ToString(got) != v {
+				t.Errorf("node %d: %s = %q (present %v), want %q", i+1, prop, ps.ToString(got), ok, v)
+			}
+		}
+		for _, label := range []string{"Interface", "HostID"} {
+			if v, ok := n.Get(label); ok {
+				t.Errorf("node %d carries %s = %v: that is only a column label of the table view", i+1, label, v)
+			}
+		}
+	}
 }
 
 func TestNLBConvergence(t *testing.T) {

@@ -263,10 +263,12 @@ func TestExecute(t *testing.T) {
 		dagSetup[0]: {`step 1 of 1 on EX10-CAHT: create DAG E14-DAG`},
 		dagSetup[1]: {`step 1 of 1 on EX10-CAHT: add EX10-MB01 to E14-DAG`},
 		dagSetup[2]: {`step 1 of 1 on EX10-CAHT: add EX10-MB02 to E14-DAG`},
-		// Exchange 2010 seeds inside Add-MailboxDatabaseCopy: its progress records
-		// reach people (one line per 10 points), and the wait finds the copy Healthy.
+		// The copy is added unseeded; Update-MailboxDatabaseCopy seeds it in a step of
+		// its own: its progress records reach people (one line per 10 points), and the
+		// wait finds the copy Healthy.
 		`copy add MB01 EX10-MB02`: {
-			`step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02`,
+			`step 1 of 2 on EX10-CAHT: add a copy of MB01 on EX10-MB02 (seeded next)`,
+			`step 2 of 2 on EX10-CAHT: seed copy MB01\EX10-MB02 (at most 24h0m0s)`,
 			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (0% complete)`,
 			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (11% complete)`,
 			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (22% complete)`,
@@ -277,7 +279,7 @@ func TestExecute(t *testing.T) {
 			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (77% complete)`,
 			`Seeding database copy MB01\EX10-MB02: Copying the database file from EX10-MB01 (88% complete)`,
 			`Seeding database copy MB01\EX10-MB02: Seeding is complete: 100%`,
-			`then seeding MB01 to EX10-MB02 (polling EX10-CAHT every 1m, for at most 12h)`,
+			`then resuming the seeded copy MB01\EX10-MB02 (polling EX10-CAHT every 10s, for at most 30m)`,
 			`copy MB01\EX10-MB02 is Healthy`,
 		},
 	}
@@ -317,7 +319,7 @@ func TestExecuteWait(t *testing.T) {
 	slowSeed := lab.DefaultTiming
 	slowSeed.Seed = 24 * time.Hour // a big database: seeding outlasts the budget
 	// The wait starts once the step has seeded the copy; the cases break things then.
-	const waiting = `then seeding MB01 to EX10-MB02 (polling EX10-CAHT`
+	const waiting = `then resuming the seeded copy MB01\EX10-MB02 (polling EX10-CAHT`
 	const suspended = `copy MB01\EX10-MB02 is Suspended`
 	cases := []struct {
 		name   string
@@ -342,7 +344,7 @@ func TestExecuteWait(t *testing.T) {
 				}
 			},
 			kind:    runners.Timeout,
-			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02 is still not done after 5m", suspended, "check it on the server"},
+			mention: []string{"the wait on EX10-CAHT", `resuming the seeded copy MB01\EX10-MB02 is still not done after 5m`, suspended, "check it on the server"},
 		},
 		{
 			name: "the copy fails",
@@ -354,7 +356,7 @@ func TestExecuteWait(t *testing.T) {
 				}
 			},
 			kind:    runners.ChangeFailed,
-			mention: []string{"seeding MB01 to EX10-MB02 failed", `copy MB01\EX10-MB02 is Failed`},
+			mention: []string{`resuming the seeded copy MB01\EX10-MB02 failed`, `copy MB01\EX10-MB02 is Failed`},
 			lines:   []string{waiting, `copy MB01\EX10-MB02 is Failed`},
 		},
 		{
@@ -388,7 +390,7 @@ func TestExecuteWait(t *testing.T) {
 				}
 			},
 			kind:    runners.Unauthorized,
-			mention: []string{"the wait on EX10-CAHT", "seeding MB01 to EX10-MB02: the Exchange endpoint", "refused the credentials"},
+			mention: []string{"the wait on EX10-CAHT", `resuming the seeded copy MB01\EX10-MB02: the Exchange endpoint`, "refused the credentials"},
 		},
 	}
 	for _, tc := range cases {
@@ -427,7 +429,7 @@ func TestExecuteWait(t *testing.T) {
 			}
 			wantContains(t, "the progress", all, tc.lines...)
 			// The step ran whatever the wait said, and the output says so.
-			wantContains(t, "the output", out, "step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02", "then seeding MB01 to EX10-MB02")
+			wantContains(t, "the output", out, "step 1 of 2 on EX10-CAHT: add a copy of MB01 on EX10-MB02", "then resuming the seeded copy MB01\\EX10-MB02")
 		})
 	}
 }
@@ -532,7 +534,7 @@ func TestExecuteCancel(t *testing.T) {
 				for _, text := range dagSetup {
 					g.change(text)
 				}
-				// No one advances the clock now: Add-MailboxDatabaseCopy seeds on it, so
+				// No one advances the clock now: Update-MailboxDatabaseCopy seeds on it, so
 				// the step runs until cancelled, and the pipeline is stopped on the server.
 				go func() {
 					if g.clock.WaitForSleepers(ctx, 1) == nil {
@@ -541,8 +543,8 @@ func TestExecuteCancel(t *testing.T) {
 				}()
 				return g.r.Execute(ctx, g.plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
 			},
-			mention: []string{"step 1 of 1 on EX10-CAHT (add a copy of MB01 on EX10-MB02)", "the run was cancelled and was stopped on the server"},
-			output:  []string{"step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02"},
+			mention: []string{`step 2 of 2 on EX10-CAHT (seed copy MB01\EX10-MB02 (at most 24h0m0s))`, "the run was cancelled and was stopped on the server"},
+			output:  []string{"step 1 of 2 on EX10-CAHT: add a copy of MB01 on EX10-MB02 (seeded next)"},
 			dag:     true,
 		},
 	}
@@ -622,8 +624,9 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 		}
 	}
 	want := []string{
-		"first: step 1 of 1 on EX10-CAHT: add a copy of MB01 on EX10-MB02",
-		"first: then seeding MB01 to EX10-MB02 (polling EX10-CAHT every 1m, for at most 12h)",
+		"first: step 1 of 2 on EX10-CAHT: add a copy of MB01 on EX10-MB02 (seeded next)",
+		`first: step 2 of 2 on EX10-CAHT: seed copy MB01\EX10-MB02 (at most 24h0m0s)`,
+		`first: then resuming the seeded copy MB01\EX10-MB02 (polling EX10-CAHT every 10s, for at most 30m)`,
 		`first: copy MB01\EX10-MB02 is Healthy`,
 		"second: step 1 of 1 on EX10-CAHT: say hello",
 	}

@@ -483,6 +483,12 @@ func (s *exServer) invoke(ctx context.Context, sess *exSession, call commands.Ca
 		}
 		if reply.done {
 			sess.drop("a command ended without a pipeline state")
+			if ctx.Err() != nil {
+				// The run ended (a timeout, a cancel) and the pipeline was stopped: a Receive
+				// cut off with the run can have carried the state, and the server does not
+				// send it twice. A stop the runner did not see confirmed, not a protocol error.
+				return nil, &stopResult{confirmed: false}
+			}
 			return nil, s.protocol("receive the output of "+what, errors.New("the command ended without a PIPELINE_STATE message"))
 		}
 	}

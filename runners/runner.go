@@ -214,6 +214,15 @@ func (w *WinRM) Run(ctx context.Context, server, script string) (*Result, error)
 // errTimedOut is the cause of a run's context when its timeout expires.
 var errTimedOut = errors.New("the command timeout expired")
 
+// stepTimedOut is the cause when a step's own limit (commands.Step.Timeout) expires:
+// it is a timeout like errTimedOut, but the limit and what raises it differ.
+type stepTimedOut struct{ limit time.Duration }
+
+func (e stepTimedOut) Error() string {
+	return "the step's time limit of " + e.limit.String() + " expired"
+}
+func (e stepTimedOut) Is(target error) bool { return target == errTimedOut }
+
 func (s *server) run(ctx context.Context, script string) (*Result, error) {
 	if s.ep.Address == "" {
 		return nil, &Error{Kind: Invalid, Server: s.ep.Name, Op: "run",
@@ -297,12 +306,16 @@ func (s *server) run(ctx context.Context, script string) (*Result, error) {
 // command existed; confirmed whether the server reported it ended.
 func (s *server) stopped(op string, ctx context.Context, cause error, started, confirmed bool) *Error {
 	timedOut := errors.Is(cause, errTimedOut) || errors.Is(cause, context.DeadlineExceeded)
+	var st stepTimedOut
+	ownLimit := errors.As(cause, &st)
 	what := "the run was cancelled"
 	kind := Canceled
 	if timedOut {
 		kind = Timeout
 		what = "the command did not finish in time"
-		if errors.Is(cause, errTimedOut) {
+		if ownLimit {
+			what = fmt.Sprintf("the command did not finish within %s, the step's own limit", st.limit)
+		} else if errors.Is(cause, errTimedOut) {
 			limit := s.ep.Timeout
 			if limit <= 0 {
 				limit = s.opts.Timeout
@@ -325,7 +338,9 @@ func (s *server) stopped(op string, ctx context.Context, cause error, started, c
 		tail = " before the command started"
 	}
 	msg := s.ep.Name + ": " + what + tail
-	if timedOut && op == "run" {
+	if timedOut && op == "run" && ownLimit {
+		msg += " (for a seed, raise exchange.seed_timeout if the database needs longer)"
+	} else if timedOut && op == "run" {
 		msg += " (raise exchange.winrm.timeout if the operation needs longer)"
 	}
 	return &Error{Kind: kind, Server: s.ep.Name, Op: op, Err: cause, Msg: msg}

@@ -54,7 +54,12 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 	if limit <= 0 {
 		limit = s.opts.Timeout
 	}
-	runCtx, cancel := context.WithTimeoutCause(ctx, limit, errTimedOut)
+	var cause error = errTimedOut
+	if step.Timeout > 0 {
+		// The step's own limit (a seed): the command timeout would end the seed with it.
+		limit, cause = step.Timeout, stepTimedOut{step.Timeout}
+	}
+	runCtx, cancel := context.WithTimeoutCause(ctx, limit, cause)
 	defer cancel()
 
 	res := &Result{Server: s.ep.Name, Started: s.opts.Now()}

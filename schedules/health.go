@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/runners"
 )
 
@@ -53,8 +54,8 @@ func worse(a, b Verdict) Verdict {
 }
 
 // DefaultQueueLimit is EXCHANGE.md's threshold: a copy or replay queue of 8 or more
-// logs is unhealthy.
-const DefaultQueueLimit = 8
+// logs is unhealthy. commands owns it, so failover, the drill and the report agree.
+const DefaultQueueLimit = commands.DefaultQueueLimit
 
 // Thresholds tune how a report is judged. The zero value is EXCHANGE.md's defaults.
 type Thresholds struct {
@@ -212,7 +213,10 @@ type Network struct {
 // server. A read that fails does not fail the report: it is listed in Errors and
 // makes the verdict a failure. Collect's own error is for what no report can be
 // made of (a DAG name that is not one, a configuration without mailbox servers).
-func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thresholds) (*Report, error) {
+//
+// clk dates the report (its At): the scheduler's and the drill's injected clock, so a
+// report's time is the time of the runs it sits between.
+func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thresholds, clk clock.Clock) (*Report, error) {
 	if dag == "" {
 		return nil, fmt.Errorf("schedules: a health report needs a DAG name")
 	}
@@ -248,7 +252,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 		return nil, err
 	}
 
-	rep := &Report{DAG: dag, At: time.Now().UTC(), Thresholds: th}
+	rep := &Report{DAG: dag, At: clk.Now().UTC(), Thresholds: th}
 	memberRead := map[string]bool{}
 	for i, s := range steps {
 		if errs[i] != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/golden"
 	"github.com/exchops/exchops/schedules"
 )
@@ -133,7 +134,7 @@ func TestCollectAgainstTheLab(t *testing.T) {
 					}
 				}()
 			}
-			rep, err := schedules.Collect(context.Background(), g.r, labEnv, "e14-dag", schedules.Thresholds{})
+			rep, err := schedules.Collect(context.Background(), g.r, labEnv, "e14-dag", schedules.Thresholds{}, clock.Real{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,14 +185,14 @@ func TestThresholdsAndIgnore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	rep, err := schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{CopyQueue: 20})
+	rep, err := schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{CopyQueue: 20}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Verdict != schedules.OK {
 		t.Errorf("with a copy queue threshold of 20, a queue of 9: verdict %s, want OK:\n%s", rep.Verdict, rep.Text())
 	}
-	rep, err = schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{Ignore: []string{"MB02"}})
+	rep, err = schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{Ignore: []string{"MB02"}}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestCollectWithAMemberUnreachable(t *testing.T) {
 	if err := g.lab.SetFault("EX10-MB02", "unreachable"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{})
+	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,11 +220,11 @@ func TestCollectWithAMemberUnreachable(t *testing.T) {
 
 func TestCollectRefusesBadInput(t *testing.T) {
 	for _, dag := range []string{"", "not a dag", "E14-DAG-NAME-TOO-LONG"} {
-		if _, err := schedules.Collect(context.Background(), nil, labEnv, dag, schedules.Thresholds{}); err == nil {
+		if _, err := schedules.Collect(context.Background(), nil, labEnv, dag, schedules.Thresholds{}, clock.Real{}); err == nil {
 			t.Errorf("Collect(%q) did not fail", dag)
 		}
 	}
-	if _, err := schedules.Collect(context.Background(), nil, commands.Env{ManagementServer: "EX10-CAHT"}, "E14-DAG", schedules.Thresholds{}); err == nil {
+	if _, err := schedules.Collect(context.Background(), nil, commands.Env{ManagementServer: "EX10-CAHT"}, "E14-DAG", schedules.Thresholds{}, clock.Real{}); err == nil {
 		t.Error("Collect without mailbox servers did not fail")
 	}
 }

@@ -405,7 +405,7 @@ func (s *Scheduler) Health(ctx context.Context, dag string) (*Report, []byte, er
 }
 
 func (s *Scheduler) report(ctx context.Context, dag, schedule string) (*Report, []byte, error) {
-	rep, err := Collect(ctx, s.cfg.Runner, s.cfg.Env, dag, s.cfg.Thresholds)
+	rep, err := Collect(ctx, s.cfg.Runner, s.cfg.Env, dag, s.cfg.Thresholds, s.cfg.Clock)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -73,6 +73,8 @@ type stepJSON struct {
 	Calls   []callJSON `json:"calls,omitempty"`
 	Script  string     `json:"script"`
 	Purpose string     `json:"purpose,omitempty"`
+	// Timeout is the step's own time limit in nanoseconds (0: the runner's).
+	Timeout int64 `json:"timeout_ns,omitempty"`
 }
 
 type callJSON struct {
@@ -119,7 +121,7 @@ type waitJSON struct {
 }
 
 func toStepJSON(s commands.Step) stepJSON {
-	out := stepJSON{Target: s.Target, Script: s.Script, Purpose: s.Purpose}
+	out := stepJSON{Target: s.Target, Script: s.Script, Purpose: s.Purpose, Timeout: int64(s.Timeout)}
 	for _, c := range s.Calls {
 		cj := callJSON{Section: c.Section, Columns: c.Columns, Where: toMatchJSON(c.Where), When: toMatchJSON(c.When)}
 		for _, cmd := range c.Pipeline {
@@ -135,7 +137,7 @@ func toStepJSON(s commands.Step) stepJSON {
 }
 
 func fromStepJSON(s stepJSON) commands.Step {
-	out := commands.Step{Target: s.Target, Script: s.Script, Purpose: s.Purpose}
+	out := commands.Step{Target: s.Target, Script: s.Script, Purpose: s.Purpose, Timeout: time.Duration(max(s.Timeout, 0))}
 	for _, cj := range s.Calls {
 		// Empty lists read as nil, as the planner makes them, so a stored plan compares
 		// equal to a fresh one.

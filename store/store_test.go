@@ -56,7 +56,7 @@ func full() *approvals.Request {
 		Steps: []commands.Step{
 			{Target: "EX10-CAHT", Script: "New-DatabaseAvailabilityGroup -Name 'E14-DAG'\r\n", Purpose: "create the DAG"},
 			{Target: "EX10-MB01", Script: "Add-DatabaseAvailabilityGroupServer\n\"quoted\" ✓", Purpose: ""},
-			{Target: "EX10-MB02", Purpose: "typed calls", Script: "rendered\n", Calls: []commands.Call{
+			{Target: "EX10-MB02", Purpose: "typed calls", Script: "rendered\n", Timeout: 24 * time.Hour, Calls: []commands.Call{
 				{Pipeline: []commands.Cmd{commands.C("Get-MailboxServer", commands.Str("Identity", "EX10-MB02 ’quoted’"))},
 					Section: "mailboxserver", Columns: []string{"Name", "DatabaseAvailabilityGroup"}},
 				{Pipeline: []commands.Cmd{commands.C("Test-ReplicationHealth", commands.Str("Identity", "EX10-MB02"), commands.Int("ActiveDirectoryTimeout", -15),
