@@ -59,9 +59,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	// The demo's Exchange endpoints take Basic over plain HTTP on loopback: the lab must
-	// accept unencrypted traffic, which a Windows server refuses by default.
-	lo := lab.Options{Startup: *startup, Latency: *latency, AllowUnencrypted: true}
+	lo := lab.Options{Startup: *startup, Latency: *latency}
 	switch *timing {
 	case "fast":
 		lo.Timing = &fastTiming
@@ -129,7 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
-	a, err := startApp(ctx, appOptions{Config: cfg, Lab: *useLab, LabOptions: lab.Options{Timing: &fastTiming, AllowUnencrypted: true}, Logger: logger})
+	a, err := startApp(ctx, appOptions{Config: cfg, Lab: *useLab, LabOptions: lab.Options{Timing: &fastTiming}, Logger: logger})
 	if err != nil {
 		logger.Error("cannot start", "err", err.Error())
 		return exitFail

@@ -49,7 +49,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup, KerberosKeytab: *keytab, AllowUnencrypted: *allowUnencrypted}
+	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup, KerberosKeytab: *keytab, RequireEncryption: !*allowUnencrypted}
 	switch *timing {
 	case "real":
 	case "fast":

@@ -51,13 +51,15 @@ type Options struct {
 	// hop and refused, as on a real server. Only the benchmarks set it, to measure the
 	// old WinRS way beside the Exchange endpoint; exchops never needs it.
 	CredSSP bool
-	// AllowUnencrypted makes every server accept unencrypted traffic over plain HTTP
-	// (WinRM's AllowUnencrypted=true): Basic, and NTLM without message encryption.
-	// Without it the servers refuse both over HTTP, as a 2008 R2 server does by default,
-	// and WinRS takes only NTLM-sealed messages (the runner's ntlm-encrypted). The
-	// Exchange endpoint is reached with Basic (the lab's servers hold no Kerberos keys
-	// unless KerberosKeytab is set), so over HTTP it needs this flag; over TLS it does not.
-	AllowUnencrypted bool
+	// RequireEncryption makes every server refuse unencrypted traffic over plain HTTP,
+	// as a 2008 R2 server does by default (AllowUnencrypted=false): Basic is refused with
+	// 401, NTLM without message encryption with HTTP 500, and WinRS takes only
+	// NTLM-sealed messages (the runner's ntlm-encrypted, which RunnerEndpoints uses over
+	// HTTP). The Exchange endpoint is reached with Basic (the lab's servers hold no
+	// Kerberos keys unless KerberosKeytab is set), so with this set it needs TLS.
+	// `exchops lab` sets it unless started with --allow-unencrypted; tests and the demo,
+	// which reach the Exchange endpoints over HTTP, leave it off.
+	RequireEncryption bool
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -144,7 +146,7 @@ func Start(opts Options) (*Lab, error) {
 			Domain:              DomainNB,
 			Logger:              log,
 			Kerberos:            acceptors[s.Name],
-			AllowUnencrypted:    opts.AllowUnencrypted,
+			AllowUnencrypted:    !opts.RequireEncryption,
 		}
 		if ex != nil { // not a nil *ExchangeEndpoint in the interface: /PowerShell/ is 404 without Exchange
 			wo.Exchange = ex
@@ -235,7 +237,7 @@ func (l *Lab) Close() error {
 // domain account, and WinRM refuses Basic for those): over HTTPS trusting the lab's own
 // certificates when it serves TLS, otherwise over HTTP with NTLM message encryption, as
 // a Windows server requires. The Exchange endpoint is reached with Basic, which over
-// plain HTTP works only when the lab was started with AllowUnencrypted.
+// plain HTTP works only when the lab does not RequireEncryption.
 func (l *Lab) RunnerEndpoints() []runners.Endpoint {
 	var eps []runners.Endpoint
 	for _, e := range l.Servers {

@@ -50,7 +50,7 @@ type rig struct {
 func startRig(t *testing.T, timing *lab.Timing) *rig {
 	t.Helper()
 	c := clock.NewManual(time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC))
-	l, err := lab.Start(lab.Options{Clock: c, Timing: timing, OperationTimeoutCap: 200 * time.Millisecond, AllowUnencrypted: true})
+	l, err := lab.Start(lab.Options{Clock: c, Timing: timing, OperationTimeoutCap: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
