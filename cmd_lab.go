@@ -29,11 +29,12 @@ var fastTiming = lab.Timing{
 
 // runLab serves the simulated organisation until interrupted.
 func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--kerberos-keytab FILE] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
+	fs := newFlagSet("lab", "exchops lab [--latency D] [--startup D] [--tls] [--allow-unencrypted] [--kerberos-keytab FILE] [--fault KIND:SERVER]... [--timing fast|real]", stderr)
 	host := fs.String("host", "127.0.0.1", "loopback address to listen on")
 	latency := fs.Duration("latency", 0, "delay added to every WinRM request (e.g. 20ms)")
 	startup := fs.Duration("startup", 0, "cost of opening a session on an Exchange endpoint: loading Exchange and the account's roles (e.g. 2s)")
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a certificate made at start")
+	allowUnencrypted := fs.Bool("allow-unencrypted", false, "over plain HTTP, accept Basic and NTLM without message encryption (WinRM's AllowUnencrypted=true; a Windows server refuses them by default, and without this flag the Exchange endpoints, reached with Basic, need --tls)")
 	timing := fs.String("timing", "real", "how long seeding, convergence and switchovers take: real (minutes) or fast (seconds)")
 	user := fs.String("user", lab.DefaultUser, "user name every server accepts")
 	password := fs.String("password", lab.DefaultPassword, "password every server accepts (a lab credential, printed at start)")
@@ -48,7 +49,7 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup, KerberosKeytab: *keytab}
+	opts := lab.Options{Host: *host, TLS: *useTLS, User: *user, Password: *password, Latency: *latency, Startup: *startup, KerberosKeytab: *keytab, RequireEncryption: !*allowUnencrypted}
 	switch *timing {
 	case "real":
 	case "fast":

@@ -12,10 +12,12 @@ import (
 )
 
 // TestRunnerEndpoints: the runner reaches every lab server with RunnerEndpoints, over
-// HTTP and over HTTPS trusting the lab's certificates.
+// HTTP with NTLM message encryption (also when the lab refuses unencrypted HTTP) and over
+// HTTPS trusting the lab's certificates.
 func TestRunnerEndpoints(t *testing.T) {
-	for _, tls := range []bool{false, true} {
-		l, err := lab.Start(lab.Options{TLS: tls})
+	for _, tc := range []struct{ tls, strict bool }{{false, false}, {false, true}, {true, true}} {
+		tls := tc.tls
+		l, err := lab.Start(lab.Options{TLS: tls, RequireEncryption: tc.strict})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,7 +26,11 @@ func TestRunnerEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range l.RunnerEndpoints() {
-			if e.HTTPS != tls || e.AllowUnencrypted == tls {
+			wantAuth := runners.AuthNTLMEncrypted
+			if tls {
+				wantAuth = runners.AuthNTLM
+			}
+			if e.HTTPS != tls || e.AllowUnencrypted || e.Auth != wantAuth {
 				t.Errorf("tls=%v: %s", tls, e)
 			}
 			res, err := r.Run(context.Background(), e.Name, "hostname")

@@ -33,6 +33,9 @@ func kerberosEndpoints(l *lab.Lab, k *krbtest.KDC) []runners.Endpoint {
 	eps := l.RunnerEndpoints()
 	for i := range eps {
 		eps[i].Auth, eps[i].Password = runners.AuthKerberos, k.Password
+		// The runner cannot seal Kerberos messages: over HTTP it needs AllowUnencrypted,
+		// which the lab (without RequireEncryption) grants to Kerberos.
+		eps[i].AllowUnencrypted = !eps[i].HTTPS
 		eps[i].Kerberos = runners.Kerberos{Realm: k.Realm, ConfigPath: k.Config,
 			SPN: krbtest.SPN(strings.ToLower(eps[i].Name) + ".msglab.local")}
 	}

@@ -51,6 +51,15 @@ type Options struct {
 	// hop and refused, as on a real server. Only the benchmarks set it, to measure the
 	// old WinRS way beside the Exchange endpoint; exchops never needs it.
 	CredSSP bool
+	// RequireEncryption makes every server refuse unencrypted traffic over plain HTTP,
+	// as a 2008 R2 server does by default (AllowUnencrypted=false): Basic is refused with
+	// 401, NTLM without message encryption with HTTP 500, and WinRS takes only
+	// NTLM-sealed messages (the runner's ntlm-encrypted, which RunnerEndpoints uses over
+	// HTTP). The Exchange endpoint is reached with Basic (the lab's servers hold no
+	// Kerberos keys unless KerberosKeytab is set), so with this set it needs TLS.
+	// `exchops lab` sets it unless started with --allow-unencrypted; tests and the demo,
+	// which reach the Exchange endpoints over HTTP, leave it off.
+	RequireEncryption bool
 }
 
 // Lab is a running simulated organisation: one WS-Management endpoint per server.
@@ -137,6 +146,7 @@ func Start(opts Options) (*Lab, error) {
 			Domain:              DomainNB,
 			Logger:              log,
 			Kerberos:            acceptors[s.Name],
+			AllowUnencrypted:    !opts.RequireEncryption,
 		}
 		if ex != nil { // not a nil *ExchangeEndpoint in the interface: /PowerShell/ is 404 without Exchange
 			wo.Exchange = ex
@@ -224,17 +234,17 @@ func (l *Lab) Close() error {
 
 // RunnerEndpoints is how exchops' WinRM runner reaches every server of the lab: on
 // loopback with the lab's credentials, NTLM authentication (the lab's account is a
-// domain account, and WinRM refuses Basic for those), over HTTPS trusting the lab's own
-// certificates when it serves TLS.
+// domain account, and WinRM refuses Basic for those): over HTTPS trusting the lab's own
+// certificates when it serves TLS, otherwise over HTTP with NTLM message encryption, as
+// a Windows server requires. The Exchange endpoint is reached with Basic, which over
+// plain HTTP works only when the lab does not RequireEncryption.
 func (l *Lab) RunnerEndpoints() []runners.Endpoint {
 	var eps []runners.Endpoint
 	for _, e := range l.Servers {
 		ep := runners.Endpoint{Name: e.Name, Address: "127.0.0.1", Port: e.Port,
-			Auth: runners.AuthNTLM, User: l.User, Password: l.Password}
+			Auth: runners.AuthNTLMEncrypted, User: l.User, Password: l.Password}
 		if len(e.CertPEM) > 0 {
-			ep.HTTPS, ep.CAPEM = true, e.CertPEM
-		} else {
-			ep.AllowUnencrypted = true // the lab's made-up credential, on loopback
+			ep.Auth, ep.HTTPS, ep.CAPEM = runners.AuthNTLM, true, e.CertPEM
 		}
 		if e.PowerShellURL != "" {
 			// Exchange steps go to the server's /PowerShell/ endpoint, with Basic (the

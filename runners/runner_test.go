@@ -152,7 +152,15 @@ type lab struct {
 	host *labHost
 }
 
+// startLab starts a WinRM server that accepts unencrypted HTTP (AllowUnencrypted), which
+// most tests speak; startStrictLab one that refuses it, as Windows does by default.
 func startLab(t *testing.T, opts wsman.Options, tlsOn bool) *lab {
+	t.Helper()
+	opts.AllowUnencrypted = true
+	return startStrictLab(t, opts, tlsOn)
+}
+
+func startStrictLab(t *testing.T, opts wsman.Options, tlsOn bool) *lab {
 	t.Helper()
 	h := newLabHost()
 	if opts.Users == nil {

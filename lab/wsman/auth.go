@@ -67,6 +67,13 @@ type authResult struct {
 	response string
 	// why says, for the log, why credentials were refused.
 	why string
+	// seal is the connection's new NTLM security context when the handshake negotiated
+	// sealing (message encryption).
+	seal *ntlmSeal
+	// ntlm is set when the client authenticated with NTLM (on this request or earlier on
+	// the connection); viaConn when it sent no credentials on a connection whose NTLM
+	// context seals.
+	ntlm, viaConn bool
 }
 
 // isLocal reports whether an account is a local account of the server: configured
@@ -102,6 +109,11 @@ func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 		if !ok {
 			return authResult{why: "bad user name or password"}
 		}
+		if r.TLS == nil && !s.opts.AllowUnencrypted {
+			// Basic cannot be encrypted: over HTTP, WinRM (AllowUnencrypted=false, the
+			// default) rejects it as it rejects a wrong password, with 401.
+			return authResult{why: "Basic authentication over HTTP is refused (AllowUnencrypted=false): use HTTPS"}
+		}
 		if kind == endpointWinRS && (!s.isLocal(a.name) || !s.isLocal(name)) {
 			return authResult{why: "Basic authentication is refused for domain accounts: use NTLM or Kerberos"}
 		}
@@ -117,7 +129,7 @@ func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 			}
 			switch t {
 			case 1:
-				challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now())
+				challenge := s.ntlm.newChallenge(r.RemoteAddr, s.opts.Machine, s.opts.Domain, s.opts.Now(), negotiateFlags(msg))
 				return authResult{challenge: scheme + " " + base64.StdEncoding.EncodeToString(challenge)}
 			case 3:
 				var a account
@@ -126,7 +138,16 @@ func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 					a, verified = verifyNTLMAuthenticate(msg, ch, s.users)
 					return verified
 				})
-				return authResult{account: a, ok: ok, why: "NTLM response does not verify against a CHALLENGE sent to this client"}
+				if !ok {
+					return authResult{why: "NTLM response does not verify against a CHALLENGE sent to this client"}
+				}
+				res := authResult{account: a, ok: true, ntlm: true}
+				if key, flags, kok := ntlmExportedKey(msg, a); kok && flags&ntlmFlagSeal != 0 {
+					if seal, err := newNTLMSeal(a, key, flags); err == nil {
+						res.seal = seal
+					}
+				}
+				return res
 			}
 			return authResult{why: "unexpected NTLM message"}
 		}
@@ -146,6 +167,13 @@ func (s *Server) authenticate(r *http.Request, kind endpointKind) authResult {
 			res.response = "Negotiate " + base64.StdEncoding.EncodeToString(resp)
 		}
 		return res
+	}
+	if h == "" && kind == endpointWinRS {
+		// WinRM authenticates the connection: after a sealing NTLM handshake the client
+		// sends its sealed messages without credentials.
+		if seal := s.seals.get(r.RemoteAddr); seal != nil {
+			return authResult{account: seal.account, ok: true, ntlm: true, viaConn: true}
+		}
 	}
 	return authResult{why: "no credentials"}
 }
@@ -187,7 +215,7 @@ const (
 	maxPendingNTLM   = 4096
 )
 
-func (n *ntlmChallenges) newChallenge(conn, machine, domain string, now time.Time) []byte {
+func (n *ntlmChallenges) newChallenge(conn, machine, domain string, now time.Time, asked uint32) []byte {
 	ch := randomChallenge()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -209,7 +237,7 @@ func (n *ntlmChallenges) newChallenge(conn, machine, domain string, now time.Tim
 		}
 	}
 	n.pending[conn] = pendingChallenge{challenge: ch, expires: now.Add(ntlmChallengeTTL)}
-	return buildNTLMChallenge(ch, machine, domain, now)
+	return buildNTLMChallenge(ch, machine, domain, now, asked)
 }
 
 // takeVerified finds the challenge an AUTHENTICATE answers and forgets it: each is good

@@ -179,3 +179,14 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// faultUnencrypted answers an NTLM-authenticated request whose body is not sealed, over
+// plain HTTP. Windows (AllowUnencrypted=false) answers such a request with HTTP 500 and
+// logs that it refused unencrypted traffic; the fault's text is the lab's, saying how to
+// fix it.
+func faultUnencrypted() *soapFault {
+	return &soapFault{
+		status: 500, action: actionWSManFault, code: "s:Sender", subcode: "w:AccessDenied", wsCode: 5,
+		message: "The WinRM service refuses unencrypted traffic over HTTP (AllowUnencrypted=false): seal the messages with NTLM message encryption (exchops: auth ntlm-encrypted) or use HTTPS.",
+	}
+}

@@ -131,7 +131,15 @@ type harness struct {
 	exchanges []exchange
 }
 
+// startHarness starts a server that accepts unencrypted HTTP (AllowUnencrypted), which
+// most tests speak; startStrictHarness one with the Windows default, which refuses it.
 func startHarness(t *testing.T, opts Options, tlsOn bool) *harness {
+	t.Helper()
+	opts.AllowUnencrypted = true
+	return startStrictHarness(t, opts, tlsOn)
+}
+
+func startStrictHarness(t *testing.T, opts Options, tlsOn bool) *harness {
 	t.Helper()
 	if opts.Users == nil {
 		opts.Users = map[string]string{testUser: testPassword, `MSGLAB\other`: "other-pw", localUser: localPassword}
@@ -162,7 +170,7 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec := &recordingWriter{ResponseWriter: w, status: 200}
 	h.srv.ServeHTTP(rec, r)
-	if rec.status == 500 && bytes.Contains(rec.body.Bytes(), []byte("w:TimedOut")) {
+	if rec.status == 500 && (bytes.Contains(rec.body.Bytes(), []byte("w:TimedOut")) || bytes.Contains(rec.plain, []byte("w:TimedOut"))) {
 		h.host.timeouts <- struct{}{}
 	}
 	h.mu.Lock()
@@ -180,7 +188,10 @@ type recordingWriter struct {
 	http.ResponseWriter
 	status int
 	body   bytes.Buffer
+	plain  []byte // a sealed reply before sealing
 }
+
+func (w *recordingWriter) recordPlain(p []byte) { w.plain = append([]byte(nil), p...) }
 
 func (w *recordingWriter) WriteHeader(code int) {
 	w.status = code
@@ -205,6 +216,7 @@ type clientConfig struct {
 	user, password string
 	envelope       int
 	basic          bool // Basic instead of NTLM (WinRM takes it for local accounts only)
+	encrypted      bool // NTLM with message encryption (the library's NewEncryption("ntlm"))
 	caPEM          []byte
 	timeout        time.Duration
 }
@@ -225,7 +237,16 @@ func (h *harness) client(cfg clientConfig) *winrm.Client {
 	https := cfg.caPEM != nil
 	ep := winrm.NewEndpoint("127.0.0.1", h.ln.Port(), https, false, cfg.caPEM, nil, nil, cfg.timeout)
 	params := winrm.NewParameters("PT60S", "en-US", cfg.envelope)
-	if !cfg.basic {
+	switch {
+	case cfg.encrypted:
+		params.TransportDecorator = func() winrm.Transporter {
+			enc, err := winrm.NewEncryption("ntlm")
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			return enc
+		}
+	case !cfg.basic:
 		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
 	}
 	c, err := winrm.NewClientWithParameters(ep, cfg.user, cfg.password, params)

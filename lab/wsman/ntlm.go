@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/rc4" //nolint:gosec // NTLM sealing is RC4 by definition (MS-NLMP 3.4.3)
 	"encoding/binary"
 	"strings"
 	"time"
@@ -15,20 +16,23 @@ import (
 
 // The server side of NTLMv2 (MS-NLMP), enough to authenticate clients such as the
 // masterzen client's ClientNTLM (github.com/Azure/go-ntlmssp) and pywinrm's requests-ntlm.
-// Only authentication: no session keys, signing or sealing, which is what WinRM over HTTPS
-// (or HTTP with AllowUnencrypted) uses.
+// Authentication here; the session security WinRM over plain HTTP seals its messages with
+// (signing and sealing with the session key) is in ntlmseal.go.
 
 var ntlmSignature = []byte("NTLMSSP\x00")
 
 const (
 	ntlmFlagUnicode          = 1 << 0
 	ntlmFlagRequestTarget    = 1 << 2
+	ntlmFlagSign             = 1 << 4
+	ntlmFlagSeal             = 1 << 5
 	ntlmFlagNTLM             = 1 << 9
 	ntlmFlagAlwaysSign       = 1 << 15
 	ntlmFlagTargetTypeDomain = 1 << 16
 	ntlmFlagExtendedSecurity = 1 << 19
 	ntlmFlagTargetInfo       = 1 << 23
 	ntlmFlag128              = 1 << 29
+	ntlmFlagKeyExch          = 1 << 30
 	ntlmFlag56               = 1 << 31
 )
 
@@ -85,9 +89,23 @@ func windowsFileTime(t time.Time) uint64 {
 	return uint64(t.UnixNano()/100) + epochDiff
 }
 
-// buildNTLMChallenge builds a CHALLENGE message for a server in a domain. It does not offer
-// key exchange or LM keys, which go-ntlmssp refuses.
-func buildNTLMChallenge(challenge [8]byte, machine, domain string, now time.Time) []byte {
+// ntlmOfferable are the NEGOTIATE flags the server grants when a client asks for them:
+// signing, sealing and key exchange, which message encryption needs. They are granted
+// only when asked for, as Windows does: go-ntlmssp, which asks for none of them, refuses
+// a CHALLENGE that offers key exchange.
+const ntlmOfferable = ntlmFlagSign | ntlmFlagSeal | ntlmFlagKeyExch
+
+// negotiateFlags returns the flags of a NEGOTIATE message (0 when it has none).
+func negotiateFlags(msg []byte) uint32 {
+	if ntlmMessageType(msg) != 1 || len(msg) < 16 {
+		return 0
+	}
+	return binary.LittleEndian.Uint32(msg[12:16])
+}
+
+// buildNTLMChallenge builds a CHALLENGE message for a server in a domain, granting the
+// offerable flags the client asked for in asked. It never offers LM keys.
+func buildNTLMChallenge(challenge [8]byte, machine, domain string, now time.Time, asked uint32) []byte {
 	var info bytes.Buffer
 	av := func(id uint16, v []byte) {
 		_ = binary.Write(&info, binary.LittleEndian, id)
@@ -108,6 +126,7 @@ func buildNTLMChallenge(challenge [8]byte, machine, domain string, now time.Time
 	const headerLen = 48
 	flags := uint32(ntlmFlagUnicode | ntlmFlagRequestTarget | ntlmFlagNTLM | ntlmFlagAlwaysSign |
 		ntlmFlagTargetTypeDomain | ntlmFlagExtendedSecurity | ntlmFlagTargetInfo | ntlmFlag128 | ntlmFlag56)
+	flags |= asked & ntlmOfferable
 
 	var m bytes.Buffer
 	m.Write(ntlmSignature)
@@ -148,6 +167,10 @@ type ntlmAuthenticate struct {
 	ntResponse []byte
 	domain     string
 	user       string
+	// sessionKey is the EncryptedRandomSessionKey (key exchange); flags what the client
+	// settled on.
+	sessionKey []byte
+	flags      uint32
 }
 
 func parseNTLMAuthenticate(msg []byte) (ntlmAuthenticate, bool) {
@@ -161,8 +184,12 @@ func parseNTLMAuthenticate(msg []byte) (ntlmAuthenticate, bool) {
 	if !ok1 || !ok2 || !ok3 {
 		return a, false
 	}
+	key, ok4 := ntlmField(msg, 52)
+	if !ok4 {
+		return a, false
+	}
 	flags := binary.LittleEndian.Uint32(msg[60:])
-	a.ntResponse = nt
+	a.ntResponse, a.sessionKey, a.flags = nt, key, flags
 	if flags&ntlmFlagUnicode != 0 {
 		a.domain, a.user = fromUTF16LE(dom), fromUTF16LE(usr)
 	} else {
@@ -200,6 +227,31 @@ func verifyNTLMAuthenticate(msg []byte, serverChallenge [8]byte, u users) (accou
 		return account{}, false
 	}
 	return acct, true
+}
+
+// ntlmExportedKey returns the session key of a verified NTLMv2 AUTHENTICATE (MS-NLMP
+// 3.3.2 and 3.4.5.1): the session base key HMAC-MD5(NTOWFv2, NTProofStr), which with
+// extended session security is the key-exchange key, decrypting the client's random
+// session key when key exchange was negotiated. It also returns the negotiated flags.
+func ntlmExportedKey(msg []byte, acct account) ([]byte, uint32, bool) {
+	a, ok := parseNTLMAuthenticate(msg)
+	if !ok || len(a.ntResponse) < 16 {
+		return nil, 0, false
+	}
+	base := hmacMD5(ntowfv2(acct.password, a.user, a.domain), a.ntResponse[:16])
+	if a.flags&ntlmFlagKeyExch == 0 {
+		return base, a.flags, true
+	}
+	if len(a.sessionKey) != 16 {
+		return nil, 0, false
+	}
+	c, err := rc4.NewCipher(base)
+	if err != nil {
+		return nil, 0, false
+	}
+	key := make([]byte, 16)
+	c.XORKeyStream(key, a.sessionKey)
+	return key, a.flags, true
 }
 
 func hmacMD5(key []byte, data ...[]byte) []byte {

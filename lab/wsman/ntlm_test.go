@@ -74,7 +74,7 @@ func TestNTLMChallengeIsOneUse(t *testing.T) {
 		copy(c[:], msg[24:32])
 		return c
 	}
-	msg := n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now)
+	msg := n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now, 0)
 	if ntlmMessageType(msg) != 2 {
 		t.Fatalf("challenge message type %d", ntlmMessageType(msg))
 	}
@@ -93,7 +93,7 @@ func TestNTLMChallengeIsOneUse(t *testing.T) {
 	if n.takeVerified("127.0.0.1:5000", now, answers) {
 		t.Error("a challenge was used twice")
 	}
-	mine = challengeOf(n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now))
+	mine = challengeOf(n.newChallenge("127.0.0.1:5000", "EX10-MB01", "MSGLAB", now, 0))
 	if n.takeVerified("127.0.0.1:5000", now.Add(ntlmChallengeTTL+time.Second), answers) {
 		t.Error("an expired challenge was accepted")
 	}

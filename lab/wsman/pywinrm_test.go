@@ -38,13 +38,25 @@ func TestPyWinRMConformance(t *testing.T) {
 	// Basic with a local account (WinRM refuses Basic for domain accounts), and NTLM with
 	// the domain account. Debian's OpenSSL 3 keeps MD4, which NTLM needs, in its legacy
 	// provider: the NTLM run enables it for the python process only.
-	for _, tc := range []struct{ transport, user, password string }{
-		{"plaintext", localUser, localPassword},
-		{"ntlm", testUser, testPassword},
+	// The last case is pywinrm as it talks to a Windows server over HTTP: NTLM with
+	// message encryption, against a server that refuses unencrypted traffic.
+	for _, tc := range []struct {
+		name, transport, encryption, user, password string
+		strict                                      bool
+	}{
+		{"plaintext", "plaintext", "never", localUser, localPassword, false},
+		{"ntlm", "ntlm", "never", testUser, testPassword, false},
+		{"ntlm-encrypted", "ntlm", "always", testUser, testPassword, true},
 	} {
 		transport := tc.transport
-		t.Run(transport, func(t *testing.T) {
-			h := startHarness(t, Options{OperationTimeoutCap: 50 * time.Millisecond}, false)
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{OperationTimeoutCap: 50 * time.Millisecond}
+			var h *harness
+			if tc.strict {
+				h = startStrictHarness(t, opts, false)
+			} else {
+				h = startHarness(t, opts, false)
+			}
 			commands := []string{"echo from python", "fail broken pipe", "args a b", "slow 2", "big 300000"}
 			want := map[string]struct {
 				stdout, stderr string
@@ -59,7 +71,7 @@ func TestPyWinRMConformance(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, systemPython, append([]string{"testdata/pywinrm_check.py", h.ln.URL, transport}, commands...)...)
-			cmd.Env = append(os.Environ(), "WSMAN_USER="+tc.user, "WSMAN_PASSWORD="+tc.password, "OPENSSL_CONF="+pywinrm.LegacyOpenSSLConfig(t))
+			cmd.Env = append(os.Environ(), "WSMAN_USER="+tc.user, "WSMAN_PASSWORD="+tc.password, "WSMAN_ENCRYPTION="+tc.encryption, "OPENSSL_CONF="+pywinrm.LegacyOpenSSLConfig(t))
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()

@@ -70,6 +70,13 @@ type Options struct {
 	// Kerberos, when set, validates Kerberos (SPNEGO) tokens sent with Negotiate or
 	// Kerberos; when nil, Negotiate is not offered on /PowerShell/.
 	Kerberos KerberosAcceptor
+	// AllowUnencrypted accepts unencrypted traffic over plain HTTP: Basic, and NTLM
+	// without message encryption. Off, the lab does what a Windows 2008 R2 server does by
+	// default (AllowUnencrypted=false): over HTTP it refuses Basic with 401 and an
+	// unsealed NTLM request with HTTP 500, and accepts only NTLM-sealed
+	// (multipart/encrypted) messages. HTTPS is unaffected. Kerberos over HTTP stays
+	// accepted unsealed: the lab cannot unwrap Kerberos-sealed messages.
+	AllowUnencrypted bool
 }
 
 // Server is a WS-Management listener for WinRS shells: an http.Handler for POST /wsman.
@@ -79,6 +86,7 @@ type Server struct {
 	opts  Options
 	users users
 	ntlm  ntlmChallenges
+	seals sealSessions
 	fault atomic.Int32
 	// corrupt arms the malformed-CLIXML fault: the next PIPELINE_OUTPUT is broken XML.
 	corrupt atomic.Bool
@@ -243,6 +251,9 @@ func (s *Server) expireIdle(now time.Time) int {
 	return len(dropped)
 }
 
+// connClosed forgets the NTLM security context of a connection that closed.
+func (s *Server) connClosed(remote string) { s.seals.drop(remote) }
+
 // ServeHTTP answers one WS-Management request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var kind endpointKind
@@ -302,8 +313,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if auth.response != "" {
 		w.Header().Set("WWW-Authenticate", auth.response)
 	}
+	switch {
+	case auth.seal != nil:
+		s.seals.put(r.RemoteAddr, auth.seal)
+	case auth.ntlm && !auth.viaConn:
+		s.seals.drop(r.RemoteAddr) // a new handshake without sealing replaces the context
+	}
+	seal := auth.seal
+	if auth.ok && seal == nil && auth.viaConn {
+		seal = s.seals.get(r.RemoteAddr)
+	}
 	limit := int64(s.opts.MaxEnvelopeSizeKB) * 1024
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2*limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -311,6 +332,48 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return // otherwise the client went away
 	}
+	encrypted := isEncrypted(r.Header.Get("Content-Type"))
+	switch {
+	case encrypted && seal == nil:
+		s.log.Info("wsman: encrypted message without an NTLM sealing context on this connection", "remote", r.RemoteAddr)
+		drain(r)
+		s.unauthorized(w, kind, "")
+		return
+	case encrypted:
+		part, perr := parseEncrypted(body, r.Header.Get("Content-Type"))
+		if perr == nil {
+			body, perr = seal.unseal(part.sealed, part.signature)
+		}
+		if perr != nil {
+			// The context is out of step with the client: it must authenticate again.
+			s.log.Info("wsman: cannot decrypt a message", "remote", r.RemoteAddr, "why", perr.Error())
+			s.seals.drop(r.RemoteAddr)
+			s.unauthorized(w, kind, "")
+			return
+		}
+	case len(body) == 0 && auth.viaConn:
+		// An empty request without credentials starts a new handshake (the masterzen
+		// client authenticates every message afresh this way).
+		s.unauthorized(w, kind, "")
+		return
+	case len(body) == 0 && auth.seal != nil:
+		// The handshake of an encrypting client travels with an empty body; the SOAP
+		// follows sealed on the same connection.
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+		return
+	case r.TLS == nil && !s.opts.AllowUnencrypted && auth.ntlm:
+		s.log.Info("wsman: unencrypted NTLM request over HTTP refused (AllowUnencrypted=false)", "remote", r.RemoteAddr)
+		s.writeFault(w, "", faultUnencrypted())
+		return
+	default:
+		seal = nil // the client chose not to encrypt this message: answer in clear
+	}
+	if int64(len(body)) > limit {
+		s.writeFault(w, "", faultRequestTooLarge(s.opts.MaxEnvelopeSizeKB))
+		return
+	}
+	w = sealingWriter(w, seal)
 	req, err := parseEnvelope(body)
 	if err != nil {
 		s.writeFault(w, "", faultBadRequest(err.Error()))

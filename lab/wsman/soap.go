@@ -359,9 +359,11 @@ type chunk struct {
 	end    bool
 }
 
-// streamOverhead is the size of an rsp:Stream element around its base64 text.
+// streamOverhead is the size of one stream's rsp:Stream elements around its base64 text:
+// a data element and the separate, empty End="true" element that closes the stream.
 func streamOverhead(stream, commandID string) int {
-	return len(`<rsp:Stream Name="" CommandId="" End="true"></rsp:Stream>`) + len(stream) + len(escaped(commandID))
+	return len(`<rsp:Stream Name="" CommandId=""></rsp:Stream>`) +
+		len(`<rsp:Stream Name="" CommandId="" End="true"></rsp:Stream>`) + 2*(len(stream)+len(escaped(commandID)))
 }
 
 // stateOverhead is the size of the rsp:CommandState element, at its largest.
@@ -374,16 +376,29 @@ func receiveBodyXML(commandID string, chunks []chunk, done bool, exitCode int) s
 	var b bytes.Buffer
 	b.WriteString(`<rsp:ReceiveResponse>`)
 	id := escaped(commandID)
-	for _, c := range chunks {
+	// As Windows answers: data goes only in elements without End, and a stream's end is a
+	// separate, empty End="true" element after all the data of the reply. Clients such as
+	// the npm winrm-client read only elements without End.
+	stream := func(c chunk, end bool, data []byte) {
 		b.WriteString(`<rsp:Stream Name="`)
 		escape(&b, c.stream)
 		b.WriteString(`" CommandId="` + id + `"`)
-		if c.end {
+		if end {
 			b.WriteString(` End="true"`)
 		}
 		b.WriteString(`>`)
-		b.WriteString(base64.StdEncoding.EncodeToString(c.data))
+		b.WriteString(base64.StdEncoding.EncodeToString(data))
 		b.WriteString(`</rsp:Stream>`)
+	}
+	for _, c := range chunks {
+		if len(c.data) > 0 {
+			stream(c, false, c.data)
+		}
+	}
+	for _, c := range chunks {
+		if c.end {
+			stream(c, true, nil)
+		}
 	}
 	if done {
 		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, id, stateDone, exitCode)

@@ -57,6 +57,14 @@ func Listen(addr string, tlsOn bool, h http.Handler, names ...string) (*Listener
 		// Injected faults and clients that hang up are part of the lab; don't print them.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
+	if cc, ok := h.(interface{ connClosed(remote string) }); ok {
+		// NTLM message encryption keeps a security context per connection.
+		l.srv.ConnState = func(c net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				cc.connClosed(c.RemoteAddr().String())
+			}
+		}
+	}
 	host := tcp.IP.String()
 	if tcp.IP.IsUnspecified() {
 		host = "127.0.0.1"

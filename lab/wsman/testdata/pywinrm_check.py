@@ -2,7 +2,8 @@
 
 Runs commands through pywinrm's Protocol (open_shell, run_command, get_command_output,
 cleanup_command, close_shell) and prints one JSON object per command, for the Go test to
-compare. Credentials come from the environment (WSMAN_USER, WSMAN_PASSWORD) so they never
+compare. WSMAN_ENCRYPTION is pywinrm's message_encryption (never by default; "always"
+seals every message with NTLM over HTTP, as against a Windows server). Credentials come from the environment (WSMAN_USER, WSMAN_PASSWORD) so they never
 appear in a process listing or in output.
 """
 import base64
@@ -21,7 +22,7 @@ def main():
         transport=transport,
         username=os.environ["WSMAN_USER"],
         password=os.environ["WSMAN_PASSWORD"],
-        message_encryption="never",
+        message_encryption=os.environ.get("WSMAN_ENCRYPTION", "never"),
         operation_timeout_sec=1,
         read_timeout_sec=10,
     )
