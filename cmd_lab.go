@@ -89,7 +89,11 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s %s\n", e.Name, e.URL)
 	}
-	fmt.Fprintf(stdout, "credentials: user %s password %s (NTLM on /wsman, Basic on /PowerShell/)\n", l.User, l.Password)
+	how := "NTLM on /wsman, Basic on /PowerShell/"
+	if !*useTLS && !*allowUnencrypted {
+		how = "NTLM with message encryption on /wsman; Basic on /PowerShell/ needs --tls or --allow-unencrypted, as unencrypted HTTP is refused"
+	}
+	fmt.Fprintf(stdout, "credentials: user %s password %s (%s)\n", l.User, l.Password, how)
 	if *keytab != "" {
 		fmt.Fprintf(stdout, "kerberos: tickets for HTTP/<server fqdn> with the keys in %s\n", *keytab)
 	}
