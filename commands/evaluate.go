@@ -441,7 +441,7 @@ func copyChecks(f *Findings, c row, env Env) {
 	if n := atoi(c["ReplayQueueLength"]); n >= env.ReplayLimit() {
 		f.add(Blocker, "Copy %s has a replay queue of %d (%d or more is unhealthy).", name, n, env.ReplayLimit())
 	}
-	if !indexUsable(c["ContentIndexState"]) {
+	if !IndexUsable(c["ContentIndexState"]) {
 		f.add(Blocker, "Copy %s has content index %s, not Healthy.", name, c["ContentIndexState"])
 	}
 	if isTrue(c["ActivationSuspended"]) {
@@ -449,11 +449,18 @@ func copyChecks(f *Findings, c row, env Env) {
 	}
 }
 
-// indexUsable: a content index that is Healthy, or Disabled (indexing is off for the
-// database on purpose; Get-DAGHealth.ps1 counts that as information, and a switchover
-// has no index to check).
-func indexUsable(state string) bool {
+// IndexUsable reports whether a copy's content index state is no concern: Healthy, or
+// Disabled (indexing is off for the database on purpose; Get-DAGHealth.ps1 counts that
+// as information, and a switchover has no index to check). The preflights and the
+// health report both judge by it.
+func IndexUsable(state string) bool {
 	return strings.EqualFold(state, "Healthy") || strings.EqualFold(state, "Disabled")
+}
+
+// IsLag reports whether a ReplayLagTimes or TruncationLagTimes value ("7.00:00:00";
+// "00:00:00" is none) makes a copy lagged: its logs are held back on purpose.
+func IsLag(v string) bool {
+	return strings.Trim(v, "0:. ") != ""
 }
 
 // badState reports whether a DAG network's subnet or interface entry, printed like
@@ -477,7 +484,7 @@ func laggedCopies(db row) []string {
 		for _, item := range list(db[col]) {
 			item = strings.Trim(item, "[] ")
 			i := strings.LastIndexByte(item, ',')
-			if i < 0 || strings.Trim(item[i+1:], "0:. ") == "" {
+			if i < 0 || !IsLag(item[i+1:]) {
 				continue
 			}
 			out = append(out, strings.ToUpper(short(item[:i])))
@@ -559,7 +566,7 @@ func evalDrill(r []Tables, dag string, env Env) Findings {
 		if n := atoi(c["ReplayQueueLength"]); n >= env.ReplayLimit() && !isLagged {
 			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
 		}
-		if !indexUsable(c["ContentIndexState"]) {
+		if !IndexUsable(c["ContentIndexState"]) {
 			f.add(Blocker, "Copy %s has content index %s.", c["Name"], c["ContentIndexState"])
 		}
 	}

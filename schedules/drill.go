@@ -287,7 +287,7 @@ func precheck(rep *Report, th Thresholds) []string {
 		if c.ReplayQueue >= th.replayLimit() && !c.Lagged() {
 			why = append(why, fmt.Sprintf("has a replay queue of %d", c.ReplayQueue))
 		}
-		if c.ContentIndex == "" || !indexOK(c.ContentIndex) {
+		if c.ContentIndex == "" || !commands.IndexUsable(c.ContentIndex) {
 			why = append(why, "has content index "+orDash(c.ContentIndex))
 		}
 		if c.ActivationSuspended && !c.Lagged() {

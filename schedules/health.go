@@ -435,8 +435,8 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 			n, err := strconv.Atoi(v)
 			return n, err == nil
 		})
-		lags[name] = pairs(db["ReplayLagTimes"], func(v string) (string, bool) { return v, isLag(v) })
-		truncs[name] = pairs(db["TruncationLagTimes"], func(v string) (string, bool) { return v, isLag(v) })
+		lags[name] = pairs(db["ReplayLagTimes"], func(v string) (string, bool) { return v, commands.IsLag(v) })
+		truncs[name] = pairs(db["TruncationLagTimes"], func(v string) (string, bool) { return v, commands.IsLag(v) })
 		dbServers[name] = upper(split(db["Servers"]))
 	}
 	seen := map[string]bool{}
@@ -510,7 +510,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		if !c.Lagged() && c.ReplayQueue >= th.replayLimit() {
 			j.add(Warning, "Copy %s has a replay queue of %d logs (%d or more is unhealthy)", c.Name(), c.ReplayQueue, th.replayLimit())
 		}
-		if !indexOK(c.ContentIndex) {
+		if c.ContentIndex != "" && !commands.IndexUsable(c.ContentIndex) { // "" was not read
 			j.add(Warning, "The content index of copy %s is %s", c.Name(), c.ContentIndex)
 		}
 	}
@@ -722,18 +722,6 @@ func lookup[T any](m map[string]T, server string) T {
 	}
 	var zero T
 	return zero
-}
-
-// isLag reports whether a ReplayLagTime or TruncationLagTime value ("7.00:00:00", "00:00:00") is a lag.
-func isLag(v string) bool {
-	return strings.Trim(v, "0:. ") != ""
-}
-
-// indexOK reports whether a copy's content index state is no concern: Healthy, or
-// Disabled (indexing turned off for the database on purpose, which Get-DAGHealth.ps1
-// reports as information, not as a failure). "" is a state that was not read.
-func indexOK(state string) bool {
-	return state == "" || strings.EqualFold(state, "Healthy") || strings.EqualFold(state, "Disabled")
 }
 
 func isTrue(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "true") }
