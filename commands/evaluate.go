@@ -30,17 +30,19 @@ func list(v string) []string {
 	return out
 }
 
-// sameHost compares server names that may be NetBIOS names or FQDNs
-// (WitnessServer is often stored as an FQDN).
-func sameHost(a, b string) bool {
-	short := func(s string) string {
-		s = strings.TrimSpace(s)
-		if i := strings.IndexByte(s, '.'); i >= 0 {
-			s = s[:i]
-		}
-		return s
+// SameHost compares server names that may be NetBIOS names or FQDNs
+// (WitnessServer is often stored as an FQDN). The health report uses it too.
+func SameHost(a, b string) bool {
+	return a != "" && strings.EqualFold(ShortHost(a), ShortHost(b))
+}
+
+// ShortHost is a server's NetBIOS name from a name that may be an FQDN.
+func ShortHost(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
 	}
-	return a != "" && strings.EqualFold(short(a), short(b))
+	return s
 }
 
 // sameADName compares an AD object's name with a reference that may be printed as a
@@ -56,7 +58,7 @@ func sameADName(value, name string) bool {
 
 func hasHost(servers []string, name string) bool {
 	for _, s := range servers {
-		if sameHost(s, name) {
+		if SameHost(s, name) {
 			return true
 		}
 	}
@@ -103,7 +105,7 @@ func parsePrefs(v string) map[string]int {
 
 func prefOf(prefs map[string]int, server string) (int, bool) {
 	for s, n := range prefs {
-		if sameHost(s, server) {
+		if SameHost(s, server) {
 			return n, true
 		}
 	}
@@ -288,7 +290,7 @@ func evalDAGCreate(r []Tables, name, witness, dir, ips string) Findings {
 	var f Findings
 	dags := rows(r, 0, "dags")
 	if d := findRow(dags, "Name", name); d != nil {
-		same := sameHost(d["WitnessServer"], witness) &&
+		same := SameHost(d["WitnessServer"], witness) &&
 			strings.EqualFold(strings.TrimSuffix(d["WitnessDirectory"], `\`), strings.TrimSuffix(dir, `\`)) &&
 			(ips == "" || sameIPSet(ips, d["DatabaseAvailabilityGroupIpv4Addresses"]))
 		if same {
@@ -329,7 +331,7 @@ func evalDAGAddMember(r []Tables, dag, srv string) Findings {
 	if len(members) >= maxDAGMembers {
 		f.add(Blocker, "DAG %s already has %d members, the most Exchange 2010 allows.", dag, len(members))
 	}
-	if sameHost(d["WitnessServer"], srv) {
+	if SameHost(d["WitnessServer"], srv) {
 		f.add(Blocker, "%s is the witness server of %s: the witness must not be a DAG member.", srv, dag)
 	}
 	switch s := findRow(rows(r, 0, "servers"), "Name", srv); {
@@ -410,7 +412,7 @@ func evalFailover(r []Tables, db, to string, env Env) Findings {
 	}
 	var target row
 	for _, c := range rows(r, 0, "copystatus") {
-		if sameHost(c["MailboxServer"], to) {
+		if SameHost(c["MailboxServer"], to) {
 			target = c
 		} else if strings.EqualFold(c["Status"], "Seeding") {
 			f.add(Warning, "The copy of %s on %s is seeding.", db, c["MailboxServer"])
@@ -487,18 +489,10 @@ func laggedCopies(db row) []string {
 			if i < 0 || !IsLag(item[i+1:]) {
 				continue
 			}
-			out = append(out, strings.ToUpper(short(item[:i])))
+			out = append(out, strings.ToUpper(ShortHost(item[:i])))
 		}
 	}
 	return out
-}
-
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 func orUnknown(s string) string {
@@ -562,7 +556,7 @@ func evalDrill(r []Tables, dag string, env Env) Findings {
 			f.add(Blocker, "Copy %s has a copy queue of %d.", c["Name"], n)
 		}
 		// A lagged copy holds its logs back on purpose: the drill never moves to it.
-		isLagged := lagged[strings.ToUpper(c["DatabaseName"]+`\`+short(c["MailboxServer"]))]
+		isLagged := lagged[strings.ToUpper(c["DatabaseName"]+`\`+ShortHost(c["MailboxServer"]))]
 		if n := atoi(c["ReplayQueueLength"]); n >= env.ReplayLimit() && !isLagged {
 			f.add(Blocker, "Copy %s has a replay queue of %d.", c["Name"], n)
 		}
@@ -582,7 +576,7 @@ func evalDrill(r []Tables, dag string, env Env) Findings {
 	for _, m := range members {
 		found := false
 		for s := range reported {
-			found = found || sameHost(s, m)
+			found = found || SameHost(s, m)
 		}
 		if !found {
 			f.add(Blocker, "No replication health from member %s: is it listed with the mailbox role in exchange.servers?", m)

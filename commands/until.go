@@ -38,7 +38,7 @@ func (u *Until) Check(t Tables) (done, failed bool, detail string, err error) {
 		name := u.Database + `\` + u.Server
 		st := ""
 		for _, c := range copies {
-			if sameHost(c["MailboxServer"], u.Server) || strings.EqualFold(c["Name"], name) {
+			if SameHost(c["MailboxServer"], u.Server) || strings.EqualFold(c["Name"], name) {
 				st = strings.TrimSpace(c["Status"])
 				break
 			}
@@ -56,7 +56,7 @@ func (u *Until) Check(t Tables) (done, failed bool, detail string, err error) {
 				failed = true
 			}
 			switch {
-			case sameHost(c["MailboxServer"], u.Server):
+			case SameHost(c["MailboxServer"], u.Server):
 				if strings.EqualFold(st, "Mounted") {
 					target++
 				}

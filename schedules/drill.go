@@ -215,7 +215,7 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 		}
 		m := d.move(ctx, db.Database, "away", db.StartedOn, away)
 		db.Moves = append(db.Moves, m)
-		if m.Result == MoveOK && !sameHost(away, db.StartedOn) {
+		if m.Result == MoveOK && !commands.SameHost(away, db.StartedOn) {
 			m = d.move(ctx, db.Database, "back", away, db.StartedOn)
 			db.Moves = append(db.Moves, m)
 		}
@@ -305,7 +305,7 @@ func precheck(rep *Report, th Thresholds) []string {
 func bestOther(rep *Report, db, active string) string {
 	var cands []CopyDetail
 	for _, c := range rep.Copies {
-		if c.Database == db && !sameHost(c.Server, active) && !c.Lagged() {
+		if c.Database == db && !commands.SameHost(c.Server, active) && !c.Lagged() {
 			cands = append(cands, c)
 		}
 	}
@@ -508,7 +508,7 @@ func (d *driller) failback(ctx context.Context, db, home string) *Move {
 		now := d.clk.Now()
 		if err == nil && mounted != "" {
 			m.From = mounted
-			if sameHost(mounted, home) {
+			if commands.SameHost(mounted, home) {
 				m.Result, m.Detail = MoveNotNeeded, fmt.Sprintf("%s is mounted on %s, where it was before the drill", db, mounted)
 				d.say(m.Detail)
 				return &m
@@ -545,11 +545,11 @@ func (d *driller) where(ctx context.Context, s commands.Step, server string) (mo
 		return "", "", err
 	}
 	for _, c := range res.Tables()["copystatus"] {
-		srv := strings.ToUpper(short(c["MailboxServer"]))
+		srv := strings.ToUpper(commands.ShortHost(c["MailboxServer"]))
 		if strings.EqualFold(c["Status"], "Mounted") {
 			mounted = srv
 		}
-		if sameHost(srv, server) {
+		if commands.SameHost(srv, server) {
 			status = c["Status"]
 		}
 	}

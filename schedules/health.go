@@ -333,7 +333,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		byServer[s] = m
 	}
 	for _, c := range checks {
-		srv := strings.ToUpper(short(c["Server"]))
+		srv := strings.ToUpper(commands.ShortHost(c["Server"]))
 		m := byServer[srv]
 		if m == nil {
 			// A member the DAG read did not list (that read failed): still show it.
@@ -443,7 +443,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 	for _, c := range copies {
 		cd := CopyDetail{
 			Database:            c["DatabaseName"],
-			Server:              strings.ToUpper(short(c["MailboxServer"])),
+			Server:              strings.ToUpper(commands.ShortHost(c["MailboxServer"])),
 			Status:              c["Status"],
 			Active:              isTrue(c["ActiveCopy"]),
 			ActivationSuspended: isTrue(c["ActivationSuspended"]),
@@ -551,7 +551,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 				s.ContentIndex = c.ContentIndex
 			}
 		}
-		s.OnPreferred = s.MountedOn != "" && sameHost(s.MountedOn, s.Preferred)
+		s.OnPreferred = s.MountedOn != "" && commands.SameHost(s.MountedOn, s.Preferred)
 		var dj judge
 		if s.MountedOn == "" && unread {
 			dj.add(Failure, "Database %s is not mounted on any server that could be read", name)
@@ -660,25 +660,14 @@ func split(v string) []string {
 
 func upper(list []string) []string {
 	for i, s := range list {
-		list[i] = strings.ToUpper(short(s))
+		list[i] = strings.ToUpper(commands.ShortHost(s))
 	}
 	return list
 }
 
-// short is a server's NetBIOS name from a name that may be an FQDN.
-func short(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '.'); i >= 0 {
-		s = s[:i]
-	}
-	return s
-}
-
-func sameHost(a, b string) bool { return a != "" && strings.EqualFold(short(a), short(b)) }
-
 func hasHost(list []string, s string) bool {
 	for _, x := range list {
-		if sameHost(x, s) {
+		if commands.SameHost(x, s) {
 			return true
 		}
 	}
@@ -708,7 +697,7 @@ func pairs[T any](v string, keep func(string) (T, bool)) map[string]T {
 			continue
 		}
 		if x, ok := keep(strings.TrimSpace(item[i+1:])); ok {
-			out[strings.ToUpper(short(item[:i]))] = x
+			out[strings.ToUpper(commands.ShortHost(item[:i]))] = x
 		}
 	}
 	return out
@@ -716,7 +705,7 @@ func pairs[T any](v string, keep func(string) (T, bool)) map[string]T {
 
 func lookup[T any](m map[string]T, server string) T {
 	for s, v := range m {
-		if sameHost(s, server) {
+		if commands.SameHost(s, server) {
 			return v
 		}
 	}
@@ -751,7 +740,7 @@ func colon(s string) string {
 func sortByDAGOrder(names, order []string) {
 	pos := func(s string) int {
 		for i, o := range order {
-			if sameHost(o, s) {
+			if commands.SameHost(o, s) {
 				return i
 			}
 		}

@@ -345,6 +345,18 @@ func (k *KDC) Log() string {
 	return string(b)
 }
 
+// Issued counts the exchanges of one kind ("AS_REQ" for logins, "TGS_REQ" for service
+// tickets) the KDC's log says it answered with a ticket.
+func (k *KDC) Issued(kind string) int {
+	n := 0
+	for _, line := range strings.Split(k.Log(), "\n") {
+		if strings.Contains(line, kind) && strings.Contains(line, "ISSUE") {
+			n++
+		}
+	}
+	return n
+}
+
 func (k *KDC) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(name, args...)
 	cmd.Env = k.env

@@ -214,14 +214,8 @@ func (s *Server) receivePSRP(r *http.Request, req *request, sh *shell) (*out, *s
 			rep.body = psrpReceiveBody(commandID, packets, done)
 			return rep, nil
 		}
-		select {
-		case <-wake:
-		case <-timer.C:
-			return nil, faultTimedOut()
-		case <-r.Context().Done():
-			return nil, nil
-		case <-s.closing:
-			return nil, faultShuttingDown()
+		if f, gone := s.await(r, wake, timer); f != nil || gone {
+			return nil, f
 		}
 		if s.shellGone(sh) {
 			return nil, faultShellNotFound(sh.id)

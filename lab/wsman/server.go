@@ -694,14 +694,8 @@ func (s *Server) receive(r *http.Request, req *request, sh *shell) (*out, *soapF
 			rep.body = receiveBodyXML(c.id, o.chunks, o.done, o.exitCode)
 			return rep, nil
 		}
-		select {
-		case <-wake:
-		case <-timer.C:
-			return nil, faultTimedOut()
-		case <-r.Context().Done():
-			return nil, nil
-		case <-s.closing:
-			return nil, faultShuttingDown()
+		if f, gone := s.await(r, wake, timer); f != nil || gone {
+			return nil, f
 		}
 	}
 }
@@ -742,6 +736,22 @@ func (s *Server) replyEnvelope(req *request) (int, *soapFault) {
 		return 0, faultEnvelopeTooSmall(envelope)
 	}
 	return envelope, nil
+}
+
+// await holds a Receive until wake fires (more output) and reports what ends it
+// otherwise: the long poll's end (the OperationTimeout fault the client answers by
+// asking again), the server closing, or the client gone (gone: nothing to answer).
+func (s *Server) await(r *http.Request, wake <-chan struct{}, timer *time.Timer) (f *soapFault, gone bool) {
+	select {
+	case <-wake:
+		return nil, false
+	case <-timer.C:
+		return faultTimedOut(), false
+	case <-r.Context().Done():
+		return nil, true
+	case <-s.closing:
+		return faultShuttingDown(), false
+	}
 }
 
 // longPoll is how long a Receive may wait for output before it answers with the
