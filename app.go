@@ -120,6 +120,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 			return core.Publish(ctx, to, title, text, png)
 		}),
 		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
+		Observer: a.metrics, // every kept health report sets the DAG health gauges on /metrics
 		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
 			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},
 		Drill: schedules.DrillOptions{Timeout: time.Duration(cfg.Drill.Timeout), Interval: o.DrillInterval}})

@@ -114,6 +114,8 @@ type Config struct {
 	Clock clock.Clock
 	// Thresholds judge the health reports.
 	Thresholds Thresholds
+	// Observer, when set, hears every health report kept (the metrics).
+	Observer Observer
 	// Drill tunes the drills (its Clock and Thresholds come from this Config).
 	Drill DrillOptions
 	// ChartWindow is how far back the chart attached to a health report reaches
@@ -413,6 +415,9 @@ func (s *Scheduler) report(ctx context.Context, dag, schedule string) (*Report, 
 	rep.Schedule = schedule
 	if err := s.cfg.Store.SaveReport(ctx, rep); err != nil {
 		s.log.Error("keeping a health report", "dag", rep.DAG, "err", err)
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ObserveReport(rep)
 	}
 	since := rep.At.Add(-s.cfg.ChartWindow)
 	history, err := s.cfg.Store.Reports(ctx, rep.DAG, since)

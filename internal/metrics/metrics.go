@@ -6,7 +6,11 @@
 //
 // Label values come only from fixed sets (the command catalog, outcomes, error kinds,
 // platforms), never from what someone typed: each distinct label value is a new time
-// series kept for as long as the process lives.
+// series kept for as long as the process lives. The DAG health gauges are the one
+// exception, and a bounded one: their labels are what Exchange reported (DAGs that
+// exist, their databases, members and Test-ReplicationHealth checks), and each DAG's
+// series are replaced by its next report, so what leaves the organisation leaves
+// /metrics.
 package metrics
 
 import (
@@ -68,6 +72,8 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	winrm    *prometheus.CounterVec
 	posts    *prometheus.CounterVec
+	// dagHealth holds the gauges of each DAG's latest health report (ObserveReport).
+	dagHealth *dagHealth
 }
 
 // New returns metrics registered on a fresh registry together with the Go runtime and
@@ -75,8 +81,9 @@ type Metrics struct {
 // alerts see the series before the first event.
 func New() *Metrics {
 	m := &Metrics{
-		reg:     prometheus.NewRegistry(),
-		catalog: map[string]bool{},
+		reg:       prometheus.NewRegistry(),
+		catalog:   map[string]bool{},
+		dagHealth: newDAGHealth(),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "exchops_commands_total",
 			Help: "Commands received, by catalog name (\"unknown\" for input that names no command).",
@@ -106,7 +113,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.commands, m.requests, m.runs, m.duration, m.winrm, m.posts,
+		m.commands, m.requests, m.runs, m.duration, m.winrm, m.posts, m.dagHealth,
 	)
 
 	for _, s := range commands.Catalog() {
