@@ -4,14 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/internal/metrics"
 	"github.com/exchops/exchops/schedules"
 )
 
@@ -168,4 +175,107 @@ func wantGauge(t *testing.T, fams map[string]*dto.MetricFamily, name string, lab
 	if got := s.GetGauge().GetValue(); got != want {
 		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
 	}
+}
+
+// README's monitoring section lists exactly the DAG health gauges /metrics serves, and
+// its example alert rules are valid YAML that use only those.
+func TestReadmeListsTheHealthGauges(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "## Monitoring DAG health in Prometheus")
+	if start < 0 {
+		t.Fatal("README has no section Monitoring DAG health in Prometheus")
+	}
+	section := readme[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+
+	m := metrics.New()
+	m.ObserveReport(&schedules.Report{DAG: "E14-DAG", At: time.Now(), Verdict: schedules.OK,
+		DAGStatus: schedules.DAGStatus{Servers: []string{"EX10-MB01"}},
+		Copies:    []schedules.CopyDetail{{Database: "MB01", Server: "EX10-MB01", Status: "Mounted", Healthy: true}},
+		Members:   []schedules.MemberHealth{{Server: "EX10-MB01", Read: true, Checks: []schedules.Check{{Name: "ClusterService", Result: "Passed"}}}}})
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []string
+	for name := range fams {
+		if strings.HasPrefix(name, "exchops_dag_") {
+			served = append(served, name)
+		}
+	}
+	slices.Sort(served)
+
+	gauge := regexp.MustCompile(`exchops_dag_[a-z_]+`)
+	table := regexp.MustCompile("(?m)^\\| `(exchops_dag_[a-z_]+)` \\| ([^|]+) \\|")
+	var listed []string
+	for _, row := range table.FindAllStringSubmatch(section, -1) {
+		listed = append(listed, row[1])
+		var labels []string
+		for _, l := range fams[row[1]].GetMetric()[0].GetLabel() {
+			labels = append(labels, "`"+l.GetName()+"`")
+		}
+		if got := strings.Join(labels, ", "); !sameSet(got, row[2]) {
+			t.Errorf("README lists %s with labels %s; /metrics has %s", row[1], strings.TrimSpace(row[2]), got)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, served) || len(served) != 6 {
+		t.Errorf("README's table lists %v; /metrics serves %v", listed, served)
+	}
+
+	i := strings.Index(section, "```yaml\n")
+	j := strings.Index(section[i+8:], "```")
+	if i < 0 || j < 0 {
+		t.Fatal("README's monitoring section has no yaml block of alert rules")
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string
+			Rules []struct {
+				Alert, Expr, For string
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(section[i+8:i+8+j]), &rules); err != nil {
+		t.Fatalf("README's alert rules are not YAML: %v", err)
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || r.Expr == "" {
+				t.Errorf("rule %+v: an alert needs a name and an expression", r)
+			}
+			for _, name := range gauge.FindAllString(r.Expr, -1) {
+				if !slices.Contains(served, name) {
+					t.Errorf("alert %s uses %s, which /metrics does not serve", r.Alert, name)
+				}
+			}
+		}
+	}
+	if n < 4 {
+		t.Errorf("README has %d example alert rules, want at least verdict, copy healthy, check and staleness", n)
+	}
+}
+
+// sameSet compares two comma-separated lists regardless of order.
+func sameSet(a, b string) bool {
+	split := func(s string) []string {
+		var out []string
+		for _, f := range strings.Split(s, ",") {
+			out = append(out, strings.TrimSpace(f))
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(split(a), split(b))
 }
