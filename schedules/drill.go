@@ -254,7 +254,7 @@ func precheck(rep *Report, th Thresholds) []string {
 	}
 	for _, m := range rep.Members {
 		for _, c := range m.Checks {
-			if !strings.EqualFold(c.Result, "Passed") {
+			if !c.Passed() {
 				p = append(p, fmt.Sprintf("%s's replication check %s is %s%s", m.Server, c.Name, orDash(c.Result), colon(c.Error)))
 			}
 		}

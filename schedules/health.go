@@ -374,7 +374,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		var failed []Check
 		for _, c := range m.Checks {
 			switch {
-			case strings.EqualFold(c.Result, "Passed"):
+			case c.Passed():
 			case strings.EqualFold(c.Result, "Failed"):
 				failed = append(failed, c)
 			default:
