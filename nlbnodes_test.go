@@ -25,7 +25,7 @@ func TestNLBNodeTablesReadTheRealProperties(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := map[string]commands.Step{"the add-host preflight": p.Preflight[1], "the convergence wait": p.Wait.Step}
+	steps := map[string]commands.Step{"the add-host preflight on the existing host": p.Preflight[2], "the convergence wait": p.Wait.Step}
 	for what, s := range steps {
 		res, err := w.r.RunStep(context.Background(), s, nil)
 		if err != nil {

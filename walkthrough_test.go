@@ -299,7 +299,7 @@ func TestPreflightBlockersAgainstTheLab(t *testing.T) {
 	cases := []struct {
 		command, reason string
 	}{
-		{`nlb add-host client.msglab.local host=EX10-MB01 interface=MAPI`, "DAG"},
+		{`nlb add-host client.msglab.local host=EX10-MB01 interface=MAPI from=EX10-CAHT`, "DAG"},
 		{`nlb create other.msglab.local ip=10.0.0.60 mask=255.255.255.0 interface=MAPI host=EX10-MB02 mode=multicast`, "DAG"},
 		{`dag add-member E14-DAG EX10-CAHT`, "NLB"},
 		{`dag create E14-DAG witness=EX10-CAHT02 dir=C:\FSW2`, "E14-DAG"},

@@ -72,11 +72,16 @@ func catalog() []*Spec {
 				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the cluster's full Internet name"},
 				argServer("host", "the server to add", false, true),
 				{Name: "interface", Kind: KindNIC, Required: true, Help: "the new host's network connection for NLB"},
+				argServer("from", "an existing host of the cluster, whose parameters and port rules the new host copies (default: the only other Client Access server in exchange.servers)", false, false),
 			},
-			Target:   "the host= server (the new node), over WinRS; the preflight also reads DAG membership through the management server's Exchange endpoint",
-			Examples: []string{`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`},
+			Target: "the host= server (the new node), over WinRS; the preflight also reads the cluster on the from= host over WinRS and DAG membership through the management server's Exchange endpoint",
+			Examples: []string{
+				`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`,
+				`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection" from=EX10-CAHT`,
+			},
 			Notes: []string{
-				"The preflight reads DAG membership through the management server's Exchange endpoint. The join is a WinRS script on the new host that reaches the cluster through its name (Get-NlbCluster -HostName <fqdn>); NLB then talks WMI to the existing node from there, a second hop the WinRM account must be allowed to make (Kerberos delegation or CredSSP). The script never loads Exchange.",
+				"Every script runs on the one server it is about, so nothing needs a second hop (Add-NlbClusterNode would talk WMI from one host to the other, which a WinRS shell cannot do without Kerberos delegation or CredSSP). The preflight reads the cluster's parameters, nodes and port rules on the from= host; the change configures the new host locally with the same parameters, a free host priority and the same port rules, stopped until they are all in place, and NLB converges the hosts. The approver sees the values the preflight read in the script.",
+				"Blocked when from= is not a host of the cluster, when the new host is a DAG member or in another cluster, when a node is not converged, and for single-host port rules (each host needs its own handling priority: add such a host with NLB Manager).",
 			},
 			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-ExchangeServer"},
 			plan:    planNLBAddHost,
@@ -512,37 +517,203 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 	if err := configured(inv, env, "host"); err != nil {
 		return nil, err
 	}
-	fqdn, nic, host := inv.Value("fqdn"), inv.Value("interface"), inv.Value("host")
+	fqdn, nic, host := inv.Value("fqdn"), inv.Value("interface"), strings.ToUpper(inv.Value("host"))
+	from := strings.ToUpper(inv.Value("from"))
+	if from == "" {
+		var others []string
+		for _, s := range env.withRole(RoleClientAccess) {
+			if !SameHost(s, host) {
+				others = append(others, s)
+			}
+		}
+		if len(others) != 1 {
+			return nil, &UsageError{Command: inv.Spec.Name, Arg: "from", Value: "",
+				Rule: "is needed: name an existing host of the cluster with from=<server> (exchange.servers does not list exactly one other Client Access server to take it from)", Usage: inv.Spec.Usage()}
+		}
+		from = others[0]
+	} else if err := configured(inv, env, "from"); err != nil {
+		return nil, err
+	}
+	if SameHost(from, host) {
+		return nil, &UsageError{Command: inv.Spec.Name, Arg: "from", Value: inv.Value("from"),
+			Rule: "must be an existing host of the cluster, not the host being added", Usage: inv.Spec.Usage()}
+	}
 
 	probe := newScript()
 	probe.nlbProbe()
-	// Only a host that already has the NLB module can read the cluster; otherwise the
-	// section stays empty and the join itself finds out.
-	probe.header("nlbnodes")
-	probe.add("if ($nlbModule -eq 'Loaded') {",
-		indent+"Get-NlbClusterNode -HostName "+Quote(fqdn)+" | "+selectCSV(colsNLBNodes...),
-		"}")
 
-	s := newScript()
-	nlbFeature(s)
-	// The cluster is named by its FQDN, not by an existing node: the plan must be exact
-	// before the preflight runs, and the cluster name is the one handle that does not
-	// depend on which nodes exist. The preflight reads the nodes the same way.
-	s.add("Get-NlbCluster -HostName " + Quote(fqdn) + " | Add-NlbClusterNode -NewNodeName " + Quote(host) +
-		" -NewNodeInterface " + Quote(nic) + " | Out-Null")
-	s.section("nlbnodes", "Get-NlbClusterNode", colsNLBNodes...)
+	// The cluster as the existing host itself has it: no -HostName, so every read is
+	// local to the server the script runs on.
+	read := newScript()
+	read.nlbProbe()
+	read.header("nlbnodes")
+	read.add("if ($nlbLocal.Count -gt 0) { Get-NlbClusterNode | " + selectCSV(colsNLBNodes...) + " }")
+	read.header("nlbrules")
+	read.add("if ($nlbLocal.Count -gt 0) { Get-NlbClusterPortRule | " + selectCSV(colsNLBRules...) + " }")
 
-	return &Plan{
-		Summary: fmt.Sprintf("Install NLB on %s and add it to cluster %s, interface %q.", host, fqdn, nic),
+	p := &Plan{
+		Summary: fmt.Sprintf("Install NLB on %s and join it to cluster %s, interface %q, with the parameters and port rules of %s.", host, fqdn, nic, from),
 		Preflight: []Step{
 			exchangeStep(m, "read DAG membership and Exchange servers", exchangeReads()...),
-			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host + " and the nodes of " + fqdn},
+			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host},
+			{Target: from, Script: read.String(), Purpose: "read cluster " + fqdn + ", its nodes and port rules on " + from},
 		},
-		Steps:    []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and join " + fqdn}},
+		Steps:    nlbJoinSteps(host, nic, from, nil),
 		Lock:     "nlb:" + fqdn,
 		Wait:     nlbConvergedWait(host, fqdn),
-		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host) },
-	}, nil
+		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host, from) },
+	}
+	p.bind = func(r []Tables) []Step {
+		j, _ := readNLBJoin(r, host, from)
+		return nlbJoinSteps(host, nic, from, j)
+	}
+	return p, nil
+}
+
+// nlbJoin is what the new host copies from the existing one, as its preflight read it.
+type nlbJoin struct {
+	Name, IP, Mask, Mode string
+	Priority             int // the lowest host priority no node has
+	Rules                []nlbRule
+}
+
+type nlbRule struct {
+	IP                       string // "" for every cluster IP (255.255.255.255)
+	Start, End, Timeout      int
+	Protocol, Mode, Affinity string
+}
+
+// The values NLB's enumerations take, as Add-NlbClusterPortRule accepts them.
+var (
+	nlbProtocols  = []string{"Both", "Tcp", "Udp"}
+	nlbRuleModes  = []string{"Multiple", "Single", "Disabled"}
+	nlbAffinities = []string{"None", "Single", "Network"}
+)
+
+func enumOf(v string, values []string) (string, bool) {
+	for _, x := range values {
+		if strings.EqualFold(strings.TrimSpace(v), x) {
+			return x, true
+		}
+	}
+	return "", false
+}
+
+// readNLBJoin reads the cluster, its nodes and port rules from the existing host's
+// preflight (step 2). Every value that goes into the script is checked here: numbers
+// are parsed, enumerations matched against their values and addresses parsed, so the
+// script carries only values NLB itself could have printed. The error says what is
+// wrong, for the approver.
+func readNLBJoin(r []Tables, host, from string) (*nlbJoin, error) {
+	cl := rows(r, 2, "nlb")
+	if len(cl) != 1 {
+		return nil, fmt.Errorf("%s is not a host of an NLB cluster", from)
+	}
+	j := &nlbJoin{Name: strings.TrimSpace(cl[0]["Name"]), IP: strings.TrimSpace(cl[0]["IPAddress"]), Mask: strings.TrimSpace(cl[0]["SubnetMask"])}
+	var ok bool
+	if j.Mode, ok = enumOf(cl[0]["Mode"], []string{"Unicast", "Multicast", "IgmpMulticast"}); !ok {
+		return nil, fmt.Errorf("the cluster's operation mode %q is not one NLB knows", cl[0]["Mode"])
+	}
+	if !isHostIPv4(j.IP) || !isMask(j.Mask) {
+		return nil, fmt.Errorf("the cluster's address %q/%q is not an IPv4 address and mask", j.IP, j.Mask)
+	}
+	used := map[int]bool{}
+	for _, n := range rows(r, 2, "nlbnodes") {
+		p, err := strconv.Atoi(strings.TrimSpace(n["HostPriority"]))
+		if err != nil {
+			return nil, fmt.Errorf("node %s has host priority %q, not a number", n["Name"], n["HostPriority"])
+		}
+		used[p] = true
+	}
+	for p := 1; p <= maxNLBNodes; p++ {
+		if !used[p] {
+			j.Priority = p
+			break
+		}
+	}
+	if j.Priority == 0 {
+		return nil, fmt.Errorf("every host priority from 1 to %d is taken", maxNLBNodes)
+	}
+	for _, x := range rows(r, 2, "nlbrules") {
+		var rule nlbRule
+		var err error
+		desc := fmt.Sprintf("port rule %s %s-%s", x["VirtualIPAddress"], x["StartPort"], x["EndPort"])
+		if rule.Start, err = strconv.Atoi(strings.TrimSpace(x["StartPort"])); err != nil {
+			return nil, fmt.Errorf("%s: the start port is not a number", desc)
+		}
+		if rule.End, err = strconv.Atoi(strings.TrimSpace(x["EndPort"])); err != nil {
+			return nil, fmt.Errorf("%s: the end port is not a number", desc)
+		}
+		if rule.Timeout, err = strconv.Atoi(strings.TrimSpace(x["Timeout"])); err != nil {
+			return nil, fmt.Errorf("%s: the timeout is not a number", desc)
+		}
+		if ip := strings.TrimSpace(x["VirtualIPAddress"]); ip != "255.255.255.255" && !strings.EqualFold(ip, "All") {
+			if !isHostIPv4(ip) {
+				return nil, fmt.Errorf("%s: %q is not an IPv4 address", desc, ip)
+			}
+			rule.IP = ip
+		}
+		if rule.Protocol, ok = enumOf(x["Protocol"], nlbProtocols); !ok {
+			return nil, fmt.Errorf("%s: protocol %q is not one NLB knows", desc, x["Protocol"])
+		}
+		if rule.Mode, ok = enumOf(x["FilteringMode"], nlbRuleModes); !ok {
+			return nil, fmt.Errorf("%s: filtering mode %q is not one NLB knows", desc, x["FilteringMode"])
+		}
+		if rule.Mode == "Single" {
+			return nil, fmt.Errorf("%s is a single-host rule: each host needs its own handling priority for it, which exchops does not set; add this host with NLB Manager", desc)
+		}
+		if rule.Mode == "Multiple" {
+			if rule.Affinity, ok = enumOf(x["Affinity"], nlbAffinities); !ok {
+				return nil, fmt.Errorf("%s: affinity %q is not one NLB knows", desc, x["Affinity"])
+			}
+		}
+		j.Rules = append(j.Rules, rule)
+	}
+	return j, nil
+}
+
+// nlbJoinSteps is the change on the new host, all of it local to it: install NLB,
+// configure the host as a cluster of its own with the existing cluster's parameters
+// (New-NlbCluster has no -HostPriority, so it starts with priority 1 and the default
+// port rule), stop it at once so that it does not converge with the others while its
+// priority and rules differ, give it a free priority and exactly the cluster's port
+// rules, and start it: the hosts that answer for the cluster IP then converge with it.
+// With j nil (before the preflight has read the cluster) the values are placeholders
+// that are not PowerShell, so the unbound script cannot run.
+func nlbJoinSteps(host, nic, from string, j *nlbJoin) []Step {
+	v := func(what string) string { return "<" + what + " read on " + from + ">" }
+	name, ip, mask, mode, prio := v("the cluster Name"), v("the cluster IPAddress"), v("the cluster SubnetMask"), v("the cluster Mode"), v("a host priority no node has")
+	if j != nil {
+		name, ip, mask, mode, prio = Quote(j.Name), Quote(j.IP), Quote(j.Mask), Quote(j.Mode), strconv.Itoa(j.Priority)
+	}
+	s := newScript()
+	nlbFeature(s)
+	// No -Force: New-NlbCluster asks only before it overwrites a DHCP setting, and a
+	// cluster host needs a static address; that question should stop the change.
+	s.add("New-NlbCluster -InterfaceName "+Quote(nic)+" -ClusterPrimaryIP "+ip+" -SubnetMask "+mask+
+		" -ClusterName "+name+" -OperationMode "+mode+" | Out-Null",
+		"Stop-NlbClusterNode -InterfaceName "+Quote(nic)+" | Out-Null",
+		"Set-NlbClusterNode -InterfaceName "+Quote(nic)+" -HostPriority "+prio+" -Force | Out-Null",
+		"Get-NlbClusterPortRule | Remove-NlbClusterPortRule -Force | Out-Null")
+	if j == nil {
+		s.add(v("one Add-NlbClusterPortRule per port rule"))
+	} else {
+		for _, r := range j.Rules {
+			line := "Add-NlbClusterPortRule -InterfaceName " + Quote(nic)
+			if r.IP != "" {
+				line += " -IP " + Quote(r.IP)
+			}
+			line += fmt.Sprintf(" -StartPort %d -EndPort %d -Protocol %s -Mode %s", r.Start, r.End, Quote(r.Protocol), Quote(r.Mode))
+			if r.Affinity != "" {
+				line += " -Affinity " + Quote(r.Affinity)
+			}
+			line += fmt.Sprintf(" -Timeout %d | Out-Null", r.Timeout)
+			s.add(line)
+		}
+	}
+	s.add("Start-NlbClusterNode -InterfaceName " + Quote(nic) + " | Out-Null")
+	s.section("nlbnodes", "Get-NlbClusterNode", colsNLBNodes...)
+	return []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and configure it as a host of the cluster read on " + from}}
 }
 
 func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,7 +182,7 @@ func evalNLBCreate(r []Tables, fqdn, ip, mask, mode, host string) Findings {
 	return f
 }
 
-func evalNLBAddHost(r []Tables, fqdn, host string) Findings {
+func evalNLBAddHost(r []Tables, fqdn, host, from string) Findings {
 	var f Findings
 	nlbHostChecks(&f, r, host)
 	for _, c := range rows(r, 1, "nlb") {
@@ -191,12 +192,20 @@ func evalNLBAddHost(r []Tables, fqdn, host string) Findings {
 		}
 		f.add(Blocker, "%s is already a node of NLB cluster %s (%s): a host belongs to one cluster.", host, c["Name"], c["IPAddress"])
 	}
-	p := rows(r, 1, "nlbprobe")
-	if len(p) != 1 || p[0]["Module"] != "Loaded" {
-		f.add(Info, "The nodes of %s cannot be read from %s before NLB is installed there: the join checks the cluster when it runs.", fqdn, host)
+	if p := rows(r, 2, "nlbprobe"); len(p) != 1 || p[0]["Module"] != "Loaded" {
+		f.add(Blocker, "NLB is not installed on %s, so it is no host of %s: name an existing host of the cluster with from=<server>.", from, fqdn)
 		return f
 	}
-	nodes := rows(r, 1, "nlbnodes")
+	cl := rows(r, 2, "nlb")
+	if len(cl) == 0 {
+		f.add(Blocker, "%s is not a host of any NLB cluster: name an existing host of %s with from=<server>.", from, fqdn)
+		return f
+	}
+	if !strings.EqualFold(cl[0]["Name"], fqdn) {
+		f.add(Blocker, "%s is a host of NLB cluster %s (%s), not of %s: name an existing host of %s with from=<server>.", from, cl[0]["Name"], cl[0]["IPAddress"], fqdn, fqdn)
+		return f
+	}
+	nodes := rows(r, 2, "nlbnodes")
 	if findRow(nodes, "Name", host) != nil {
 		f.noop("%s is already a node of NLB cluster %s: nothing to do.", host, fqdn)
 		return f
@@ -209,6 +218,32 @@ func evalNLBAddHost(r []Tables, fqdn, host string) Findings {
 			f.add(Blocker, "NLB node %s of %s is %s: join a new host only to a converged cluster.", n["Name"], fqdn, n["State"])
 		}
 	}
+	j, err := readNLBJoin(r, host, from)
+	if err != nil {
+		f.add(Blocker, "The cluster read on %s cannot be copied: %s.", from, err)
+		return f
+	}
+	// The values the script carries, as a finding too: they are part of what is
+	// approved, and a cluster that changes before the run makes the request stale.
+	rules := make([]string, len(j.Rules))
+	for i, x := range j.Rules {
+		ip := x.IP
+		if ip == "" {
+			ip = "all cluster IPs"
+		}
+		rules[i] = fmt.Sprintf("%s ports %d-%d %s %s", ip, x.Start, x.End, x.Protocol, x.Mode)
+		if x.Affinity != "" {
+			rules[i] += " affinity " + x.Affinity
+		}
+		if x.Timeout != 0 {
+			rules[i] += fmt.Sprintf(" timeout %d", x.Timeout)
+		}
+	}
+	if len(rules) == 0 {
+		rules = []string{"none"}
+	}
+	f.add(Info, "%s joins %s as host priority %d with the parameters %s has: %s/%s, %s; port rules: %s.",
+		host, fqdn, j.Priority, from, j.IP, j.Mask, j.Mode, strings.Join(rules, "; "))
 	return f
 }
 

@@ -99,6 +99,31 @@ func TestEvaluateDNS(t *testing.T) {
 	})
 }
 
+// allPorts is the port rule New-NlbCluster creates, as the add-host preflight reads it.
+var allPorts = row{"VirtualIPAddress": "255.255.255.255", "StartPort": "0", "EndPort": "65535", "Protocol": "Both", "FilteringMode": "Multiple", "Affinity": "Single", "Timeout": "0"}
+
+// fromHost is the add-host preflight on the existing host: client.msglab.local with the
+// nodes given (EX10-CAHT alone, converged, when none) and the default port rule.
+func fromHost(nodes ...row) Tables {
+	if len(nodes) == 0 {
+		nodes = []row{{"Name": "EX10-CAHT", "State": "Converged(default)", "InterfaceName": "Local Area Connection", "HostPriority": "1"}}
+	}
+	return Tables{"nlbprobe": nlbLoaded, "nlb": []row{{"Name": "client.msglab.local", "IPAddress": "10.0.0.40", "SubnetMask": "255.255.255.0", "Mode": "MULTICAST"}},
+		"nlbnodes": nodes, "nlbrules": []row{allPorts}}
+}
+
+func joinFrom(ex, host, from Tables) []Tables { return []Tables{ex, host, from} }
+
+// with3 returns t with one section replaced.
+func with3(t Tables, section string, rs []row) Tables {
+	out := Tables{}
+	for k, v := range t {
+		out[k] = v
+	}
+	out[section] = rs
+	return out
+}
+
 func TestEvaluateNLB(t *testing.T) {
 	const create = `nlb create client.msglab.local ip=10.0.0.40 mask=255.255.255.0 interface="Local Area Connection" host=EX10-CAHT mode=multicast`
 	const add = `nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`
@@ -119,12 +144,19 @@ func TestEvaluateNLB(t *testing.T) {
 		{"create exists other ip", create, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{with(cluster, "IPAddress", "10.0.0.41")}}}, Blocker, false, "other settings", ""},
 		{"create host in other cluster", create, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{with(cluster, "Name", "owa.msglab.local")}}}, Blocker, false, "already a node of NLB cluster owa.msglab.local", ""},
 		{"create on non-CAS", create, []Tables{{"servers": []row{srvMB01}}, {"nlbprobe": nlbNone}}, Warning, false, "not an Exchange server", ""},
-		{"add fresh host", add, []Tables{ex, {"nlbprobe": nlbNone}}, Info, false, "checks the cluster when it runs", ""},
-		{"add converged", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": conv("EX10-CAHT")}}, Info, false, "", ""},
-		{"add already node", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlb": []row{cluster}}}, Info, true, "already a node", ""},
-		{"add already node per nodes", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": conv("EX10-CAHT", "EX10-CAHT02")}}, Info, true, "already a node", ""},
-		{"add not converged", add, []Tables{ex, {"nlbprobe": nlbLoaded, "nlbnodes": []row{{"Name": "EX10-CAHT", "State": "Converging"}}}}, Blocker, false, "is Converging", ""},
-		{"add DAG member", strings.Replace(add, "EX10-CAHT02", "EX10-MB02", 1), []Tables{{"dags": []row{dagE14}, "servers": allSrv}, {"nlbprobe": nlbNone}}, Blocker, false, "DAG member", ""},
+		{"add fresh host", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, fromHost()), Info, false, "joins client.msglab.local as host priority 2", ""},
+		{"add, host has NLB", add, joinFrom(ex, Tables{"nlbprobe": nlbLoaded}, fromHost()), Info, false, "port rules: all cluster IPs ports 0-65535 Both Multiple affinity Single", ""},
+		{"add already node", add, joinFrom(ex, Tables{"nlbprobe": nlbLoaded, "nlb": []row{cluster}}, fromHost()), Info, true, "already a node", ""},
+		{"add already node per nodes", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, fromHost(conv("EX10-CAHT", "EX10-CAHT02")...)), Info, true, "already a node", ""},
+		{"add host in other cluster", add, joinFrom(ex, Tables{"nlbprobe": nlbLoaded, "nlb": []row{with(cluster, "Name", "owa.msglab.local")}}, fromHost()), Blocker, false, "already a node of NLB cluster owa.msglab.local", ""},
+		{"add not converged", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, fromHost(row{"Name": "EX10-CAHT", "State": "Converging", "HostPriority": "1"})), Blocker, false, "is Converging", ""},
+		{"add DAG member", strings.Replace(add, "EX10-CAHT02", "EX10-MB02", 1) + " from=EX10-CAHT", joinFrom(Tables{"dags": []row{dagE14}, "servers": allSrv}, Tables{"nlbprobe": nlbNone}, fromHost()), Blocker, false, "DAG member", ""},
+		{"add from a host without NLB", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, Tables{"nlbprobe": nlbNone}), Blocker, false, "NLB is not installed on EX10-CAHT", ""},
+		{"add from a host in no cluster", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, Tables{"nlbprobe": nlbLoaded}), Blocker, false, "EX10-CAHT is not a host of any NLB cluster", ""},
+		{"add from a host of another cluster", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, with3(fromHost(), "nlb", []row{with(cluster, "Name", "owa.msglab.local")})), Blocker, false, "not of client.msglab.local", ""},
+		{"add with a single-host rule", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, with3(fromHost(), "nlbrules", []row{with(allPorts, "FilteringMode", "Single", "Affinity", "")})), Blocker, false, "single-host rule", ""},
+		{"add with an unknown protocol", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, with3(fromHost(), "nlbrules", []row{with(allPorts, "Protocol", "Sctp")})), Blocker, false, `protocol "Sctp"`, ""},
+		{"add takes the lowest free priority", add, joinFrom(ex, Tables{"nlbprobe": nlbNone}, fromHost(row{"Name": "EX10-CAHT", "State": "Converged", "HostPriority": "2"})), Info, false, "as host priority 1", ""},
 	})
 }
 
@@ -303,5 +335,57 @@ func TestPlanErrors(t *testing.T) {
 		if _, err := inv.Plan(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Plan(%q) error %v, want one containing %q", tc.text, err, tc.want)
 		}
+	}
+}
+
+// nlb add-host's change carries the values its preflight read on the existing host,
+// each a literal, and until the preflight has run it holds placeholders that are not
+// PowerShell. A blocked preflight leaves the placeholders.
+func TestNLBAddHostBindsWhatThePreflightRead(t *testing.T) {
+	plan := func() *Plan {
+		inv, err := Parse(`nlb add-host client.msglab.local host=EX10-CAHT02 interface="Local Area Connection"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := inv.Plan(walkEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := plan()
+	if !strings.Contains(p.Steps[0].Script, "-ClusterPrimaryIP <the cluster IPAddress read on EX10-CAHT>") {
+		t.Fatalf("unbound step:\n%s", p.Steps[0].Script)
+	}
+	web := with(allPorts, "VirtualIPAddress", "10.0.0.40", "StartPort", "443", "EndPort", "443", "Protocol", "Tcp", "Affinity", "Network", "Timeout", "10")
+	off := with(allPorts, "StartPort", "25", "EndPort", "25", "FilteringMode", "Disabled", "Affinity", "")
+	from := with3(fromHost(row{"Name": "EX10-CAHT", "State": "Converged", "HostPriority": "1"}, row{"Name": "EX10-CAHT03", "State": "Converged", "HostPriority": "3"}),
+		"nlbrules", []row{off, web})
+	f := p.Evaluate(joinFrom(Tables{"servers": allSrv}, Tables{"nlbprobe": nlbNone}, from))
+	if f.Blocked() {
+		t.Fatalf("blocked:\n%s", f)
+	}
+	got := p.Steps[0].Script
+	for _, want := range []string{
+		"New-NlbCluster -InterfaceName 'Local Area Connection' -ClusterPrimaryIP '10.0.0.40' -SubnetMask '255.255.255.0' -ClusterName 'client.msglab.local' -OperationMode 'Multicast' | Out-Null\n",
+		"Stop-NlbClusterNode -InterfaceName 'Local Area Connection' | Out-Null\n",
+		"Set-NlbClusterNode -InterfaceName 'Local Area Connection' -HostPriority 2 -Force | Out-Null\n",
+		"Get-NlbClusterPortRule | Remove-NlbClusterPortRule -Force | Out-Null\n",
+		"Add-NlbClusterPortRule -InterfaceName 'Local Area Connection' -StartPort 25 -EndPort 25 -Protocol 'Both' -Mode 'Disabled' -Timeout 0 | Out-Null\n",
+		"Add-NlbClusterPortRule -InterfaceName 'Local Area Connection' -IP '10.0.0.40' -StartPort 443 -EndPort 443 -Protocol 'Tcp' -Mode 'Multiple' -Affinity 'Network' -Timeout 10 | Out-Null\n",
+		"Start-NlbClusterNode -InterfaceName 'Local Area Connection' | Out-Null\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bound step lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "<") || strings.Contains(got, "-HostName") {
+		t.Errorf("bound step still has a placeholder or names another host:\n%s", got)
+	}
+
+	p = plan()
+	p.Evaluate(joinFrom(Tables{"servers": allSrv}, Tables{"nlbprobe": nlbNone}, Tables{"nlbprobe": nlbLoaded}))
+	if !strings.Contains(p.Steps[0].Script, "<the cluster IPAddress read on EX10-CAHT>") {
+		t.Errorf("a blocked preflight bound the step:\n%s", p.Steps[0].Script)
 	}
 }

@@ -100,7 +100,7 @@ func TestParseErrors(t *testing.T) {
 func TestUsageMatchesDesign(t *testing.T) {
 	want := map[string]string{
 		"dns add":           "dns add <name> <ip> zone=<zone>",
-		"nlb add-host":      "nlb add-host <fqdn> host=<server> interface=<nic>",
+		"nlb add-host":      "nlb add-host <fqdn> host=<server> interface=<nic> [from=<server>]",
 		"casarray assign":   "casarray assign <fqdn> [database=<db>]",
 		"dag create":        "dag create <name> witness=<server> dir=<path> [ip=<ip>[,<ip>]]",
 		"dag add-member":    "dag add-member <dag> <server>",

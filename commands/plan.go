@@ -240,11 +240,18 @@ type Plan struct {
 	Procedure string
 
 	evaluate func(results []Tables) Findings
+	// bind, for a change whose scripts carry values only the preflight can read (nlb
+	// add-host copies the cluster's parameters from an existing host), makes the
+	// steps from the preflight's output. Until then Steps hold placeholders that are
+	// not PowerShell, so they can neither run nor be approved.
+	bind func(results []Tables) []Step
 }
 
 // Evaluate judges the preflight output: results holds one Tables per Preflight step,
 // in order. Missing results are a Blocker: a change is never offered on partial
-// knowledge.
+// knowledge. For a plan whose steps carry what the preflight read, Evaluate also fills
+// them in (unless the change is blocked or has nothing to do), so everything after it
+// (the approval card, the hash an approval binds to, the run) sees the final scripts.
 func (p *Plan) Evaluate(results []Tables) Findings {
 	if len(p.Preflight) == 0 {
 		return Findings{}
@@ -257,7 +264,11 @@ func (p *Plan) Evaluate(results []Tables) Findings {
 	if p.evaluate == nil {
 		return Findings{}
 	}
-	return p.evaluate(results)
+	f := p.evaluate(results)
+	if p.bind != nil && !f.Blocked() && !f.NoOp {
+		p.Steps = p.bind(results)
+	}
+	return f
 }
 
 // String is what `exchops plan` prints and what an approval shows in full: the

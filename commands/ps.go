@@ -103,6 +103,9 @@ var (
 	// Get-NlbClusterNode's properties: its table view labels InterfaceName "Interface"
 	// and HostPriority "HostID", names no object carries.
 	colsNLBNodes = []string{"Name", "State", "InterfaceName", "#HostPriority"}
+	// Get-NlbClusterPortRule's properties, not its table view's labels (IPAddress,
+	// Start, End, Mode, State). VirtualIPAddress 255.255.255.255 is "All".
+	colsNLBRules = []string{"VirtualIPAddress", "#StartPort", "#EndPort", "Protocol", "FilteringMode", "Affinity", "#Timeout"}
 )
 
 // waitRow prints the wait section from three PowerShell expressions.

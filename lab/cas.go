@@ -383,10 +383,9 @@ func (o *Org) owsRPCPath(fqdn string, fail func(int, string)) []owsRow {
 		fail(1013, fmt.Sprintf("When contacting %s (%s) received the error Unable to connect to the remote server. %s", fqdn, strings.Join(ips, ", "), why))
 		return nil
 	}
-	now := o.clock.Now()
 	var answering string
 	for _, n := range cluster.Nodes {
-		if !now.Before(n.ConvergingUntil) {
+		if strings.HasPrefix(o.nlbNodeState(cluster, n), "Converged") {
 			answering = n.Host
 			break
 		}

@@ -176,7 +176,7 @@ func TestCASCmdletBindings(t *testing.T) {
 		"Get-NlbClusterNode":       {"HostName", "NodeName"},
 		"Remove-NlbClusterNode":    {"HostName"},
 	}
-	all := append(append(o.casCmdlets(on), o.serverManagerCmdlets(on)...), o.nlbCmdlets(on)...)
+	all := append(append(o.casCmdlets(on), o.serverManagerCmdlets(on)...), o.nlbCmdlets(on, false)...)
 	seen := map[string]*ps.Cmdlet{}
 	for _, c := range all {
 		if seen[c.Name] != nil {

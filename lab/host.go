@@ -399,7 +399,7 @@ func (h *Host) importModule() *ps.Cmdlet {
 				case strings.EqualFold(name, "ServerManager"):
 					c.Session.Define(h.org.serverManagerCmdlets(h.server)...)
 				case strings.EqualFold(name, "NetworkLoadBalancingClusters") && h.org.hasFeature(h.server.Name, "NLB"):
-					c.Session.Define(h.org.nlbCmdlets(h.server)...)
+					c.Session.Define(h.org.nlbCmdlets(h.server, h.credssp)...)
 				default:
 					return &ps.ErrorRecord{
 						Message:       fmt.Sprintf("The specified module '%s' was not loaded because no valid module file was found in any module directory.", name),

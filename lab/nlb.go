@@ -22,6 +22,7 @@ import (
 const (
 	nlbClusterType    = "Microsoft.NetworkLoadBalancingClusters.PowerShell.Cluster"
 	nlbNodeType       = "Microsoft.NetworkLoadBalancingClusters.PowerShell.Node"
+	nlbPortRuleType   = "Microsoft.NetworkLoadBalancingClusters.PowerShell.PortRule"
 	featureType       = "Microsoft.Windows.ServerManager.Commands.Feature"
 	featureOpType     = "Microsoft.Windows.ServerManager.Commands.FeatureOperationResult"
 	featureResultType = "Microsoft.Windows.ServerManager.Commands.FeatureResult"
@@ -359,10 +360,10 @@ func (o *Org) newNLBCluster(local *Server, spec nlbSpec) (c *ps.Object, warnings
 		return nil, nil, ps.Errorf("ResourceExists", "IPAddressInUse,Microsoft.NetworkLoadBalancingClusters.PowerShell.NewNlbCluster",
 			"The IP address %s is already in use on the network (by %s).", ip, owner.Name)
 	}
+	var joins *NLBCluster
 	for _, other := range o.nlb {
 		if other.IP == ip.String() {
-			return nil, nil, ps.Errorf("ResourceExists", "IPAddressInUse,Microsoft.NetworkLoadBalancingClusters.PowerShell.NewNlbCluster",
-				"The IP address %s is already in use on the network (by NLB cluster %s).", ip, other.Name)
+			joins = other
 		}
 	}
 	// NLB itself accepts a cluster IP outside the adapter's subnet (it only adds the
@@ -375,16 +376,97 @@ func (o *Org) newNLBCluster(local *Server, spec nlbSpec) (c *ps.Object, warnings
 	if name == "" {
 		name = ip.String()
 	}
-	cl := &NLBCluster{Name: name, IP: ip.String(), Mask: mask, Mode: mode}
-	cl.Nodes = []*NLBNode{{Host: s.Name, Interface: nic.Name, HostID: 1, ConvergingUntil: o.clock.Now().Add(o.Timing.NLBConverge)}}
+	// New-NlbCluster has no -HostPriority: the host starts with priority 1 and the
+	// default port rule, and runs.
+	own := NLBParams{Name: name, Mask: mask, Mode: mode, Rules: []NLBPortRule{defaultPortRule}}
+	node := &NLBNode{Host: s.Name, Interface: nic.Name, HostID: 1}
+	if joins != nil {
+		// The cluster IP is already on the network: the hosts that answer for it see
+		// this one's heartbeats and converge with it only if every parameter, every
+		// port rule and a unique host priority agree (see nlbConflict).
+		node.Own = &own
+		joins.Nodes = append(joins.Nodes, node)
+		sortNodes(joins)
+		o.reconverge(joins)
+		return nlbClusterObject(own, ip.String()), warnings, nil
+	}
+	cl := &NLBCluster{Name: name, IP: ip.String(), Mask: mask, Mode: mode, Rules: own.Rules, Nodes: []*NLBNode{node}}
 	o.nlb = append(o.nlb, cl)
-	return nlbClusterObject(cl), warnings, nil
+	o.reconverge(cl)
+	return nlbClusterObject(own, ip.String()), warnings, nil
 }
 
-func nlbClusterObject(c *NLBCluster) *ps.Object {
-	obj := ps.NewObject(nlbClusterType, "Name", c.Name, "IPAddress", c.IP, "SubnetMask", c.Mask, "Mode", strings.ToUpper(c.Mode))
-	obj.Str = c.Name
+// defaultPortRule is the rule New-NlbCluster creates: every port of every cluster IP,
+// both protocols, load balanced over all hosts with single affinity.
+var defaultPortRule = NLBPortRule{IP: "All", Start: 0, End: 65535, Protocol: "Both", Mode: "Multiple", Affinity: "Single"}
+
+func nlbClusterObject(p NLBParams, ip string) *ps.Object {
+	obj := ps.NewObject(nlbClusterType, "Name", p.Name, "IPAddress", ip, "SubnetMask", p.Mask, "Mode", strings.ToUpper(p.Mode))
+	obj.Str = p.Name
 	return obj
+}
+
+// params are the cluster's own parameters, those of the hosts configured through it.
+func (c *NLBCluster) params() NLBParams {
+	return NLBParams{Name: c.Name, Mask: c.Mask, Mode: c.Mode, Rules: c.Rules}
+}
+
+// paramsOf is what host n is configured with.
+func (c *NLBCluster) paramsOf(n *NLBNode) *NLBParams {
+	if n.Own != nil {
+		return n.Own
+	}
+	p := c.params()
+	return &p
+}
+
+func (p NLBParams) equal(q NLBParams) bool {
+	if !strings.EqualFold(p.Name, q.Name) || p.Mask != q.Mask || !strings.EqualFold(p.Mode, q.Mode) || len(p.Rules) != len(q.Rules) {
+		return false
+	}
+	for i := range p.Rules {
+		a, b := p.Rules[i], q.Rules[i]
+		if !strings.EqualFold(a.IP, b.IP) || a.Start != b.Start || a.End != b.End || !strings.EqualFold(a.Protocol, b.Protocol) ||
+			!strings.EqualFold(a.Mode, b.Mode) || !strings.EqualFold(a.Affinity, b.Affinity) || a.Timeout != b.Timeout {
+			return false
+		}
+	}
+	return true
+}
+
+// nlbConflict says why the running hosts of c cannot converge, or "" when they can:
+// NLB converges only when every host has the same cluster parameters and port rules
+// (a host with other rules "is not accepted as part of the cluster", and the others
+// keep converging) and a host priority no other host has.
+func (o *Org) nlbConflict(c *NLBCluster) string {
+	want := c.params()
+	ids := map[int]string{}
+	for _, n := range c.Nodes {
+		if n.Stopped {
+			continue
+		}
+		if other, dup := ids[n.HostID]; dup {
+			return fmt.Sprintf("hosts %s and %s have the same host priority %d", other, n.Host, n.HostID)
+		}
+		ids[n.HostID] = n.Host
+		if !c.paramsOf(n).equal(want) {
+			return fmt.Sprintf("host %s is configured with other cluster parameters or port rules", n.Host)
+		}
+	}
+	return ""
+}
+
+// reconverge restarts convergence on every host, as any change of membership or
+// configuration does.
+func (o *Org) reconverge(c *NLBCluster) {
+	until := o.clock.Now().Add(o.Timing.NLBConverge)
+	for _, n := range c.Nodes {
+		n.ConvergingUntil = until
+	}
+}
+
+func sortNodes(c *NLBCluster) {
+	sort.SliceStable(c.Nodes, func(i, j int) bool { return c.Nodes[i].HostID < c.Nodes[j].HostID })
 }
 
 // nlbNodeState is what Get-NlbClusterNode prints: Converging until the node has
@@ -392,11 +474,14 @@ func nlbClusterObject(c *NLBCluster) *ps.Object {
 // HostID, which has the highest priority) shows "Converged(default)".
 func (o *Org) nlbNodeState(c *NLBCluster, n *NLBNode) string {
 	now := o.clock.Now()
-	if now.Before(n.ConvergingUntil) {
+	if n.Stopped {
+		return "Stopped"
+	}
+	if now.Before(n.ConvergingUntil) || o.nlbConflict(c) != "" {
 		return "Converging"
 	}
 	for _, m := range c.Nodes {
-		if !now.Before(m.ConvergingUntil) && m.HostID < n.HostID {
+		if !m.Stopped && !now.Before(m.ConvergingUntil) && m.HostID < n.HostID {
 			return "Converged"
 		}
 	}
@@ -456,7 +541,23 @@ func (o *Org) getNLBCluster(local *Server, host, iface string) (*ps.Object, erro
 	if err != nil {
 		return nil, err
 	}
-	return nlbClusterObject(c), nil
+	// A host answers with its own configuration.
+	p := c.params()
+	if s, _ := o.nlbHostFor(local, host, "GetNlbCluster"); s != nil {
+		if n := c.node(s.Name); n != nil {
+			p = *c.paramsOf(n)
+		}
+	}
+	return nlbClusterObject(p, c.IP), nil
+}
+
+func (c *NLBCluster) node(host string) *NLBNode {
+	for _, n := range c.Nodes {
+		if strings.EqualFold(n.Host, host) {
+			return n
+		}
+	}
+	return nil
 }
 
 // getNLBNodes is Get-NlbClusterNode: the nodes of the cluster that host (or cluster)
@@ -514,13 +615,10 @@ func (o *Org) addNLBNode(local *Server, cluster, iface, newNode, newIface string
 	for used[id] {
 		id++
 	}
-	until := o.clock.Now().Add(o.Timing.NLBConverge)
-	for _, n := range c.Nodes {
-		n.ConvergingUntil = until
-	}
-	node := &NLBNode{Host: s.Name, Interface: s.nic(newIface).Name, HostID: id, ConvergingUntil: until}
+	node := &NLBNode{Host: s.Name, Interface: s.nic(newIface).Name, HostID: id}
 	c.Nodes = append(c.Nodes, node)
-	sort.Slice(c.Nodes, func(i, j int) bool { return c.Nodes[i].HostID < c.Nodes[j].HostID })
+	sortNodes(c)
+	o.reconverge(c)
 	return o.nlbNodeObject(c, node), nil
 }
 
@@ -660,9 +758,38 @@ func (o *Org) windowsFeatureList(server string, patterns []string) []*ps.Object 
 	return out
 }
 
+// isLocalHost reports whether a -HostName names the server the cmdlet runs on: WMI
+// connects locally only for the machine's own name ("", ".", localhost, its NetBIOS
+// name or FQDN). Anything else, the cluster's name or IP included (WMI is routed to
+// some host of the cluster), is a connection over the network.
+func isLocalHost(on *Server, name string) bool {
+	name = strings.TrimSpace(name)
+	return name == "" || name == "." || strings.EqualFold(name, "localhost") ||
+		strings.EqualFold(name, on.Name) || strings.EqualFold(name, on.FQDN())
+}
+
 // nlbCmdlets are what Import-Module NetworkLoadBalancingClusters defines; host.go
-// refuses the import unless o.hasFeature(on.Name, "NLB").
-func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
+// refuses the import unless o.hasFeature(on.Name, "NLB"). delegated says whether the
+// session holds a credential it can forward (CredSSP): without one, every cmdlet that
+// must reach another host over WMI is refused as the second hop it is.
+func (o *Org) nlbCmdlets(on *Server, delegated bool) []*ps.Cmdlet {
+	// reach refuses a -HostName on another host when the session cannot forward its
+	// credential.
+	reach := func(name, cmd string) error {
+		if delegated || isLocalHost(on, name) {
+			return nil
+		}
+		return wmiSecondHop(name, cmd)
+	}
+	// confirm: these cmdlets ask before they change anything unless -Force, and a
+	// WinRS shell cannot answer.
+	confirm := func(c *ps.Call, cmd string) error {
+		if c.Switch("Force") {
+			return nil
+		}
+		return nonInteractivePrompt(cmd)
+	}
+	force := ps.Param{Name: "Force", Aliases: []string{"F"}, Kind: ps.KindSwitch, Position: -1}
 	host := ps.Param{Name: "HostName", Aliases: []string{"Host", "HN", "H"}, Kind: ps.KindString, Position: -1}
 	iface := ps.Param{Name: "InterfaceName", Aliases: []string{"Interface", "IN", "I"}, Kind: ps.KindString, Position: -1}
 	input := ps.Param{Name: "InputObject", Kind: ps.KindAny, Position: -1, FromPipeline: true}
@@ -694,6 +821,9 @@ func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
 				if c.WhatIf() {
 					return nil
 				}
+				if err := reach(c.String("HostName"), "NewNlbCluster"); err != nil {
+					return err
+				}
 				obj, warns, err := o.newNLBCluster(on, nlbSpec{
 					Host: c.String("HostName"), Interface: c.String("InterfaceName"), IP: c.String("ClusterPrimaryIP"),
 					Mask: c.String("SubnetMask"), Name: c.String("ClusterName"), Mode: c.String("OperationMode"),
@@ -715,6 +845,9 @@ func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
 				{Name: "InterfaceName", Aliases: []string{"Interface", "IN", "I"}, Kind: ps.KindString, Position: 1},
 			},
 			Invoke: func(c *ps.Call) error {
+				if err := reach(c.String("HostName"), "GetNlbCluster"); err != nil {
+					return err
+				}
 				obj, err := o.getNLBCluster(on, c.String("HostName"), c.String("InterfaceName"))
 				if err != nil {
 					return err
@@ -733,6 +866,8 @@ func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
 				cluster := ""
 				if c.Has("InputObject") {
 					cluster = clusterOf(c)
+				} else if err := reach(c.String("HostName"), "GetNlbClusterNode"); err != nil {
+					return err
 				}
 				nodes, err := o.getNLBNodes(on, cluster, c.String("HostName"), c.String("NodeName"))
 				if err != nil {
@@ -749,12 +884,25 @@ func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
 			Params: []ps.Param{
 				{Name: "NewNodeName", Aliases: []string{"NewNode", "NNN"}, Kind: ps.KindString, Mandatory: true, Position: 0},
 				{Name: "NewNodeInterface", Aliases: []string{"NNI"}, Kind: ps.KindString, Mandatory: true, Position: 1},
-				host, iface, input,
-				{Name: "Force", Kind: ps.KindSwitch, Position: -1},
+				host, iface, input, force,
 			},
 			Invoke: func(c *ps.Call) error {
 				if c.WhatIf() {
 					return nil
+				}
+				if err := confirm(c, "AddNlbClusterNode"); err != nil {
+					return err
+				}
+				// Joining configures the new host and every existing one over WMI:
+				// from a shell on any of them, at least one is another host.
+				if !delegated {
+					target := c.String("HostName")
+					if c.Has("InputObject") || isLocalHost(on, target) {
+						target = c.String("NewNodeName")
+					}
+					if err := reach(target, "AddNlbClusterNode"); err != nil {
+						return err
+					}
 				}
 				node, err := o.addNLBNode(on, clusterOf(c), c.String("InterfaceName"), c.String("NewNodeName"), c.String("NewNodeInterface"))
 				if err != nil {
@@ -766,17 +914,389 @@ func (o *Org) nlbCmdlets(on *Server) []*ps.Cmdlet {
 		},
 		{
 			Name: "Remove-NlbClusterNode", ShouldProcess: true,
-			Params: []ps.Param{host, iface, input, {Name: "Force", Kind: ps.KindSwitch, Position: -1}},
+			Params: []ps.Param{host, iface, input, force},
 			Invoke: func(c *ps.Call) error {
 				if c.WhatIf() {
 					return nil
+				}
+				if err := confirm(c, "RemoveNlbClusterNode"); err != nil {
+					return err
 				}
 				target := c.String("HostName")
 				if v, ok := c.Params["InputObject"].(*ps.Object); ok && v.TypeName == nlbNodeType {
 					target = ps.Identity(v)
 				}
+				if err := reach(target, "RemoveNlbClusterNode"); err != nil {
+					return err
+				}
 				return o.removeNLBNode(on, target)
 			},
 		},
+		{
+			Name:   "Get-NlbClusterPortRule",
+			Params: []ps.Param{host, iface, input, {Name: "Port", Kind: ps.KindInt, Position: 0}, {Name: "IP", Kind: ps.KindString, Position: -1}, {Name: "NodeName", Aliases: []string{"NN"}, Kind: ps.KindString, Position: -1}},
+			Invoke: func(c *ps.Call) error {
+				target := c.String("HostName")
+				if v, ok := c.Params["InputObject"].(*ps.Object); ok && v.TypeName == nlbNodeType {
+					target = ps.Identity(v) // a node's rules are read from that node
+				}
+				if err := reach(target, "GetNlbClusterPortRule"); err != nil {
+					return err
+				}
+				rules, err := o.getNLBPortRules(on)
+				if err != nil {
+					return err
+				}
+				for _, r := range rules {
+					if c.Has("Port") {
+						p := c.Int("Port", -1)
+						start, _ := r.Get("StartPort")
+						end, _ := r.Get("EndPort")
+						if p < start.(int) || p > end.(int) {
+							continue
+						}
+					}
+					c.Write(r)
+				}
+				return nil
+			},
+		},
+		{
+			Name: "Add-NlbClusterPortRule",
+			Params: []ps.Param{
+				{Name: "StartPort", Aliases: []string{"SP"}, Kind: ps.KindInt, Mandatory: true, Position: 0},
+				{Name: "EndPort", Aliases: []string{"EP"}, Kind: ps.KindInt, Mandatory: true, Position: 1},
+				host, iface, input,
+				{Name: "IP", Kind: ps.KindString, Position: -1},
+				{Name: "Protocol", Aliases: []string{"PTCL"}, Kind: ps.KindString, Position: -1},
+				{Name: "Mode", Aliases: []string{"M"}, Kind: ps.KindString, Position: -1},
+				{Name: "Affinity", Aliases: []string{"A"}, Kind: ps.KindString, Position: -1},
+				{Name: "Timeout", Aliases: []string{"T"}, Kind: ps.KindInt, Position: -1},
+			},
+			Invoke: func(c *ps.Call) error {
+				const cmd = "AddNlbClusterPortRule"
+				if !c.Has("InputObject") && c.String("InterfaceName") == "" {
+					return ps.Errorf("InvalidArgument", "ParameterBindingFailed",
+						"Cannot process command because of one or more missing mandatory parameters: InterfaceName.")
+				}
+				// A piped cluster was read in this session, so it has passed reach.
+				if err := reach(c.String("HostName"), cmd); err != nil {
+					return err
+				}
+				r := NLBPortRule{IP: "All", Start: c.Int("StartPort", 0), End: c.Int("EndPort", 0), Timeout: c.Int("Timeout", 0)}
+				if ip := c.String("IP"); ip != "" && ip != "255.255.255.255" {
+					a, err := parseIPv4("IP", ip)
+					if err != nil {
+						return err
+					}
+					r.IP = a.String()
+				}
+				var err error
+				if r.Protocol, err = enumValue(cmd, "Protocol", "PortRuleProtocol", c.String("Protocol"), "Both", "Both", "Tcp", "Udp"); err != nil {
+					return err
+				}
+				if r.Mode, err = enumValue(cmd, "Mode", "PortRuleFilteringMode", c.String("Mode"), "Multiple", "Multiple", "Single", "Disabled"); err != nil {
+					return err
+				}
+				if r.Affinity, err = enumValue(cmd, "Affinity", "PortRuleAffinity", c.String("Affinity"), "Single", "None", "Single", "Network"); err != nil {
+					return err
+				}
+				obj, err := o.addNLBPortRule(on, c.String("InterfaceName"), r, delegated)
+				if err != nil {
+					return err
+				}
+				c.Write(obj)
+				return nil
+			},
+		},
+		{
+			Name: "Remove-NlbClusterPortRule",
+			Params: []ps.Param{
+				{Name: "Port", Aliases: []string{"P"}, Kind: ps.KindInt, Position: 0},
+				host, iface, {Name: "IP", Kind: ps.KindString, Position: -1}, input, force,
+				{Name: "PassThru", Aliases: []string{"Pass"}, Kind: ps.KindSwitch, Position: -1},
+			},
+			Invoke: func(c *ps.Call) error {
+				const cmd = "RemoveNlbClusterPortRule"
+				ip, port, target := c.String("IP"), c.Int("Port", -1), c.String("HostName")
+				if v, ok := c.Params["InputObject"].(*ps.Object); ok && v.TypeName == nlbPortRuleType {
+					vip, _ := v.Get("VirtualIPAddress")
+					start, _ := v.Get("StartPort")
+					node, _ := v.Get("NodeName")
+					ip, port, target = ps.ToString(vip), start.(int), ps.ToString(node)
+				} else if c.String("InterfaceName") == "" || ip == "" {
+					return ps.Errorf("InvalidArgument", "ParameterBindingFailed",
+						"Cannot process command because of one or more missing mandatory parameters: InterfaceName IP.")
+				}
+				if err := confirm(c, cmd); err != nil {
+					return err
+				}
+				if err := reach(target, cmd); err != nil {
+					return err
+				}
+				return o.removeNLBPortRule(on, ip, port, delegated)
+			},
+		},
+		{
+			Name: "Set-NlbClusterNode",
+			Params: []ps.Param{host, iface, input, force,
+				{Name: "HostPriority", Aliases: []string{"HP"}, Kind: ps.KindInt, Position: -1},
+				{Name: "InitialHostState", Aliases: []string{"IHS"}, Kind: ps.KindString, Position: -1},
+				{Name: "RetainSuspended", Aliases: []string{"RS"}, Kind: ps.KindString, Position: -1},
+				{Name: "Reload", Aliases: []string{"RLD"}, Kind: ps.KindSwitch, Position: -1},
+			},
+			Invoke: func(c *ps.Call) error {
+				const cmd = "SetNlbClusterNode"
+				target := c.String("HostName")
+				if v, ok := c.Params["InputObject"].(*ps.Object); ok && v.TypeName == nlbNodeType {
+					target = ps.Identity(v)
+				} else if c.String("InterfaceName") == "" {
+					return ps.Errorf("InvalidArgument", "ParameterBindingFailed",
+						"Cannot process command because of one or more missing mandatory parameters: InterfaceName.")
+				}
+				if err := confirm(c, cmd); err != nil {
+					return err
+				}
+				if err := reach(target, cmd); err != nil {
+					return err
+				}
+				if !c.Has("HostPriority") {
+					return nil // the lab models only the host priority
+				}
+				obj, err := o.setNLBNodePriority(on, c.String("InterfaceName"), c.Int("HostPriority", 0))
+				if err != nil {
+					return err
+				}
+				c.Write(obj)
+				return nil
+			},
+		},
+		o.nlbRunCmdlet(on, "Start-NlbClusterNode", true, reach),
+		o.nlbRunCmdlet(on, "Stop-NlbClusterNode", false, reach),
 	}
+}
+
+// nlbRunCmdlet is Start-NlbClusterNode or Stop-NlbClusterNode.
+func (o *Org) nlbRunCmdlet(on *Server, name string, run bool, reach func(string, string) error) *ps.Cmdlet {
+	params := []ps.Param{
+		{Name: "HostName", Aliases: []string{"Host", "HN", "H"}, Kind: ps.KindString, Position: 0},
+		{Name: "InterfaceName", Aliases: []string{"Interface", "IN", "I"}, Kind: ps.KindString, Position: -1},
+		{Name: "InputObject", Kind: ps.KindAny, Position: -1, FromPipeline: true},
+	}
+	if !run {
+		params = append(params, ps.Param{Name: "Drain", Aliases: []string{"D"}, Kind: ps.KindSwitch, Position: -1},
+			ps.Param{Name: "Timeout", Aliases: []string{"T"}, Kind: ps.KindInt, Position: -1})
+	}
+	cmd := strings.ReplaceAll(name, "-", "")
+	return &ps.Cmdlet{
+		Name: name, Params: params,
+		Invoke: func(c *ps.Call) error {
+			target := c.String("HostName")
+			if v, ok := c.Params["InputObject"].(*ps.Object); ok && v.TypeName == nlbNodeType {
+				target = ps.Identity(v)
+			}
+			if err := reach(target, cmd); err != nil {
+				return err
+			}
+			obj, err := o.setNLBNodeRunning(on, c.String("InterfaceName"), run)
+			if err != nil {
+				return err
+			}
+			c.Write(obj)
+			return nil
+		},
+	}
+}
+
+// localNLBNode is the cluster and node of the host a cmdlet runs on.
+func (o *Org) localNLBNode(local *Server, iface, cmd string) (*NLBCluster, *NLBNode, error) {
+	c, err := o.nlbCluster(local, "", iface, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.node(local.Name), nil
+}
+
+// rulesFor returns the port rules a change on host n edits: its own copy when it was
+// configured on its own, else the cluster's. Changing the cluster's rules writes them
+// to every host over WMI, a second hop from a WinRS shell unless delegated.
+func (o *Org) rulesFor(c *NLBCluster, n *NLBNode, delegated bool, cmd string) (*[]NLBPortRule, error) {
+	if n.Own != nil {
+		return &n.Own.Rules, nil
+	}
+	if !delegated {
+		for _, m := range c.Nodes {
+			if m != n && m.Own == nil {
+				return nil, wmiSecondHop(m.Host, cmd)
+			}
+		}
+	}
+	return &c.Rules, nil
+}
+
+// getNLBPortRules is Get-NlbClusterPortRule on the local host: its port rules.
+func (o *Org) getNLBPortRules(local *Server) ([]*ps.Object, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, n, err := o.localNLBNode(local, "", "GetNlbClusterPortRule")
+	if err != nil {
+		return nil, err
+	}
+	p := c.paramsOf(n)
+	out := make([]*ps.Object, len(p.Rules))
+	for i, r := range p.Rules {
+		out[i] = nlbPortRuleObject(p.Name, n.Host, r)
+	}
+	return out, nil
+}
+
+// nlbPortRuleObject has the properties of
+// Microsoft.NetworkLoadBalancingClusters.PowerShell.PortRule. Its table view labels
+// VirtualIPAddress "IPAddress", StartPort "Start", EndPort "End", FilteringMode
+// "Mode" and PortState "State": names no object carries. "All" is 255.255.255.255.
+func nlbPortRuleObject(cluster, node string, r NLBPortRule) *ps.Object {
+	vip := r.IP
+	if strings.EqualFold(vip, "All") {
+		vip = "255.255.255.255"
+	}
+	affinity := r.Affinity
+	if strings.EqualFold(r.Mode, "Single") || strings.EqualFold(r.Mode, "Disabled") {
+		affinity = "" // affinity applies to load-balanced (Multiple) rules only
+	}
+	obj := ps.NewObject(nlbPortRuleType, "Cluster", cluster, "NodeName", node, "VirtualIPAddress", vip,
+		"StartPort", r.Start, "EndPort", r.End, "Affinity", affinity, "FilteringMode", r.Mode, "Protocol", r.Protocol,
+		"EqualLoad", true, "LoadWeight", "", "PortState", "Enabled", "Priority", 1, "Timeout", r.Timeout)
+	obj.Str = fmt.Sprintf("%s %d-%d", vip, r.Start, r.End)
+	return obj
+}
+
+// enumValue resolves v (case-insensitively) against an enumeration, with the binding
+// error PowerShell gives for a value outside it; "" gives def.
+func enumValue(cmd, param, typ, v, def string, values ...string) (string, error) {
+	if v == "" {
+		return def, nil
+	}
+	for _, x := range values {
+		if strings.EqualFold(x, v) {
+			return x, nil
+		}
+	}
+	return "", ps.Errorf("InvalidArgument", "CannotConvertArgumentNoMessage,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+		"Cannot bind parameter '%s'. Cannot convert value \"%s\" to type \"Microsoft.NetworkLoadBalancingClusters.PowerShell.%s\" due to invalid enumeration values. Specify one of the following enumeration values and try again. The possible enumeration values are \"%s\".",
+		param, v, typ, strings.Join(values, ", "))
+}
+
+// addNLBPortRule is Add-NlbClusterPortRule on the local host. Port ranges of one
+// cluster IP may not overlap.
+func (o *Org) addNLBPortRule(local *Server, iface string, r NLBPortRule, delegated bool) (*ps.Object, error) {
+	const cmd = "AddNlbClusterPortRule"
+	if r.Start < 0 || r.End > 65535 || r.Start > r.End {
+		return nil, ps.Errorf("InvalidArgument", "InvalidPortRange,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+			"The port range %d-%d is not valid: ports are 0 through 65535 and the start port may not be above the end port.", r.Start, r.End)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, n, err := o.localNLBNode(local, iface, cmd)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := o.rulesFor(c, n, delegated, cmd)
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range *rules {
+		if strings.EqualFold(x.IP, r.IP) && r.Start <= x.End && x.Start <= r.End {
+			return nil, ps.Errorf("InvalidArgument", "PortRuleOverlap,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+				"The port rule %d-%d overlaps the existing port rule %d-%d for IP address %s.", r.Start, r.End, x.Start, x.End, x.IP)
+		}
+	}
+	*rules = append(*rules, r)
+	sort.SliceStable(*rules, func(i, j int) bool { return (*rules)[i].Start < (*rules)[j].Start })
+	o.reconverge(c)
+	return nlbPortRuleObject(c.paramsOf(n).Name, n.Host, r), nil
+}
+
+// removeNLBPortRule is Remove-NlbClusterPortRule for the rule of the local host with
+// this IP ("All" or an address) and start port.
+func (o *Org) removeNLBPortRule(local *Server, ip string, start int, delegated bool) error {
+	const cmd = "RemoveNlbClusterPortRule"
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, n, err := o.localNLBNode(local, "", cmd)
+	if err != nil {
+		return err
+	}
+	rules, err := o.rulesFor(c, n, delegated, cmd)
+	if err != nil {
+		return err
+	}
+	for i, x := range *rules {
+		if x.Start == start && (strings.EqualFold(x.IP, ip) || (strings.EqualFold(x.IP, "All") && ip == "255.255.255.255")) {
+			*rules = append((*rules)[:i:i], (*rules)[i+1:]...)
+			o.reconverge(c)
+			return nil
+		}
+	}
+	return ps.Errorf("ObjectNotFound", "PortRuleNotFound,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+		"There is no port rule for IP address %s containing port %d on host %s.", ip, start, local.Name)
+}
+
+// setNLBNodePriority is Set-NlbClusterNode -HostPriority on the local host.
+func (o *Org) setNLBNodePriority(local *Server, iface string, priority int) (*ps.Object, error) {
+	const cmd = "SetNlbClusterNode"
+	if priority < 1 || priority > 32 {
+		return nil, ps.Errorf("InvalidArgument", "InvalidHostPriority,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+			"The host priority %d is not valid: it must be a number from 1 through 32, unique in the cluster.", priority)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, n, err := o.localNLBNode(local, iface, cmd)
+	if err != nil {
+		return nil, err
+	}
+	n.HostID = priority
+	sortNodes(c)
+	o.reconverge(c)
+	return o.nlbNodeObject(c, n), nil
+}
+
+// setNLBNodeRunning is Start-NlbClusterNode (run) and Stop-NlbClusterNode on the
+// local host.
+func (o *Org) setNLBNodeRunning(local *Server, iface string, run bool) (*ps.Object, error) {
+	cmd := "StopNlbClusterNode"
+	if run {
+		cmd = "StartNlbClusterNode"
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, n, err := o.localNLBNode(local, iface, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if n.Stopped == !run {
+		return o.nlbNodeObject(c, n), nil
+	}
+	n.Stopped = !run
+	o.reconverge(c)
+	return o.nlbNodeObject(c, n), nil
+}
+
+// wmiSecondHop is what an NLB cmdlet answers when it must reach another host over WMI
+// from a WinRS shell: the shell's network logon has no credential to forward, DCOM
+// connects anonymously and the other host refuses it.
+func wmiSecondHop(host, cmd string) *ps.ErrorRecord {
+	e := ps.Errorf("PermissionDenied", "System.UnauthorizedAccessException,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+		"Access is denied. (Exception from HRESULT: 0x80070005 (E_ACCESSDENIED))")
+	e.Target = host
+	e.ExceptionType = "System.UnauthorizedAccessException"
+	return e
+}
+
+// nonInteractivePrompt is what a cmdlet that asks for confirmation gets in a shell
+// that cannot prompt (powershell.exe -NonInteractive, or any WinRS shell).
+func nonInteractivePrompt(cmd string) *ps.ErrorRecord {
+	e := ps.Errorf("NotSpecified", "System.Management.Automation.Host.HostException,Microsoft.NetworkLoadBalancingClusters.PowerShell."+cmd,
+		"Windows PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.")
+	e.ExceptionType = "System.Management.Automation.Host.HostException"
+	return e
 }

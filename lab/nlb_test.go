@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +333,102 @@ func TestFeatures(t *testing.T) {
 	res, err = o.removeFeatures("EX10-CAHT", []string{"NLB"})
 	if err != nil || res.ExitCode != "Success" || o.hasFeature("EX10-CAHT", "NLB") {
 		t.Errorf("remove: %+v %v", res, err)
+	}
+}
+
+// A host configured on its own with a cluster IP already on the network converges with
+// the cluster's hosts only once its parameters, port rules and a free host priority
+// match: New-NlbCluster gives it priority 1 and the default rule, so until then every
+// host keeps converging.
+func TestNLBJoinByConfiguration(t *testing.T) {
+	o, clk := newCASTestOrg(t)
+	caht, caht02 := mustServer(t, o, "EX10-CAHT"), mustServer(t, o, "EX10-CAHT02")
+	o.addFeatures("EX10-CAHT", []string{"NLB"})
+	o.addFeatures("EX10-CAHT02", []string{"NLB"})
+	if _, _, err := o.newNLBCluster(caht, casSpec()); err != nil {
+		t.Fatal(err)
+	}
+	web := NLBPortRule{IP: "All", Start: 443, End: 443, Protocol: "Tcp", Mode: "Multiple", Affinity: "Single"}
+	if err := o.removeNLBPortRule(caht, "255.255.255.255", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.addNLBPortRule(caht, "", web, false); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(o.Timing.NLBConverge)
+	steps := []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { _, _, err := o.newNLBCluster(caht02, casSpec()); return err }, "EX10-CAHT#1=Converging EX10-CAHT02#1=Converging"},
+		{func() error { _, err := o.setNLBNodeRunning(caht02, "", false); return err }, "EX10-CAHT#1=Converged(default) EX10-CAHT02#1=Stopped"},
+		{func() error { _, err := o.setNLBNodePriority(caht02, "", 2); return err }, "EX10-CAHT#1=Converged(default) EX10-CAHT02#2=Stopped"},
+		{func() error { _, err := o.setNLBNodeRunning(caht02, "", true); return err }, "EX10-CAHT#1=Converging EX10-CAHT02#2=Converging"}, // default rule still there
+		{func() error { return o.removeNLBPortRule(caht02, "All", 0, false) }, "EX10-CAHT#1=Converging EX10-CAHT02#2=Converging"},         // no rule
+		{func() error { _, err := o.addNLBPortRule(caht02, "", web, false); return err }, "EX10-CAHT#1=Converged(default) EX10-CAHT02#2=Converged"},
+	}
+	for i, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		clk.Advance(o.Timing.NLBConverge)
+		if got := nodeStates(t, o, caht); got != s.want {
+			t.Errorf("step %d: %q, want %q", i, got, s.want)
+		}
+	}
+	if n := o.NLBClusters(); len(n) != 1 || len(n[0].Nodes) != 2 {
+		t.Errorf("clusters: %+v", n)
+	}
+}
+
+// Through the cmdlets: one that reaches another host over WMI is refused without a
+// delegated credential, and one that asks for confirmation needs -Force.
+func TestNLBCmdletsSecondHopAndForce(t *testing.T) {
+	o, _ := newCASTestOrg(t)
+	nlbWalkthroughOrg(o)
+	o.nlb[0].Rules = []NLBPortRule{defaultPortRule}
+	caht := mustServer(t, o, "EX10-CAHT")
+	run := func(delegated bool, script string) error {
+		var stderr strings.Builder
+		s := ps.NewSession(ps.Config{Stdout: io.Discard, Stderr: &stderr, Commands: o.nlbCmdlets(caht, delegated)})
+		if s.Run(context.Background(), "$ErrorActionPreference = 'Stop'\n"+script) != 0 {
+			return errors.New(stderr.String())
+		}
+		return nil
+	}
+	tests := []struct {
+		script    string
+		delegated bool
+		want      string // "" = succeeds
+	}{
+		{"Get-NlbCluster", false, ""},
+		{"Get-NlbCluster -HostName EX10-CAHT", false, ""},
+		{"Get-NlbCluster -HostName ex10-caht.msglab.local", false, ""},
+		{"Get-NlbCluster -HostName EX10-CAHT02", false, "Access is denied"},
+		{"Get-NlbCluster -HostName client.msglab.local", false, "Access is denied"},
+		{"Get-NlbCluster -HostName client.msglab.local", true, ""},
+		{"Get-NlbClusterNode -HostName 10.0.0.40", false, "Access is denied"},
+		{"Get-NlbClusterNode", false, ""},
+		{"Get-NlbClusterPortRule", false, ""},
+		{"Get-NlbClusterNode | Get-NlbClusterPortRule", false, "Access is denied"},
+		{"Get-NlbCluster | Add-NlbClusterNode -NewNodeName EX10-MB01 -NewNodeInterface MAPI -Force", false, "Access is denied"},
+		{"Get-NlbCluster | Add-NlbClusterNode -NewNodeName EX10-MB01 -NewNodeInterface MAPI", true, "NonInteractive mode"},
+		{"Set-NlbClusterNode -InterfaceName 'Local Area Connection' -HostPriority 5", false, "NonInteractive mode"},
+		{"Set-NlbClusterNode -InterfaceName 'Local Area Connection' -HostPriority 5 -Force", false, ""},
+		{"Get-NlbClusterPortRule | Remove-NlbClusterPortRule", false, "NonInteractive mode"},
+		// The cluster's rules live on both hosts: changing them writes to the other.
+		{"Get-NlbClusterPortRule | Remove-NlbClusterPortRule -Force", false, "Access is denied"},
+		{"Add-NlbClusterPortRule -InterfaceName 'Local Area Connection' -StartPort 80 -EndPort 80", false, "Access is denied"},
+		{"Stop-NlbClusterNode -HostName EX10-CAHT02", false, "Access is denied"},
+		{"Stop-NlbClusterNode", false, ""},
+	}
+	for _, tt := range tests {
+		err := run(tt.delegated, tt.script)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s (delegated %v): %v", tt.script, tt.delegated, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s (delegated %v): error %v, want one with %q", tt.script, tt.delegated, err, tt.want)
+		}
 	}
 }

@@ -167,13 +167,26 @@ type CASArray struct {
 	Site string
 }
 
-// NLBCluster is a Windows NLB cluster over Client Access servers.
+// NLBCluster is a Windows NLB cluster over Client Access servers: the hosts on the
+// network that answer for one cluster IP. NLB has no central membership; hosts
+// converge when they share the cluster parameters and port rules.
 type NLBCluster struct {
 	Name  string // the full Internet name, e.g. client.msglab.local
 	IP    string
 	Mask  string
 	Mode  string // Unicast, Multicast, IgmpMulticast
+	Rules []NLBPortRule
 	Nodes []*NLBNode
+}
+
+// NLBPortRule is one port rule (Get-NlbClusterPortRule's PortRule).
+type NLBPortRule struct {
+	IP         string // "All" or a cluster IP
+	Start, End int
+	Protocol   string // Both, Tcp, Udp
+	Mode       string // Multiple, Single, Disabled (the object's FilteringMode)
+	Affinity   string // None, Single, Network
+	Timeout    int    // minutes of extended affinity
 }
 
 // NLBNode is one host of an NLB cluster.
@@ -182,6 +195,18 @@ type NLBNode struct {
 	Interface       string
 	HostID          int
 	ConvergingUntil time.Time
+	Stopped         bool // Stop-NlbClusterNode: not converging, not load balancing
+	// Own is set on a host that was configured on its own (New-NlbCluster on it with a
+	// cluster IP already on the network) rather than through Add-NlbClusterNode: it
+	// holds that host's copy of the cluster parameters, which must equal the
+	// cluster's for the hosts to converge. Nil: the host has the cluster's.
+	Own *NLBParams
+}
+
+// NLBParams are the parameters every host of a cluster must share.
+type NLBParams struct {
+	Name, Mask, Mode string
+	Rules            []NLBPortRule
 }
 
 // DNSRecord is one resource record in a zone.
