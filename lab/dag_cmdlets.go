@@ -343,8 +343,12 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 func (o *Org) cmdSetMailboxDatabase(c *ps.Call) error {
 	var ch dbChange
 	if c.Has("RpcClientAccessServer") {
-		v := c.String("RpcClientAccessServer")
-		ch.RpcClientAccessServer = &v
+		if c.Params["RpcClientAccessServer"] == nil {
+			ch.ClearRpcClientAccess = true // -RpcClientAccessServer $null
+		} else {
+			v := c.String("RpcClientAccessServer")
+			ch.RpcClientAccessServer = &v
+		}
 	}
 	if c.Has("CircularLoggingEnabled") {
 		v := c.Switch("CircularLoggingEnabled")
