@@ -356,7 +356,7 @@ func evalCASArrayAssign(r []Tables, m, fqdn, db string) Findings {
 		f.noop("Every database concerned in site %s already uses %s: nothing to do.", site, fqdn)
 		return f
 	}
-	f.List = append(f.List, Finding{Severity: Info, Record: record,
+	f.List = append(f.List, Finding{Severity: Info, Record: NewRecord(record),
 		Message: "Previous RpcClientAccessServer (to undo with casarray restore): " + strings.Join(prev, ", ") + "."})
 	f.add(Info, "Outlook clients of the changed databases pick up the new server when their profile is next repaired or recreated.")
 	if db == "" {
@@ -379,8 +379,8 @@ func orEmpty(s string) string {
 func previousValues(fs []Finding) (map[string]string, bool) {
 	const lead = "Previous RpcClientAccessServer (to undo"
 	for _, x := range fs {
-		if x.Record != nil {
-			return x.Record, true
+		if x.Record != "" {
+			return ReadRecord(x.Record)
 		}
 	}
 	for _, x := range fs {

@@ -206,8 +206,8 @@ func TestAssignDecidesSteps(t *testing.T) {
 	}
 	var rec map[string]string
 	for _, x := range f.List {
-		if x.Record != nil {
-			rec = x.Record
+		if x.Record != "" {
+			rec, _ = ReadRecord(x.Record)
 		}
 	}
 	if len(rec) != 1 || rec["MB01"] != "" {

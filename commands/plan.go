@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -176,8 +177,26 @@ type Finding struct {
 	// Record, when set, is data the finding states, kept with the request so that a
 	// later command can read it back exactly instead of parsing Message: casarray
 	// assign records each database's RpcClientAccessServer before the change
-	// (database name -> value, "" for an empty one), which casarray restore sets again.
-	Record map[string]string `json:",omitempty"`
+	// (NewRecord: database name -> value, "" for an empty one), which casarray restore
+	// sets again. It is text, so that a Finding stays comparable.
+	Record string `json:",omitempty"`
+}
+
+// NewRecord is a Finding.Record holding m: a JSON object, keys sorted.
+func NewRecord(m map[string]string) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // strings always marshal
+	}
+	return string(b)
+}
+
+// ReadRecord reads a Finding.Record back; ok is false when it is not one.
+func ReadRecord(s string) (m map[string]string, ok bool) {
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
 }
 
 // Findings is what a preflight concluded.

@@ -13,7 +13,7 @@ func pastAssign(id string) *PastRequest {
 		ID: NormalizeTestID(id), Found: true, Status: "succeeded", Command: "casarray assign client.msglab.local",
 		Findings: []Finding{
 			{Severity: Info, Message: "Previous RpcClientAccessServer (to undo with casarray restore): MB01=ex10-mb01.msglab.local, MB03=(empty).",
-				Record: map[string]string{"MB01": "ex10-mb01.msglab.local", "MB03": ""}},
+				Record: NewRecord(map[string]string{"MB01": "ex10-mb01.msglab.local", "MB03": ""})},
 		},
 	}
 }
@@ -51,7 +51,8 @@ func TestRestoreRefusals(t *testing.T) {
 		{"being restored", mod(func(p *PastRequest) { p.Referrers = []Referrer{{ID: "r-15", Status: "pending"}} }), "already being restored by r-15 (pending)"},
 		{"earlier restore failed", mod(func(p *PastRequest) { p.Referrers = []Referrer{{ID: "r-15", Status: "failed"}} }), ""},
 		{"nothing recorded", mod(func(p *PastRequest) { p.Findings = nil }), "changed no database"},
-		{"old text record", mod(func(p *PastRequest) { p.Findings[0].Record = nil }), ""},
+		{"old text record", mod(func(p *PastRequest) { p.Findings[0].Record = "" }), ""},
+		{"unreadable record", mod(func(p *PastRequest) { p.Findings[0].Record = "{not json" }), "cannot be read back exactly"},
 		{"unreadable text", mod(func(p *PastRequest) {
 			p.Findings = []Finding{{Severity: Info, Message: "Previous RpcClientAccessServer (to undo): MB01=not a name, MB02."}}
 		}), "cannot be read back exactly"},

@@ -61,7 +61,9 @@ func (o *Org) dagCmdlets(on *Server) []*ps.Cmdlet {
 		},
 		{
 			Name: "Set-MailboxDatabase",
-			Params: []ps.Param{identity(0, true, true), str("RpcClientAccessServer", -1, false),
+			// RpcClientAccessServer is a ClientAccessServerOrArrayIdParameter: an object,
+			// so $null stays $null (a [string] parameter would make it "").
+			Params: []ps.Param{identity(0, true, true), named("RpcClientAccessServer", ps.KindAny),
 				named("CircularLoggingEnabled", ps.KindBool), dc},
 			ShouldProcess: true,
 			Invoke:        o.cmdSetMailboxDatabase,

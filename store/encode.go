@@ -178,9 +178,9 @@ func fromMatchJSON(m *matchJSON) *commands.Match {
 }
 
 type findingJSON struct {
-	Severity severityJSON      `json:"severity"`
-	Message  string            `json:"message"`
-	Record   map[string]string `json:"record,omitempty"`
+	Severity severityJSON `json:"severity"`
+	Message  string       `json:"message"`
+	Record   string       `json:"record,omitempty"`
 }
 
 // severityJSON is a severity's name ("warning"), or its number for one this version

@@ -81,7 +81,7 @@ func full() *approvals.Request {
 			{Severity: commands.Info, Message: "EX10-MB02 is reachable"},
 			{Severity: commands.Warning, Message: "the witness is a CAS"},
 			{Severity: commands.Blocker, Message: "MB01 is dismounted"},
-			{Severity: commands.Info, Message: "Previous RpcClientAccessServer", Record: map[string]string{"MB01": "ex10-mb01.msglab.local", "MB 02": ""}},
+			{Severity: commands.Info, Message: "Previous RpcClientAccessServer", Record: commands.NewRecord(map[string]string{"MB01": "ex10-mb01.msglab.local", "MB 02": ""})},
 		},
 		Hash:      "sha256:abc",
 		Required:  2,
