@@ -23,14 +23,14 @@ import (
 
 // The lab's fixed names (from the walkthrough).
 const (
-	Domain     = "msglab.local"
-	DomainNB   = "MSGLAB"
-	SiteName   = "Default-First-Site-Name"
+	Domain   = "msglab.local"
+	DomainNB = "MSGLAB"
+	SiteName = "Default-First-Site-Name"
 	// BranchSiteName is the second site Options.BranchSite adds.
 	BranchSiteName = "Branch-Site"
-	OrgName    = "MSGLAB"
-	ExchangeV  = "Version 14.3 (Build 123.4)" // Exchange 2010 SP3, AdminDisplayVersion
-	InstallDir = `C:\Program Files\Microsoft\Exchange Server\V14\`
+	OrgName        = "MSGLAB"
+	ExchangeV      = "Version 14.3 (Build 123.4)" // Exchange 2010 SP3, AdminDisplayVersion
+	InstallDir     = `C:\Program Files\Microsoft\Exchange Server\V14\`
 )
 
 // Org is the simulated organisation: all state behind every simulated server.
