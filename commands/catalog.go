@@ -113,7 +113,7 @@ func catalog() []*Spec {
 		},
 		{
 			Name:    "casarray restore",
-			Summary: "Set each database a casarray assign changed back to its RpcClientAccessServer from before that request.",
+			Summary: "Set the databases a casarray assign changed back to their RpcClientAccessServer before it.",
 			Args: []Arg{
 				{Name: "request-id", Positional: true, Kind: KindRequestID, Required: true, Help: "the casarray assign request to undo, e.g. r-12 (see history)"},
 			},
