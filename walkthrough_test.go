@@ -86,6 +86,7 @@ func (w *walk) do(text string) (outcome, error) {
 	if out.findings.NoOp {
 		return out, nil
 	}
+	p = p.Decide(out.findings) // the steps the preflight decided, as approvals runs them
 	lock := out.findings.Lock
 	if lock == "" {
 		lock = p.Lock

@@ -193,6 +193,9 @@ type Store interface {
 	List(ctx context.Context, statuses []Status, limit int) ([]*Request, error)
 	// Audit returns a request's audit trail, oldest first.
 	Audit(ctx context.Context, id string) ([]AuditEvent, error)
+	// OfCommand returns the requests of one command (their command text is name, or
+	// name and a space and arguments), oldest first.
+	OfCommand(ctx context.Context, name string) ([]*Request, error)
 	// Expiring returns the ids of pending requests whose expiry is at or before now,
 	// oldest expiry first (at most limit), and the earliest expiry after now (zero when
 	// none). It reads no request in full: the expiry worker calls it often.

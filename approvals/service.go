@@ -174,11 +174,14 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 			return nil, err
 		}
 	}
+	if err := s.past(ctx, inv, ""); err != nil {
+		return nil, err
+	}
 	p, err := inv.Plan(s.opt.Env)
 	if err != nil {
 		return nil, err
 	}
-	if action == nil && len(p.Steps) == 0 {
+	if action == nil && len(p.Steps) == 0 && p.Decided == "" {
 		return nil, fmt.Errorf("approvals: %s has nothing to run in this exchops (no action carries it out)", inv.Spec.Name)
 	}
 	var f commands.Findings
@@ -192,6 +195,10 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	}
 	if f.NoOp {
 		return nil, &Refusal{Code: RefusedNothingToDo, Findings: f, Msg: "nothing to do: " + strings.TrimSpace(infos(f))}
+	}
+	p = p.Decide(f)
+	if action == nil && len(p.Steps) == 0 {
+		return nil, fmt.Errorf("approvals: the preflight of %s decided no steps and found nothing to refuse", inv.Spec.Name)
 	}
 	lock := EffectiveLock(p, f)
 	now := s.now()
@@ -431,6 +438,9 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	if err != nil {
 		return Failed, "the command no longer parses, so nothing ran: " + err.Error(), "", err
 	}
+	if err := s.past(ctx, inv, r.ID); err != nil {
+		return Failed, "the earlier request it refers to could not be read, so nothing ran: " + err.Error(), "", err
+	}
 	p, err := inv.Plan(s.opt.Env)
 	if err != nil {
 		return Failed, "the command no longer plans, so nothing ran: " + err.Error(), "", err
@@ -446,6 +456,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	if err != nil {
 		return Failed, "the preflight before the run could not read the organisation, so nothing ran: " + err.Error(), "", err
 	}
+	p = p.Decide(f)
 	lock := EffectiveLock(p, f)
 	if PlanHash(p, f, lock) != r.Hash {
 		return Stale, staleReason(r, p, f, lock), "", nil
@@ -455,6 +466,43 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 		return Failed, err.Error(), output, err
 	}
 	return Succeeded, "done", output, nil
+}
+
+// past gives a command that refers to an earlier request (Spec.Refers: casarray
+// restore r-12) exchops' record of it, which planning needs: that request as stored and
+// the other requests of the same command that refer to it (self, the request being
+// run, excepted). Whether the command may go on is the command's rule, not this one.
+func (s *Service) past(ctx context.Context, inv *commands.Invocation, self string) error {
+	if inv.Spec.Refers == "" {
+		return nil
+	}
+	id := NormalizeID(inv.Value(inv.Spec.Refers))
+	p := &commands.PastRequest{ID: id}
+	r, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		inv.Past = p
+		return nil
+	case err != nil:
+		return fmt.Errorf("approvals: reading %s: %w", id, err)
+	}
+	p.Found, p.Status, p.Command, p.Findings = true, string(r.Status), r.Command, r.Findings
+	others, err := s.store.OfCommand(ctx, inv.Spec.Name)
+	if err != nil {
+		return fmt.Errorf("approvals: reading the requests that refer to %s: %w", id, err)
+	}
+	for _, o := range others {
+		if o.ID == self {
+			continue
+		}
+		oi, err := commands.Parse(o.Command)
+		if err != nil || oi.Spec.Refers == "" || NormalizeID(oi.Value(oi.Spec.Refers)) != id {
+			continue
+		}
+		p.Referrers = append(p.Referrers, commands.Referrer{ID: o.ID, Status: string(o.Status)})
+	}
+	inv.Past = p
+	return nil
 }
 
 // expiryWorker expires pending requests when their time comes, on the service's clock.

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -101,16 +102,35 @@ func catalog() []*Spec {
 		},
 		{
 			Name:    "casarray assign",
-			Summary: "Point mailbox databases' RpcClientAccessServer at the CAS array (step 4).",
+			Summary: "Point the mailbox databases of the CAS array's Active Directory site at it (step 4).",
 			Args: []Arg{
 				{Name: "fqdn", Positional: true, Kind: KindFQDN, Required: true, Help: "the CAS array's FQDN (or a Client Access server's, to undo)"},
-				{Name: "database", Kind: KindDatabase, Help: "one database; all databases when absent"},
+				{Name: "database", Kind: KindDatabase, Help: "one database of that site; every database of the site when absent"},
 			},
 			Target:   "the management server's Exchange endpoint",
 			Examples: []string{"casarray assign client.msglab.local", "casarray assign client.msglab.local database=MB01"},
-			Notes:    []string{"Preflight records every database's previous RpcClientAccessServer, so the change can be undone."},
-			Cmdlets:  []string{"Get-ClientAccessArray", "Get-ExchangeServer", "Get-MailboxDatabase", "Set-MailboxDatabase"},
-			plan:     planCASArrayAssign,
+			Notes: []string{
+				"A CAS array serves one Active Directory site, so only that site's databases are pointed at it. A database belongs to the site of the server holding its activation preference 1 copy (for a database outside a DAG, its own server); copies in other sites and a database mounted in another site right now are shown on the card. database= naming a database of another site is refused.",
+				"Preflight records each changed database's previous RpcClientAccessServer with the request, so that `casarray restore <request-id>` can set them back.",
+			},
+			Cmdlets: []string{"Get-ClientAccessArray", "Get-ExchangeServer", "Get-MailboxDatabase", "Set-MailboxDatabase"},
+			plan:    planCASArrayAssign,
+		},
+		{
+			Name:    "casarray restore",
+			Summary: "Set the databases a casarray assign changed back to their RpcClientAccessServer before it.",
+			Args: []Arg{
+				{Name: "request-id", Positional: true, Kind: KindRequestID, Required: true, Help: "the casarray assign request to undo, e.g. r-12 (see history)"},
+			},
+			Target:   "the management server's Exchange endpoint",
+			Examples: []string{"casarray restore r-12"},
+			Notes: []string{
+				"A change like any other: a second admin approves it, and the card shows each database with the value it gets back (a value that was empty is set to $null).",
+				"Refused for an unknown request, a request that is not a casarray assign or did not succeed, and one already restored (or being restored) by another request. A database that no longer exists is skipped with a note; one that already has its old value is left alone. Blocked when an old value names neither a CAS array nor an Exchange server any more, as Set-MailboxDatabase would refuse it; a warning when it names a server without the Client Access role.",
+			},
+			Cmdlets: []string{"Get-ClientAccessArray", "Get-ExchangeServer", "Get-MailboxDatabase", "Set-MailboxDatabase"},
+			Refers:  "request-id",
+			plan:    planCASArrayRestore,
 		},
 		{
 			Name:    "dag create",
@@ -737,35 +757,130 @@ func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
+// casarrayReads is the preflight casarray assign and restore share: the arrays (each
+// with its site), the Exchange servers (each with its site) and every mailbox database
+// with its RpcClientAccessServer, so the value before the change is on record.
+func casarrayReads(m string) Step {
+	return exchangeStep(m, "read CAS arrays, servers (their AD sites) and databases (previous RpcClientAccessServer)",
+		read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
+		read("servers", colsServers, C("Get-ExchangeServer")),
+		read("databases", colsDatabases, C("Get-MailboxDatabase")),
+	)
+}
+
+// assignStep sets RpcClientAccessServer of each database in dbs to fqdn, then reads
+// the databases back for the run's output.
+func assignStep(m, purpose, fqdn string, dbs []string) Step {
+	var calls []Call
+	for _, db := range dbs {
+		calls = append(calls, do(C("Set-MailboxDatabase", Str("Identity", db), Str("RpcClientAccessServer", fqdn))))
+	}
+	get := C("Get-MailboxDatabase")
+	if len(dbs) == 1 {
+		get = C("Get-MailboxDatabase", Str("Identity", dbs[0]))
+	}
+	return exchangeStep(m, purpose, append(calls, read("databases", colsDatabases, get))...)
+}
+
 func planCASArrayAssign(inv *Invocation, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
 	}
 	fqdn, db := inv.Value("fqdn"), inv.Value("database")
-	what := "every mailbox database"
-	calls := []Call{
-		do(C("Get-MailboxDatabase"), C("Set-MailboxDatabase", Str("RpcClientAccessServer", fqdn))),
-		read("databases", colsDatabases, C("Get-MailboxDatabase")),
+	p := &Plan{
+		Preflight: []Step{casarrayReads(m)},
+		Lock:      "casarray",
+		evaluate:  func(r []Tables) Findings { return evalCASArrayAssign(r, m, fqdn, db) },
 	}
 	if db != "" {
-		what = "database " + db
-		calls = []Call{
-			do(C("Set-MailboxDatabase", Str("Identity", db), Str("RpcClientAccessServer", fqdn))),
-			read("databases", colsDatabases, C("Get-MailboxDatabase", Str("Identity", db))),
+		p.Summary = fmt.Sprintf("Set RpcClientAccessServer of database %s to %s.", db, fqdn)
+		p.Steps = []Step{assignStep(m, "point database "+db+" at "+fqdn, fqdn, []string{db})}
+		return p, nil
+	}
+	// Which databases are in the array's site is only known from the preflight: it
+	// decides the steps (Findings.Steps), and the approvers see one line per database.
+	p.Summary = fmt.Sprintf("Set RpcClientAccessServer of every mailbox database in the Active Directory site of %s to %s.", fqdn, fqdn)
+	p.Decided = "Set-MailboxDatabase -Identity <database> -RpcClientAccessServer " + Quote(fqdn) +
+		"  # one line for each database of the site of " + fqdn + " (the site of its activation preference 1 server) whose value differs\n" +
+		"Get-MailboxDatabase"
+	return p, nil
+}
+
+// Request statuses as approvals names them, for the rules on an earlier request.
+const (
+	statusSucceeded = "succeeded"
+	statusPending   = "pending"
+	statusApproved  = "approved"
+	statusRunning   = "running"
+)
+
+func planCASArrayRestore(inv *Invocation, env Env) (*Plan, error) {
+	m, err := mgmt(env)
+	if err != nil {
+		return nil, err
+	}
+	id := inv.Value("request-id")
+	past := inv.Past
+	if past == nil {
+		return nil, fmt.Errorf("commands: casarray restore %s plans from the values %s recorded, which only a running exchops reads from its request history: ask in chat, where the approval card shows each database and the value it gets back", id, id)
+	}
+	refuse := func(format string, args ...any) error {
+		return &UsageError{Command: inv.Spec.Name, Arg: "request-id", Value: past.ID, Rule: fmt.Sprintf(format, args...), Usage: inv.Spec.Usage()}
+	}
+	if !past.Found {
+		return nil, refuse("is not a request: `history` lists the recent ones")
+	}
+	assign, err := Parse(past.Command)
+	if err != nil || assign.Spec.Name != "casarray assign" {
+		return nil, refuse("is %q, not a casarray assign: only what casarray assign changed can be restored", past.Command)
+	}
+	for _, ref := range past.Referrers {
+		switch ref.Status {
+		case statusSucceeded:
+			return nil, refuse("was already restored by %s", ref.ID)
+		case statusPending, statusApproved, statusRunning:
+			return nil, refuse("is already being restored by %s (%s): approve, deny or cancel that one first", ref.ID, ref.Status)
 		}
 	}
+	if past.Status != statusSucceeded {
+		return nil, refuse("is %s, not succeeded: only a casarray assign that ran to its end is restored. Read the databases (copy status) and set each one with casarray assign <fqdn> database=<db>", past.Status)
+	}
+	prev, ok := previousValues(past.Findings)
+	if !ok {
+		return nil, refuse("recorded its previous values only as text that cannot be read back exactly: set each database with casarray assign <fqdn> database=<db>")
+	}
+	if len(prev) == 0 {
+		return nil, refuse("changed no database, so there is nothing to restore")
+	}
+	dbs := make([]string, 0, len(prev))
+	for db := range prev {
+		dbs = append(dbs, db)
+	}
+	sort.Strings(dbs)
+	set := assign.Value("fqdn")
 	return &Plan{
-		Summary: fmt.Sprintf("Set RpcClientAccessServer of %s to %s.", what, fqdn),
-		Preflight: []Step{exchangeStep(m, "read CAS arrays, servers and databases (previous RpcClientAccessServer)",
-			read("casarrays", colsCASArrays, C("Get-ClientAccessArray")),
-			read("servers", colsServers, C("Get-ExchangeServer")),
-			read("databases", colsDatabases, C("Get-MailboxDatabase")),
-		)},
-		Steps:    []Step{exchangeStep(m, "point "+what+" at "+fqdn, calls...)},
-		Lock:     "casarray",
-		evaluate: func(r []Tables) Findings { return evalCASArrayAssign(r, fqdn, db) },
+		Summary:   fmt.Sprintf("Set RpcClientAccessServer of %s back to the values before %s (%s).", strings.Join(dbs, ", "), past.ID, past.Command),
+		Preflight: []Step{casarrayReads(m)},
+		Steps:     restoreSteps(m, past.ID, dbs, prev),
+		Lock:      "casarray",
+		evaluate:  func(r []Tables) Findings { return evalCASArrayRestore(r, m, past.ID, set, dbs, prev) },
 	}, nil
+}
+
+// restoreSteps sets each database in dbs back to its value in prev: one step, whose
+// lines are one Set-MailboxDatabase per database with its own value.
+func restoreSteps(m, id string, dbs []string, prev map[string]string) []Step {
+	var calls []Call
+	for _, db := range dbs {
+		set := Str("RpcClientAccessServer", prev[db])
+		if prev[db] == "" {
+			set = Null("RpcClientAccessServer")
+		}
+		calls = append(calls, do(C("Set-MailboxDatabase", Str("Identity", db), set)))
+	}
+	calls = append(calls, read("databases", colsDatabases, C("Get-MailboxDatabase")))
+	return []Step{exchangeStep(m, "set "+strings.Join(dbs, ", ")+" back to their RpcClientAccessServer before "+id, calls...)}
 }
 
 func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {

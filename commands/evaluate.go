@@ -270,47 +270,246 @@ func evalCASArrayCreate(r []Tables, name, fqdn, site string) Findings {
 	return f
 }
 
-// evalCASArrayAssign blocks an FQDN that is neither a CAS array nor a Client Access
-// server: Outlook would be sent to a name no Client Access server answers for. A
-// Client Access server's own FQDN is allowed, because that is how the change is undone.
-func evalCASArrayAssign(r []Tables, fqdn, db string) Findings {
-	var f Findings
-	if a := findRow(rows(r, 0, "casarrays"), "Fqdn", fqdn); a == nil {
-		srv := findRow(rows(r, 0, "servers"), "Fqdn", fqdn)
-		if srv != nil && hasRole(srv["ServerRole"], "ClientAccess") {
-			f.add(Info, "%s is Client Access server %s, not a CAS array: Outlook will connect to that one server.", fqdn, srv["Name"])
-		} else {
-			f.add(Blocker, "No CAS array has the FQDN %s: create it first (casarray create).", fqdn)
+// siteName is an Active Directory site's name from a value that may be printed as a
+// canonical path ("msglab.local/Configuration/Sites/Default-First-Site-Name").
+func siteName(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.LastIndexAny(v, `/\`); i >= 0 {
+		return v[i+1:]
+	}
+	return v
+}
+
+// siteOf is the site of server as the servers read prints it, or "".
+func siteOf(servers []row, server string) string {
+	for _, s := range servers {
+		if SameHost(s["Name"], server) {
+			return siteName(s["Site"])
 		}
 	}
-	targets := rows(r, 0, "databases")
-	if db != "" {
-		targets = nil
-		if d := findRow(rows(r, 0, "databases"), "Name", db); d != nil {
-			targets = []row{d}
-		} else {
-			f.add(Blocker, "Mailbox database %s does not exist.", db)
+	return ""
+}
+
+// homeServer is the server a database belongs to: the one holding its activation
+// preference 1 copy, or, when it has no preferences (never in 2010, but a row may lack
+// them), the server it is mounted on. An RpcClientAccessServer names the CAS array of
+// that server's site: Exchange fills it from there when the database is created, and a
+// database mounted elsewhere for a while still belongs to it.
+func homeServer(db row) string {
+	for s, n := range parsePrefs(db["ActivationPreference"]) {
+		if n == 1 {
+			return s
+		}
+	}
+	return strings.ToUpper(ShortHost(db["Server"]))
+}
+
+// assignTarget is the site that casarray assign's FQDN serves: the array's, or a
+// Client Access server's own when the change points the databases back at one server
+// (how an assign is undone by hand). ok is false, with a Blocker added, when there is
+// none.
+func assignTarget(f *Findings, arrays, servers []row, fqdn string) (site string, ok bool) {
+	switch a, srv := findRow(arrays, "Fqdn", fqdn), findRow(servers, "Fqdn", fqdn); {
+	case a != nil:
+		site = siteName(a["Site"])
+	case srv != nil && hasRole(srv["ServerRole"], "ClientAccess"):
+		f.add(Info, "%s is Client Access server %s, not a CAS array: Outlook will connect to that one server.", fqdn, srv["Name"])
+		site = siteName(srv["Site"])
+	default:
+		f.add(Blocker, "No CAS array has the FQDN %s: create it first (casarray create).", fqdn)
+		return "", false
+	}
+	if site == "" {
+		f.add(Blocker, "The Active Directory site of %s cannot be read, so exchops cannot tell which databases it serves.", fqdn)
+		return "", false
+	}
+	return site, true
+}
+
+// evalCASArrayAssign picks the databases of the site the FQDN serves, blocks an FQDN
+// that is neither a CAS array nor a Client Access server (Outlook would be sent to a
+// name no Client Access server answers for), and records each changed database's
+// previous value. Without database= it decides the steps: one Set-MailboxDatabase per
+// database of the site whose value differs.
+func evalCASArrayAssign(r []Tables, m, fqdn, db string) Findings {
+	var f Findings
+	servers, dbs := rows(r, 0, "servers"), rows(r, 0, "databases")
+	site, ok := assignTarget(&f, rows(r, 0, "casarrays"), servers, fqdn)
+	if !ok {
+		return f
+	}
+	var targets []row
+	var elsewhere []string // databases of other sites, left alone
+	for _, d := range dbs {
+		home := homeServer(d)
+		hs := siteOf(servers, home)
+		in := strings.EqualFold(hs, site)
+		switch {
+		case db != "" && !strings.EqualFold(d["Name"], db):
+		case db != "" && !in:
+			f.add(Blocker, "Database %s belongs to site %s (its activation preference 1 copy is on %s), not to %s, the site %s serves: a CAS array serves only the databases of its own site. Point it at the array of site %s (casarray list).",
+				d["Name"], orUnknown(hs), home, site, fqdn, orUnknown(hs))
 			return f
+		case in:
+			targets = append(targets, d)
+		case db == "":
+			elsewhere = append(elsewhere, fmt.Sprintf("%s (%s)", d["Name"], orUnknown(hs)))
 		}
 	}
 	if len(targets) == 0 {
-		f.add(Blocker, "There are no mailbox databases to point at %s.", fqdn)
+		if db != "" {
+			f.add(Blocker, "Mailbox database %s does not exist.", db)
+		} else {
+			f.add(Blocker, "No mailbox database belongs to site %s (a database belongs to the site of its activation preference 1 server), so there is nothing to point at %s.", site, fqdn)
+		}
 		return f
 	}
 	var prev []string
-	pending := 0
+	record := map[string]string{}
+	var change []string
 	for _, d := range targets {
-		prev = append(prev, d["Name"]+"="+d["RpcClientAccessServer"])
-		if !strings.EqualFold(d["RpcClientAccessServer"], fqdn) {
-			pending++
+		for _, srv := range list(d["Servers"]) {
+			if s := siteOf(servers, srv); s != "" && !strings.EqualFold(s, site) {
+				f.add(Info, "%s also has a copy on %s in site %s; it belongs to site %s, where its activation preference 1 copy is.", d["Name"], ShortHost(srv), s, site)
+			}
 		}
+		if s := siteOf(servers, d["Server"]); s != "" && !strings.EqualFold(s, site) {
+			f.add(Warning, "%s is mounted on %s in site %s right now: its Outlook clients reach it through %s across sites until it moves back.", d["Name"], ShortHost(d["Server"]), s, fqdn)
+		}
+		if strings.EqualFold(d["RpcClientAccessServer"], fqdn) {
+			continue
+		}
+		change = append(change, d["Name"])
+		record[d["Name"]] = d["RpcClientAccessServer"]
+		prev = append(prev, d["Name"]+"="+orEmpty(d["RpcClientAccessServer"]))
 	}
-	if pending == 0 {
-		f.noop("Every database concerned already uses %s: nothing to do.", fqdn)
+	if len(elsewhere) > 0 {
+		f.add(Info, "Left as they are, in other sites: %s.", strings.Join(elsewhere, ", "))
+	}
+	if len(change) == 0 {
+		f.noop("Every database concerned in site %s already uses %s: nothing to do.", site, fqdn)
 		return f
 	}
-	f.add(Info, "Previous RpcClientAccessServer (to undo): %s.", strings.Join(prev, ", "))
+	f.List = append(f.List, Finding{Severity: Info, Record: NewRecord(record),
+		Message: "Previous RpcClientAccessServer (to undo with casarray restore): " + strings.Join(prev, ", ") + "."})
 	f.add(Info, "Outlook clients of the changed databases pick up the new server when their profile is next repaired or recreated.")
+	if db == "" {
+		f.Steps = []Step{assignStep(m, "point "+strings.Join(change, ", ")+" (site "+site+") at "+fqdn, fqdn, change)}
+	}
+	return f
+}
+
+func orEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(empty)"
+	}
+	return s
+}
+
+// previousValues reads back what casarray assign recorded: the Record of its
+// "Previous RpcClientAccessServer" finding, or, for a request recorded before findings
+// had records, that finding's text when every item of it reads back without doubt.
+// ok is false when there is text but no exact reading of it.
+func previousValues(fs []Finding) (map[string]string, bool) {
+	const lead = "Previous RpcClientAccessServer (to undo"
+	for _, x := range fs {
+		if x.Record != "" {
+			return ReadRecord(x.Record)
+		}
+	}
+	for _, x := range fs {
+		if !strings.HasPrefix(x.Message, lead) {
+			continue
+		}
+		_, items, found := strings.Cut(x.Message, "): ")
+		if !found {
+			return nil, false
+		}
+		out := map[string]string{}
+		for _, item := range strings.Split(strings.TrimSuffix(items, "."), ", ") {
+			name, value, found := strings.Cut(item, "=")
+			value = strings.TrimSpace(value)
+			if value == "(empty)" {
+				value = ""
+			}
+			if !found || !isCommonName(name, maxDatabase, "-_.()") || (value != "" && !isFQDN(value)) {
+				return nil, false
+			}
+			if _, dup := out[name]; dup {
+				return nil, false
+			}
+			out[name] = strings.ToLower(value)
+		}
+		return out, true
+	}
+	return map[string]string{}, true
+}
+
+// serverOrArray says what an RpcClientAccessServer value names: a CAS array, an
+// Exchange server (with its row), or nothing exchops can find (nil, false).
+func serverOrArray(arrays, servers []row, v string) (srv row, ok bool) {
+	if findRow(arrays, "Fqdn", v) != nil || findRow(arrays, "Name", v) != nil {
+		return nil, true
+	}
+	for _, s := range servers {
+		if strings.EqualFold(s["Fqdn"], v) || strings.EqualFold(s["Name"], v) {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// evalCASArrayRestore judges setting dbs back to their values in prev, as recorded by
+// request id, which set them to set. A database gone since is skipped with a note, one
+// that already has its old value is left alone; the steps are decided for the rest.
+func evalCASArrayRestore(r []Tables, m, id, set string, dbs []string, prev map[string]string) Findings {
+	var f Findings
+	arrays, servers, all := rows(r, 0, "casarrays"), rows(r, 0, "servers"), rows(r, 0, "databases")
+	var change, gone, same []string
+	for _, name := range dbs {
+		d := findRow(all, "Name", name)
+		if d == nil {
+			gone = append(gone, name)
+			continue
+		}
+		want, now := prev[name], strings.TrimSpace(d["RpcClientAccessServer"])
+		if strings.EqualFold(now, want) {
+			same = append(same, name)
+			continue
+		}
+		if want != "" {
+			srv, ok := serverOrArray(arrays, servers, want)
+			if !ok {
+				f.add(Blocker, "%s used %s before %s, which is neither a CAS array nor an Exchange server any more: Set-MailboxDatabase would refuse it. Point %s elsewhere with casarray assign <fqdn> database=%s.", name, want, id, name, name)
+				continue
+			}
+			if srv != nil && !hasRole(srv["ServerRole"], "ClientAccess") {
+				// Exchange sets a database's own Mailbox server when the Client Access role
+				// was installed after it; Outlook cannot open mailboxes through that server.
+				f.add(Warning, "%s goes back to %s, server %s without the Client Access role, as before %s: Outlook cannot open its mailboxes through that server.", name, want, srv["Name"], id)
+			}
+		}
+		if !strings.EqualFold(now, set) {
+			f.add(Warning, "%s now uses %s, not %s as %s left it: something changed it since. The restore sets it to %s all the same.", name, orEmpty(now), set, id, orEmpty(want))
+		}
+		change = append(change, name)
+		f.add(Info, "%s: %s -> %s (its value before %s).", name, orEmpty(now), orEmpty(want), id)
+	}
+	if len(gone) > 0 {
+		f.add(Info, "No longer exists, so skipped: %s.", strings.Join(gone, ", "))
+	}
+	if len(same) > 0 {
+		f.add(Info, "Already back at their value before %s: %s.", id, strings.Join(same, ", "))
+	}
+	if f.Blocked() {
+		return f
+	}
+	if len(change) == 0 {
+		f.noop("Every database %s changed that still exists has its value from before %s again: nothing to do.", id, id)
+		return f
+	}
+	f.add(Info, "Outlook clients of the changed databases pick up the server when their profile is next repaired or recreated.")
+	f.Steps = restoreSteps(m, id, change, prev)
 	return f
 }
 

@@ -8,10 +8,10 @@ import (
 // Synthetic preflight rows, shaped like the walkthrough's organisation.
 var (
 	dagE14    = row{"Name": "E14-DAG", "Servers": "EX10-MB01;EX10-MB02", "WitnessServer": "ex10-caht.msglab.local", "WitnessDirectory": `C:\FSW`, "DatabaseAvailabilityGroupIpv4Addresses": "10.0.0.50"}
-	srvCAHT   = row{"Name": "EX10-CAHT", "Fqdn": "ex10-caht.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
-	srvCAHT02 = row{"Name": "EX10-CAHT02", "Fqdn": "ex10-caht02.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
-	srvMB01   = row{"Name": "EX10-MB01", "Fqdn": "ex10-mb01.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
-	srvMB02   = row{"Name": "EX10-MB02", "Fqdn": "ex10-mb02.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvCAHT   = row{"Site": "msglab.local/Configuration/Sites/Default-First-Site-Name", "Name": "EX10-CAHT", "Fqdn": "ex10-caht.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvCAHT02 = row{"Site": "msglab.local/Configuration/Sites/Default-First-Site-Name", "Name": "EX10-CAHT02", "Fqdn": "ex10-caht02.msglab.local", "ServerRole": "ClientAccess, HubTransport", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvMB01   = row{"Site": "msglab.local/Configuration/Sites/Default-First-Site-Name", "Name": "EX10-MB01", "Fqdn": "ex10-mb01.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	srvMB02   = row{"Site": "msglab.local/Configuration/Sites/Default-First-Site-Name", "Name": "EX10-MB02", "Fqdn": "ex10-mb02.msglab.local", "ServerRole": "Mailbox", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
 	allSrv    = []row{srvCAHT, srvCAHT02, srvMB01, srvMB02}
 	nlbLoaded = []row{{"Module": "Loaded"}}
 	nlbNone   = []row{{"Module": "Unavailable"}}
@@ -58,7 +58,7 @@ func runEval(t *testing.T, cases []evalCase) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := inv.Plan(walkEnv)
+			p, err := withPast(inv).Plan(walkEnv)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,6 +179,117 @@ func TestEvaluateCASArray(t *testing.T) {
 		{"assign one db missing", assign + " database=MB09", []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": dbs}}, Blocker, false, "MB09 does not exist", ""},
 		{"assign one db", assign + " database=MB01", []Tables{{"casarrays": []row{arr}, "servers": allSrv, "databases": dbs}}, Info, false, "MB01=ex10-mb01.msglab.local.", ""},
 	})
+}
+
+// A second Active Directory site: EX10-BR01 (Mailbox and Client Access) with BR01,
+// and its own array.
+var (
+	srvBR01  = row{"Name": "EX10-BR01", "Fqdn": "ex10-br01.msglab.local", "ServerRole": "Mailbox, ClientAccess, HubTransport", "Site": "msglab.local/Configuration/Sites/Branch-Site", "AdminDisplayVersion": "Version 14.3 (Build 123.4)"}
+	dbBR01   = row{"Name": "BR01", "Server": "EX10-BR01", "MasterServerOrAvailabilityGroup": "EX10-BR01", "Servers": "EX10-BR01", "ActivationPreference": "[EX10-BR01, 1]", "RpcClientAccessServer": "ex10-br01.msglab.local"}
+	arrMain  = row{"Name": "CAS Array", "Fqdn": "client.msglab.local", "Site": "msglab.local/Configuration/Sites/Default-First-Site-Name"}
+	arrBr    = row{"Name": "Branch Array", "Fqdn": "branch.msglab.local", "Site": "Branch-Site"}
+	twoSites = []row{srvCAHT, srvCAHT02, srvMB01, srvMB02, srvBR01}
+)
+
+func TestEvaluateCASArraySites(t *testing.T) {
+	const assign = "casarray assign client.msglab.local"
+	org := func(dbs ...row) []Tables {
+		return []Tables{{"casarrays": []row{arrMain, arrBr}, "servers": twoSites, "databases": dbs}}
+	}
+	// MB02 with a second copy in the branch (preference 2): it still belongs to the main site.
+	mb02Span := with(dbMB02, "Servers", "EX10-MB02;EX10-BR01", "ActivationPreference", "[EX10-MB02, 1];[EX10-BR01, 2]")
+	// BR02 belongs to the branch (preference 1 there) with a copy in the main site.
+	br02 := with(dbBR01, "Name", "BR02", "Servers", "EX10-BR01;EX10-MB01", "ActivationPreference", "[EX10-BR01, 1];[EX10-MB01, 2]")
+	runEval(t, []evalCase{
+		{"other site left alone", assign, org(dbMB01, dbMB02, dbBR01), Info, false, "Left as they are, in other sites: BR01 (Branch-Site).", ""},
+		{"other site named", assign + " database=BR01", org(dbMB01, dbBR01), Blocker, false, "Database BR01 belongs to site Branch-Site (its activation preference 1 copy is on EX10-BR01), not to Default-First-Site-Name", ""},
+		{"branch array", "casarray assign branch.msglab.local", org(dbMB01, dbBR01, br02), Info, false, "BR01=ex10-br01.msglab.local, BR02=ex10-br01.msglab.local.", ""},
+		{"branch array, main db named", "casarray assign branch.msglab.local database=MB01", org(dbMB01, dbBR01), Blocker, false, "belongs to site Default-First-Site-Name", ""},
+		{"copies span sites", assign, org(dbMB01, mb02Span), Info, false, "MB02 also has a copy on EX10-BR01 in site Branch-Site; it belongs to site Default-First-Site-Name", ""},
+		{"mounted in the other site", assign, org(dbMB01, with(mb02Span, "Server", "EX10-BR01")), Warning, false, "MB02 is mounted on EX10-BR01 in site Branch-Site right now", ""},
+		{"preference 1 elsewhere", assign, org(dbMB01, br02), Info, false, "Left as they are, in other sites: BR02 (Branch-Site).", ""},
+		{"site without databases", "casarray assign branch.msglab.local", org(dbMB01, dbMB02), Blocker, false, "No mailbox database belongs to site Branch-Site", ""},
+		{"site done, other not", assign, org(with(dbMB01, "RpcClientAccessServer", "client.msglab.local"), dbBR01), Info, true, "nothing to do", ""},
+		{"empty before", assign, org(with(dbMB01, "RpcClientAccessServer", "")), Info, false, "MB01=(empty).", ""},
+	})
+}
+
+// TestAssignDecidesSteps: without database=, the steps are one Set-MailboxDatabase
+// per database of the array's site whose value differs, and the record holds exactly
+// those databases' values before. On today's code the step was every database.
+func TestAssignDecidesSteps(t *testing.T) {
+	inv, err := Parse("casarray assign client.msglab.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := inv.Plan(walkEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 0 || p.Decided == "" {
+		t.Fatalf("before the preflight the steps are not known; plan:\n%s", p)
+	}
+	f := p.Evaluate([]Tables{{"casarrays": []row{arrMain, arrBr}, "servers": twoSites,
+		"databases": []row{with(dbMB01, "RpcClientAccessServer", ""), with(dbMB02, "RpcClientAccessServer", "client.msglab.local"), dbBR01}}})
+	d := p.Decide(f)
+	want := "Set-MailboxDatabase -Identity 'MB01' -RpcClientAccessServer 'client.msglab.local'\nGet-MailboxDatabase -Identity 'MB01'\n"
+	if len(d.Steps) != 1 || d.Steps[0].Script != want || d.Steps[0].Target != "EX10-CAHT" {
+		t.Errorf("decided steps:\n%s\nwant one step on EX10-CAHT:\n%s", d, want)
+	}
+	var rec map[string]string
+	for _, x := range f.List {
+		if x.Record != "" {
+			rec, _ = ReadRecord(x.Record)
+		}
+	}
+	if len(rec) != 1 || rec["MB01"] != "" {
+		t.Errorf("record %v, want MB01 -> \"\"", rec)
+	}
+	if p.Decide(Findings{}) != p {
+		t.Errorf("without decided steps Decide must return the plan itself")
+	}
+}
+
+func TestEvaluateCASArrayRestore(t *testing.T) {
+	const restore = "casarray restore r-12" // pastAssign: MB01 was ex10-mb01.msglab.local, MB03 empty
+	mb03 := with(dbMB01, "Name", "MB03", "RpcClientAccessServer", "client.msglab.local")
+	assigned := with(dbMB01, "RpcClientAccessServer", "client.msglab.local")
+	org := func(servers []row, dbs ...row) []Tables {
+		return []Tables{{"casarrays": []row{arrMain}, "servers": servers, "databases": dbs}}
+	}
+	runEval(t, []evalCase{
+		{"both back", restore, org(allSrv, assigned, mb03), Warning, false, "MB03: client.msglab.local -> (empty) (its value before r-12).", ""},
+		{"back to a mailbox server", restore, org(allSrv, assigned, mb03), Warning, false, "MB01 goes back to ex10-mb01.msglab.local, server EX10-MB01 without the Client Access role", ""},
+		{"back to a CAS", restore, org(allSrv, with(assigned, "Name", "MB03")), Info, false, "MB03: client.msglab.local -> (empty)", ""},
+		{"one gone", restore, org(allSrv, assigned), Warning, false, "No longer exists, so skipped: MB03.", ""},
+		{"all gone", restore, org(allSrv, dbMB02), Info, true, "nothing to do", ""},
+		{"already back", restore, org(allSrv, dbMB01, with(mb03, "RpcClientAccessServer", "")), Info, true, "Already back at their value before r-12: MB01, MB03.", ""},
+		{"changed since", restore, org(allSrv, with(dbMB01, "RpcClientAccessServer", "ex10-caht.msglab.local"), mb03), Warning, false, "MB01 now uses ex10-caht.msglab.local, not client.msglab.local as r-12 left it", ""},
+		{"old server gone", restore, org([]row{srvCAHT, srvCAHT02}, assigned, mb03), Blocker, false, "MB01 used ex10-mb01.msglab.local before r-12, which is neither a CAS array nor an Exchange server any more", ""},
+	})
+}
+
+// TestRestoreDecidesSteps: the restore's steps are only the databases that exist and
+// differ, each with its own value; an empty value is $null.
+func TestRestoreDecidesSteps(t *testing.T) {
+	inv, err := Parse("casarray restore r-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := withPast(inv).Plan(walkEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.Evaluate([]Tables{{"casarrays": []row{arrMain}, "servers": allSrv,
+		"databases": []row{dbMB01, with(dbMB01, "Name", "MB03", "RpcClientAccessServer", "client.msglab.local")}}})
+	d := p.Decide(f)
+	want := "Set-MailboxDatabase -Identity 'MB03' -RpcClientAccessServer $null\nGet-MailboxDatabase\n"
+	if len(d.Steps) != 1 || d.Steps[0].Script != want {
+		t.Errorf("decided steps:\n%s\nwant:\n%s", d, want)
+	}
+	if c := d.Steps[0].Calls[0].Pipeline[0].Params[1]; c.Type != TypeNull || c.Value != "" {
+		t.Errorf("the empty value travels as %+v, want a null parameter", c)
+	}
 }
 
 func TestEvaluateDAG(t *testing.T) {

@@ -22,6 +22,7 @@ const (
 	TypeBool    ParamType = "bool"     // System.Boolean, Value "true" or "false"
 	TypeSwitch  ParamType = "switch"   // a switch that is present (-Confirm:$false is TypeBool)
 	TypeStrings ParamType = "string[]" // System.String[], Values
+	TypeNull    ParamType = "null"     // $null: clears the property (no Value)
 )
 
 // HealthResult is the column of a replicationhealth row that says whether the check
@@ -139,6 +140,8 @@ func (c Cmd) String() string {
 			} else {
 				b.WriteString(":$false")
 			}
+		case TypeNull:
+			b.WriteString(" $null")
 		case TypeInt:
 			b.WriteString(" " + p.Value)
 		case TypeStrings:
@@ -175,6 +178,9 @@ func Int(name string, v int) Param { return Param{Name: name, Type: TypeInt, Val
 func Bool(name string, v bool) Param {
 	return Param{Name: name, Type: TypeBool, Value: strconv.FormatBool(v)}
 }
+
+// Null is a parameter set to $null, which clears the property it sets.
+func Null(name string) Param { return Param{Name: name, Type: TypeNull} }
 
 // Switch is a switch parameter that is present (-Status).
 func Switch(name string) Param { return Param{Name: name, Type: TypeSwitch} }

@@ -26,6 +26,15 @@ var walkEnv = Env{
 	},
 }
 
+// withPast gives a command that refers to an earlier request the record approvals
+// would find for it (pastAssign), as planning needs.
+func withPast(inv *Invocation) *Invocation {
+	if inv.Spec.Refers != "" && inv.Past == nil {
+		inv.Past = pastAssign(inv.Value(inv.Spec.Refers))
+	}
+	return inv
+}
+
 func fileName(command string) string { return strings.ReplaceAll(command, " ", "-") }
 
 // TestPlansGolden renders every example of every command: what an approver reads.
@@ -44,7 +53,7 @@ func TestPlansGolden(t *testing.T) {
 				if inv.Spec.Name != s.Name {
 					t.Fatalf("example %q parsed as %q", ex, inv.Spec.Name)
 				}
-				p, err := inv.Plan(walkEnv)
+				p, err := withPast(inv).Plan(walkEnv)
 				if err != nil {
 					t.Fatalf("example %q: plan: %v", ex, err)
 				}

@@ -19,6 +19,32 @@ type Invocation struct {
 	// with spaces in double quotes. Parse(Text) gives the same invocation again, so
 	// Text is what is stored and shown.
 	Text string
+	// Past is exchops' record of the earlier request that the Spec.Refers argument
+	// names (casarray restore r-12). This package does no I/O: whoever plans such a
+	// command (approvals, from its store) looks the request up and sets Past first;
+	// planning without it is an error.
+	Past *PastRequest
+}
+
+// PastRequest is what exchops recorded about an earlier request, as a command that
+// refers to it needs it for planning.
+type PastRequest struct {
+	ID     string // as normalised by the store ("r-12")
+	Found  bool   // false: there is no such request
+	Status string // its status: "pending", "succeeded", "failed", ...
+	// Command is its canonical command text; Findings are the preflight findings its
+	// approvers saw, with their records (Finding.Record).
+	Command  string
+	Findings []Finding
+	// Referrers are the other requests whose Spec.Refers argument names this one (its
+	// restores), oldest first, each with its status.
+	Referrers []Referrer
+}
+
+// Referrer is a request that refers to a PastRequest.
+type Referrer struct {
+	ID     string
+	Status string
 }
 
 // Value returns the normalised value of the named argument, or "".

@@ -35,6 +35,7 @@ func TestParse(t *testing.T) {
 		{"", "help", map[string]string{}},
 		{"/exchange", "help", map[string]string{}},
 		{"failover MB01 to=ex10-mb02", "failover MB01 to=EX10-MB02", nil},
+		{"casarray restore request-id=r-12", "casarray restore r-12", map[string]string{"request-id": "r-12"}},
 	}
 	for _, tc := range tests {
 		inv, err := Parse(tc.in)
@@ -102,6 +103,7 @@ func TestUsageMatchesDesign(t *testing.T) {
 		"dns add":           "dns add <name> <ip> zone=<zone>",
 		"nlb add-host":      "nlb add-host <fqdn> host=<server> interface=<nic> [from=<server>]",
 		"casarray assign":   "casarray assign <fqdn> [database=<db>]",
+		"casarray restore":  "casarray restore <request-id>",
 		"dag create":        "dag create <name> witness=<server> dir=<path> [ip=<ip>[,<ip>]]",
 		"dag add-member":    "dag add-member <dag> <server>",
 		"copy add":          "copy add <database> <server> [preference=<n>]",

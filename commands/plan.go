@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -173,6 +174,29 @@ func (s Severity) String() string {
 type Finding struct {
 	Severity Severity
 	Message  string
+	// Record, when set, is data the finding states, kept with the request so that a
+	// later command can read it back exactly instead of parsing Message: casarray
+	// assign records each database's RpcClientAccessServer before the change
+	// (NewRecord: database name -> value, "" for an empty one), which casarray restore
+	// sets again. It is text, so that a Finding stays comparable.
+	Record string `json:",omitempty"`
+}
+
+// NewRecord is a Finding.Record holding m: a JSON object, keys sorted.
+func NewRecord(m map[string]string) string {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err) // strings always marshal
+	}
+	return string(b)
+}
+
+// ReadRecord reads a Finding.Record back; ok is false when it is not one.
+func ReadRecord(s string) (m map[string]string, ok bool) {
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return nil, false
+	}
+	return m, true
 }
 
 // Findings is what a preflight concluded.
@@ -184,6 +208,10 @@ type Findings struct {
 	// Lock, when set, replaces Plan.Lock: some commands only learn from the preflight
 	// which DAG they touch (a database's DAG), and changes to one DAG must not overlap.
 	Lock string
+	// Steps, when not nil, replace Plan.Steps (see Plan.Decide): some changes only
+	// learn from the preflight exactly what to change (casarray assign: the databases
+	// of the array's Active Directory site), and the approvers see those steps.
+	Steps []Step
 }
 
 // Blocked reports whether any finding is a Blocker.
@@ -238,6 +266,9 @@ type Plan struct {
 	// Procedure, for a change whose scripts are decided while it runs (a failover
 	// drill), says for people what will run instead of Steps.
 	Procedure string
+	// Decided, for a change whose steps the preflight decides (Findings.Steps), says
+	// for people what they will be before the preflight has run (`exchops plan`).
+	Decided string
 
 	evaluate func(results []Tables) Findings
 	// bind, for a change whose scripts carry values only the preflight can read (nlb
@@ -271,6 +302,18 @@ func (p *Plan) Evaluate(results []Tables) Findings {
 	return f
 }
 
+// Decide returns the plan as its preflight's findings fix it: a copy whose Steps are
+// f.Steps when the preflight decided them, else p itself. What is approved, hashed and
+// run is the decided plan.
+func (p *Plan) Decide(f Findings) *Plan {
+	if f.Steps == nil {
+		return p
+	}
+	d := *p
+	d.Steps, d.Decided = f.Steps, ""
+	return &d
+}
+
 // String is what `exchops plan` prints and what an approval shows in full: the
 // command, the lock, and every step with the server it runs on: an Exchange step as
 // its cmdlet lines, a WinRS step as its script verbatim.
@@ -294,6 +337,9 @@ func (p *Plan) String() string {
 	}
 	for i, s := range p.Steps {
 		fmt.Fprintf(&b, "\n=== step %d of %d on %s%s: %s\n%s", i+1, len(p.Steps), s.Target, s.via(), s.Purpose, s.Script)
+	}
+	if p.Decided != "" {
+		fmt.Fprintf(&b, "\n=== steps, decided by the preflight:\n%s\n", p.Decided)
 	}
 	if p.Procedure != "" {
 		fmt.Fprintf(&b, "\n=== then, decided while it runs:\n%s\n", p.Procedure)

@@ -122,7 +122,7 @@ func TestInjection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			basePlan, err := base.Plan(walkEnv)
+			basePlan, err := withPast(base).Plan(walkEnv)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +142,7 @@ func TestInjection(t *testing.T) {
 						}
 						continue
 					}
-					p, err := inv.Plan(walkEnv)
+					p, err := withPast(inv).Plan(walkEnv)
 					if err != nil {
 						continue // refused by configuration (an unknown server): also fine
 					}
@@ -251,7 +251,7 @@ func TestScriptsUseOnlyPS2(t *testing.T) {
 	for _, s := range Catalog() {
 		for _, ex := range s.Examples {
 			inv, _ := Parse(ex)
-			p, err := inv.Plan(walkEnv)
+			p, err := withPast(inv).Plan(walkEnv)
 			if err != nil {
 				t.Fatal(err)
 			}

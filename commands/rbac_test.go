@@ -30,7 +30,7 @@ func planCalls(t *testing.T, text string) []Call {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := inv.Plan(walkEnv)
+	p, err := withPast(inv).Plan(walkEnv)
 	if err != nil {
 		t.Fatalf("%s: %v", text, err)
 	}

@@ -60,6 +60,9 @@ type Spec struct {
 	// preflight, steps and wait, and what it runs while it runs): what the service
 	// account must be granted for it (RBACScript).
 	Cmdlets []string
+	// Refers names the argument that holds the id of an earlier request whose record
+	// planning needs (Invocation.Past); "" for commands that need none.
+	Refers string
 
 	plan func(inv *Invocation, env Env) (*Plan, error)
 }

@@ -62,7 +62,7 @@ func TestPlansNeverLoadExchangeInWinRS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := inv.Plan(walkEnv)
+			p, err := withPast(inv).Plan(walkEnv)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -63,7 +63,7 @@ func (o *Org) casArrayInSite(site string) *CASArray {
 	return nil
 }
 
-// casSite resolves an AD site name; the lab has one site.
+// casSite resolves an AD site name (the sites are those of the servers).
 func (o *Org) casSite(name string) (string, bool) {
 	for _, s := range o.servers {
 		if strings.EqualFold(s.Site, name) {
@@ -332,6 +332,10 @@ func (o *Org) testOutlookWebServices(on *Server, identity string) ([]owsRow, err
 		rows = append(rows, o.owsRPCPath(target, fail)...)
 	}
 	for _, db := range o.databases {
+		// An array serves its own site: the databases whose preference 1 copy is there.
+		if home := o.server(byPreference(db)[0].Server); home != nil && !strings.EqualFold(home.Site, cas.Site) {
+			continue
+		}
 		rpc := db.RpcClientAccessServer
 		switch {
 		case target != "" && strings.EqualFold(rpc, target):
@@ -434,16 +438,27 @@ func (o *Org) casCmdlets(on *Server) []*ps.Cmdlet {
 	}
 	return []*ps.Cmdlet{
 		{
-			// Get-ADSite lists the organisation's Active Directory sites (one in the lab).
+			// Get-ADSite lists the organisation's Active Directory sites (those of its servers).
 			Name:   "Get-ADSite",
 			Params: []ps.Param{identity, dc},
 			Invoke: func(c *ps.Call) error {
-				if id := idOf(c); id != "" && !strings.EqualFold(id, SiteName) {
+				o.mu.Lock()
+				sites := o.sites()
+				o.mu.Unlock()
+				id := idOf(c)
+				found := false
+				for _, site := range sites {
+					if id != "" && !strings.EqualFold(id, site) {
+						continue
+					}
+					found = true
+					c.Write(ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
+						"Name", site, "HubSiteEnabled", false, "Identity", Domain+"/Configuration/Sites/"+site))
+				}
+				if !found {
 					return ps.Errorf("InvalidArgument", "F2B9E8C1,Microsoft.Exchange.Management.SystemConfigurationTasks.GetAdSite",
 						"The operation couldn't be performed because object '%s' couldn't be found on 'DC01.%s'.", id, Domain)
 				}
-				c.Write(ps.NewObject("Microsoft.Exchange.Data.Directory.SystemConfiguration.ADSite",
-					"Name", SiteName, "HubSiteEnabled", false, "Identity", Domain+"/Configuration/Sites/"+SiteName))
 				return nil
 			},
 		},

@@ -204,3 +204,85 @@ func TestCASCmdletBindings(t *testing.T) {
 		t.Error("dnscmd must be a native command")
 	}
 }
+
+// TestSetRpcClientAccessServer: the value is a ClientAccessServerOrArrayIdParameter,
+// resolved to an array or an Exchange server (whose FQDN the database keeps) or
+// refused; $null clears it.
+func TestSetRpcClientAccessServer(t *testing.T) {
+	tests := []struct {
+		name, value string
+		clear       bool
+		want, err   string
+	}{
+		{"array by FQDN", "Client.msglab.local", false, "client.msglab.local", ""},
+		{"array by name", "CAS Array", false, "client.msglab.local", ""},
+		{"not a name", "client msglab", false, "", "isn't a valid FQDN"},
+		{"server by NetBIOS name", "ex10-caht", false, "ex10-caht.msglab.local", ""},
+		{"server by FQDN", "EX10-CAHT02.msglab.local", false, "ex10-caht02.msglab.local", ""},
+		{"mailbox server", "ex10-mb02.msglab.local", false, "ex10-mb02.msglab.local", ""},
+		{"nothing by that name", "outlook.msglab.local", false, "", "object 'outlook.msglab.local' couldn't be found"},
+		{"a domain controller", "dc01.msglab.local", false, "", "couldn't be found"},
+		{"$null", "", true, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, _ := newCASTestOrg(t)
+			if _, err := o.newCASArray("CAS Array", "client.msglab.local", SiteName); err != nil {
+				t.Fatal(err)
+			}
+			ch := dbChange{ClearRpcClientAccess: tt.clear}
+			if !tt.clear {
+				ch.RpcClientAccessServer = &tt.value
+			}
+			_, err := o.setMailboxDatabase("MB01", ch)
+			got, _ := o.RpcClientAccessServer("MB01")
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || got != "ex10-mb01.msglab.local" {
+					t.Fatalf("error %v, value %q; want an error with %q and the value unchanged", err, got, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("error %v, value %q; want %q", err, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBranchSite: the second site has its own server and database, Get-ADSite lists
+// both sites, it can have its own array, and Test-OutlookWebServices in the first site
+// does not judge the branch's database.
+func TestBranchSite(t *testing.T) {
+	o, _ := newCASTestOrg(t)
+	o.AddBranchSite()
+	o.AddBranchSite() // once only
+	if got := o.sites(); strings.Join(got, ",") != SiteName+","+BranchSiteName {
+		t.Fatalf("sites %v", got)
+	}
+	if s := mustServer(t, o, "EX10-BR01"); s.Site != BranchSiteName || !s.HasRole("ClientAccess") || !s.HasRole("Mailbox") {
+		t.Fatalf("EX10-BR01: %+v", s)
+	}
+	if v, err := o.RpcClientAccessServer("BR01"); err != nil || v != "ex10-br01.msglab.local" {
+		t.Fatalf("BR01: %q %v", v, err)
+	}
+	if _, err := o.newCASArray("Branch Array", "branch.msglab.local", BranchSiteName); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.newCASArray("CAS Array", "client.msglab.local", SiteName); err != nil {
+		t.Fatal(err)
+	}
+	for _, db := range []string{"MB01", "MB02"} {
+		if err := o.SetRpcClientAccessServer(db, "client.msglab.local"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := o.testOutlookWebServices(mustServer(t, o, "EX10-CAHT"), "administrator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if strings.Contains(r.Message, "BR01") {
+			t.Errorf("the first site's test judges the branch's database: %s", r.Message)
+		}
+	}
+}

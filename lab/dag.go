@@ -645,7 +645,9 @@ func (o *Org) mountDatabase(name string) error {
 // dbChange is what Set-MailboxDatabase changes; nil fields are left alone.
 type dbChange struct {
 	RpcClientAccessServer *string
-	CircularLogging       *bool
+	// ClearRpcClientAccess is -RpcClientAccessServer $null: the property is cleared.
+	ClearRpcClientAccess bool
+	CircularLogging      *bool
 }
 
 // setMailboxDatabase applies a change and returns warnings Exchange would print.
@@ -655,12 +657,28 @@ func (o *Org) setMailboxDatabase(name string, ch dbChange) ([]string, error) {
 	if db == nil {
 		return nil, notFound(cmd, name)
 	}
+	if ch.ClearRpcClientAccess {
+		db.RpcClientAccessServer = ""
+	}
 	if ch.RpcClientAccessServer != nil {
-		fqdn := strings.ToLower(strings.TrimSpace(*ch.RpcClientAccessServer))
-		if !validFQDN(fqdn) {
-			return nil, invalidArg(cmd, "Cannot bind parameter 'RpcClientAccessServer'. Cannot convert value \"%s\" to type \"Microsoft.Exchange.Data.Fqdn\". Error: \"'%s' isn't a valid FQDN.\"", *ch.RpcClientAccessServer, *ch.RpcClientAccessServer)
+		v := *ch.RpcClientAccessServer
+		// The parameter is a ClientAccessServerOrArrayIdParameter: it must resolve to a
+		// Client Access array (by name or FQDN) or an Exchange server, and the database
+		// keeps that object's FQDN.
+		id := strings.TrimSpace(v)
+		resolved := ""
+		if a := o.casArray(id); a != nil {
+			resolved = a.Fqdn
+		} else if s := o.exchangeServer(id); s != nil {
+			resolved = s.FQDN()
 		}
-		db.RpcClientAccessServer = fqdn
+		if resolved == "" {
+			if fqdn := strings.ToLower(id); !validFQDN(fqdn) && !isNetBIOSName(fqdn) {
+				return nil, invalidArg(cmd, "Cannot bind parameter 'RpcClientAccessServer'. Cannot convert value \"%s\" to type \"Microsoft.Exchange.Configuration.Tasks.ClientAccessServerOrArrayIdParameter\". Error: \"'%s' isn't a valid FQDN.\"", v, v)
+			}
+			return nil, notFound(cmd, v)
+		}
+		db.RpcClientAccessServer = resolved
 	}
 	var warns []string
 	if ch.CircularLogging != nil && *ch.CircularLogging != db.CircularLogging {
@@ -672,6 +690,11 @@ func (o *Org) setMailboxDatabase(name string, ch dbChange) ([]string, error) {
 		}
 	}
 	return warns, nil
+}
+
+// isNetBIOSName accepts a server's short name (EX10-CAHT), as identity parameters do.
+func isNetBIOSName(s string) bool {
+	return s != "" && len(s) <= 15 && !strings.Contains(s, ".") && validFQDN(s)
 }
 
 // validFQDN accepts DNS names: labels of letters, digits and hyphens.

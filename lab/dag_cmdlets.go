@@ -61,7 +61,9 @@ func (o *Org) dagCmdlets(on *Server) []*ps.Cmdlet {
 		},
 		{
 			Name: "Set-MailboxDatabase",
-			Params: []ps.Param{identity(0, true, true), str("RpcClientAccessServer", -1, false),
+			// RpcClientAccessServer is a ClientAccessServerOrArrayIdParameter: an object,
+			// so $null stays $null (a [string] parameter would make it "").
+			Params: []ps.Param{identity(0, true, true), named("RpcClientAccessServer", ps.KindAny),
 				named("CircularLoggingEnabled", ps.KindBool), dc},
 			ShouldProcess: true,
 			Invoke:        o.cmdSetMailboxDatabase,
@@ -343,8 +345,12 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 func (o *Org) cmdSetMailboxDatabase(c *ps.Call) error {
 	var ch dbChange
 	if c.Has("RpcClientAccessServer") {
-		v := c.String("RpcClientAccessServer")
-		ch.RpcClientAccessServer = &v
+		if c.Params["RpcClientAccessServer"] == nil {
+			ch.ClearRpcClientAccess = true // -RpcClientAccessServer $null
+		} else {
+			v := c.String("RpcClientAccessServer")
+			ch.RpcClientAccessServer = &v
+		}
 	}
 	if c.Has("CircularLoggingEnabled") {
 		v := c.Switch("CircularLoggingEnabled")

@@ -79,6 +79,8 @@ func TestSessions(t *testing.T) {
 			pipe([]string{"Name", "Fqdn", "ServerRole", "AdminDisplayVersion", "Site"}, cmd("Get-ExchangeServer")),
 			pipe([]string{"Name", "DatabaseAvailabilityGroup"}, cmd("Get-MailboxServer")),
 			pipe(databaseCols, cmd("Get-MailboxDatabase")),
+			// RpcClientAccessServer is a ClientAccessServerOrArrayIdParameter: the array must exist.
+			run(cmd("New-ClientAccessArray", "Fqdn", "client.msglab.local", "Site", "Default-First-Site-Name")),
 			run(cmd("Get-MailboxDatabase"), cmd("Set-MailboxDatabase", "RpcClientAccessServer", "Client.msglab.local")),
 			run(cmd("Set-MailboxDatabase", "", "MB02", "CircularLoggingEnabled", true)),
 			run(cmd("New-MailboxDatabase", "Name", "MB03", "Server", "EX10-MB01")),

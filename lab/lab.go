@@ -41,6 +41,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Scale, when set, grows the organisation before it is served (benchmarks).
 	Scale *Scale
+	// BranchSite adds a second Active Directory site (BranchSiteName) with its own
+	// server and database (AddBranchSite), for tests of what is per site. The default
+	// organisation, and what `exchops lab` prints, have one site.
+	BranchSite bool
 	// KerberosKeytab, when set, is a keytab file with the HTTP/<fqdn> keys of the
 	// servers (internal/krbtest writes one): every server then also accepts Kerberos
 	// tickets for its own SPN, as IIS and WinRM do with the machine account's keys.
@@ -115,6 +119,9 @@ func Start(opts Options) (*Lab, error) {
 		if err := org.scale(*opts.Scale); err != nil {
 			return nil, err
 		}
+	}
+	if opts.BranchSite {
+		org.AddBranchSite()
 	}
 	l := &Lab{Org: org, User: opts.User, Password: opts.Password}
 	acceptors, err := kerberosAcceptors(opts.KerberosKeytab, org.Servers())

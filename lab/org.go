@@ -12,6 +12,8 @@
 package lab
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,12 +23,14 @@ import (
 
 // The lab's fixed names (from the walkthrough).
 const (
-	Domain     = "msglab.local"
-	DomainNB   = "MSGLAB"
-	SiteName   = "Default-First-Site-Name"
-	OrgName    = "MSGLAB"
-	ExchangeV  = "Version 14.3 (Build 123.4)" // Exchange 2010 SP3, AdminDisplayVersion
-	InstallDir = `C:\Program Files\Microsoft\Exchange Server\V14\`
+	Domain   = "msglab.local"
+	DomainNB = "MSGLAB"
+	SiteName = "Default-First-Site-Name"
+	// BranchSiteName is the second site Options.BranchSite adds.
+	BranchSiteName = "Branch-Site"
+	OrgName        = "MSGLAB"
+	ExchangeV      = "Version 14.3 (Build 123.4)" // Exchange 2010 SP3, AdminDisplayVersion
+	InstallDir     = `C:\Program Files\Microsoft\Exchange Server\V14\`
 )
 
 // Org is the simulated organisation: all state behind every simulated server.
@@ -276,6 +280,71 @@ func New(c clock.Clock) *Org {
 		Timing:    DefaultTiming,
 	}
 	return o
+}
+
+// AddBranchSite adds a second Active Directory site, BranchSiteName, with EX10-BR01:
+// Mailbox, Client Access and Hub Transport on one server, in no DAG, holding database
+// BR01, whose RpcClientAccessServer is that server's own FQDN (what Exchange 2010 sets
+// for a database on a server that also has the Client Access role). It runs before the
+// servers are served.
+func (o *Org) AddBranchSite() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	const name, ip = "EX10-BR01", "10.0.2.31"
+	if o.server(name) != nil {
+		return
+	}
+	s := &Server{
+		Name: name, Roles: []string{"Mailbox", "ClientAccess", "HubTransport"}, OS: "Windows Server 2008 R2 Enterprise", Exchange: true,
+		NICs:     []NIC{{Name: "Local Area Connection", IP: ip, Mask: "255.255.255.0"}},
+		Features: map[string]bool{}, Site: BranchSiteName,
+	}
+	o.servers = append(o.servers, s)
+	o.dns[Domain] = append(o.dns[Domain], DNSRecord{Name: strings.ToLower(name), Type: "A", Data: ip})
+	o.databases = append(o.databases, &Database{
+		Name: "BR01", Active: name, Mounted: true,
+		EdbFilePath:           InstallDir + `Mailbox\BR01\BR01.edb`,
+		LogFolderPath:         InstallDir + `Mailbox\BR01`,
+		RpcClientAccessServer: s.FQDN(),
+		Copies:                []*Copy{{Server: name, Preference: 1, ContentIndexState: "Healthy", LastInspected: o.clock.Now()}},
+	})
+}
+
+// SetRpcClientAccessServer sets a database's RpcClientAccessServer as it is, "" for
+// empty, without Set-MailboxDatabase's checks: tests use it for values that Exchange
+// set itself (a database created before any Client Access server existed).
+func (o *Org) SetRpcClientAccessServer(db, value string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.database(db)
+	if d == nil {
+		return fmt.Errorf("lab: no database %q", db)
+	}
+	d.RpcClientAccessServer = value
+	return nil
+}
+
+// RpcClientAccessServer returns a database's RpcClientAccessServer, for tests.
+func (o *Org) RpcClientAccessServer(db string) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.database(db)
+	if d == nil {
+		return "", fmt.Errorf("lab: no database %q", db)
+	}
+	return d.RpcClientAccessServer, nil
+}
+
+// sites lists the organisation's Active Directory sites, in the order of their first
+// server; callers hold mu.
+func (o *Org) sites() []string {
+	var out []string
+	for _, s := range o.servers {
+		if s.Site != "" && !slices.Contains(out, s.Site) {
+			out = append(out, s.Site)
+		}
+	}
+	return out
 }
 
 // Clock is the organisation's clock.

@@ -223,6 +223,8 @@ func paramValue(p commands.Param, r *refs) (string, error) {
 			return `<B N="V">` + p.Value + `</B>`, nil
 		}
 		return "", fmt.Errorf("%q is not true or false", p.Value)
+	case commands.TypeNull:
+		return `<Nil N="V" />`, nil
 	case commands.TypeSwitch:
 		// A present switch: PowerShell binds $true to a [switch] parameter.
 		return `<B N="V">true</B>`, nil

@@ -180,6 +180,7 @@ func fromMatchJSON(m *matchJSON) *commands.Match {
 type findingJSON struct {
 	Severity severityJSON `json:"severity"`
 	Message  string       `json:"message"`
+	Record   string       `json:"record,omitempty"`
 }
 
 // severityJSON is a severity's name ("warning"), or its number for one this version
@@ -281,7 +282,7 @@ func decodeWait(s sql.NullString) (*commands.Wait, error) {
 func encodeFindings(fs []commands.Finding) string {
 	out := make([]findingJSON, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, findingJSON{Severity: severityJSON(f.Severity), Message: f.Message})
+		out = append(out, findingJSON{Severity: severityJSON(f.Severity), Message: f.Message, Record: f.Record})
 	}
 	b, _ := json.Marshal(out)
 	return string(b)
@@ -294,7 +295,7 @@ func decodeFindings(s string) ([]commands.Finding, error) {
 	}
 	var out []commands.Finding
 	for _, x := range in {
-		out = append(out, commands.Finding{Severity: commands.Severity(x.Severity), Message: x.Message})
+		out = append(out, commands.Finding{Severity: commands.Severity(x.Severity), Message: x.Message, Record: x.Record})
 	}
 	return out, nil
 }

@@ -146,6 +146,22 @@ func (s *DB) List(ctx context.Context, statuses []approvals.Status, limit int) (
 	return out, nil
 }
 
+// OfCommand returns the requests of one command, oldest first: those whose command
+// text is name, or starts with name and a space.
+func (s *DB) OfCommand(ctx context.Context, name string) ([]*approvals.Request, error) {
+	var out []*approvals.Request
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = loadRequests(ctx, tx, "WHERE command = ? OR substr(command, 1, ?) = ? ORDER BY seq",
+			[]any{name, len(name) + 1, name + " "})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the requests of %s: %w", name, err)
+	}
+	return out, nil
+}
+
 // Expiring returns the ids of pending requests due to expire at now, and the next
 // expiry after now, through the expires_at index.
 func (s *DB) Expiring(ctx context.Context, now time.Time, limit int) ([]string, time.Time, error) {

@@ -81,6 +81,7 @@ func full() *approvals.Request {
 			{Severity: commands.Info, Message: "EX10-MB02 is reachable"},
 			{Severity: commands.Warning, Message: "the witness is a CAS"},
 			{Severity: commands.Blocker, Message: "MB01 is dismounted"},
+			{Severity: commands.Info, Message: "Previous RpcClientAccessServer", Record: commands.NewRecord(map[string]string{"MB01": "ex10-mb01.msglab.local", "MB 02": ""})},
 		},
 		Hash:      "sha256:abc",
 		Required:  2,
@@ -560,6 +561,27 @@ func TestList(t *testing.T) {
 				t.Errorf("ids = %q, want %q", ids, tt.want)
 			}
 		})
+	}
+}
+
+// TestOfCommand: the requests of one command, oldest first, and no other command's,
+// even one whose name starts with the same words.
+func TestOfCommand(t *testing.T) {
+	db := newDB(t)
+	for _, cmd := range []string{"casarray restore r-1", "casarray restorex r-1", "casarray restore", "casarray assign client.msglab.local", "casarray restore 7", "xcasarray restore r-1"} {
+		create(t, db, pending(cmd))
+	}
+	rs, err := db.OfCommand(t.Context(), "casarray restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.ID+" "+r.Command)
+	}
+	want := []string{"r-1 casarray restore r-1", "r-3 casarray restore", "r-5 casarray restore 7"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("OfCommand = %q, want %q", got, want)
 	}
 }
 

@@ -183,8 +183,10 @@ func (d *decoder) arg(a *node) (Arg, error) {
 		d.objs[a.refID] = a
 	}
 	var arg Arg
+	raw := ""
 	if n := a.prop("N"); n != nil && n.tag == "S" {
-		arg.Name = strings.TrimSuffix(strings.TrimPrefix(decodeXMLString(n.text), "-"), ":")
+		raw = strings.TrimSpace(decodeXMLString(n.text))
+		arg.Name = strings.TrimSuffix(strings.TrimPrefix(raw, "-"), ":")
 	}
 	vn := a.prop("V")
 	if vn == nil {
@@ -197,8 +199,11 @@ func (d *decoder) arg(a *node) (Arg, error) {
 		}
 		return arg, err
 	}
-	if arg.Name != "" && v == nil {
-		v = true // a switch parameter sent without a value
+	// As PowerShell's CommandParameter does: a name written as in a script, with its
+	// dash and no colon ("-Force"), and no value is a switch; a bare name ("Force",
+	// what clients send) with Nil is that parameter with the argument $null.
+	if v == nil && strings.HasPrefix(raw, "-") && !strings.HasSuffix(raw, ":") {
+		v = true
 	}
 	arg.Value = v
 	return arg, nil

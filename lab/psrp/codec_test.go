@@ -223,7 +223,9 @@ func TestSerializeValues(t *testing.T) {
 
 func TestDecodeArguments(t *testing.T) {
 	// A CREATE_PIPELINE as a PowerShell 2.0 client writes it for
-	// Get-MailboxDatabaseCopyStatus -Identity 'MB01\EX10-MB02' -Server EX10-MB01,EX10-MB02 -Active (a switch)
+	// Get-MailboxDatabaseCopyStatus -Identity 'MB01\EX10-MB02' -Server EX10-MB01,EX10-MB02 -Active:$null
+	// (a name without its dash and Nil is the parameter with the argument $null, as
+	// PowerShell's CommandParameter.ToCommandParameterInternal reads it)
 	// followed by a positional argument; structure per MS-PSRP 2.2.2.10 / 2.2.3.11.
 	data := `<Obj RefId="0"><MS><B N="NoInput">true</B><Obj N="PowerShell" RefId="1"><MS>` +
 		`<Obj N="Cmds" RefId="2"><TN RefId="0"><T>System.Collections.Generic.List` + "`" + `1[[System.Management.Automation.PSObject, System.Management.Automation]]</T><T>System.Object</T></TN><LST>` +
@@ -246,7 +248,7 @@ func TestDecodeArguments(t *testing.T) {
 	}
 	want := []Command{
 		{Name: "Get-MailboxDatabaseCopyStatus", Args: []Arg{
-			{"Identity", `MB01\EX10-MB02`}, {"Server", []any{"EX10-MB01", "EX10-MB02"}}, {"Active", true},
+			{"Identity", `MB01\EX10-MB02`}, {"Server", []any{"EX10-MB01", "EX10-MB02"}}, {"Active", nil},
 			{"Verbose", false}, {"", 5}, {"When", time.Date(2010, 11, 9, 8, 7, 6, 500000000, time.UTC)},
 			{"Ratio", 0.25}, {"Name", "a\nb"},
 		}},

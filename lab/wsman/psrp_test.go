@@ -61,7 +61,8 @@ func TestPSRPOpenRunClose(t *testing.T) {
 	if r.state != psrp.PipelineCompleted || len(r.outputs) != 8 {
 		t.Fatalf("state %d, outputs %#v", r.state, r.outputs)
 	}
-	want := []any{`MB01\EX10-MB02`, "name:Identity", []any{"A", "B"}, "name:Server", true, "name:Active", 7}
+	// Active with Nil is -Active:$null, as PowerShell reads a parameter whose name has no dash.
+	want := []any{`MB01\EX10-MB02`, "name:Identity", []any{"A", "B"}, "name:Server", nil, "name:Active", 7}
 	if !reflect.DeepEqual(r.outputs[:7], want) {
 		t.Errorf("outputs %#v", r.outputs[:7])
 	}
