@@ -581,11 +581,14 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 		Steps:    nlbJoinSteps(host, nic, from, nil),
 		Lock:     "nlb:" + fqdn,
 		Wait:     nlbConvergedWait(host, fqdn),
-		evaluate: func(r []Tables) Findings { return evalNLBAddHost(r, fqdn, host, from) },
-	}
-	p.bind = func(r []Tables) []Step {
-		j, _ := readNLBJoin(r, host, from)
-		return nlbJoinSteps(host, nic, from, j)
+		evaluate: func(r []Tables) Findings {
+			f := evalNLBAddHost(r, fqdn, host, from)
+			if !f.Blocked() && !f.NoOp {
+				j, _ := readNLBJoin(r, host, from)
+				f.Steps = nlbJoinSteps(host, nic, from, j)
+			}
+			return f
+		},
 	}
 	return p, nil
 }

@@ -476,7 +476,7 @@ func TestNLBAddHostBindsWhatThePreflightRead(t *testing.T) {
 	if f.Blocked() {
 		t.Fatalf("blocked:\n%s", f)
 	}
-	got := p.Steps[0].Script
+	got := p.Decide(f).Steps[0].Script
 	for _, want := range []string{
 		"New-NlbCluster -InterfaceName 'Local Area Connection' -ClusterPrimaryIP '10.0.0.40' -SubnetMask '255.255.255.0' -ClusterName 'client.msglab.local' -OperationMode 'Multicast' | Out-Null\n",
 		"Stop-NlbClusterNode -InterfaceName 'Local Area Connection' | Out-Null\n",
@@ -495,8 +495,8 @@ func TestNLBAddHostBindsWhatThePreflightRead(t *testing.T) {
 	}
 
 	p = plan()
-	p.Evaluate(joinFrom(Tables{"servers": allSrv}, Tables{"nlbprobe": nlbNone}, Tables{"nlbprobe": nlbLoaded}))
-	if !strings.Contains(p.Steps[0].Script, "<the cluster IPAddress read on EX10-CAHT>") {
+	f = p.Evaluate(joinFrom(Tables{"servers": allSrv}, Tables{"nlbprobe": nlbNone}, Tables{"nlbprobe": nlbLoaded}))
+	if f.Steps != nil || !strings.Contains(p.Decide(f).Steps[0].Script, "<the cluster IPAddress read on EX10-CAHT>") {
 		t.Errorf("a blocked preflight bound the step:\n%s", p.Steps[0].Script)
 	}
 }

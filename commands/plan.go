@@ -210,7 +210,8 @@ type Findings struct {
 	Lock string
 	// Steps, when not nil, replace Plan.Steps (see Plan.Decide): some changes only
 	// learn from the preflight exactly what to change (casarray assign: the databases
-	// of the array's Active Directory site), and the approvers see those steps.
+	// of the array's Active Directory site; nlb add-host: the cluster's parameters and
+	// port rules as an existing host holds them), and the approvers see those steps.
 	Steps []Step
 }
 
@@ -268,21 +269,17 @@ type Plan struct {
 	Procedure string
 	// Decided, for a change whose steps the preflight decides (Findings.Steps), says
 	// for people what they will be before the preflight has run (`exchops plan`).
+	// A plan may instead hold Steps with placeholders that are not PowerShell (nlb
+	// add-host), so that they can neither run nor be approved before the preflight.
 	Decided string
 
 	evaluate func(results []Tables) Findings
-	// bind, for a change whose scripts carry values only the preflight can read (nlb
-	// add-host copies the cluster's parameters from an existing host), makes the
-	// steps from the preflight's output. Until then Steps hold placeholders that are
-	// not PowerShell, so they can neither run nor be approved.
-	bind func(results []Tables) []Step
 }
 
 // Evaluate judges the preflight output: results holds one Tables per Preflight step,
 // in order. Missing results are a Blocker: a change is never offered on partial
-// knowledge. For a plan whose steps carry what the preflight read, Evaluate also fills
-// them in (unless the change is blocked or has nothing to do), so everything after it
-// (the approval card, the hash an approval binds to, the run) sees the final scripts.
+// knowledge. For a plan whose steps depend on what the preflight read, the findings
+// carry them (Findings.Steps); Decide applies them.
 func (p *Plan) Evaluate(results []Tables) Findings {
 	if len(p.Preflight) == 0 {
 		return Findings{}
@@ -295,11 +292,7 @@ func (p *Plan) Evaluate(results []Tables) Findings {
 	if p.evaluate == nil {
 		return Findings{}
 	}
-	f := p.evaluate(results)
-	if p.bind != nil && !f.Blocked() && !f.NoOp {
-		p.Steps = p.bind(results)
-	}
-	return f
+	return p.evaluate(results)
 }
 
 // Decide returns the plan as its preflight's findings fix it: a copy whose Steps are
