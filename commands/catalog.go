@@ -578,9 +578,9 @@ func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
 			{Target: host, Script: probe.String(), Purpose: "read NLB state on " + host},
 			{Target: from, Script: read.String(), Purpose: "read cluster " + fqdn + ", its nodes and port rules on " + from},
 		},
-		Steps:    nlbJoinSteps(host, nic, from, nil),
-		Lock:     "nlb:" + fqdn,
-		Wait:     nlbConvergedWait(host, fqdn),
+		Steps: nlbJoinSteps(host, nic, from, nil),
+		Lock:  "nlb:" + fqdn,
+		Wait:  nlbConvergedWait(host, fqdn),
 		evaluate: func(r []Tables) Findings {
 			f := evalNLBAddHost(r, fqdn, host, from)
 			if !f.Blocked() && !f.NoOp {
