@@ -253,9 +253,14 @@ func (s *Service) Approve(ctx context.Context, id, person string, via Origin) (*
 }
 
 // Deny records person's denial: the request is denied at once, whatever approvals it
-// already had, and no later approval can revive it.
+// already had, and no later approval can revive it. The reason gets the typed deny's
+// rule (commands.CheckReason) whichever front it came from; one it refuses is a
+// *commands.UsageError and nothing is recorded.
 func (s *Service) Deny(ctx context.Context, id, person string, via Origin, reason string) (*Request, error) {
-	reason = strings.TrimSpace(reason)
+	reason, err := commands.CheckReason(reason)
+	if err != nil {
+		return nil, err
+	}
 	r, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
 		now := s.now()
 		if err := s.policy.MayVote(r, person, Deny, now); err != nil {
