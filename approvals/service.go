@@ -355,6 +355,17 @@ func NormalizeID(id string) string {
 	return id
 }
 
+// IsRequestID reports whether s is a request id exactly as the store assigns them and
+// cards carry them: "r-" and the request's number (1-19 digits, no leading zero).
+// Button values and component ids are checked with it: they hold nothing else.
+func IsRequestID(s string) bool {
+	n, ok := strings.CutPrefix(s, "r-")
+	if !ok || len(n) == 0 || len(n) > 19 || n[0] == '0' {
+		return false
+	}
+	return strings.Trim(n, "0123456789") == ""
+}
+
 func notFound(id string) *Refusal {
 	return refuse(RefusedNotFound, "there is no request %s: `requests` lists the pending ones, `history` the recent ones.", id)
 }

@@ -508,6 +508,18 @@ func TestDenyReasonRule(t *testing.T) {
 	}
 }
 
+func TestIsRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"r-1": true, "r-42": true, "r-9223372036854775807": true,
+		"": false, "r-": false, "1": false, "#1": false, "R-1": false, "r-01": false, "r-0": false, " r-1": false,
+		"r-1 ": false, "r-1\u202e": false, "r-١": false, "r-12345678901234567890": false, "r--1": false, "x-1": false,
+	} {
+		if got := approvals.IsRequestID(id); got != want {
+			t.Errorf("IsRequestID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
 func TestCancelByRequesterOnly(t *testing.T) {
 	h := newHarness(t, 1, &fakeExec{})
 	ctx := context.Background()
