@@ -255,7 +255,11 @@ func endpointsFromConfig(x config.Exchange, env []string) ([]runners.Endpoint, e
 	password := lookupEnv(env, w.PasswordEnv)
 	kerberosOnly := strings.EqualFold(w.Auth, "kerberos") && strings.EqualFold(ps.Auth, "kerberos")
 	if w.PasswordEnv != "" && password == "" && !kerberosOnly {
-		return nil, fmt.Errorf("exchange.winrm.password_env: the environment variable %s is not set; set it to the password of %s", w.PasswordEnv, w.User)
+		return nil, fmt.Errorf("exchange.winrm.password_env: %s is not set; set it to the password of %s", envVar("exchange.winrm.password_env", w.PasswordEnv), w.User)
+	}
+	passwordFrom := ""
+	if config.IsEnvName(w.PasswordEnv) {
+		passwordFrom = w.PasswordEnv // runner errors name it; a value that is no name may be the secret
 	}
 	krb := runners.Kerberos{Realm: x.Kerberos.Realm, ConfigPath: x.Kerberos.Config}
 	scheme := "http"
@@ -267,12 +271,12 @@ func endpointsFromConfig(x config.Exchange, env []string) ([]runners.Endpoint, e
 		ep := runners.Endpoint{
 			Name: strings.ToUpper(s.Name), Address: s.Address, Port: w.Port, HTTPS: w.HTTPS,
 			Insecure: w.InsecureSkipVerify, CAFile: w.CAFile, Auth: runners.Auth(strings.ToLower(w.Auth)),
-			User: w.User, Password: password, PasswordFrom: w.PasswordEnv, Kerberos: krb,
+			User: w.User, Password: password, PasswordFrom: passwordFrom, Kerberos: krb,
 		}
 		if hasExchangeRole(s.Roles) {
 			ep.Exchange = &runners.ExchangeEndpoint{
 				URL:  scheme + "://" + net.JoinHostPort(s.Address, strconv.Itoa(ps.Port)) + ps.Path,
-				Auth: runners.Auth(strings.ToLower(ps.Auth)), User: w.User, Password: password, PasswordFrom: w.PasswordEnv,
+				Auth: runners.Auth(strings.ToLower(ps.Auth)), User: w.User, Password: password, PasswordFrom: passwordFrom,
 				CAFile: ps.CAFile, Insecure: ps.InsecureSkipVerify, Kerberos: krb,
 			}
 		}
@@ -346,8 +350,11 @@ func deleteOrphanShells(ctx context.Context, db *store.DB, r *runners.WinRM, log
 	}
 }
 
+// lookupEnv returns the value of the environment variable name (from env, or from the
+// process when env is nil). A name that is not a variable's name (config check refuses
+// it; it may be a secret pasted into a *_env key) is looked up nowhere.
 func lookupEnv(env []string, name string) string {
-	if name == "" {
+	if !config.IsEnvName(name) {
 		return ""
 	}
 	if env == nil {
@@ -367,4 +374,14 @@ type publisherFunc func(ctx context.Context, to config.PostTo, title, text strin
 
 func (f publisherFunc) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
 	return f(ctx, to, title, text, png)
+}
+
+// envVar names, for a message, the environment variable a *_env key gives: "the
+// environment variable NAME", or, when the key holds something that is not a name
+// (most often the secret itself), only the key, so that the value is never repeated.
+func envVar(key, name string) string {
+	if config.IsEnvName(name) {
+		return "the environment variable " + name
+	}
+	return "the environment variable named by " + key + " (which holds no valid name; run config check)"
 }

@@ -49,7 +49,7 @@ func runDiscordRegister(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	token := lookupEnv(nil, dc.BotTokenEnv)
 	if token == "" {
-		fmt.Fprintf(stderr, "exchops discord register: the environment variable %s (discord.bot_token_env) is not set; set it to the bot's token\n", dc.BotTokenEnv)
+		fmt.Fprintf(stderr, "exchops discord register: %s (discord.bot_token_env) is not set; set it to the bot's token\n", envVar("discord.bot_token_env", dc.BotTokenEnv))
 		return exitUsage
 	}
 	err = discord.RegisterCommands(ctx, discord.Config{BotToken: token, ApplicationID: dc.ApplicationID, APIURL: dc.APIURL}, *guild)

@@ -35,6 +35,14 @@ func (p Person) Has(role Role) bool {
 	return false
 }
 
+// SeesRunnerDetails reports whether the person is told the runner's full error
+// messages, which name endpoint URLs, the service account and its auth method: those
+// who change or approve changes (admin, approver) fix them; a viewer gets
+// runners.Redacted.
+func (p Person) SeesRunnerDetails() bool {
+	return p.Has(RoleAdmin) || p.Has(RoleApprover)
+}
+
 // Policy is the two-person rule as configured.
 type Policy struct {
 	People      []Person

@@ -260,9 +260,14 @@ func (s *Service) Approve(ctx context.Context, id, person string, via Origin) (*
 }
 
 // Deny records person's denial: the request is denied at once, whatever approvals it
-// already had, and no later approval can revive it.
+// already had, and no later approval can revive it. The reason gets the typed deny's
+// rule (commands.CheckReason) whichever front it came from; one it refuses is a
+// *commands.UsageError and nothing is recorded.
 func (s *Service) Deny(ctx context.Context, id, person string, via Origin, reason string) (*Request, error) {
-	reason = strings.TrimSpace(reason)
+	reason, err := commands.CheckReason(reason)
+	if err != nil {
+		return nil, err
+	}
 	r, err := s.update(ctx, id, func(r *Request) ([]AuditEvent, error) {
 		now := s.now()
 		if err := s.policy.MayVote(r, person, Deny, now); err != nil {
@@ -355,6 +360,17 @@ func NormalizeID(id string) string {
 		return "r-" + id
 	}
 	return id
+}
+
+// IsRequestID reports whether s is a request id exactly as the store assigns them and
+// cards carry them: "r-" and the request's number (1-19 digits, no leading zero).
+// Button values and component ids are checked with it: they hold nothing else.
+func IsRequestID(s string) bool {
+	n, ok := strings.CutPrefix(s, "r-")
+	if !ok || len(n) == 0 || len(n) > 19 || n[0] == '0' {
+		return false
+	}
+	return strings.Trim(n, "0123456789") == ""
 }
 
 func notFound(id string) *Refusal {

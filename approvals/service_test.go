@@ -490,6 +490,36 @@ func TestDenialWinsAndIsFinal(t *testing.T) {
 	}
 }
 
+// A reason the typed deny refuses is refused however it arrives (the console's Deny
+// box, a button), and the request stays pending.
+func TestDenyReasonRule(t *testing.T) {
+	for _, reason := range []string{"invoice_\u202Efdp.exe", "line\nbreak", strings.Repeat("x", 201), "zero\u200Bwidth"} {
+		h := newHarness(t, 1, &fakeExec{})
+		ctx := context.Background()
+		r := h.request("alice", dagCreate)
+		_, err := h.svc.Deny(ctx, r.ID, "carol", console("carol"), reason)
+		var ue *commands.UsageError
+		if !errors.As(err, &ue) || ue.Command != "deny" || ue.Arg != "reason" {
+			t.Errorf("Deny with reason %q: %v, want the deny command's *UsageError for reason", reason, err)
+		}
+		if got, _ := h.svc.Get(ctx, r.ID); got.Status != approvals.Pending || len(got.Votes) != 0 {
+			t.Errorf("after a refused reason %q: %s with %d votes, want pending with none", reason, got.Status, len(got.Votes))
+		}
+	}
+}
+
+func TestIsRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"r-1": true, "r-42": true, "r-9223372036854775807": true,
+		"": false, "r-": false, "1": false, "#1": false, "R-1": false, "r-01": false, "r-0": false, " r-1": false,
+		"r-1 ": false, "r-1\u202e": false, "r-١": false, "r-12345678901234567890": false, "r--1": false, "x-1": false,
+	} {
+		if got := approvals.IsRequestID(id); got != want {
+			t.Errorf("IsRequestID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
 func TestCancelByRequesterOnly(t *testing.T) {
 	h := newHarness(t, 1, &fakeExec{})
 	ctx := context.Background()

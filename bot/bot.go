@@ -198,7 +198,7 @@ func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
 	case spec.Handler == commands.HandlerBot:
 		c.botCommand(ctx, person.Name, origin, parsed, reply)
 	case spec.ReadOnly:
-		c.readOnly(ctx, parsed, reply)
+		c.readOnly(ctx, person, parsed, reply)
 	default:
 		c.change(ctx, person.Name, origin, parsed, reply)
 	}
@@ -320,8 +320,16 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 }
 
 // readOnly runs a read-only command now and replies with what the servers printed.
-// `health <dag>` is the scheduler's report, verdict first, when schedules run.
-func (c *Core) readOnly(ctx context.Context, inv *commands.Invocation, reply Respond) {
+// `health <dag>` is the scheduler's report, verdict first, when schedules run. A
+// failure is told in full to admins and approvers, redacted to viewers
+// (approvals.Person.SeesRunnerDetails).
+func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *commands.Invocation, reply Respond) {
+	failure := func(err error) string {
+		if person.SeesRunnerDetails() {
+			return err.Error()
+		}
+		return runners.Redacted(err)
+	}
 	if dag := inv.Value("dag"); inv.Spec.Name == "health" && dag != "" && c.cfg.Schedules != nil {
 		reply(Reply{Kind: ReplyWorking, Private: true, Text: "Reading the health of " + dag + " on every member…"})
 		c.work.Add(1)
@@ -330,7 +338,7 @@ func (c *Core) readOnly(ctx context.Context, inv *commands.Invocation, reply Res
 			text, _, err := c.cfg.Schedules.HealthReport(context.WithoutCancel(ctx), dag)
 			if err != nil {
 				c.cfg.Metrics.WinRMError(string(runners.KindOf(err)))
-				reply(Reply{Kind: ReplyResult, Failed: true, Text: "health " + dag + " failed: " + err.Error()})
+				reply(Reply{Kind: ReplyResult, Failed: true, Text: "health " + dag + " failed: " + failure(err)})
 				return
 			}
 			reply(Reply{Kind: ReplyResult, Text: "Replication health of " + dag + ".", Output: Unfence(text)})
@@ -350,7 +358,7 @@ func (c *Core) readOnly(ctx context.Context, inv *commands.Invocation, reply Res
 		out, err := c.cfg.Executor.Execute(ctx, p, "", nil)
 		if err != nil {
 			c.cfg.Metrics.WinRMError(string(runners.KindOf(err)))
-			reply(Reply{Kind: ReplyResult, Failed: true, Text: p.Command + " failed: " + err.Error(), Output: out})
+			reply(Reply{Kind: ReplyResult, Failed: true, Text: p.Command + " failed: " + failure(err), Output: out})
 			return
 		}
 		reply(Reply{Kind: ReplyResult, Text: p.Summary, Output: out})

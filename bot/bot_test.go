@@ -428,22 +428,33 @@ func TestReadOnlyFailure(t *testing.T) {
 		}
 	}}
 	s := newStack(t, ex)
-	got := s.handle(t, "dave", "copy status")
-	if len(got) != 2 {
-		t.Fatalf("replies %s, want working then result", kinds(got))
+	// Admins and approvers fix what failed and read the whole message; a viewer is
+	// told the server and the kind, not the endpoint's address.
+	for _, tc := range []struct{ user, want string }{
+		{"alice", "copy status failed: EX10-CAHT: cannot reach WinRM at http://10.0.0.11:5985/wsman"},
+		{"carol", "copy status failed: EX10-CAHT: cannot reach WinRM at http://10.0.0.11:5985/wsman"},
+		{"dave", "copy status failed: EX10-CAHT: exchops could not reach the server (unreachable). The exchops administrators see the details."},
+	} {
+		got := s.handle(t, tc.user, "copy status")
+		if len(got) != 2 {
+			t.Fatalf("%s: replies %s, want working then result", tc.user, kinds(got))
+		}
+		res := got[1]
+		if res.Kind != bot.ReplyResult || !res.Failed {
+			t.Errorf("%s: reply %s failed=%v, want a failed result", tc.user, res.Kind, res.Failed)
+		}
+		if !strings.HasPrefix(res.Text, tc.want) {
+			t.Errorf("%s: text %q, want it to start %q", tc.user, res.Text, tc.want)
+		}
+		if tc.user == "dave" && strings.Contains(res.Text, "10.0.0.11") {
+			t.Errorf("the viewer was told the endpoint: %q", res.Text)
+		}
+		if res.Output != "partial output" {
+			t.Errorf("%s: output %q: what the servers printed before the failure is lost", tc.user, res.Output)
+		}
 	}
-	res := got[1]
-	if res.Kind != bot.ReplyResult || !res.Failed {
-		t.Errorf("reply %s failed=%v, want a failed result", res.Kind, res.Failed)
-	}
-	if want := "copy status failed: EX10-CAHT: cannot reach WinRM"; !strings.HasPrefix(res.Text, want) {
-		t.Errorf("text %q, want it to start %q", res.Text, want)
-	}
-	if res.Output != "partial output" {
-		t.Errorf("output %q: what the servers printed before the failure is lost", res.Output)
-	}
-	if v := metric(t, s.metrics, `exchops_winrm_errors_total{kind="unreachable"}`); v != "1" {
-		t.Errorf(`exchops_winrm_errors_total{kind="unreachable"} = %q, want 1`, v)
+	if v := metric(t, s.metrics, `exchops_winrm_errors_total{kind="unreachable"}`); v != "3" {
+		t.Errorf(`exchops_winrm_errors_total{kind="unreachable"} = %q, want 3`, v)
 	}
 	if v := metric(t, s.metrics, `exchops_winrm_errors_total{kind="protocol"}`); v != "0" {
 		t.Errorf(`exchops_winrm_errors_total{kind="protocol"} = %q, want 0`, v)

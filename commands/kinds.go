@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -77,9 +78,9 @@ func (k Kind) Rule() string {
 	case KindLocalPath:
 		return `an absolute local Windows path with a drive letter (C:\FSW): no wildcards, none of < > " “ ” | ? * or control characters, no . or .. parts, at most 248 characters`
 	case KindDatabase:
-		return "a mailbox database name: 1-64 letters, digits, spaces or - _ . ( ), no leading or trailing space"
+		return "a mailbox database name: 1-64 letters (of one script), digits, spaces or - _ . ( ), no leading or trailing space"
 	case KindName:
-		return "a name of 1-64 letters, digits, spaces or - _ ., no leading or trailing space"
+		return "a name of 1-64 letters (of one script), digits, spaces or - _ ., no leading or trailing space"
 	case KindSite:
 		return "an Active Directory site name: 1-63 letters, digits, hyphens or underscores, not starting or ending with a hyphen"
 	case KindSMTP:
@@ -93,7 +94,7 @@ func (k Kind) Rule() string {
 	case KindCommand:
 		return "a command or command group name (see help)"
 	case KindText:
-		return "text of at most 200 characters, without control characters"
+		return "text of at most 200 characters, without control, bidirectional or other invisible formatting characters"
 	}
 	return "a value"
 }
@@ -110,11 +111,46 @@ func (a *Arg) rule() string {
 	return a.Kind.Rule()
 }
 
+// check is normalize with the reason for a refusal: why is "" when raw is accepted,
+// and otherwise a clause for UsageError.Rule that says what is wrong with it.
+func (a *Arg) check(raw string) (norm, why string) {
+	if why := a.refusal(raw); why != "" {
+		return "", why
+	}
+	norm, ok := a.normalize(raw)
+	if !ok {
+		return "", "is not valid: it must be " + a.rule()
+	}
+	return norm, ""
+}
+
+// refusal returns why raw is refused when there is a more precise answer than the
+// kind's rule: an invisible character (any kind), free text that is too long, a name
+// that mixes scripts. "" means the kind's own rule decides.
+func (a *Arg) refusal(raw string) string {
+	// Never, for any kind: a character that is invisible or reorders what follows has
+	// no place in a value a person reads on a card before approving it.
+	if i, r, what := invisible(raw); what != "" {
+		return fmt.Sprintf("contains %s (character %d), %s: type the value without it", uplus(r), utf8.RuneCountInString(raw[:i])+1, what)
+	}
+	switch a.Kind {
+	case KindText:
+		if n := utf8.RuneCountInString(strings.TrimSpace(raw)); n > maxText {
+			return fmt.Sprintf("is %d characters long: keep it to %d", n, maxText)
+		}
+	case KindName, KindDatabase:
+		if why := mixedScripts(raw); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
 // normalize checks raw against the argument's kind and returns the canonical value.
-// ok is false when the value breaks the rule (Arg.rule says which).
+// ok is false when the value breaks the rule (Arg.refusal or Arg.rule says which).
 func (a *Arg) normalize(raw string) (string, bool) {
-	if hasControl(raw) {
-		return "", false // never, for any kind: control characters have no place in a value
+	if a.refusal(raw) != "" {
+		return "", false
 	}
 	switch a.Kind {
 	case KindServer, KindDAG:
@@ -189,11 +225,7 @@ func (a *Arg) normalize(raw string) (string, bool) {
 		}
 		return raw, true
 	case KindText:
-		raw = strings.TrimSpace(raw)
-		if utf8.RuneCountInString(raw) > maxText || hasControl(raw) {
-			return "", false
-		}
-		return raw, true
+		return strings.TrimSpace(raw), true // refusal has applied the rule
 	case KindCommand:
 		name := strings.ToLower(strings.Join(strings.Fields(raw), " "))
 		if Lookup(name) == nil && !isGroup(name) {
@@ -204,13 +236,126 @@ func (a *Arg) normalize(raw string) (string, bool) {
 	return "", false
 }
 
-func hasControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) || r == utf8.RuneError || r == '\u2028' || r == '\u2029' {
+// CheckReason applies the rule of the deny command's reason (what `deny <id> <reason>`
+// checks when it is typed) to a reason that arrives another way, such as the console's
+// Deny box, so that every front refuses the same reasons with the same words. It returns
+// the reason as it is stored (trimmed), or a *UsageError.
+func CheckReason(reason string) (string, error) {
+	s := Lookup("deny")
+	a := s.Arg("reason")
+	if strings.TrimSpace(reason) == "" {
+		return "", nil
+	}
+	norm, why := a.check(reason)
+	if why != "" {
+		return "", &UsageError{Command: s.Name, Arg: a.Name, Value: shown(reason), Rule: why, Usage: s.Usage()}
+	}
+	return norm, nil
+}
+
+// invisible finds the first character of s that a person cannot see, or that changes
+// how the characters around it are shown: control characters (C0, C1, DEL), the
+// bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C: "Trojan
+// Source", CVE-2021-42574, where U+202E shows text backwards), other format characters
+// (zero-width space, soft hyphen, byte order mark, tags), the line and paragraph
+// separators, and bytes that are not UTF-8 (reported as utf8.RuneError). It returns the
+// byte offset, the character and what it is; what is "" when s has none. The zero-width
+// non-joiner and joiner (U+200C, U+200D) are let through: Persian and Indic text and
+// emoji sequences need them, and they change how letters join, not their order.
+func invisible(s string) (at int, r rune, what string) {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return i, r, "where the text has a byte that is not UTF-8 (it was garbled on the way)"
+			}
+			return i, r, "the replacement character, which stands for text that was lost on the way"
+		case r == '\n' || r == '\r' || r == '\u0085':
+			return i, r, "a line break (keep the value on one line)"
+		case unicode.IsControl(r):
+			return i, r, "a control character"
+		case unicode.Is(unicode.Bidi_Control, r):
+			return i, r, "a bidirectional control character, which can make the card show the text in another order than it has"
+		case r == '\u200C' || r == '\u200D':
+		case unicode.Is(unicode.Cf, r):
+			return i, r, "an invisible formatting character"
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return i, r, "a line or paragraph separator (keep the value on one line)"
+		}
+	}
+	return 0, 0, ""
+}
+
+// uplus writes a character as U+XXXX, the way Unicode charts name it.
+func uplus(r rune) string { return fmt.Sprintf("U+%04X", r) }
+
+// oneWritingSystem lists the sets of scripts that one writing system mixes by itself:
+// Japanese (Han, Hiragana, Katakana), Chinese with Bopomofo, Korean (Han, Hangul), each
+// with Latin. They are the exceptions of the "Highly Restrictive" level of Unicode's
+// UTS #39 (Unicode Security Mechanisms, section 5.2); every other mixture is refused.
+var oneWritingSystem = [][]string{
+	{"Latin", "Han", "Hiragana", "Katakana"},
+	{"Latin", "Han", "Bopomofo"},
+	{"Latin", "Han", "Hangul"},
+}
+
+// mixedScripts returns why s is refused when its letters come from more than one
+// Unicode script (CAS Аrray with a Cyrillic А reads the same as CAS Array on a card,
+// and is another name), or "". Characters of the Common and Inherited scripts (digits,
+// spaces, punctuation, combining marks) belong to every script and are not counted.
+func mixedScripts(s string) string {
+	var seen []string
+	for i, r := range s {
+		sc := scriptOf(r)
+		if sc == "" || slices.Contains(seen, sc) {
+			continue
+		}
+		if len(seen) > 0 && !sameWritingSystem(append(slices.Clone(seen), sc)) {
+			return fmt.Sprintf("mixes scripts: %s (character %d) is a %s letter among %s ones. Letters of two scripts can look alike (Cyrillic А, Latin A), so the card would show it like another name: type it with letters of one script",
+				uplus(r), utf8.RuneCountInString(s[:i])+1, sc, strings.Join(seen, " and "))
+		}
+		seen = append(seen, sc)
+	}
+	return ""
+}
+
+func sameWritingSystem(scripts []string) bool {
+	for _, set := range oneWritingSystem {
+		all := true
+		for _, sc := range scripts {
+			all = all && slices.Contains(set, sc)
+		}
+		if all {
 			return true
 		}
 	}
-	return !utf8.ValidString(s)
+	return false
+}
+
+// scriptOf returns the name of r's Unicode script (Latin, Cyrillic, Greek, ...), or ""
+// for the Common and Inherited scripts and for characters in no script.
+func scriptOf(r rune) string {
+	if r < 0x80 {
+		if unicode.IsLetter(r) {
+			return "Latin"
+		}
+		return ""
+	}
+	if unicode.In(r, unicode.Common, unicode.Inherited) {
+		return ""
+	}
+	// The scripts a name most often uses first; then all of them.
+	for _, name := range []string{"Latin", "Cyrillic", "Greek"} {
+		if unicode.Is(unicode.Scripts[name], r) {
+			return name
+		}
+	}
+	for name, table := range unicode.Scripts {
+		if unicode.Is(table, r) {
+			return name // a character is in one script only, so the map's order does not matter
+		}
+	}
+	return ""
 }
 
 func isAlnum(r byte) bool {

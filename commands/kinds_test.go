@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -71,6 +72,29 @@ func TestKinds(t *testing.T) {
 		{Arg{Kind: KindDatabase}, strings.Repeat("d", 65), ""},
 		{Arg{Kind: KindName}, "CAS Array", "CAS Array"},
 		{Arg{Kind: KindName}, "CAS Array ", ""},
+		{Arg{Kind: KindName}, "CAS \u0410rray", ""},   // Cyrillic А among Latin letters
+		{Arg{Kind: KindName}, "\u0421AS Array", ""},   // Cyrillic С first
+		{Arg{Kind: KindName}, "Ελλάδα Array", ""},     // Greek and Latin
+		{Arg{Kind: KindName}, "Массив CAS", ""},       // Cyrillic and Latin, each a word
+		{Arg{Kind: KindName}, "Массив 2", "Массив 2"}, // one script; digits belong to all
+		{Arg{Kind: KindName}, "Crème-Brûlée", "Crème-Brûlée"},
+		{Arg{Kind: KindName}, "東京 Array", "東京 Array"}, // Han with Latin: one writing system (Japanese, Chinese)
+		{Arg{Kind: KindName}, "東京アレイ", "東京アレイ"},       // Han and Katakana
+		{Arg{Kind: KindName}, "서울 Array", "서울 Array"}, // Hangul with Latin
+		{Arg{Kind: KindName}, "서울アレイ", ""},            // Hangul and Katakana: two writing systems
+		{Arg{Kind: KindName}, "CAS\u200BArray", ""},   // zero-width space
+		{Arg{Kind: KindDatabase}, "MB0\u03921", ""},   // Greek capital beta among Latin letters
+		{Arg{Kind: KindDatabase}, "База 01", "База 01"},
+		{Arg{Kind: KindText}, "  not during business hours ", "not during business hours"},
+		{Arg{Kind: KindText}, "👩\u200D💻 on call says no", "👩\u200D💻 on call says no"}, // a joiner in an emoji sequence
+		{Arg{Kind: KindText}, "درخواست\u200Cها", "درخواست\u200Cها"},                   // Persian needs the non-joiner
+		{Arg{Kind: KindText}, "Массив and Array", "Массив and Array"},                 // free text may mix scripts
+		{Arg{Kind: KindText}, "exe.\u202Etxt", ""},
+		{Arg{Kind: KindText}, "a\u2069b", ""},
+		{Arg{Kind: KindText}, "a\u00ADb", ""}, // soft hyphen
+		{Arg{Kind: KindText}, "a\uFEFFb", ""}, // byte order mark
+		{Arg{Kind: KindText}, strings.Repeat("é", 200), strings.Repeat("é", 200)},
+		{Arg{Kind: KindText}, strings.Repeat("é", 201), ""},
 		{Arg{Kind: KindSite}, "Default-First-Site-Name", "Default-First-Site-Name"},
 		{Arg{Kind: KindSite}, "Site One", ""},
 		{Arg{Kind: KindSMTP}, "Administrator@MSGLAB.local", "Administrator@msglab.local"},
@@ -106,15 +130,53 @@ func TestKinds(t *testing.T) {
 	}
 }
 
-// Every kind refuses control characters, whatever else it allows.
+// Every kind refuses control, bidirectional and invisible formatting characters,
+// whatever else it allows.
 func TestKindsRefuseControl(t *testing.T) {
 	kinds := []Kind{KindServer, KindDAG, KindFQDN, KindHostLabel, KindIPv4, KindIPv4List, KindMask, KindNIC,
-		KindPath, KindLocalPath, KindDatabase, KindName, KindSite, KindSMTP, KindRequestID, KindCommand}
+		KindPath, KindLocalPath, KindDatabase, KindName, KindSite, KindSMTP, KindRequestID, KindCommand, KindText}
 	for _, k := range kinds {
-		for _, bad := range []string{"EX10\x00", "EX10\n", "EX10\x1b", "EX10\u0085", "EX10\xff"} {
+		for _, bad := range []string{"EX10\x00", "EX10\n", "EX10\x1b", "EX10\u0085", "EX10\xff", "EX10\uFFFD",
+			"EX10\u202E", "EX10\u202A", "EX10\u2066", "EX10\u2068", "EX10\u200E", "EX10\u061C", "EX10\u200B", "EX10\u2028", "EX10\U000E0041"} {
 			a := Arg{Kind: k}
 			if v, ok := a.normalize(bad); ok {
 				t.Errorf("%s accepted %q as %q", k, bad, v)
+			}
+		}
+	}
+}
+
+// A reason given another way than typed (the console's Deny box) gets the typed
+// deny's rule and words.
+func TestCheckReason(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{"", "", ""},
+		{"   ", "", ""},
+		{" not during business hours ", "not during business hours", ""},
+		{"see\u202Eexe.txt", "", `deny: reason="see\u202eexe.txt" contains U+202E (character 4), a bidirectional control character`},
+		{"two\nlines", "", "contains U+000A (character 4), a line break (keep the value on one line)"},
+		{"bell\a", "", "contains U+0007 (character 5), a control character"},
+		{strings.Repeat("x", 300), "", "is 300 characters long: keep it to 200"},
+	}
+	for _, tc := range tests {
+		got, err := CheckReason(tc.in)
+		if tc.err == "" {
+			if err != nil || got != tc.want {
+				t.Errorf("CheckReason(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			}
+			continue
+		}
+		var ue *UsageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("CheckReason(%q) error %v, want a *UsageError containing %q", tc.in, err, tc.err)
+			continue
+		}
+		// Typed, the same reason gets the same refusal.
+		if !strings.Contains(tc.in, "\n") {
+			if _, perr := Parse("deny r-1 " + tc.in); perr == nil || perr.Error() != err.Error() {
+				t.Errorf("typed deny with %q: %v, want the same error as CheckReason: %v", tc.in, perr, err)
 			}
 		}
 	}

@@ -331,9 +331,9 @@ func bind(s *Spec, toks []token) (*Invocation, error) {
 		if v == "" {
 			return nil, fail(a.Name, "", "is empty: it must be "+a.rule())
 		}
-		norm, ok := a.normalize(v)
-		if !ok {
-			return nil, fail(a.Name, v, "is not valid: it must be "+a.rule())
+		norm, why := a.check(v)
+		if why != "" {
+			return nil, fail(a.Name, v, why)
 		}
 		inv.Args[a.Name] = norm
 		if a.Positional {

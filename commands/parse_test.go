@@ -77,6 +77,15 @@ func TestParseErrors(t *testing.T) {
 		{"dag", "", "", `needs a subcommand: dag create, dag add-member, dag status, dag networks`},
 		{"reboot everything", "", "", `Type "help"`},
 		{"help dag destroy", "help", "command", "is not valid"},
+		// Look-alike names and invisible characters: the error names the character.
+		{`casarray create "CAS Аrray" fqdn=client.msglab.local site=Default-First-Site-Name`, "casarray create", "name", "U+0410 (character 5) is a Cyrillic letter among Latin ones"},
+		{"copy status MB0Β1", "copy status", "database", "U+0392 (character 4) is a Greek letter among Latin ones"},
+		{"failover ΜВΑ1 to=EX10-MB02", "failover", "database", "U+0412 (character 2) is a Cyrillic letter among Greek ones"},
+		{"deny r-1 invoice_‮fdp.exe", "deny", "reason", "contains U+202E (character 9), a bidirectional control character"},
+		{"deny r-1 ok⁦ then", "deny", "reason", "contains U+2066 (character 3), a bidirectional control character"},
+		{"deny r-1 no​way", "deny", "reason", "contains U+200B (character 3), an invisible formatting character"},
+		{"deny r-1 " + strings.Repeat("x", 201), "deny", "reason", "is 201 characters long: keep it to 200"},
+		{"copy status MB01‎", "copy status", "database", "contains U+200E (character 5), a bidirectional control character"},
 	}
 	for _, tc := range tests {
 		_, err := Parse(tc.in)
@@ -168,7 +177,10 @@ func FuzzParse(f *testing.F) {
 			f.Add(ex)
 		}
 	}
-	for _, s := range []string{"", `"`, `a="b`, "dag create =x", "help help help", "/exchange  copy add \"MB 01\" x=y", "history 0100", "\x00", "“”"} {
+	for _, s := range []string{"", `"`, `a="b`, "dag create =x", "help help help", "/exchange  copy add \"MB 01\" x=y", "history 0100", "\x00", "“”",
+		// Look-alikes and text that shows in another order than it is stored.
+		`casarray create "CAS Аrray" fqdn=client.msglab.local site=Default-First-Site-Name`, "copy status МВ01", "copy status 東京DB",
+		"deny r-1 invoice_\u202Efdp.exe", "deny r-1 \u2067abc\u2069 \u200D\U0001F44D", "failover MB01\u061C to=EX10-MB02"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -180,6 +192,16 @@ func FuzzParse(f *testing.F) {
 			}
 			_ = ue.Error()
 			return
+		}
+		// What a card shows is what is stored: no accepted value hides a character or
+		// mixes look-alike scripts.
+		for name, v := range inv.Args {
+			if _, r, what := invisible(v); what != "" {
+				t.Fatalf("Parse(%q): %s=%q holds %s, %s", text, name, v, uplus(r), what)
+			}
+			if k := inv.Spec.Arg(name).Kind; (k == KindName || k == KindDatabase) && mixedScripts(v) != "" {
+				t.Fatalf("Parse(%q): %s=%q mixes scripts", text, name, v)
+			}
 		}
 		// The canonical text must parse to the same invocation.
 		again, err := Parse(inv.Text)

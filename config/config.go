@@ -347,6 +347,50 @@ func setScalar(v reflect.Value, s string) error {
 	return nil
 }
 
+// IsEnvName reports whether s can name an environment variable: letters, digits and
+// underscores, not starting with a digit ([A-Za-z_][A-Za-z0-9_]*), the names shells
+// can set (POSIX reserves upper case ones for the system; exchops accepts both cases).
+func IsEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch == '_', ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z':
+		case ch >= '0' && ch <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// envNameProblems checks every key ending in _env (the keys that name where a secret
+// comes from): each must hold a variable's name. The value is never repeated: a value
+// that is not a name is most often the secret itself, pasted in the wrong place.
+func (c *Config) envNameProblems() Problems {
+	var p Problems
+	walkScalars(reflect.ValueOf(c).Elem(), "", func(key string, v reflect.Value) {
+		if !strings.HasSuffix(key, "_env") || v.Kind() != reflect.String || v.String() == "" || IsEnvName(v.String()) {
+			return
+		}
+		p = append(p, Problem{Key: key, Msg: "is not the name of an environment variable (the value is not shown: it may be a secret). " +
+			"Write the variable's name here, letters, digits and underscores not starting with a digit, such as " + envExample(key) +
+			", and put the secret in that variable; if a secret was written here, it has been in the file: change it"})
+	})
+	return p
+}
+
+// envExample is a name that fits the key, for the problem's wording.
+func envExample(key string) string {
+	switch {
+	case strings.HasPrefix(key, "slack."), strings.HasPrefix(key, "discord."):
+		return strings.ToUpper(strings.ReplaceAll(strings.TrimSuffix(key, "_env"), ".", "_"))
+	}
+	return "WINRM_PASSWORD"
+}
+
 // Validate checks the values and returns every problem found.
 func (c *Config) Validate() Problems {
 	var p Problems
@@ -477,6 +521,7 @@ func (c *Config) Validate() Problems {
 	if w.PasswordEnv == "" {
 		add("exchange.winrm.password_env", "is empty: name the environment variable that holds the WinRM password")
 	}
+	p = append(p, c.envNameProblems()...)
 	if w.Timeout <= 0 {
 		add("exchange.winrm.timeout", "must be a positive duration such as 15m")
 	}

@@ -65,6 +65,43 @@ func (e *Error) Error() string { return e.Msg }
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Redacted is err as it is told to people who do not run exchops (the viewer role):
+// for a failure to reach or use a server (unreachable, credentials refused, busy, a
+// reply that cannot be read, a setup problem, RBAC or NoLanguage refusals) only the
+// server and what kind of failure it was, never the endpoint's URL, the account, the
+// auth method or where the password comes from, which the full message names for the
+// administrators who fix it. The failures of the command itself (script failed, change
+// failed, timeout, cancelled) say nothing about the connection and are told in full.
+// An error that is not the runner's is told as it is.
+func Redacted(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	var what string
+	switch e.Kind {
+	case ScriptFailed, ChangeFailed, Timeout, Canceled:
+		return err.Error()
+	case Unreachable:
+		what = "exchops could not reach the server"
+	case Unauthorized:
+		what = "the server refused exchops' credentials"
+	case Busy:
+		what = "the server has no session free for exchops just now; try again later"
+	case RBAC, NoLanguage:
+		what = "the server's Exchange endpoint refused the command"
+	case Invalid:
+		what = "exchops is not set up to run this on the server"
+	default:
+		what = "the server's answer could not be understood"
+	}
+	server := e.Server
+	if server == "" {
+		server = "exchops"
+	}
+	return server + ": " + what + " (" + string(e.Kind) + "). The exchops administrators see the details."
+}
+
 // KindOf returns the Kind of err if it is or wraps an *Error, and "" otherwise.
 func KindOf(err error) Kind {
 	var e *Error

@@ -42,6 +42,11 @@ func (d *Discord) serveInteractions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the body is not an interaction", http.StatusBadRequest)
 		return
 	}
+	if !isSnowflake(it.ID) {
+		d.log.Warn("discord: refused an interaction without a valid id", "remote", r.RemoteAddr)
+		http.Error(w, "the interaction has no valid id", http.StatusBadRequest)
+		return
+	}
 	resp, work := d.interaction(&it)
 	if resp == nil {
 		http.Error(w, "exchops does not take this kind of interaction", http.StatusBadRequest)
@@ -118,6 +123,9 @@ func userOf(it *discordgo.Interaction) string {
 	return ""
 }
 
+// dedupKey names an interaction for de-duplication: its id, which Discord gives every
+// interaction and every delivery of it repeats. An interaction without one is refused
+// before it gets here (isSnowflake), so that no two interactions share a key.
 func dedupKey(it *discordgo.Interaction) string { return "discord:interaction:" + it.ID }
 
 // command is /exchange: a deferred, private answer now; the core's replies follow
@@ -140,13 +148,14 @@ func (d *Discord) command(it *discordgo.Interaction) (*discordgo.InteractionResp
 	}
 }
 
-// parseCustomID reads a card button's custom id.
+// parseCustomID reads a card button's custom id: a prefix and a request id exactly as
+// the card wrote it (approvals.IsRequestID); anything else is not a card's button.
 func parseCustomID(id string) (approvals.Decision, string, bool) {
-	switch {
-	case strings.HasPrefix(id, approvePrefix) && len(id) > len(approvePrefix):
-		return approvals.Approve, id[len(approvePrefix):], true
-	case strings.HasPrefix(id, denyPrefix) && len(id) > len(denyPrefix):
-		return approvals.Deny, id[len(denyPrefix):], true
+	if rest, ok := strings.CutPrefix(id, approvePrefix); ok && approvals.IsRequestID(rest) {
+		return approvals.Approve, rest, true
+	}
+	if rest, ok := strings.CutPrefix(id, denyPrefix); ok && approvals.IsRequestID(rest) {
+		return approvals.Deny, rest, true
 	}
 	return "", "", false
 }
@@ -262,6 +271,10 @@ func (d *Discord) openGateway() error {
 // gatewayInteraction answers through the callback endpoint what the HTTP endpoint
 // answers in its response.
 func (d *Discord) gatewayInteraction(it *discordgo.Interaction) {
+	if !isSnowflake(it.ID) {
+		d.log.Warn("discord: ignored an interaction from the gateway without a valid id")
+		return
+	}
 	resp, work := d.interaction(it)
 	if resp == nil {
 		return

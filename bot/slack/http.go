@@ -59,7 +59,8 @@ func verifyReason(err error) string {
 // handleCommands is POST /slack/commands: a slash command, answered within Slack's
 // 3 seconds with an ephemeral acknowledgement.
 func (s *Slack) handleCommands(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.verified(w, r); !ok {
+	body, ok := s.verified(w, r)
+	if !ok {
 		return
 	}
 	cmd, err := slackgo.SlashCommandParse(r)
@@ -67,7 +68,8 @@ func (s *Slack) handleCommands(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot parse the slash command", http.StatusBadRequest)
 		return
 	}
-	s.command(r.Context(), cmd, func(msg *message) { writeAck(w, msg) })
+	delivery := deliveryKey("v0", r.Header.Get("X-Slack-Request-Timestamp"), string(body))
+	s.command(r.Context(), cmd, delivery, func(msg *message) { writeAck(w, msg) })
 }
 
 // handleInteractions is POST /slack/interactions: a button click, acknowledged at once

@@ -2,7 +2,8 @@ package slack
 
 import (
 	"context"
-	"strings"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -22,20 +23,26 @@ const (
 // with the acknowledgement: the core's first answer when it comes within ackWait, else
 // a short "working on it". Later answers go to the command's response_url, in order,
 // once ack has returned. A replay is acknowledged with nil (an empty acknowledgement)
-// and nothing else happens.
-func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, ack func(*message)) {
-	if cmd.TriggerID != "" {
-		fresh, err := s.cfg.Dedup.FirstSeen(ctx, "slack:command:"+cmd.TriggerID, s.clock.Now(), DedupKeep)
-		if err != nil {
-			s.log.Error("slack: recording a command's delivery", "err", err)
-			ack(&message{Text: "exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."})
-			return
-		}
-		if !fresh {
-			s.log.Info("slack: a command was delivered again; ignored", "user", cmd.UserID)
-			ack(nil)
-			return
-		}
+// and nothing else happens. delivery identifies what was delivered (deliveryKey) and
+// recognises a replay of a command that has no trigger_id.
+func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery string, ack func(*message)) {
+	// A command is its trigger_id. Without one, it is the exact bytes Slack signed (or
+	// sent over the socket): the same bytes again within the dedup window are a replay,
+	// whoever sends them.
+	key := "slack:command:" + cmd.TriggerID
+	if cmd.TriggerID == "" {
+		key = "slack:command:delivery:" + delivery
+	}
+	fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
+	if err != nil {
+		s.log.Error("slack: recording a command's delivery", "err", err)
+		ack(&message{Text: "exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."})
+		return
+	}
+	if !fresh {
+		s.log.Info("slack: a command was delivered again; ignored", "user", cmd.UserID)
+		ack(nil)
+		return
 	}
 	inv := bot.Invocation{Platform: platform, User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text}
 	rc := replyContext{channel: cmd.ChannelID, cards: s.cfg.ApprovalsChannel}
@@ -117,34 +124,60 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 	if msgTS == "" {
 		msgTS = "trigger-" + ic.TriggerID
 	}
-	for _, a := range ic.ActionCallback.BlockActions {
-		var d approvals.Decision
-		switch a.ActionID {
-		case actionApprove:
-			d = approvals.Approve
-		case actionDeny:
-			d = approvals.Deny
-		default:
-			continue
-		}
-		key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
-		fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
-		if err != nil {
-			s.log.Error("slack: recording a click's delivery", "err", err)
-			s.tell(channel, ic.User.ID, message{Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
-			continue
-		}
-		if !fresh {
-			s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
-			continue
-		}
-		act := bot.Action{Platform: platform, User: ic.User.ID, Channel: channel, RequestID: strings.TrimSpace(a.Value), Decision: d}
-		rc := replyContext{channel: channel, cards: s.cfg.ApprovalsChannel}
-		user := ic.User.ID
-		s.goWork(func() {
-			s.core.Act(s.ctx, act, func(rep bot.Reply) { s.tell(channel, user, renderReply(rep, rc)) })
-		})
+	// A click on a button is one action. A payload that carries more was not made by
+	// a click: only its first action is read, so that one signed payload costs one
+	// vote's work however many it lists.
+	actions := ic.ActionCallback.BlockActions
+	if len(actions) == 0 {
+		return
 	}
+	if len(actions) > 1 {
+		s.log.Warn("slack: a click carried several actions; only the first was read", "user", ic.User.ID, "actions", len(actions))
+	}
+	a := actions[0]
+	var d approvals.Decision
+	switch a.ActionID {
+	case actionApprove:
+		d = approvals.Approve
+	case actionDeny:
+		d = approvals.Deny
+	default:
+		return
+	}
+	// The card's buttons carry the request's id and nothing else.
+	if !approvals.IsRequestID(a.Value) {
+		s.log.Warn("slack: a click's value is not a request id; ignored", "user", ic.User.ID, "action", a.ActionID, "length", len(a.Value))
+		s.tell(channel, ic.User.ID, message{Text: "exchops did not count that click: the button does not name a request. Type approve or deny with the request's id instead."})
+		return
+	}
+	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
+	fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
+	if err != nil {
+		s.log.Error("slack: recording a click's delivery", "err", err)
+		s.tell(channel, ic.User.ID, message{Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
+		return
+	}
+	if !fresh {
+		s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+		return
+	}
+	act := bot.Action{Platform: platform, User: ic.User.ID, Channel: channel, RequestID: a.Value, Decision: d}
+	rc := replyContext{channel: channel, cards: s.cfg.ApprovalsChannel}
+	user := ic.User.ID
+	s.goWork(func() {
+		s.core.Act(s.ctx, act, func(rep bot.Reply) { s.tell(channel, user, renderReply(rep, rc)) })
+	})
+}
+
+// deliveryKey names one delivery by its bytes: over HTTP what Slack signed (the v0
+// base string, timestamp and body), over Socket Mode the envelope's payload.
+func deliveryKey(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // tell sends an ephemeral message to user in channel, in order with what else they

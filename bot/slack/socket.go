@@ -54,7 +54,7 @@ func (s *Slack) socketEvents(ctx context.Context, client *socketmode.Client) {
 			}
 			req := *evt.Request
 			s.goWork(func() {
-				s.command(ctx, cmd, func(msg *message) { s.socketAck(ctx, client, req, cmd, msg) })
+				s.command(ctx, cmd, deliveryKey("socket", string(req.Payload)), func(msg *message) { s.socketAck(ctx, client, req, cmd, msg) })
 			})
 		case socketmode.EventTypeInteractive:
 			ic, ok := evt.Data.(slackgo.InteractionCallback)
