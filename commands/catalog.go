@@ -336,6 +336,8 @@ func catalog() []*Spec {
 				"Times are in exchops' time zone unless the spec starts with CRON_TZ=<zone>, e.g. CRON_TZ=Europe/Berlin. A run missed while exchops was down is reported when it starts again; a run that would overlap the previous one is skipped with a note.",
 			},
 			plan: planBot("Add a schedule."),
+			// Adding or removing a drill schedule is a change: approval rules may name it.
+			Approvable: true,
 		},
 		{
 			Name:     "schedule remove",
@@ -347,6 +349,8 @@ func catalog() []*Spec {
 			Examples: []string{"schedule remove daily-health"},
 			Notes:    []string{"Schedules from the configuration file are removed there. Removing a drill schedule needs a second admin's approval."},
 			plan:     planBot("Remove a schedule."),
+			// Adding or removing a drill schedule is a change: approval rules may name it.
+			Approvable: true,
 		},
 	}
 }
