@@ -285,7 +285,7 @@ func catalog() []*Spec {
 			Handler:  HandlerBot,
 			Target:   "exchops itself",
 			Examples: []string{"approve r-42"},
-			Notes:    []string{"Needs the approver role; nobody can approve their own request. Read the card first: the approval is for exactly the PowerShell and findings it shows."},
+			Notes:    []string{"Needs the approver role and, when an approval rule (approvals.rules) names who may approve the command, to be one of them: the card says from whom. Nobody can approve their own request. Read the card first: the approval is for exactly the PowerShell and findings it shows."},
 			plan:     planBot("Approve a pending request."),
 		},
 		{
