@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/config"
 )
 
@@ -16,7 +17,14 @@ func runConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	_, err := config.Load(*path, os.Environ())
+	c, err := config.Load(*path, os.Environ())
+	if err == nil {
+		// Approval rules that the people configured can never satisfy: the policy
+		// decides who may approve, so it checks them.
+		if probs := approvals.PolicyFromConfig(c).Check(); len(probs) > 0 {
+			err = probs
+		}
+	}
 	var probs config.Problems
 	switch {
 	case errors.As(err, &probs):

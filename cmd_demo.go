@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/lab"
 )
@@ -122,6 +123,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	cfg, err := config.Load(*cfgPath, os.Environ())
+	if err == nil {
+		// Approval rules nobody configured can satisfy, as config check refuses them.
+		if probs := approvals.PolicyFromConfig(cfg).Check(); len(probs) > 0 {
+			err = probs
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "exchops serve: %s:\n%v\n", *cfgPath, err)
 		return exitUsage

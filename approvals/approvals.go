@@ -123,6 +123,14 @@ type Request struct {
 	Status   Status
 	Reason   string // why it is in its status, for people ("denied by bob: not today")
 
+	// Approvers and ExcludedTeam are the request's rule as it was when the request was
+	// made, so that a configuration change does not move what a pending request
+	// needs. Approvers are "role:<role>" or people's names (none: any approver);
+	// ExcludedTeam is the requester's team when the rule wants approvals from outside
+	// it. Who holds a role or is in a team is read from the configuration at the vote.
+	Approvers    []string
+	ExcludedTeam string
+
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UpdatedAt time.Time
@@ -150,6 +158,30 @@ func (r *Request) Needs() int {
 		return 0
 	}
 	return n
+}
+
+// Whom says, for people, whose approvals count when that is narrower than any
+// approver's: "role dag-owner", "role dns-admin or bob outside team dns", or "" when
+// any approver other than the requester may approve.
+func (r *Request) Whom() string {
+	s := approverWords(r.Approvers)
+	if r.ExcludedTeam != "" {
+		if s == "" {
+			s = "approvers"
+		}
+		s += " outside team " + r.ExcludedTeam
+	}
+	return s
+}
+
+// StillNeeds says how many more approvals a request needs and, when the request's
+// rule narrows it, from whom: "1 more approval", "2 more approvals from role dag-owner".
+func (r *Request) StillNeeds() string {
+	s := plural(r.Needs(), "approval")
+	if w := r.Whom(); w != "" {
+		s += " from " + w
+	}
+	return s
 }
 
 // VoteOf returns the vote person cast, if any.
@@ -266,6 +298,8 @@ const (
 	RefusedOwnRequest    RefusalCode = "own request"     // the requester approving or denying
 	RefusedNotRequester  RefusalCode = "not requester"   // cancelling someone else's request
 	RefusedAlreadyVoted  RefusalCode = "already voted"   // a second vote by the same person
+	RefusedNotEligible   RefusalCode = "not eligible"    // an approver the request's rule does not name
+	RefusedSameTeam      RefusalCode = "same team"       // from the requester's team, which the rule excludes
 	RefusedDecided       RefusalCode = "already decided" // not pending any more
 	RefusedExpired       RefusalCode = "expired"         // pending, but past its expiry
 	RefusedBlocked       RefusalCode = "blocked"         // the preflight found a blocker

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 )
 
@@ -23,6 +24,7 @@ type Person struct {
 	Slack   string
 	Discord string
 	Roles   []Role
+	Team    string // for rules that want approvals from outside the requester's team
 }
 
 // Has reports whether the person has role.
@@ -48,19 +50,168 @@ type Policy struct {
 	People      []Person
 	Required    int           // approvals needed from people other than the requester
 	ExpireAfter time.Duration // a pending request expires this long after it was made
+	// Rules set, per command or group of commands, how many approvals and from whom;
+	// see RuleFor.
+	Rules []Rule
+}
+
+// Rule is how many approvals some commands need and from whom (approvals.rules).
+// It narrows who may approve, never widens it: an approver must hold the approver
+// role whatever the rule names.
+type Rule struct {
+	Commands  []string // command names and groups as in the grammar: "failover", "dag"
+	Required  int      // approvals needed from people other than the requester
+	Approvers []string // "role:<role>" or people's names; none: any approver
+	SameTeam  bool     // people of the requester's team may approve
 }
 
 // PolicyFromConfig builds the policy from a validated configuration.
 func PolicyFromConfig(c config.Config) Policy {
 	p := Policy{Required: c.Approvals.Required, ExpireAfter: time.Duration(c.Approvals.ExpireAfter)}
 	for _, cp := range c.People {
-		person := Person{Name: cp.Name, Slack: cp.Slack, Discord: cp.Discord}
+		person := Person{Name: cp.Name, Slack: cp.Slack, Discord: cp.Discord, Team: cp.Team}
 		for _, r := range cp.Roles {
 			person.Roles = append(person.Roles, Role(strings.ToLower(r)))
 		}
 		p.People = append(p.People, person)
 	}
+	for _, cr := range c.Approvals.Rules {
+		r := Rule{Commands: cr.Commands, Required: cr.Required, Approvers: cr.Approvers, SameTeam: cr.SameTeam == nil || *cr.SameTeam}
+		if r.Required == 0 {
+			r.Required = c.Approvals.Required
+		}
+		p.Rules = append(p.Rules, r)
+	}
 	return p
+}
+
+// RuleFor returns the rule for the command called command: of the rules naming it
+// or a group it is in, the most specific one (the command's own name before its
+// group), whatever their order. A command no rule names needs Required approvals
+// from any approver, its requester's team included.
+func (p Policy) RuleFor(command string) Rule {
+	best, words := Rule{Required: p.Required, SameTeam: true}, 0
+	for _, r := range p.Rules {
+		for _, c := range r.Commands {
+			if n := len(strings.Fields(c)); n > words && commands.Covers(c, command) {
+				best, words = r, n
+			}
+		}
+	}
+	return best
+}
+
+// mayApprove reports whether who is among approvers (a request's, or a rule's): an
+// approver named there or holding a role named there; anyone with the approver role
+// when approvers is empty.
+func mayApprove(approvers []string, who Person) bool {
+	if !who.Has(RoleApprover) {
+		return false
+	}
+	if len(approvers) == 0 {
+		return true
+	}
+	for _, a := range approvers {
+		if role, ok := strings.CutPrefix(a, config.RolePrefix); ok {
+			if who.Has(Role(role)) {
+				return true
+			}
+		} else if a == who.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// Check reports the rules that the people configured can never satisfy: a rule
+// naming someone without the approver role, one that wants approvals from outside
+// the requester's team while someone who may ask (an admin) has no team, and one for
+// which, when some admin asks, fewer people than it requires could approve (the
+// requester never approves their own request). config check and serve refuse a
+// configuration with such a rule.
+func (p Policy) Check() config.Problems {
+	var probs config.Problems
+	add := func(key, format string, args ...any) {
+		probs = append(probs, config.Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	var admins []Person
+	for _, x := range p.People {
+		if x.Has(RoleAdmin) {
+			admins = append(admins, x)
+		}
+	}
+	for i, rule := range p.Rules {
+		key := fmt.Sprintf("approvals.rules[%d]", i)
+		what := strings.Join(rule.Commands, ", ")
+		for _, a := range rule.Approvers {
+			if who, ok := p.Person(a); ok && !who.Has(RoleApprover) {
+				add(key+".approvers", "names %s, who lacks the approver role: a rule only narrows who may approve, so give %s the approver role or leave them out", a, a)
+			}
+		}
+		var eligible []string
+		for _, x := range p.People {
+			if mayApprove(rule.Approvers, x) {
+				eligible = append(eligible, x.Name)
+			}
+		}
+		from := "approvers"
+		if len(rule.Approvers) > 0 {
+			from = approverWords(rule.Approvers) + " (with the approver role)"
+		}
+		if !rule.SameTeam {
+			from += " outside the requester's team"
+		}
+		var stuck []string
+		for _, req := range admins {
+			if !rule.SameTeam && req.Team == "" {
+				add(key+".same_team", "is false, but %s, who may ask for %s, has no team: give every admin a team (people[].team)", req.Name, what)
+				continue
+			}
+			n := 0
+			for _, x := range p.People {
+				if x.Name != req.Name && mayApprove(rule.Approvers, x) && (rule.SameTeam || x.Team != req.Team) {
+					n++
+				}
+			}
+			if n < rule.Required {
+				stuck = append(stuck, req.Name)
+			}
+		}
+		switch {
+		case len(eligible) < rule.Required:
+			add(key, "%s need %s from %s, but only %s could give them: add people, or lower required", what, count(rule.Required, "approval"), from, nobody(eligible))
+		case len(stuck) > 0:
+			add(key, "%s need %s from %s, but a request by %s could never get them (%s could approve, never their own): add people, or lower required", what, count(rule.Required, "approval"), from, orList(stuck), nobody(eligible))
+		}
+	}
+	return probs
+}
+
+// approverWords names approvers for people: "role dag-owner", "role dns-admin or bob".
+func approverWords(approvers []string) string {
+	var w []string
+	for _, a := range approvers {
+		if role, ok := strings.CutPrefix(a, config.RolePrefix); ok {
+			w = append(w, "role "+role)
+		} else {
+			w = append(w, a)
+		}
+	}
+	return orList(w)
+}
+
+func orList(w []string) string {
+	if len(w) <= 1 {
+		return strings.Join(w, "")
+	}
+	return strings.Join(w[:len(w)-1], ", ") + " or " + w[len(w)-1]
+}
+
+func nobody(names []string) string {
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, ", ")
 }
 
 // Person returns the person called name.
@@ -138,7 +289,17 @@ func (p Policy) MayVote(r *Request, person string, d Decision, now time.Time) er
 		return refuse(RefusedExpired, "%s expired at %s: ask %s to request it again.", r.ID, r.ExpiresAt.UTC().Format("15:04 MST"), r.Requester)
 	}
 	if v, ok := r.VoteOf(person); ok {
-		return refuse(RefusedAlreadyVoted, "you already voted to %s %s; it still needs %s.", v.Decision, r.ID, plural(r.Needs(), "approval"))
+		return refuse(RefusedAlreadyVoted, "you already voted to %s %s; it still needs %s.", v.Decision, r.ID, r.StillNeeds())
+	}
+	// The request's rule, as recorded when it was made, narrows who may approve. Any
+	// approver may still deny: a denial runs nothing.
+	if d == Approve {
+		if !mayApprove(r.Approvers, who) {
+			return refuse(RefusedNotEligible, "%s needs approval from %s; you are not one of them, so your approval would not count (you may still deny it).", r.ID, approverWords(r.Approvers))
+		}
+		if r.ExcludedTeam != "" && who.Team == r.ExcludedTeam {
+			return refuse(RefusedSameTeam, "%s needs approval from outside team %s, the team of %s who asked for it; you are in that team too.", r.ID, r.ExcludedTeam, r.Requester)
+		}
 	}
 	return nil
 }
@@ -174,6 +335,14 @@ func roleList(p Person) string {
 		s = append(s, string(r))
 	}
 	return "the role " + strings.Join(s, " and ")
+}
+
+// count is "1 approval", "2 approvals".
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 func plural(n int, word string) string {

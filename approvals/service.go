@@ -206,13 +206,18 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	if p.Procedure != "" {
 		summary += " " + p.Procedure // what the approvers approve when no script is fixed yet
 	}
+	rule := s.policy.RuleFor(inv.Spec.Name)
 	r := &Request{
 		Command: p.Command, Summary: summary, Requester: sub.Person, Origin: sub.Origin,
 		Steps: p.Steps, Wait: p.Wait, Lock: lock, Findings: f.List,
 		Hash:      PlanHash(p, f, lock),
-		Required:  max(s.policy.Required, 1),
+		Required:  max(rule.Required, 1),
+		Approvers: rule.Approvers,
 		Status:    Pending,
 		CreatedAt: now, ExpiresAt: now.Add(s.policy.ExpireAfter), UpdatedAt: now,
+	}
+	if requester, _ := s.policy.Person(sub.Person); !rule.SameTeam {
+		r.ExcludedTeam = requester.Team
 	}
 	err = s.store.Create(ctx, r, AuditEvent{At: now, Actor: sub.Person, Via: sub.Origin, Event: "requested", Detail: p.Command})
 	if err != nil {

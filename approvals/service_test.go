@@ -463,6 +463,84 @@ func TestQuorumOfTwo(t *testing.T) {
 	h.ev.waitFor(t, r.ID, approvals.EventSucceeded)
 }
 
+// TestRuleTwoFromARole: a rule wants two approvals from role dag-owner for failovers
+// (and, in the same policy, one from outside the requester's team for DNS). The
+// request records its rule; an approver without the role is refused; one owner's
+// approval is not enough; a configuration change while it waits changes nothing.
+func TestRuleTwoFromARole(t *testing.T) {
+	h := newHarness(t, 1, &fakeExec{})
+	h.pol.People = append(h.pol.People,
+		approvals.Person{Name: "grace", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}, Team: "messaging"},
+		approvals.Person{Name: "heidi", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}, Team: "network"},
+		approvals.Person{Name: "ivan", Roles: []approvals.Role{approvals.RoleAdmin}, Team: "messaging"})
+	h.pol.Rules = []approvals.Rule{
+		{Commands: []string{"failover", "drill"}, Required: 2, Approvers: []string{"role:dag-owner"}, SameTeam: true},
+		{Commands: []string{"dns"}, Required: 1, SameTeam: false},
+	}
+	h.close()
+	h.open()
+	ctx := context.Background()
+
+	r := h.request("alice", "failover MB01 to=EX10-MB02")
+	if r.Required != 2 || !slices.Equal(r.Approvers, []string{"role:dag-owner"}) || r.ExcludedTeam != "" {
+		t.Fatalf("the request recorded required %d, approvers %q, excluded team %q", r.Required, r.Approvers, r.ExcludedTeam)
+	}
+	if got := r.StillNeeds(); got != "2 more approvals from role dag-owner" {
+		t.Errorf("StillNeeds() = %q", got)
+	}
+	_, err := h.svc.Approve(ctx, r.ID, "carol", console("carol"))
+	refusal(t, err, approvals.RefusedNotEligible)
+	got, err := h.svc.Approve(ctx, r.ID, "grace", console("grace"))
+	if err != nil || got.Status != approvals.Pending || got.StillNeeds() != "1 more approval from role dag-owner" {
+		t.Fatalf("after grace: %v %+v", err, got)
+	}
+
+	// The configuration changes while r-1 waits: failovers now need one approval from
+	// carol. r-1 still needs what it needed when it was made.
+	h.pol.Rules = []approvals.Rule{{Commands: []string{"failover"}, Required: 1, Approvers: []string{"carol"}, SameTeam: true}}
+	h.close()
+	h.open()
+	_, err = h.svc.Approve(ctx, r.ID, "carol", console("carol"))
+	refusal(t, err, approvals.RefusedNotEligible)
+	if h.exec.executes.Load() != 0 {
+		t.Fatal("ran with one approval of two")
+	}
+	got, err = h.svc.Approve(ctx, r.ID, "heidi", console("heidi"))
+	if err != nil || got.Status != approvals.Approved || got.Reason != "approved by grace and heidi" {
+		t.Fatalf("after heidi: %v %+v", err, got)
+	}
+	h.ev.waitFor(t, r.ID, approvals.EventSucceeded)
+
+	// A command no rule names needs the global count from any approver.
+	other := h.request("alice", dagCreate)
+	if other.Required != 1 || other.Approvers != nil || other.ExcludedTeam != "" {
+		t.Errorf("dag create recorded required %d, approvers %q, excluded team %q", other.Required, other.Approvers, other.ExcludedTeam)
+	}
+}
+
+// TestRuleOtherTeam: a rule with same_team false records the requester's team, and
+// an approver of that team cannot approve.
+func TestRuleOtherTeam(t *testing.T) {
+	h := newHarness(t, 1, &fakeExec{})
+	h.pol.People = append(h.pol.People,
+		approvals.Person{Name: "grace", Roles: []approvals.Role{approvals.RoleApprover}, Team: "messaging"},
+		approvals.Person{Name: "ivan", Roles: []approvals.Role{approvals.RoleAdmin}, Team: "messaging"})
+	h.pol.Rules = []approvals.Rule{{Commands: []string{"dns"}, Required: 1, SameTeam: false}}
+	h.close()
+	h.open()
+	ctx := context.Background()
+	r := h.request("ivan", "dns add client 10.0.0.40 zone=msglab.local")
+	if r.ExcludedTeam != "messaging" || r.StillNeeds() != "1 more approval from approvers outside team messaging" {
+		t.Fatalf("the request recorded excluded team %q and needs %q", r.ExcludedTeam, r.StillNeeds())
+	}
+	_, err := h.svc.Approve(ctx, r.ID, "grace", console("grace"))
+	refusal(t, err, approvals.RefusedSameTeam)
+	if _, err := h.svc.Approve(ctx, r.ID, "carol", console("carol")); err != nil {
+		t.Fatal(err)
+	}
+	h.ev.waitFor(t, r.ID, approvals.EventSucceeded)
+}
+
 func TestDenialWinsAndIsFinal(t *testing.T) {
 	h := newHarness(t, 2, &fakeExec{})
 	ctx := context.Background()

@@ -241,7 +241,7 @@ func (c *Core) vote(ctx context.Context, person string, via approvals.Origin, id
 	case r.Status == approvals.Denied:
 		msg = fmt.Sprintf("You denied %s.", r.ID)
 	case r.Needs() > 0:
-		msg = fmt.Sprintf("Your approval of %s is recorded; it still needs %d more.", r.ID, r.Needs())
+		msg = fmt.Sprintf("Your approval of %s is recorded; it still needs %s.", r.ID, r.StillNeeds())
 	default:
 		msg = fmt.Sprintf("You approved %s; it runs now.", r.ID)
 	}
@@ -379,8 +379,17 @@ func (c *Core) change(ctx context.Context, person string, origin approvals.Origi
 			return
 		}
 		reply(Reply{Kind: ReplyRequest, Private: true, Request: r,
-			Text: fmt.Sprintf("%s is waiting for %s from someone other than you; it expires at %s.", r.ID, approvalsWord(r.Needs()), r.ExpiresAt.UTC().Format("15:04 MST"))})
+			Text: fmt.Sprintf("%s is waiting for %s; it expires at %s.", r.ID, waitingFor(r), r.ExpiresAt.UTC().Format("15:04 MST"))})
 	}()
+}
+
+// waitingFor is what a new request waits for, told to its requester: "1 approval from
+// someone other than you", "2 approvals from role dag-owner".
+func waitingFor(r *approvals.Request) string {
+	if r.Whom() == "" {
+		return approvalsWord(r.Needs()) + " from someone other than you"
+	}
+	return Needs(r)
 }
 
 func approvalsWord(n int) string {

@@ -817,7 +817,7 @@ func TestActNeedsMore(t *testing.T) {
 		user string
 		says string
 	}{
-		{"UCAROL", "Your approval of r-1 is recorded; it still needs 1 more."},
+		{"UCAROL", "Your approval of r-1 is recorded; it still needs 1 more approval."},
 		{"UBOB", "You approved r-1; it runs now."},
 	}
 	for _, v := range votes {

@@ -37,9 +37,9 @@ func Age(d time.Duration) string {
 func StatusLine(r *approvals.Request, now time.Time) string {
 	switch r.Status {
 	case approvals.Pending:
-		s := "waiting for " + approvalsWord(r.Needs())
+		s := "waiting for " + Needs(r)
 		if a := r.Approvals(); len(a) > 0 {
-			s = "waiting for " + strings.Replace(approvalsWord(r.Needs()), " ", " more ", 1) + " (approved by " + strings.Join(a, ", ") + ")"
+			s = "waiting for " + r.StillNeeds() + " (approved by " + strings.Join(a, ", ") + ")"
 		}
 		if left := r.ExpiresAt.Sub(now); left > 0 {
 			s += ", expires in " + Age(left)
@@ -63,6 +63,30 @@ func StatusLine(r *approvals.Request, now time.Time) string {
 		return string(r.Status) + ": " + r.Reason
 	}
 	return string(r.Status)
+}
+
+// Needs is how many approvals a pending request needs and, when its rule narrows
+// that, from whom: "1 approval", "2 approvals from role dag-owner".
+func Needs(r *approvals.Request) string {
+	s := approvalsWord(r.Needs())
+	if w := r.Whom(); w != "" {
+		s += " from " + w
+	}
+	return s
+}
+
+// FromWhom is who may give a pending request's missing approvals, for its card:
+// "an approver other than alice", "role dag-owner other than alice", "role dns-admin
+// or bob outside team dns" (the requester's team, which the rule excludes).
+func FromWhom(r *approvals.Request) string {
+	s := "an approver"
+	if len(r.Approvers) > 0 {
+		s = strings.TrimSuffix(r.Whom(), " outside team "+r.ExcludedTeam)
+	}
+	if r.ExcludedTeam != "" {
+		return s + " outside team " + r.ExcludedTeam
+	}
+	return s + " other than " + r.Requester
 }
 
 // RequestLine is one request in `requests` and `history`:

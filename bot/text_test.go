@@ -70,6 +70,14 @@ func TestStatusLine(t *testing.T) {
 		{"pending, two more needed", pending(3, time.Hour+2*time.Minute, vote("carol", approvals.Approve)),
 			"waiting for 2 more approvals (approved by carol), expires in 1h 2m"},
 		{"pending, last seconds", pending(1, 30*time.Second), "waiting for 1 approval, expires in 30s"},
+		{"pending under a rule", ruled(pending(2, 26*time.Minute), "", "role:dag-owner"),
+			"waiting for 2 approvals from role dag-owner, expires in 26m"},
+		{"pending under a rule, one approval", ruled(pending(2, 26*time.Minute, vote("grace", approvals.Approve)), "", "role:dag-owner"),
+			"waiting for 1 more approval from role dag-owner (approved by grace), expires in 26m"},
+		{"pending under a rule naming people and roles", ruled(pending(1, 26*time.Minute), "", "role:dns-admin", "bob"),
+			"waiting for 1 approval from role dns-admin or bob, expires in 26m"},
+		{"pending under a rule excluding a team", ruled(pending(1, 26*time.Minute), "dns"),
+			"waiting for 1 approval from approvers outside team dns, expires in 26m"},
 		{"expiring: at its expiry", pending(1, 0), "waiting for 1 approval, expiring now"},
 		{"expiring: past its expiry, not yet expired by the worker", pending(1, -time.Minute), "waiting for 1 approval, expiring now"},
 		{"approved", final(approvals.Approved, "approved by bob and carol"), "approved by bob and carol, starting"},
@@ -105,6 +113,34 @@ func TestStatusLine(t *testing.T) {
 	}
 }
 
+// ruled puts r under an approval rule: approvers, and excluded the team whose
+// members may not approve.
+func ruled(r *approvals.Request, excluded string, approvers ...string) *approvals.Request {
+	r.Approvers, r.ExcludedTeam = approvers, excluded
+	return r
+}
+
+// TestFromWhom is who a card says may give the missing approvals.
+func TestFromWhom(t *testing.T) {
+	r := func() *approvals.Request {
+		return &approvals.Request{Requester: "alice", Status: approvals.Pending, Required: 2}
+	}
+	for _, tt := range []struct {
+		r    *approvals.Request
+		want string
+	}{
+		{r(), "an approver other than alice"},
+		{ruled(r(), "", "role:dag-owner"), "role dag-owner other than alice"},
+		{ruled(r(), "", "role:dns-admin", "bob"), "role dns-admin or bob other than alice"},
+		{ruled(r(), "dns", "role:dns-admin", "bob"), "role dns-admin or bob outside team dns"},
+		{ruled(r(), "dns"), "an approver outside team dns"},
+	} {
+		if got := bot.FromWhom(tt.r); got != tt.want {
+			t.Errorf("FromWhom = %q, want %q", got, tt.want)
+		}
+	}
+}
+
 func TestRequestLine(t *testing.T) {
 	tests := []struct {
 		name string
@@ -122,6 +158,13 @@ func TestRequestLine(t *testing.T) {
 			r: &approvals.Request{ID: "r-4", Command: "failover MB01 to=EX10-MB02", Requester: "bob",
 				Status: approvals.Pending, Required: 1, CreatedAt: now.Add(-20 * time.Second), ExpiresAt: now.Add(30*time.Minute - 20*time.Second)},
 			want: "r-4  failover MB01 to=EX10-MB02  by bob 20s ago  waiting for 1 approval, expires in 29m",
+		},
+		{
+			name: "under a rule",
+			r: ruled(&approvals.Request{ID: "r-5", Command: "failover MB01 to=EX10-MB02", Requester: "alice",
+				Status: approvals.Pending, Required: 2, CreatedAt: now.Add(-4 * time.Minute), ExpiresAt: now.Add(26 * time.Minute),
+				Votes: []approvals.Vote{vote("grace", approvals.Approve)}}, "", "role:dag-owner"),
+			want: "r-5  failover MB01 to=EX10-MB02  by alice 4m ago  waiting for 1 more approval from role dag-owner (approved by grace), expires in 26m",
 		},
 		{
 			name: "denied yesterday",

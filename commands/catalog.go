@@ -310,7 +310,7 @@ func catalog() []*Spec {
 			Handler:  HandlerBot,
 			Target:   "exchops itself",
 			Examples: []string{"approve r-42"},
-			Notes:    []string{"Needs the approver role; nobody can approve their own request. Read the card first: the approval is for exactly the PowerShell and findings it shows."},
+			Notes:    []string{"Needs the approver role and, when an approval rule (approvals.rules) names who may approve the command, to be one of them: the card says from whom. Nobody can approve their own request. Read the card first: the approval is for exactly the PowerShell and findings it shows."},
 			plan:     planBot("Approve a pending request."),
 		},
 		{
@@ -361,6 +361,8 @@ func catalog() []*Spec {
 				"Times are in exchops' time zone unless the spec starts with CRON_TZ=<zone>, e.g. CRON_TZ=Europe/Berlin. A run missed while exchops was down is reported when it starts again; a run that would overlap the previous one is skipped with a note.",
 			},
 			plan: planBot("Add a schedule."),
+			// Adding or removing a drill schedule is a change: approval rules may name it.
+			Approvable: true,
 		},
 		{
 			Name:     "schedule remove",
@@ -372,6 +374,8 @@ func catalog() []*Spec {
 			Examples: []string{"schedule remove daily-health"},
 			Notes:    []string{"Schedules from the configuration file are removed there. Removing a drill schedule needs a second admin's approval."},
 			plan:     planBot("Remove a schedule."),
+			// Adding or removing a drill schedule is a change: approval rules may name it.
+			Approvable: true,
 		},
 	}
 }

@@ -63,6 +63,10 @@ type Spec struct {
 	// Refers names the argument that holds the id of an earlier request whose record
 	// planning needs (Invocation.Past); "" for commands that need none.
 	Refers string
+	// Approvable marks a read-only command some of whose uses are changes that go
+	// through approval (adding or removing a drill schedule): approval rules may
+	// name it like a change.
+	Approvable bool
 
 	plan func(inv *Invocation, env Env) (*Plan, error)
 }
@@ -156,6 +160,39 @@ func Lookup(name string) *Spec {
 		}
 	}
 	return nil
+}
+
+// NeedsApproval reports whether the command, or some use of it, is a change that
+// must be approved: what an approval rule (approvals.rules) may name.
+func (s *Spec) NeedsApproval() bool { return !s.ReadOnly || s.Approvable }
+
+// Covers reports whether an approval rule's entry (a command name such as
+// "dag create", or a group or word prefix such as "dag") covers the command called
+// name. Entries match whole words: "dag" covers "dag create", "da" covers nothing.
+func Covers(entry, name string) bool {
+	entry = strings.ToLower(strings.Join(strings.Fields(entry), " "))
+	return entry != "" && (name == entry || strings.HasPrefix(name, entry+" "))
+}
+
+// ApprovalNames are what approval rules may name: every command that needs approval
+// and every group (leading words) holding one, sorted.
+func ApprovalNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range catalog() {
+		if !s.NeedsApproval() {
+			continue
+		}
+		words := strings.Fields(s.Name)
+		for i := 1; i <= len(words); i++ {
+			if n := strings.Join(words[:i], " "); !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Groups returns the two-word commands' first words, sorted.

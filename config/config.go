@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,13 +79,41 @@ type Person struct {
 	Slack   string   `yaml:"slack"`
 	Discord string   `yaml:"discord"`
 	Roles   []string `yaml:"roles"`
+	// Team is the person's team, for approval rules that want approvals from outside
+	// the requester's team (same_team: false).
+	Team string `yaml:"team"`
 }
 
 // Approvals is the two-person rule's policy.
 type Approvals struct {
 	Required    int      `yaml:"required"`
 	ExpireAfter Duration `yaml:"expire_after"`
+	// Rules say, per command or group of commands, how many approvals and from whom.
+	// A command takes the most specific rule naming it (a command's own name before
+	// its group); commands no rule names need Required approvals from any approver.
+	Rules []ApprovalRule `yaml:"rules"`
 }
+
+// ApprovalRule is how many approvals some commands need, and from whom.
+type ApprovalRule struct {
+	// Commands are command names or groups as in the grammar: failover, "dns add", dag.
+	Commands []string `yaml:"commands"`
+	// Required is how many approvals, from people other than the requester; 0 (or
+	// absent) means approvals.required.
+	Required int `yaml:"required"`
+	// Approvers are role:<role> or people's names; empty means any approver. Only
+	// people who also hold the approver role can approve: a rule narrows who may.
+	Approvers []string `yaml:"approvers"`
+	// SameTeam false: nobody from the requester's team may approve. Default true.
+	SameTeam *bool `yaml:"same_team"`
+}
+
+// RolePrefix starts an approvers entry that names a role rather than a person.
+const RolePrefix = "role:"
+
+// builtinRoles are the roles that grant something; any other role a person holds is
+// a group that approval rules name (role:dag-owner).
+var builtinRoles = map[string]bool{"admin": true, "approver": true, "viewer": true}
 
 // Exchange describes the organisation and how to reach it.
 type Exchange struct {
@@ -420,6 +449,14 @@ func (c *Config) Validate() Problems {
 	}
 	names := map[string]bool{}
 	slackIDs, discordIDs := map[string]bool{}, map[string]bool{}
+	ruleRoles := map[string]bool{}
+	for _, r := range c.Approvals.Rules {
+		for _, a := range r.Approvers {
+			if role, ok := strings.CutPrefix(a, RolePrefix); ok {
+				ruleRoles[role] = true
+			}
+		}
+	}
 	for i, pe := range c.People {
 		key := fmt.Sprintf("people[%d]", i)
 		if pe.Name == "" {
@@ -447,13 +484,15 @@ func (c *Config) Validate() Problems {
 			add(key+".roles", "is empty: give admin, approver or viewer")
 		}
 		for _, r := range pe.Roles {
-			switch r {
-			case "admin", "approver", "viewer":
-			default:
-				add(key+".roles", "%q is not a role (admin, approver, viewer)", r)
+			if !builtinRoles[r] && !ruleRoles[r] {
+				add(key+".roles", "%q is not a role (admin, approver, viewer) nor a group an approvals rule names (approvers: [role:%s])", r, r)
 			}
 		}
+		if pe.Team != strings.TrimSpace(pe.Team) {
+			add(key+".team", "%q has spaces around it", pe.Team)
+		}
 	}
+	p = append(p, c.validateRules()...)
 	x := c.Exchange
 	if x.Version != 2010 {
 		add("exchange.version", "%d is not supported: exchops drives Exchange 2010 (CAS arrays exist only there)", x.Version)
@@ -583,4 +622,74 @@ func (c *Config) Validate() Problems {
 		}
 	}
 	return p
+}
+
+// validateRules checks approvals.rules: what each names exists, and no command is
+// named twice. Whether the people configured can satisfy each rule is the approvals
+// policy's check (approvals.Policy.Check), which knows who may approve.
+func (c *Config) validateRules() Problems {
+	var p Problems
+	people := map[string]bool{}
+	for _, pe := range c.People {
+		people[pe.Name] = true
+	}
+	add := func(key, format string, args ...any) {
+		p = append(p, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	valid := commands.ApprovalNames()
+	named := map[string]int{} // command or group -> the rule naming it
+	for i, r := range c.Approvals.Rules {
+		key := fmt.Sprintf("approvals.rules[%d]", i)
+		if len(r.Commands) == 0 {
+			add(key+".commands", `is empty: name the commands or groups the rule is for, e.g. [failover, "dns add"]`)
+		}
+		for _, name := range r.Commands {
+			n := strings.ToLower(strings.Join(strings.Fields(name), " "))
+			switch {
+			case slices.Contains(valid, n):
+				if j, ok := named[n]; ok && j != i {
+					add(key+".commands", "%q is also named by approvals.rules[%d]: name each command or group in one rule only", name, j)
+				} else if ok {
+					add(key+".commands", "%q is listed twice", name)
+				}
+				named[n] = i
+			case commands.Lookup(n) != nil:
+				add(key+".commands", "%q is read-only: it needs no approval, so no rule applies to it", name)
+			default:
+				add(key+".commands", "%q is not a command or group of commands that needs approval; give one of: %s", name, strings.Join(valid, ", "))
+			}
+		}
+		if r.Required < 0 {
+			add(key+".required", "is %d: give how many approvals, at least 1 (or leave it out for approvals.required)", r.Required)
+		}
+		seen := map[string]bool{}
+		for _, a := range r.Approvers {
+			switch role, isRole := strings.CutPrefix(a, RolePrefix); {
+			case seen[a]:
+				add(key+".approvers", "%q is listed twice", a)
+			case isRole && !isRoleName(role):
+				add(key+".approvers", "%q: a role name is lower-case letters, digits and dashes, e.g. role:dag-owner", a)
+			case !isRole && a == "":
+				add(key+".approvers", "has an empty entry: give role:<role> or a person's name")
+			case !isRole && !people[a]:
+				add(key+".approvers", "%q is not a person in people: give a person's name, or role:<role> for everyone holding that role", a)
+			}
+			seen[a] = true
+		}
+	}
+	return p
+}
+
+// isRoleName reports whether s can name a role: lower-case letters, digits and
+// dashes, starting with a letter.
+func isRoleName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }

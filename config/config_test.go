@@ -13,7 +13,7 @@ func TestExampleFileIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example configuration must load: %v", err)
 	}
-	if c.Exchange.ManagementServer != "EX10-CAHT" || len(c.Exchange.Servers) != 5 || len(c.People) != 2 {
+	if c.Exchange.ManagementServer != "EX10-CAHT" || len(c.Exchange.Servers) != 5 || len(c.People) != 4 || len(c.Approvals.Rules) != 2 {
 		t.Fatalf("unexpected content: %+v", c.Exchange)
 	}
 	if time.Duration(c.Approvals.ExpireAfter) != 30*time.Minute {
@@ -73,6 +73,20 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"drill timeout from env", "", []string{"EXCHOPS_DRILL_TIMEOUT=1s"}, []string{"drill.timeout"}},
 		{"unknown env", "", []string{"EXCHOPS_NOPE=1"}, []string{"EXCHOPS_NOPE"}},
 		{"schedule", "schedules: [{name: s, cron: '0 7 * * *', job: backup, timezone: Mars/Base}]\n", nil, []string{"schedules[0].job", "schedules[0].timezone", "schedules[0].post_to"}},
+		{"rule for no command", "approvals: {rules: [{commands: [], approvers: [bob]}]}\n" + bob, nil, []string{"approvals.rules[0].commands"}},
+		{"rule for an unknown command", "approvals: {rules: [{commands: [failover, \"dag maintenance\"]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"rule for a word prefix", "approvals: {rules: [{commands: [da]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"rule for a read-only command", "approvals: {rules: [{commands: [\"dag status\"]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"rule for a read-only group", "approvals: {rules: [{commands: [autodiscover]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"command in two rules", "approvals: {rules: [{commands: [failover]}, {commands: [drill, Failover]}]}\n", nil, []string{"approvals.rules[1].commands"}},
+		{"command twice in a rule", "approvals: {rules: [{commands: [failover, failover]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"negative required", "approvals: {rules: [{commands: [failover], required: -1}]}\n", nil, []string{"approvals.rules[0].required"}},
+		{"unknown approver", "approvals: {rules: [{commands: [failover], approvers: [mallory]}]}\n" + bob, nil, []string{"approvals.rules[0].approvers"}},
+		{"approver in another case", "approvals: {rules: [{commands: [failover], approvers: [Bob]}]}\n" + bob, nil, []string{"approvals.rules[0].approvers"}},
+		{"bad role name", "approvals: {rules: [{commands: [failover], approvers: [\"role:DAG Owner\"]}]}\n", nil, []string{"approvals.rules[0].approvers"}},
+		{"empty approver", "approvals: {rules: [{commands: [failover], approvers: [\"\"]}]}\n", nil, []string{"approvals.rules[0].approvers"}},
+		{"a group no rule names", "people: [{name: a, slack: U1, roles: [approver, dag-owner]}]\n", nil, []string{"people[0].roles"}},
+		{"a team with spaces", "people: [{name: a, slack: U1, roles: [approver], team: ' dns'}]\n", nil, []string{"people[0].team"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,6 +114,27 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 	}
 }
 
+// bob is a people list for rules that name him.
+const bob = "people: [{name: bob, slack: U0BOB, roles: [admin, approver]}]\n"
+
+// TestRuleProblemsSayWhatIsValid: a rule naming something that is not a command
+// that needs approval lists what is.
+func TestRuleProblemsSayWhatIsValid(t *testing.T) {
+	_, err := Parse(strings.NewReader("approvals: {rules: [{commands: [\"dag maintenance\"]}]}\n"), nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{`approvals.rules[0].commands: "dag maintenance" is not a command or group of commands that needs approval`,
+		"casarray, casarray assign", "dag, dag add-member", "failover", "schedule add", "dns add"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the problem does not say %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "dag status") || strings.Contains(err.Error(), "help") {
+		t.Errorf("read-only commands are offered:\n%v", err)
+	}
+}
+
 func TestSecretsAreNotInTheFile(t *testing.T) {
 	b, err := os.ReadFile("../exchops.example.yaml")
 	if err != nil {
@@ -121,6 +156,9 @@ func TestWaysThatWork(t *testing.T) {
 		"exchange: {winrm: {https: true, auth: basic, user: '.\\svc-local'}}\n",
 		"exchange: {winrm: {https: false, port: 5985, auth: ntlm-encrypted}}\n",
 		"exchange: {winrm: {https: true, auth: kerberos}, kerberos: {realm: MSGLAB.LOCAL}}\n",
+		// Approval rules: commands, groups, people and groups of people.
+		"approvals: {rules: [{commands: [failover, drill, dag], required: 2, approvers: [role:dag-owner]}, {commands: [\"dns  add\"], approvers: [role:dns-admin, bob], same_team: false}, {commands: [schedule]}]}\n" +
+			"people: [{name: bob, slack: U1, roles: [admin, approver, dns-admin], team: dns}, {name: carol, slack: U2, roles: [approver, dag-owner]}]\n",
 	} {
 		if _, err := Parse(strings.NewReader(y), nil); err != nil {
 			t.Errorf("%s refused: %v", strings.TrimSpace(y), err)

@@ -299,3 +299,23 @@ func decodeFindings(s string) ([]commands.Finding, error) {
 	}
 	return out, nil
 }
+
+// encodeApprovers stores a request's approvers as a JSON array ([] for none).
+func encodeApprovers(a []string) string {
+	if len(a) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(a)
+	return string(b)
+}
+
+func decodeApprovers(s string) ([]string, error) {
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("reading the approvers: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}

@@ -28,11 +28,12 @@ func (s *DB) Create(ctx context.Context, r *approvals.Request, ev approvals.Audi
 		res, err := tx.ExecContext(ctx, `INSERT INTO requests (id, version,
 			command, summary, requester, origin_platform, origin_channel, origin_user,
 			steps, wait, lock, findings, hash, required, status, reason,
-			created_at, expires_at, updated_at)
-			VALUES ('', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			created_at, expires_at, updated_at, approvers, excluded_team)
+			VALUES ('', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Command, r.Summary, r.Requester, r.Origin.Platform, r.Origin.Channel, r.Origin.User,
 			encodeSteps(r.Steps), encodeWait(r.Wait), r.Lock, encodeFindings(r.Findings), r.Hash, r.Required,
-			string(r.Status), r.Reason, timeText(r.CreatedAt), timeText(r.ExpiresAt), timeText(r.UpdatedAt))
+			string(r.Status), r.Reason, timeText(r.CreatedAt), timeText(r.ExpiresAt), timeText(r.UpdatedAt),
+			encodeApprovers(r.Approvers), r.ExcludedTeam)
 		if err != nil {
 			return err
 		}
@@ -247,11 +248,12 @@ func saveRequest(ctx context.Context, tx *sql.Tx, old, r *approvals.Request) err
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = version + 1,
 		command = ?, summary = ?, requester = ?, origin_platform = ?, origin_channel = ?, origin_user = ?,
 		steps = ?, wait = ?, lock = ?, findings = ?, hash = ?, required = ?, status = ?, reason = ?,
-		created_at = ?, expires_at = ?, updated_at = ?
+		created_at = ?, expires_at = ?, updated_at = ?, approvers = ?, excluded_team = ?
 		WHERE id = ? AND version = ?`,
 		r.Command, r.Summary, r.Requester, r.Origin.Platform, r.Origin.Channel, r.Origin.User,
 		encodeSteps(r.Steps), encodeWait(r.Wait), r.Lock, encodeFindings(r.Findings), r.Hash, r.Required,
 		string(r.Status), r.Reason, timeText(r.CreatedAt), timeText(r.ExpiresAt), timeText(r.UpdatedAt),
+		encodeApprovers(r.Approvers), r.ExcludedTeam,
 		old.ID, old.Version)
 	if err != nil {
 		return err
@@ -379,7 +381,8 @@ func getRequest(ctx context.Context, tx *sql.Tx, id string) (*approvals.Request,
 }
 
 const requestColumns = `seq, id, version, command, summary, requester, origin_platform, origin_channel, origin_user,
-	steps, wait, lock, findings, hash, required, status, reason, created_at, expires_at, updated_at`
+	steps, wait, lock, findings, hash, required, status, reason, created_at, expires_at, updated_at,
+	approvers, excluded_team`
 
 // loadRequests reads the requests that "SELECT ... FROM requests " + cond selects, in
 // that order, and their votes, runs and cards: four queries however many there are.
@@ -485,12 +488,12 @@ func each(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(*sq
 
 func scanRequest(rows *sql.Rows) (*approvals.Request, error) {
 	var r approvals.Request
-	var steps, findings, status, created, expires, updated string
+	var steps, findings, status, created, expires, updated, approvers string
 	var wait sql.NullString
 	err := rows.Scan(&r.Seq, &r.ID, &r.Version, &r.Command, &r.Summary, &r.Requester,
 		&r.Origin.Platform, &r.Origin.Channel, &r.Origin.User,
 		&steps, &wait, &r.Lock, &findings, &r.Hash, &r.Required, &status, &r.Reason,
-		&created, &expires, &updated)
+		&created, &expires, &updated, &approvers, &r.ExcludedTeam)
 	if err != nil {
 		return nil, err
 	}
@@ -502,6 +505,9 @@ func scanRequest(rows *sql.Rows) (*approvals.Request, error) {
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	if r.Findings, err = decodeFindings(findings); err != nil {
+		return nil, fmt.Errorf("request %s: %w", r.ID, err)
+	}
+	if r.Approvers, err = decodeApprovers(approvers); err != nil {
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	for _, t := range []struct {
@@ -520,6 +526,7 @@ func clone(r *approvals.Request) *approvals.Request {
 	c := *r
 	c.Steps = slices.Clone(r.Steps)
 	c.Findings = slices.Clone(r.Findings)
+	c.Approvers = slices.Clone(r.Approvers)
 	if r.Wait != nil {
 		w := *r.Wait
 		c.Wait = &w

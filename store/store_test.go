@@ -83,13 +83,15 @@ func full() *approvals.Request {
 			{Severity: commands.Blocker, Message: "MB01 is dismounted"},
 			{Severity: commands.Info, Message: "Previous RpcClientAccessServer", Record: commands.NewRecord(map[string]string{"MB01": "ex10-mb01.msglab.local", "MB 02": ""})},
 		},
-		Hash:      "sha256:abc",
-		Required:  2,
-		Status:    approvals.Running,
-		Reason:    "approved by bob and carol",
-		CreatedAt: t0,
-		ExpiresAt: t0.Add(time.Hour),
-		UpdatedAt: t0.Add(2 * time.Minute).In(time.Local),
+		Hash:         "sha256:abc",
+		Required:     2,
+		Approvers:    []string{"role:dag-owner", "bob ’quoted’"},
+		ExcludedTeam: "messaging",
+		Status:       approvals.Running,
+		Reason:       "approved by bob and carol",
+		CreatedAt:    t0,
+		ExpiresAt:    t0.Add(time.Hour),
+		UpdatedAt:    t0.Add(2 * time.Minute).In(time.Local),
 		Votes: []approvals.Vote{
 			{Person: "bob", Decision: approvals.Approve, At: t0.Add(time.Minute), Via: approvals.Origin{Platform: "discord", Channel: "42", User: "7"}, Reason: "ok"},
 			{Person: "carol", Decision: approvals.Deny, At: t0.Add(time.Minute + 1), Via: approvals.Origin{Platform: "console"}},
@@ -631,6 +633,38 @@ func TestReopen(t *testing.T) {
 	// The sequence goes on where it was.
 	if r := create(t, db, pending("next")); r.ID != "r-2" {
 		t.Errorf("next ID = %s, want r-2", r.ID)
+	}
+}
+
+// TestRequestsFromBeforeRules: a request stored before approval rules existed
+// (migration 5) reads back as needing any approver, as it did when it was made.
+func TestRequestsFromBeforeRules(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.SQL(), os.DirFS("migrations"), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.SQL().ExecContext(ctx, `INSERT INTO requests (id, version, command, summary, requester,
+		origin_platform, origin_channel, origin_user, steps, lock, findings, hash, required, status, reason,
+		created_at, expires_at, updated_at)
+		VALUES ('r-1', 1, 'failover MB01 to=EX10-MB02', 's', 'alice', 'console', '', 'alice', '[]', '', '[]', 'h', 1,
+		'pending', '', '2026-03-01T08:30:15.123456789Z', '2026-03-01T09:30:15.123456789Z', '2026-03-01T08:30:15.123456789Z')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Get(ctx, "r-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Approvers != nil || r.ExcludedTeam != "" || r.Required != 1 {
+		t.Errorf("an old request reads as approvers %q, excluded team %q, required %d; want any approver, 1", r.Approvers, r.ExcludedTeam, r.Required)
 	}
 }
 

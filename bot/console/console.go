@@ -165,7 +165,7 @@ func lineFor(e approvals.Event, now time.Time) (threadLine, bool) {
 	l := threadLine{At: now, Kind: e.Kind}
 	switch e.Kind {
 	case approvals.EventVoted:
-		l.Text = e.Actor + " approved; it needs " + more(r.Needs())
+		l.Text = e.Actor + " approved; it needs " + r.StillNeeds()
 	case approvals.EventApproved:
 		l.Text = r.Reason
 	case approvals.EventRunning:

@@ -55,18 +55,23 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, approvals.Policy{People: demoPeople, Required: 1, ExpireAfter: 30 * time.Minute})
+}
+
+// newHarnessWith is newHarness under another approval policy.
+func newHarnessWith(t *testing.T, pol approvals.Policy) *harness {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "exchops.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	pol := approvals.Policy{People: demoPeople, Required: 1, ExpireAfter: 30 * time.Minute}
 	var core *bot.Core
 	svc := approvals.New(db, fakeExec{}, pol, approvals.Options{Env: testEnv,
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
 	core = bot.New(bot.Config{Approvals: svc, Executor: fakeExec{}, Env: testEnv})
-	c := New(core, Options{People: demoPeople})
+	c := New(core, Options{People: pol.People})
 	core.AddFront(c)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)

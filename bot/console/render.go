@@ -49,6 +49,7 @@ func parseTemplates() *template.Template {
 		"detail":     statusDetail,
 		"who":        bot.Who,
 		"more":       more,
+		"fromWhom":   bot.FromWhom,
 		"inc":        func(i int) int { return i + 1 },
 		"join":       strings.Join,
 		"shown":      shown,

@@ -168,6 +168,16 @@ func TestCardGolden(t *testing.T) {
 			return newLife(r)
 		}},
 		{"voted", func() *life { return newLife(twoApprovals()).vote(3*time.Minute, "bob", approvals.Approve, "") }},
+		{"pending-rule", func() *life {
+			r := twoApprovals()
+			r.Approvers = []string{"role:dag-owner"}
+			return newLife(r)
+		}},
+		{"voted-rule-other-team", func() *life {
+			r := twoApprovals()
+			r.Approvers, r.ExcludedTeam = []string{"role:dns-admin", "bob"}, "messaging"
+			return newLife(r).vote(3*time.Minute, "bob", approvals.Approve, "")
+		}},
 		{"approved", approved},
 		{"running", runningLife},
 		{"succeeded", func() *life {
@@ -234,6 +244,7 @@ func TestReplyGolden(t *testing.T) {
 	voted := next(twoApprovals(), t0.Add(time.Minute), func(r *approvals.Request) {
 		r.ID, r.Command, r.CreatedAt, r.ExpiresAt = "r-8", "dag add-member E14-DAG EX10-MB01", t0.Add(time.Minute), t0.Add(31*time.Minute)
 		r.Votes = []approvals.Vote{{Person: "bob", Decision: approvals.Approve, At: t0.Add(2 * time.Minute)}}
+		r.Approvers = []string{"role:dag-owner"} // under a rule: requests says from whom
 	})
 	succeeded := next(request(), t0.Add(5*time.Minute), func(r *approvals.Request) {
 		r.ID, r.Command = "r-6", `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`

@@ -199,6 +199,12 @@ func withApprovalsChannel(ch string) harnessOption {
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
+	return newHarnessWith(t, approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}, opts...)
+}
+
+// newHarnessWith is newHarness under another approval policy.
+func newHarnessWith(t *testing.T, pol approvals.Policy, opts ...harnessOption) *harness {
+	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, clk: clock.NewManual(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)),
 		exec: newFakeExec(), slack: &frontRecorder{name: "slack"}, metrics: metrics.New(), logs: &logBuffer{}}
@@ -207,7 +213,6 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	h.db = db
-	pol := approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}
 	h.svc = approvals.New(db, h.exec, pol, approvals.Options{Env: testEnv, Clock: h.clk,
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { h.core.Notify(ctx, e) })})
 	h.core = bot.New(bot.Config{Approvals: h.svc, Executor: h.exec, Env: testEnv, Metrics: h.metrics, Now: h.clk.Now})

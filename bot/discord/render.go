@@ -227,9 +227,9 @@ func status(r *approvals.Request, now time.Time) string {
 		return bot.StatusLine(r, now)
 	}
 	if a := r.Approvals(); len(a) > 0 {
-		return "waiting for " + plural(r.Needs(), "more approval") + " (approved by " + strings.Join(a, ", ") + ")"
+		return "waiting for " + r.StillNeeds() + " (approved by " + strings.Join(a, ", ") + ")"
 	}
-	return "waiting for " + plural(r.Needs(), "approval")
+	return "waiting for " + bot.Needs(r)
 }
 
 func targets(r *approvals.Request) []string {
@@ -367,6 +367,9 @@ func cardWith(r *approvals.Request, now time.Time, attachPlan bool) (message, []
 	footer := "exchops"
 	if r.Status == approvals.Pending {
 		footer = "Approve needs the approver role and someone other than " + r.Requester + "."
+		if w := r.Whom(); w != "" {
+			footer = "Approvals count from " + w + ", with the approver role; never from " + r.Requester + "."
+		}
 	}
 	e := &discordgo.MessageEmbed{
 		Title:       clip(r.ID+" · "+r.Command, maxTitle),
@@ -422,7 +425,7 @@ func votes(r *approvals.Request) string {
 		lines = append(lines, "None yet.")
 	}
 	if r.Status == approvals.Pending {
-		lines = append(lines, fmt.Sprintf("Needs %s from an approver other than %s.", plural(r.Needs(), "more approval"), r.Requester))
+		lines = append(lines, fmt.Sprintf("Needs %s from %s.", plural(r.Needs(), "more approval"), bot.FromWhom(r)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -453,7 +456,7 @@ func eventMessage(e approvals.Event, now time.Time) (message, []attachment, bool
 	var text string
 	switch e.Kind {
 	case approvals.EventVoted:
-		text = fmt.Sprintf("👍 %s approved; it needs %s.", e.Actor, plural(r.Needs(), "more approval"))
+		text = fmt.Sprintf("👍 %s approved; it needs %s.", e.Actor, r.StillNeeds())
 	case approvals.EventApproved:
 		text = "✅ " + r.Reason + "."
 	case approvals.EventRunning:

@@ -70,6 +70,10 @@ func TestCardGolden(t *testing.T) {
 	voted.Votes = []approvals.Vote{{Person: "bob", Decision: approvals.Approve, At: renderNow.Add(-time.Minute), Via: approvals.Origin{Platform: "slack"}}}
 	stage("pending, one of two approvals", &voted)
 
+	ruled := voted
+	ruled.Approvers, ruled.ExcludedTeam = []string{"role:dag-owner", "carol"}, "messaging"
+	stage("pending under a rule, one of two approvals", &ruled)
+
 	done := *r
 	done.Status, done.Reason = approvals.Succeeded, "done"
 	done.Votes = []approvals.Vote{{Person: "bob", Decision: approvals.Approve, At: renderNow.Add(-time.Minute), Via: approvals.Origin{Platform: "discord"}}}
@@ -122,6 +126,13 @@ func checkLimits(t *testing.T, name string, m message) {
 	}
 }
 
+// ruledRequest is r under an approval rule: two approvals from role dag-owner.
+func ruledRequest(r *approvals.Request) *approvals.Request {
+	c := *r
+	c.ID, c.Command, c.Required, c.Approvers = "r-8", "failover MB01 to=EX10-MB02", 2, []string{"role:dag-owner"}
+	return &c
+}
+
 func TestRepliesGolden(t *testing.T) {
 	r := sampleRequest(t, `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`)
 	replies := []bot.Reply{
@@ -130,7 +141,7 @@ func TestRepliesGolden(t *testing.T) {
 		{Kind: bot.ReplyError, Private: true, Text: "dag create: name is required"},
 		{Kind: bot.ReplyResult, Text: "Show copy status.", Output: "Name,Status\nMB01\\EX10-MB01,Mounted\n"},
 		{Kind: bot.ReplyResult, Failed: true, Text: "copy status failed: EX10-CAHT is unreachable"},
-		{Kind: bot.ReplyRequests, Private: true, Requests: []*approvals.Request{r}, Now: renderNow},
+		{Kind: bot.ReplyRequests, Private: true, Requests: []*approvals.Request{r, ruledRequest(r)}, Now: renderNow},
 		{Kind: bot.ReplyHistory, Private: true, Now: renderNow},
 	}
 	var b strings.Builder

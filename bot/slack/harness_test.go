@@ -89,6 +89,7 @@ type options struct {
 	socket    bool   // Socket Mode instead of HTTP webhooks
 	approvals string // slack.approvals_channel
 	output    func(p *commands.Plan) string
+	policy    *approvals.Policy // default: testPeople, one approval
 }
 
 // harness is a real core (SQLite, approvals, bot) with the Slack front talking to a
@@ -131,6 +132,9 @@ func newHarness(t *testing.T, opt options) *harness {
 	h.db = db
 	exec := fakeExec{output: opt.output}
 	pol := approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}
+	if opt.policy != nil {
+		pol = *opt.policy
+	}
 	var core *bot.Core
 	h.svc = approvals.New(db, exec, pol, approvals.Options{Clock: clk, Env: testEnv, Logger: log,
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})

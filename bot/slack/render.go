@@ -215,7 +215,7 @@ func statusText(r *approvals.Request) string {
 	icon := statusIcon(r.Status) + " "
 	switch r.Status {
 	case approvals.Pending:
-		s := icon + "Needs *" + approvalsText(r.Needs()) + "* from an approver other than " + esc(r.Requester) + "."
+		s := icon + "Needs *" + approvalsText(r.Needs()) + "* from " + esc(bot.FromWhom(r)) + "."
 		if a := r.Approvals(); len(a) > 0 {
 			s += " Approved so far by " + esc(strings.Join(a, ", ")) + "."
 		}
@@ -430,7 +430,7 @@ func threadLine(e approvals.Event) (string, bool) {
 	r := e.Request
 	switch e.Kind {
 	case approvals.EventVoted:
-		return fmt.Sprintf(":ballot_box_with_check: %s approved; %s still needs %s.", esc(e.Actor), r.ID, approvalsText(r.Needs())), true
+		return fmt.Sprintf(":ballot_box_with_check: %s approved; %s still needs %s.", esc(e.Actor), r.ID, esc(bot.Needs(r))), true
 	case approvals.EventApproved:
 		return ":white_check_mark: " + esc(capitalize(r.Reason)) + ". The run starts now.", true
 	case approvals.EventRunning:

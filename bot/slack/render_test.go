@@ -178,6 +178,16 @@ func TestCardGolden(t *testing.T) {
 			r.Required = 2
 			return approvedBy(r, "bob", t0.Add(3*time.Minute))
 		}},
+		{"pending-rule", func() *approvals.Request {
+			r := pendingCopy()
+			r.Required, r.Approvers = 2, []string{"role:dag-owner"}
+			return r
+		}},
+		{"voted-rule-other-team", func() *approvals.Request {
+			r := pendingCopy()
+			r.Required, r.Approvers, r.ExcludedTeam = 2, []string{"role:dns-admin", "bob"}, "messaging"
+			return approvedBy(r, "bob", t0.Add(3*time.Minute))
+		}},
 		{"approved", approved},
 		{"running", run},
 		{"succeeded", func() *approvals.Request {
@@ -250,11 +260,15 @@ func TestThreadLinesGolden(t *testing.T) {
 	two := pendingCopy()
 	two.Required = 2
 	voted := approvedBy(two, "bob", t0.Add(time.Minute))
+	ruled := pendingCopy()
+	ruled.Required, ruled.Approvers = 2, []string{"role:dag-owner"}
+	votedRule := approvedBy(ruled, "grace", t0.Add(time.Minute))
 	approved := approvedBy(pendingCopy(), "bob", t0.Add(time.Minute))
 	run := running(approved, t0.Add(time.Minute))
 	events := []approvals.Event{
 		{Kind: approvals.EventRequested, Request: pendingCopy(), Actor: "alice"},
 		{Kind: approvals.EventVoted, Request: voted, Actor: "bob"},
+		{Kind: approvals.EventVoted, Request: votedRule, Actor: "grace"},
 		{Kind: approvals.EventApproved, Request: approved, Actor: "bob"},
 		{Kind: approvals.EventRunning, Request: then(run, run.UpdatedAt, func(r *approvals.Request) {
 			r.Run.Progress = "checking that the organisation is as the approvers saw it"
@@ -290,6 +304,7 @@ func TestReplyGolden(t *testing.T) {
 	two.Required = 2
 	voted := then(approvedBy(two, "bob", t0.Add(2*time.Minute)), t0.Add(2*time.Minute), func(r *approvals.Request) {
 		r.ID, r.Command, r.CreatedAt, r.ExpiresAt = "r-8", "dag add-member E14-DAG EX10-MB01", t0.Add(time.Minute), t0.Add(31*time.Minute)
+		r.Approvers = []string{"role:dag-owner"} // under a rule: requests says from whom
 	})
 	succeeded := ended(running(approvedBy(pendingCopy(), "bob", t0.Add(-110*time.Minute)), t0.Add(-110*time.Minute)), t0.Add(-100*time.Minute), approvals.Succeeded, "done", "", "")
 	succeeded.ID, succeeded.Command, succeeded.CreatedAt = "r-6", `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`, t0.Add(-2*time.Hour)
