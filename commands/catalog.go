@@ -211,7 +211,7 @@ func catalog() []*Spec {
 		},
 		{
 			Name:     "health",
-			Summary:  "Test-ReplicationHealth on each DAG member, plus its copies' status, its services, its databases' mount status and the hub transport servers' queues.",
+			Summary:  "Test-ReplicationHealth and copy status, services, mounted databases per member; hubs' queues.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Help: "only this DAG's members; every DAG member when absent"}},
 			ReadOnly: true,
 			Target:   "each configured mailbox server, through its own Exchange endpoint, so Test-ReplicationHealth and Test-ServiceHealth run on the member they test, and each hub transport server for its own queues (a report for one DAG also reads the DAG through the management server's)",

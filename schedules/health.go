@@ -702,6 +702,11 @@ func build(rep *Report, in reads) {
 		var dj judge
 		notMounted := s.Mounted != nil && !*s.Mounted
 		switch {
+		case s.MountedOn == "" && unread && s.Mounted != nil && *s.Mounted:
+			// Its active copy's server could not be read, but another member's
+			// Get-MailboxDatabase -Status says it is mounted: unknown where, a warning
+			// (Get-DAGHealth.ps1's "Mounted on: Unknown").
+			dj.add(Warning, "Database %s is mounted on %s (Get-MailboxDatabase -Status), whose copy status could not be read", name, orDash(mountedOn[strings.ToUpper(name)]))
 		case s.MountedOn == "" && unread && !notMounted:
 			dj.add(Failure, "Database %s is not mounted on any server that could be read", name)
 		case s.MountedOn == "" || notMounted:

@@ -330,3 +330,49 @@ func TestDAGReadScript(t *testing.T) {
 	}
 	golden.Check(t, filepath.Join("testdata", "dagread.golden"), s.Target+": "+s.Purpose+"\n"+s.Script)
 }
+
+// TestCollectMixed: one report showing, each classified as the scripts do, a lagged
+// copy (information), a disabled index (information), a transport queue over 80 (a
+// warning), a stopped service (a failure) and a member that cannot be reached (a
+// failure, and its checks not run). The chat fronts' report fixtures are this file.
+func TestCollectMixed(t *testing.T) {
+	g := startRig(t, nil)
+	o := g.lab.Org
+	for _, err := range []error{
+		o.SetLag("MB02", "EX10-MB01", 7*24*time.Hour, 0),
+		o.SetContentIndexState("MB01", "EX10-MB01", "Disabled"),
+		o.SetTransportQueue("EX10-CAHT", 85, 0, 30),
+		o.SetServiceStopped("EX10-MB01", "MSExchangeMailboxAssistants", true),
+		g.lab.SetFault("EX10-MB02", "unreachable"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, r := range rep.Reasons {
+		all = append(all, string(r.Level)+": "+r.Text)
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{
+		"Failure: Could not read EX10-MB02",
+		"Failure: EX10-MB01: Mailbox Server Role: required services are not running: MSExchangeMailboxAssistants",
+		"Warning: EX10-CAHT: 85 messages in its transport queues",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no reason says %q:\n%s", want, text)
+		}
+	}
+	for _, never := range []string{"MB02\\EX10-MB01: replay queue", "content index"} {
+		if strings.Contains(text, never) {
+			t.Errorf("a reason mentions %q (a lagged copy's queue, a Disabled index are information):\n%s", never, text)
+		}
+	}
+	rep.At = reportAt
+	out := regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(rep.Text(), "127.0.0.1:PORT")
+	golden.Check(t, filepath.Join("testdata", "report-mixed.golden"), out)
+}
