@@ -30,7 +30,8 @@ var labEnv = commands.Env{
 func envFromConfig(c config.Config) commands.Env {
 	x := c.Exchange
 	env := commands.Env{ManagementServer: x.ManagementServer, DNSServer: x.DNSServer,
-		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue, SeedTimeout: time.Duration(x.SeedTimeout)}
+		CopyQueue: c.Health.CopyQueue, ReplayQueue: c.Health.ReplayQueue, SeedTimeout: time.Duration(x.SeedTimeout),
+		MAPIConnectivity: c.Health.MAPIConnectivity}
 	for _, s := range x.Servers {
 		var roles []string
 		for _, r := range s.Roles {

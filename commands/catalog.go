@@ -236,13 +236,18 @@ func catalog() []*Spec {
 		},
 		{
 			Name:     "health",
-			Summary:  "Test-ReplicationHealth on each DAG member, plus its copies' status.",
+			Summary:  "Test-ReplicationHealth and copy status, services, mounted databases per member; hubs' queues.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Help: "only this DAG's members; every DAG member when absent"}},
 			ReadOnly: true,
-			Target:   "each configured mailbox server, through its own Exchange endpoint, so Test-ReplicationHealth runs on the member it tests (a report for one DAG also reads the DAG through the management server's)",
+			Target:   "each configured mailbox server, through its own Exchange endpoint, so Test-ReplicationHealth and Test-ServiceHealth run on the member they test, and each hub transport server for its own queues (a report for one DAG also reads the DAG through the management server's)",
 			Examples: []string{"health", "health E14-DAG"},
-			Cmdlets:  []string{"Get-MailboxServer", "Test-ReplicationHealth", "Get-MailboxDatabaseCopyStatus", "Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase"},
-			plan:     planHealth,
+			Notes: []string{
+				"Besides the replication checks and copy status, each mailbox server runs Test-ServiceHealth (required services per role), Get-MailboxDatabase -Status and Get-PublicFolderDatabase -Status (mounted or not), and, with health.mapi_connectivity, Test-MapiConnectivity; each hub transport server in exchange.servers runs Get-Queue. Each is its own read: one that fails is reported as not run, and the others still count.",
+				"Judged as Get-DAGHealth.ps1 and Test-ExchangeServerHealth.ps1 do: a transport queue (shadow redundancy queues left out) above 80 messages is a warning, 100 or more a failure; a stopped required service, a dismounted database or a failed MAPI logon is a failure.",
+			},
+			Cmdlets: []string{"Get-MailboxServer", "Test-ReplicationHealth", "Get-MailboxDatabaseCopyStatus", "Get-DatabaseAvailabilityGroup", "Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabase",
+				"Test-ServiceHealth", "Get-PublicFolderDatabase", "Get-Queue", "Test-MapiConnectivity"},
+			plan: planHealth,
 		},
 		{
 			Name:     "casarray list",
@@ -1073,6 +1078,47 @@ func DAGRead(env Env, dag string) (Step, error) {
 	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", dagReads(dag, cols)...), nil
 }
 
+// Sections of the health command's server checks, one read each.
+const (
+	SectionServices      = "servicehealth" // Test-ServiceHealth, on a mailbox server
+	SectionMounted       = "mounted"       // Get-MailboxDatabase -Server -Status, on a mailbox server
+	SectionPublicFolders = "publicfolders" // Get-PublicFolderDatabase -Server -Status, on a mailbox server
+	SectionMAPI          = "mapi"          // Test-MapiConnectivity -Server, on a mailbox server
+	SectionQueues        = "queues"        // Get-Queue -Server, on a hub transport server
+)
+
+// serverChecks are the health command's reads of each server's own health, as
+// Test-ExchangeServerHealth.ps1 makes them: on each mailbox server its required
+// services, the mount status of its mailbox and public folder databases and (with
+// health.mapi_connectivity) a MAPI logon to each database active there; on each hub
+// transport server its queues. Each runs on the server it reads, through that
+// server's own Exchange endpoint (Test-ServiceHealth looks at the local services,
+// Get-Queue asks the local transport service: nothing hops), and each is a step of
+// its own, so a read that fails (a cmdlet the account lacks, a server that cannot be
+// reached) leaves the others standing and is reported as a check that did not run.
+func serverChecks(env Env) []Step {
+	var steps []Step
+	for _, srv := range env.withRole(RoleMailbox) {
+		steps = append(steps,
+			exchangeStep(srv, "Test-ServiceHealth on "+srv,
+				read(SectionServices, colsServiceHealth, C("Test-ServiceHealth", Str("Server", srv)))),
+			exchangeStep(srv, "mount status of the mailbox databases on "+srv,
+				read(SectionMounted, colsMounted, C("Get-MailboxDatabase", Str("Server", srv), Switch("Status")))),
+			exchangeStep(srv, "mount status of the public folder databases on "+srv,
+				read(SectionPublicFolders, colsPublicFolders, C("Get-PublicFolderDatabase", Str("Server", srv), Switch("Status")))),
+		)
+		if env.MAPIConnectivity {
+			steps = append(steps, exchangeStep(srv, "Test-MapiConnectivity on "+srv,
+				read(SectionMAPI, colsMAPI, C("Test-MapiConnectivity", Str("Server", srv)))))
+		}
+	}
+	for _, srv := range env.withRole(RoleHubTransport) {
+		steps = append(steps, exchangeStep(srv, "transport queues of "+srv,
+			read(SectionQueues, colsQueues, C("Get-Queue", Str("Server", srv)))))
+	}
+	return steps
+}
+
 func planHealth(inv *Invocation, env Env) (*Plan, error) {
 	dag := inv.Value("dag")
 	steps, err := memberChecks(env, dag)
@@ -1083,7 +1129,8 @@ func planHealth(inv *Invocation, env Env) (*Plan, error) {
 	if dag != "" {
 		what = "the members of " + dag
 	}
-	return &Plan{Summary: "Replication health and copy status of " + what + ".", Steps: steps}, nil
+	return &Plan{Summary: "Replication health, copy status, services and mounted databases of " + what + ", and the transport queues.",
+		Steps: append(steps, serverChecks(env)...)}, nil
 }
 
 func planDrill(inv *Invocation, env Env) (*Plan, error) {

@@ -18,6 +18,10 @@ type Env struct {
 	CopyQueue, ReplayQueue int
 	// SeedTimeout is exchange.seed_timeout: how long a seed may run (0: DefaultSeedTimeout).
 	SeedTimeout time.Duration
+	// MAPIConnectivity is health.mapi_connectivity: the health report also runs
+	// Test-MapiConnectivity on each member (a logon to the system mailbox of every
+	// database active there). Off by default: it logs on to every database each run.
+	MAPIConnectivity bool
 }
 
 // DefaultSeedTimeout is exchange.seed_timeout's default: a day, for the largest
@@ -63,6 +67,7 @@ type Server struct {
 const (
 	RoleMailbox      = "mailbox"
 	RoleClientAccess = "clientaccess"
+	RoleHubTransport = "hubtransport"
 )
 
 func (e Env) withRole(role string) []string {

@@ -100,6 +100,18 @@ var (
 	// Result is the console's text (localised, "*FAILED*"); Result.Value decides.
 	colsHealth = []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"}
 	colsNLB    = []string{"Name", "IPAddress", "SubnetMask", "Mode"}
+	// Test-ServiceHealth: one row per server role.
+	colsServiceHealth = []string{"Role", "RequiredServicesRunning", "*ServicesNotRunning"}
+	// Get-MailboxDatabase -Status and Get-PublicFolderDatabase -Status: Mounted is
+	// $null without -Status, True or False with it.
+	colsMounted       = []string{"Name", "Server", "MasterServerOrAvailabilityGroup", "Mounted", "MountedOnServer", "Recovery"}
+	colsPublicFolders = []string{"Name", "Server", "Mounted"}
+	// Get-Queue: MessageCount of every queue; shadow redundancy queues are left out in
+	// exchops by their DeliveryType.
+	colsQueues = []string{"Identity", "DeliveryType", "Status", "#MessageCount", "NextHopDomain", "LastError"}
+	// Test-MapiConnectivity: Result is the console's text, Result.Value its enum member
+	// (Success, Failure), as for Test-ReplicationHealth.
+	colsMAPI = []string{"MailboxServer", "Database", "Result", "Result.Value", "Error"}
 	// Get-NlbClusterNode's properties: its table view labels InterfaceName "Interface"
 	// and HostPriority "HostID", names no object carries.
 	colsNLBNodes = []string{"Name", "State", "InterfaceName", "#HostPriority"}

@@ -14,7 +14,7 @@ import (
 //
 // Role names are Exchange 2010's built-in roles ("Understanding Management Roles",
 // Exchange 2010, role types DatabaseAvailabilityGroups, DatabaseCopies, Databases,
-// Monitoring, OrganizationClientAccess, ViewOnlyConfiguration). Which role holds
+// Monitoring, OrganizationClientAccess, TransportQueues, ViewOnlyConfiguration). Which role holds
 // which cmdlet can differ between service packs, so RBACScript checks every row
 // against the organisation's own role entries before it grants anything.
 var rbacRoles = []RBACEntry{
@@ -23,7 +23,8 @@ var rbacRoles = []RBACEntry{
 	{"Get-DatabaseAvailabilityGroup", roleViewOnlyConfig, []string{"Identity", "Status"}},
 	{"Get-DatabaseAvailabilityGroupNetwork", roleViewOnlyConfig, []string{"Identity"}},
 	{"Get-ExchangeServer", roleViewOnlyConfig, nil},
-	{"Get-MailboxDatabase", roleViewOnlyConfig, []string{"Identity"}},
+	{"Get-MailboxDatabase", roleViewOnlyConfig, []string{"Identity", "Server", "Status"}},
+	{"Get-PublicFolderDatabase", roleViewOnlyConfig, []string{"Server", "Status"}},
 	{"Get-MailboxServer", roleViewOnlyConfig, []string{"Identity"}},
 	{"New-DatabaseAvailabilityGroup", "Database Availability Groups", []string{"Name", "WitnessServer", "WitnessDirectory", "DatabaseAvailabilityGroupIPAddresses"}},
 	{"Add-DatabaseAvailabilityGroupServer", "Database Availability Groups", []string{"Identity", "MailboxServer"}},
@@ -35,6 +36,9 @@ var rbacRoles = []RBACEntry{
 	{"New-ClientAccessArray", "Organization Client Access", []string{"Name", "Fqdn", "Site"}},
 	{"Test-ReplicationHealth", "Monitoring", []string{"Identity"}},
 	{"Test-OutlookWebServices", "Monitoring", []string{"Identity"}},
+	{"Test-ServiceHealth", "Monitoring", []string{"Server"}},
+	{"Test-MapiConnectivity", "Monitoring", []string{"Server"}},
+	{"Get-Queue", "Transport Queues", []string{"Server"}},
 }
 
 const roleViewOnlyConfig = "View-Only Configuration"

@@ -13,12 +13,30 @@ import (
 // (DAGRead, used by schedules).
 var runsAlso = map[string][]string{
 	"drill":  {"failover MB01 to=EX10-MB02", "copy status MB01", "dag-read"},
-	"health": {"dag-read"},
+	"health": {"dag-read", "health-mapi"},
 }
 
 // planCalls are every call of a plan, in its preflight, steps and wait.
 func planCalls(t *testing.T, text string) []Call {
 	t.Helper()
+	if text == "health-mapi" {
+		// health.mapi_connectivity on: the report also runs Test-MapiConnectivity.
+		env := walkEnv
+		env.MAPIConnectivity = true
+		inv, err := Parse("health E14-DAG")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := inv.Plan(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []Call
+		for _, s := range planSteps(p) {
+			out = append(out, s.Calls...)
+		}
+		return out
+	}
 	if text == "dag-read" {
 		s, err := DAGRead(walkEnv, "E14-DAG")
 		if err != nil {

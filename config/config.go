@@ -43,6 +43,9 @@ type Health struct {
 	ReplayQueue int      `yaml:"replay_queue"` // the same for the replay queue (lagged copies excepted)
 	AlertsOnly  bool     `yaml:"alerts_only"`  // post scheduled reports only when something is wrong
 	Ignore      []string `yaml:"ignore"`       // databases and servers left out of the verdict
+	// MAPIConnectivity adds Test-MapiConnectivity on each member to the report (a
+	// logon to the system mailbox of every database active there). Off by default.
+	MAPIConnectivity bool `yaml:"mapi_connectivity"`
 }
 
 // Drill tunes the failover drills.

@@ -67,6 +67,7 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"management server unknown", "exchange: {management_server: X, winrm: {user: u}, servers: [{name: A, address: a}]}\n", nil, []string{"exchange.management_server"}},
 		{"bad env int", "", []string{"EXCHOPS_EXCHANGE_WINRM_PORT=abc"}, []string{"exchange.winrm.port"}},
 		{"health thresholds", "health: {copy_queue: 0, replay_queue: -1}\n", nil, []string{"health.copy_queue", "health.replay_queue"}},
+		{"mapi connectivity from env", "", []string{"EXCHOPS_HEALTH_MAPI_CONNECTIVITY=maybe"}, []string{"health.mapi_connectivity"}},
 		{"drill timeout", "drill: {timeout: 5s}\n", nil, []string{"drill.timeout"}},
 		{"seed timeout", "exchange: {seed_timeout: 0s}\n", nil, []string{"exchange.seed_timeout"}},
 		{"seed timeout from env", "", []string{"EXCHOPS_EXCHANGE_SEED_TIMEOUT=-1h"}, []string{"exchange.seed_timeout"}},
@@ -162,6 +163,28 @@ func TestWaysThatWork(t *testing.T) {
 	} {
 		if _, err := Parse(strings.NewReader(y), nil); err != nil {
 			t.Errorf("%s refused: %v", strings.TrimSpace(y), err)
+		}
+	}
+}
+
+// health.mapi_connectivity: off by default, on from the file or the environment.
+func TestMAPIConnectivity(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		env  []string
+		want bool
+	}{
+		{"", nil, false},
+		{"health: {mapi_connectivity: true}\n", nil, true},
+		{"", []string{"EXCHOPS_HEALTH_MAPI_CONNECTIVITY=true"}, true},
+		{"health: {mapi_connectivity: true}\n", []string{"EXCHOPS_HEALTH_MAPI_CONNECTIVITY=false"}, false},
+	} {
+		c, err := Parse(strings.NewReader(tc.yaml), tc.env)
+		if err != nil {
+			t.Fatalf("%q %v: %v", tc.yaml, tc.env, err)
+		}
+		if c.Health.MAPIConnectivity != tc.want {
+			t.Errorf("%q %v: mapi_connectivity %v, want %v", tc.yaml, tc.env, c.Health.MAPIConnectivity, tc.want)
 		}
 	}
 }

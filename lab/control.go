@@ -19,6 +19,10 @@ import (
 //	POST /fault  kind=network  dag=E14-DAG network=DAGNetwork02 down=true|false
 //	POST /fault  kind=witness  dag=E14-DAG unreachable=true|false
 //	POST /fault  kind=member   dag=E14-DAG server=EX10-MB02 down=true|false
+//	POST /fault  kind=service  server=EX10-MB02 service=MSExchangeIS running=true|false
+//	POST /fault  kind=transport server=EX10-CAHT messages=90 [growth=10] [shadow=5] (growth: messages a minute)
+//	POST /fault  kind=mount    database=MB01 mounted=true|false
+//	POST /fault  kind=publicfolder server=EX10-MB01 mounted=true|false [name=PF01] (added when absent)
 //
 // Values come as form fields or URL query parameters. It answers 200 "ok" or 400 with
 // what is wrong. It listens on loopback only, like every lab endpoint.
@@ -127,7 +131,49 @@ func (l *Lab) applyFault(get func(string) string) error {
 			return err
 		}
 		return o.SetMemberDown(get("dag"), get("server"), down)
+	case "service":
+		if err := need("server", "service", "running"); err != nil {
+			return err
+		}
+		running, err := flag("running")
+		if err != nil {
+			return err
+		}
+		return o.SetServiceStopped(get("server"), get("service"), !running)
+	case "transport":
+		if err := need("server", "messages"); err != nil {
+			return err
+		}
+		var n [3]int
+		for i, k := range []string{"messages", "growth", "shadow"} {
+			if v := get(k); v != "" {
+				x, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("%s=%q: write a whole number", k, v)
+				}
+				n[i] = x
+			}
+		}
+		return o.SetTransportQueue(get("server"), n[0], n[1], n[2])
+	case "mount":
+		if err := need("database", "mounted"); err != nil {
+			return err
+		}
+		m, err := flag("mounted")
+		if err != nil {
+			return err
+		}
+		return o.SetMounted(get("database"), m)
+	case "publicfolder":
+		if err := need("server", "mounted"); err != nil {
+			return err
+		}
+		m, err := flag("mounted")
+		if err != nil {
+			return err
+		}
+		return o.AddPublicFolderDatabase(get("server"), get("name"), m)
 	default:
-		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, lag, network, witness, member", kind)
+		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, lag, network, witness, member, service, transport, mount, publicfolder", kind)
 	}
 }

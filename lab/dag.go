@@ -227,7 +227,7 @@ func (d *DAG) replicationDown() bool {
 // is in a DAG, that server's services are up and the DAG has quorum (a DAG that loses
 // quorum dismounts everything).
 func (o *Org) mounted(db *Database) bool {
-	if !db.Mounted {
+	if !db.Mounted || o.serviceStopped(db.Active, "MSExchangeIS") {
 		return false
 	}
 	if d := o.dagOf(db.Active); d != nil {
@@ -238,7 +238,7 @@ func (o *Org) mounted(db *Database) bool {
 
 // copyStatus is the Status of one copy, derived from the model, the faults and now.
 func (o *Org) copyStatus(db *Database, c *Copy, now time.Time) string {
-	if o.memberDown(c.Server) {
+	if o.memberDown(c.Server) || o.serviceStopped(c.Server, "MSExchangeRepl") {
 		return statusServiceDown
 	}
 	if strings.EqualFold(c.Server, db.Active) {
@@ -632,8 +632,11 @@ func (o *Org) mountDatabase(name string) error {
 	if db == nil {
 		return notFound(cmd, name)
 	}
-	if o.memberDown(db.Active) {
+	if o.memberDown(db.Active) || o.serviceStopped(db.Active, "MSExchangeRepl") {
 		return invalidOp(cmd, "Couldn't mount the database that you specified. Specified database: %s; Error code: An Active Manager operation failed. Error: The Microsoft Exchange Replication service may not be running on server %s.", db.Name, strings.ToLower(db.Active)+"."+Domain)
+	}
+	if o.serviceStopped(db.Active, "MSExchangeIS") {
+		return invalidOp(cmd, "Couldn't mount the database that you specified. Specified database: %s; Error code: MapiExceptionNetworkError: Unable to make admin interface connection to server. (hr=0x80040115, ec=-2147221227). The Microsoft Exchange Information Store service on %s isn't running.", db.Name, strings.ToLower(db.Active)+"."+Domain)
 	}
 	if d := o.dagOf(db.Active); d != nil && !d.hasQuorum() {
 		return invalidOp(cmd, "Couldn't mount the database that you specified. Specified database: %s; Error code: An Active Manager operation failed. Error: To perform this operation, the server must be a member of a database availability group, and the database availability group must have quorum.", db.Name)

@@ -313,10 +313,14 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 	if len(db.Copies) > 1 {
 		replication = "Remote"
 	}
-	var mounted, size any // $null without -Status, as in Exchange
+	var mounted, mountedOn, size any // $null without -Status, as in Exchange
 	if status {
 		mounted = o.mounted(db)
 		size = byteQuantifiedSize(databaseSize(db))
+		// The server holding the active copy, mounted or not (Active Manager's view).
+		if s := o.server(db.Active); s != nil {
+			mountedOn = s.FQDN()
+		}
 	}
 	obj := ps.NewObject(typeMailboxDatabase,
 		"Name", db.Name,
@@ -331,6 +335,7 @@ func (o *Org) databaseObject(db *Database, status bool) *ps.Object {
 		"EdbFilePath", db.EdbFilePath,
 		"LogFolderPath", db.LogFolderPath,
 		"Mounted", mounted,
+		"MountedOnServer", mountedOn,
 		"DatabaseSize", size,
 		"Recovery", false,
 		"ReplicationType", replication,

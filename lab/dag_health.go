@@ -114,6 +114,12 @@ func (o *Org) replicationHealth(server string) ([]healthRow, error) {
 			fail(ck, serviceDown)
 		}
 	} else {
+		if o.serviceStopped(s.Name, "MSExchangeRepl") {
+			// The cluster runs; the replication service and its listeners do not.
+			for _, ck := range []string{"ReplayService", "TasksRpcListener", "TcpListener", "DBCopySuspended", "DBCopyFailed", "DBInitializing", "DBDisconnected", "DBLogCopyKeepingUp", "DBLogReplayKeepingUp"} {
+				fail(ck, serviceDown)
+			}
+		}
 		list("ClusterNetwork", netsDown, resultFailed, "These database availability group networks are down")
 		if !d.hasQuorum() {
 			fail("QuorumGroup", fmt.Sprintf("The cluster of database availability group '%s' has lost quorum.", d.Name))

@@ -109,7 +109,7 @@ func (e *ExchangeEndpoint) Open(ctx context.Context, user string) (psrp.Runspace
 // exchangeCmdlets are the Exchange cmdlets as they run on server on (the server a
 // session is connected to: "the local server" of cmdlets that default to it).
 func (o *Org) exchangeCmdlets(on *Server) []*ps.Cmdlet {
-	return append(o.dagCmdlets(on), o.casCmdlets(on)...)
+	return append(append(o.dagCmdlets(on), o.casCmdlets(on)...), o.serverHealthCmdlets(on)...)
 }
 
 // exchangeRunspace is one client session: a runspace pool whose pipelines may run at

@@ -65,8 +65,11 @@ func TestRBAC(t *testing.T) {
 			allowed: []string{"Add-MailboxDatabaseCopy", "Move-ActiveMailboxDatabase", "Get-MailboxDatabaseCopyStatus"},
 			refused: []string{"New-DatabaseAvailabilityGroup", "Set-MailboxDatabase", "New-ClientAccessArray", "Get-ClientAccessArray"}},
 		{name: "monitoring", roles: []string{RoleMonitoring},
-			allowed: []string{"Test-ReplicationHealth", "Test-OutlookWebServices"},
-			refused: []string{"Get-DatabaseAvailabilityGroup", "Suspend-MailboxDatabaseCopy"}},
+			allowed: []string{"Test-ReplicationHealth", "Test-OutlookWebServices", "Test-ServiceHealth", "Test-MapiConnectivity"},
+			refused: []string{"Get-DatabaseAvailabilityGroup", "Suspend-MailboxDatabaseCopy", "Get-Queue", "Get-PublicFolderDatabase"}},
+		{name: "transport queues", roles: []string{RoleTransportQueues},
+			allowed: []string{"Get-Queue"},
+			refused: []string{"Test-ServiceHealth", "Get-MailboxDatabase", "Get-PublicFolderDatabase"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -278,7 +281,13 @@ func TestObjectShapes(t *testing.T) {
 		{cmd("Get-ClientAccessServer", "", "EX10-CAHT")},
 		{cmd("Test-OutlookWebServices"), cmd("Select-Object", "First", 1)},
 		{cmd("Move-ActiveMailboxDatabase", "", "MB02", "ActivateOnServer", "EX10-MB01", "Confirm", false)},
+		{cmd("Test-ServiceHealth", "Server", "EX10-CAHT")},
+		{cmd("Get-PublicFolderDatabase", "Server", "EX10-MB01", "Status", true)},
+		{cmd("Test-MapiConnectivity", "Server", "EX10-MB01")},
+		{cmd("Get-Queue", "Server", "EX10-CAHT")},
 	}
+	must(t, o.AddPublicFolderDatabase("EX10-MB01", "PF01", true))
+	must(t, o.SetTransportQueue("EX10-CAHT", 12, 0, 3))
 	var b strings.Builder
 	for _, p := range pipelines {
 		rec := &recorder{}

@@ -24,6 +24,9 @@ const (
 	enumMountDial    = "Microsoft.Exchange.Data.Directory.SystemConfiguration.AutoDatabaseMountDial"
 	enumSubnetState  = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkSubnet+SubnetState"
 	enumIfaceState   = "Microsoft.Exchange.Management.SystemConfigurationTasks.DatabaseAvailabilityGroupNetworkInterface+InterfaceState"
+	enumQueueStatus  = "Microsoft.Exchange.Data.QueueViewer.QueueStatus"
+	enumDeliveryType = "Microsoft.Exchange.Data.DeliveryType"
+	enumMAPIResult   = "Microsoft.Exchange.Monitoring.CasTransactionResultEnum"
 )
 
 var enumMembers = map[string][]string{
@@ -36,6 +39,11 @@ var enumMembers = map[string][]string{
 	enumMountDial:    {"BestAvailability", "GoodAvailability", "Lossless"},
 	enumSubnetState:  {"Unknown", "Up", "Down", "Partitioned", "Misconfigured", "Unavailable"},
 	enumIfaceState:   {"Unknown", "Up", "Failed", "Unreachable", "Unavailable"},
+	enumQueueStatus:  {"None", "Active", "Ready", "Retry", "Suspended", "Connecting"},
+	enumDeliveryType: {"Undefined", "DnsConnectorDelivery", "MapiDelivery", "NonSmtpGatewayDelivery",
+		"SmartHostConnectorDelivery", "SmtpRelayToRemoteAdSite", "SmtpRelayToTiRg", "SmtpRelayWithinAdSite",
+		"SmtpRelayWithinAdSiteToEdge", "Unreachable", "ShadowRedundancy", "Heartbeat"},
+	enumMAPIResult: {"Undefined", "Success", "Failure", "Skipped"},
 }
 
 // enum builds an enum value of a known type; an unknown member keeps its name and

@@ -187,7 +187,9 @@ func (l *Lab) Endpoint(name string) *Endpoint {
 
 // FaultNames lists the server-level faults SetFault knows, for flags and errors.
 const FaultNames = "none, unreachable, http500, unauthorized, malformed, hang (lasting, until none), " +
-	"dropshells (the server forgets every Exchange endpoint session, once), clixml (the next Exchange output is malformed CLIXML, once)"
+	"dropshells (the server forgets every Exchange endpoint session, once), clixml (the next Exchange output is malformed CLIXML, once), " +
+	"stop-<service> (a required Windows service stops, e.g. stop-MSExchangeIS, until none), queue (a Hub Transport server's queue grows 10 messages a minute from 60, until none), " +
+	"dismount (the databases active on the server dismount), publicfolder-dismounted (the server gets a dismounted public folder database)"
 
 // SetFault applies a server-level fault by name: the WS-Management faults
 // (unreachable, http500, unauthorized, malformed, none, and the one-shot dropshells
@@ -208,12 +210,16 @@ func (l *Lab) SetFault(server, fault string) error {
 		hang(true)
 		return nil
 	}
+	if ok, err := l.Org.serverFault(e.Name, fault); ok {
+		return err
+	}
 	f, err := wsman.ParseFault(fault)
 	if err != nil {
 		return fmt.Errorf("lab: unknown fault %q: use one of %s", fault, FaultNames)
 	}
 	if f == wsman.FaultNone {
 		hang(false)
+		l.Org.clearServerFaults(e.Name)
 	}
 	e.WSMan.SetFault(f)
 	return nil

@@ -42,11 +42,13 @@ type Org struct {
 	servers   []*Server // in a fixed order (the order they are listed and reported)
 	databases []*Database
 	dags      []*DAG
-	casArrays []*CASArray
-	nlb       []*NLBCluster
-	dns       map[string][]DNSRecord // zone (lower case) -> records
-	mailboxes []string               // primary SMTP addresses
-	roles     map[string][]string    // account (bare, lower case) -> management roles (rbac.go)
+	// publicFolders are the public folder databases (none until a test or fault adds one).
+	publicFolders []*PublicFolderDB
+	casArrays     []*CASArray
+	nlb           []*NLBCluster
+	dns           map[string][]DNSRecord // zone (lower case) -> records
+	mailboxes     []string               // primary SMTP addresses
+	roles         map[string][]string    // account (bare, lower case) -> management roles (rbac.go)
 
 	// Timings of things that take time in Exchange; tests may shorten them.
 	Timing Timing
@@ -83,6 +85,10 @@ type Server struct {
 	// Culture is the display language of the server's Exchange (SetCulture): "" or
 	// "en-US" is English; "de-DE" makes the texts Exchange localises German.
 	Culture string
+	// Faults of the server's own health (server_health.go): required services that
+	// are stopped (lower case), and a Hub Transport server's backlog.
+	stopped map[string]bool
+	queue   transportQueue
 }
 
 // FQDN is the server's DNS name.

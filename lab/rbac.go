@@ -27,8 +27,7 @@ const (
 // roleCmdlets maps each role to the lab's cmdlets among its role entries. Built from
 // the roles' descriptions in Microsoft's Exchange 2010 permission topics (High
 // Availability Permissions, Client Access Permissions, the role pages); the lab keeps
-// only the entries for cmdlets it implements. Transport Queues (Get-Queue, ...) has
-// none of them: the lab has no transport.
+// only the entries for cmdlets it implements (of Transport Queues, only Get-Queue).
 var roleCmdlets = map[string][]string{
 	RoleDAGs: {
 		"New-DatabaseAvailabilityGroup", "Set-DatabaseAvailabilityGroup", "Remove-DatabaseAvailabilityGroup",
@@ -52,15 +51,15 @@ var roleCmdlets = map[string][]string{
 		"Get-ClientAccessServer", "Get-ADSite", "Get-ExchangeServer",
 	},
 	RoleMonitoring: {
-		"Test-ReplicationHealth", "Test-OutlookWebServices", "Get-MailboxDatabaseCopyStatus",
+		"Test-ReplicationHealth", "Test-OutlookWebServices", "Test-ServiceHealth", "Test-MapiConnectivity", "Get-MailboxDatabaseCopyStatus",
 		"Get-ExchangeServer", "Get-MailboxServer", "Get-MailboxDatabase",
 	},
 	RoleViewOnlyConfig: {
 		"Get-ExchangeServer", "Get-MailboxServer", "Get-MailboxDatabase", "Get-DatabaseAvailabilityGroup",
 		"Get-DatabaseAvailabilityGroupNetwork", "Get-MailboxDatabaseCopyStatus", "Get-ClientAccessArray",
-		"Get-ClientAccessServer", "Get-ADSite",
+		"Get-ClientAccessServer", "Get-ADSite", "Get-PublicFolderDatabase",
 	},
-	RoleTransportQueues:   {},
+	RoleTransportQueues:   {"Get-Queue"},
 	RoleOrganizationAdmin: {},
 }
 

@@ -180,7 +180,7 @@ func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt Dril
 	defer unlock()
 
 	d.say("Pre-checks: reading the health of " + dag)
-	rep, err := Collect(ctx, r, env, dag, Thresholds{CopyQueue: opt.Thresholds.CopyQueue, ReplayQueue: opt.Thresholds.ReplayQueue}, opt.Clock)
+	rep, err := Collect(ctx, r, env, dag, Thresholds{CopyQueue: opt.Thresholds.CopyQueue, ReplayQueue: opt.Thresholds.ReplayQueue, ReplicationOnly: true}, opt.Clock)
 	if err != nil {
 		return end(Aborted, "the pre-checks could not read the DAG: "+err.Error())
 	}

@@ -204,6 +204,27 @@ func (f *fakeRunner) RunStep(ctx context.Context, step commands.Step, progress f
 	block := f.block
 	f.mu.Unlock()
 	res := &runners.Result{Server: server}
+	// The server checks of a health report: everything healthy.
+	if len(step.Calls) > 0 {
+		srv := strings.ToUpper(server)
+		switch sec := step.Calls[0].Section; sec {
+		case commands.SectionServices:
+			res.Sections = []runners.Section{section(sec, []string{"Role", "RequiredServicesRunning", "ServicesNotRunning"},
+				[]string{"Mailbox Server Role", "True", ""})}
+			return res, nil
+		case commands.SectionMounted:
+			res.Sections = []runners.Section{section(sec, []string{"Name", "Mounted", "MountedOnServer", "Recovery"},
+				[]string{"MB01", "True", "ex10-mb01.msglab.local", "False"}, []string{"MB02", "True", "ex10-mb02.msglab.local", "False"})}
+			return res, nil
+		case commands.SectionPublicFolders:
+			res.Sections = []runners.Section{section(sec, []string{"Name", "Server", "Mounted"})}
+			return res, nil
+		case commands.SectionQueues:
+			res.Sections = []runners.Section{section(sec, []string{"Identity", "DeliveryType", "MessageCount"},
+				[]string{srv + `\Submission`, "Undefined", "0"})}
+			return res, nil
+		}
+	}
 	switch strings.ToUpper(server) {
 	case "EX10-CAHT":
 		res.Sections = []runners.Section{

@@ -67,6 +67,9 @@ type Thresholds struct {
 	// AlertsOnly posts scheduled reports only when the verdict is not OK; every
 	// report is still stored for the trend.
 	AlertsOnly bool `json:"alerts_only,omitempty"`
+	// ReplicationOnly leaves out the server checks (services, mount status, MAPI,
+	// transport queues): the drill's pre-checks judge replication only.
+	ReplicationOnly bool `json:"-"`
 }
 
 func (t Thresholds) copyLimit() int {
@@ -110,7 +113,77 @@ type Report struct {
 	Networks   []Network         `json:"networks,omitempty"`
 	Errors     []string          `json:"errors,omitempty"` // reads that failed, by server
 	Thresholds Thresholds        `json:"thresholds"`
+	// Servers are the server checks of Test-ExchangeServerHealth.ps1: each member's
+	// required services and mounted databases (and MAPI logons), each hub transport
+	// server's queue. A check that could not run says so in its row.
+	Servers []ServerHealth `json:"servers,omitempty"`
+	// PublicFolders are the public folder databases on the members.
+	PublicFolders []PublicFolderDatabase `json:"public_folders,omitempty"`
 }
+
+// ServerHealth is one server's row of the server checks.
+type ServerHealth struct {
+	Server string `json:"server"`
+	Member bool   `json:"member,omitempty"` // a DAG member
+	Hub    bool   `json:"hub,omitempty"`    // a hub transport server whose queues were asked for
+	// Services is Test-ServiceHealth: one entry per Exchange role of the server.
+	Services []RoleServices `json:"services,omitempty"`
+	// TransportQueue is the messages in the server's queues, shadow redundancy queues
+	// left out (nil: not read).
+	TransportQueue *int          `json:"transport_queue,omitempty"`
+	Checks         []ServerCheck `json:"checks,omitempty"`
+	Ignored        bool          `json:"ignored,omitempty"`
+}
+
+// RoleServices is one Test-ServiceHealth row.
+type RoleServices struct {
+	Role                    string   `json:"role"`
+	RequiredServicesRunning bool     `json:"required_services_running"`
+	ServicesNotRunning      []string `json:"services_not_running,omitempty"`
+}
+
+// ServerCheck is one cell of the server checks, judged as Test-ExchangeServerHealth.ps1
+// judges it.
+type ServerCheck struct {
+	Name string `json:"name"` // one of the Check* names
+	// Result is Pass, Warn or Fail; "" when the check could not run (Error says why).
+	Result string `json:"result,omitempty"`
+	Value  string `json:"value,omitempty"` // what the result is about: "85", "MSExchangeIS", "MB02"
+	Error  string `json:"error,omitempty"`
+}
+
+// The server checks, in the order the report shows them.
+const (
+	CheckServices       = "Services"
+	CheckMounted        = "Mailbox databases mounted"
+	CheckPublicFolders  = "Public folder databases mounted"
+	CheckMAPI           = "MAPI connectivity"
+	CheckTransportQueue = "Transport queue"
+)
+
+// serverChecks pairs each server check with the section its read fills.
+var serverChecks = []struct{ name, section string }{
+	{CheckServices, commands.SectionServices},
+	{CheckMounted, commands.SectionMounted},
+	{CheckPublicFolders, commands.SectionPublicFolders},
+	{CheckMAPI, commands.SectionMAPI},
+	{CheckTransportQueue, commands.SectionQueues},
+}
+
+// PublicFolderDatabase is one public folder database's mount status.
+type PublicFolderDatabase struct {
+	Name    string `json:"name"`
+	Server  string `json:"server"`
+	Mounted bool   `json:"mounted"`
+}
+
+// Transport queue thresholds of Test-ExchangeServerHealth.ps1: more than
+// TransportQueueWarn messages (shadow redundancy queues left out) is a warning,
+// TransportQueueFail or more a failure.
+const (
+	TransportQueueWarn = 80
+	TransportQueueFail = 100
+)
 
 // Reason is one finding behind a verdict.
 type Reason struct {
@@ -147,6 +220,19 @@ type DatabaseSummary struct {
 	ContentIndex string  `json:"content_index,omitempty"`
 	Verdict      Verdict `json:"verdict"`
 	Ignored      bool    `json:"ignored,omitempty"`
+	// Mounted is Get-MailboxDatabase -Status's Mounted (nil: not read).
+	Mounted *bool `json:"mounted,omitempty"`
+	// The scripts' queue and index counts: a copy's queues are healthy when both are
+	// under the thresholds and it is not lagged (a lagged copy's count as lagged; a
+	// copy queue over the threshold is unhealthy on a lagged copy too); an index is
+	// healthy when Healthy or Disabled.
+	HealthyQueues    int `json:"healthy_queues,omitempty"`
+	UnhealthyQueues  int `json:"unhealthy_queues,omitempty"`
+	HealthyIndexes   int `json:"healthy_indexes,omitempty"`
+	UnhealthyIndexes int `json:"unhealthy_indexes,omitempty"`
+	// MAPI is Test-MapiConnectivity's result for the database (Success, Failure; ""
+	// when not run: health.mapi_connectivity is off, or its server was not read).
+	MAPI string `json:"mapi,omitempty"`
 }
 
 // CopyDetail is one database copy.
@@ -206,13 +292,17 @@ type Network struct {
 	Up          bool     `json:"up"` // every subnet and interface is Up
 }
 
-// Collect reads a DAG's replication health: one batched read per mailbox server (the
-// steps of the `health <dag>` command: Test-ReplicationHealth and the copies there,
-// each read on the server itself because credentials do not hop), all at the same
-// time, and one read of the DAG's status, networks and databases on the management
-// server. A read that fails does not fail the report: it is listed in Errors and
-// makes the verdict a failure. Collect's own error is for what no report can be
-// made of (a DAG name that is not one, a configuration without mailbox servers).
+// Collect reads a DAG's health: one batched read per mailbox server (the steps of the
+// `health <dag>` command: Test-ReplicationHealth and the copies there, each read on
+// the server itself because credentials do not hop), the server checks of each
+// member and hub transport server (services, mount status, MAPI, transport queues:
+// one read each, on the server it reads), all at the same time, and one read of the
+// DAG's status, networks and databases on the management server. A read that fails
+// does not fail the report: a failed DAG or member read is listed in Errors and makes
+// the verdict a failure; a failed server check is shown as not run, a warning (as
+// Test-ExchangeServerHealth.ps1 has it). Collect's own error is for what no report
+// can be made of (a DAG name that is not one, a configuration without mailbox
+// servers).
 //
 // clk dates the report (its At): the scheduler's and the drill's injected clock, so a
 // report's time is the time of the runs it sits between.
@@ -233,7 +323,13 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 	if err != nil {
 		return nil, err
 	}
-	steps := append([]commands.Step{dagStep}, p.Steps...)
+	steps := []commands.Step{dagStep}
+	for _, s := range p.Steps {
+		if th.ReplicationOnly && stepSection(s) != memberSection {
+			continue
+		}
+		steps = append(steps, s)
+	}
 	results := make([]commands.Tables, len(steps))
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
@@ -253,27 +349,64 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 	}
 
 	rep := &Report{DAG: dag, At: clk.Now().UTC(), Thresholds: th}
-	memberRead := map[string]bool{}
-	for i, s := range steps {
-		if errs[i] != nil {
-			rep.Errors = append(rep.Errors, withServer(s.Target, errs[i]))
-		} else if i > 0 {
-			memberRead[strings.ToUpper(s.Target)] = true
-		}
-	}
-	var copies, checks []map[string]string
-	var dagRows, nets, dbs []map[string]string
+	in := reads{memberRead: map[string]bool{}, configured: map[string]bool{}, server: map[string]map[string]*serverRead{}}
 	if results[0] != nil {
-		dagRows, nets, dbs = results[0]["dag"], results[0]["networks"], results[0]["databases"]
+		in.dagRows, in.nets, in.dbs = results[0]["dag"], results[0]["networks"], results[0]["databases"]
 	}
-	for _, t := range results[1:] {
-		if t != nil {
-			copies = append(copies, t["copystatus"]...)
-			checks = append(checks, t["replicationhealth"]...)
+	if errs[0] != nil {
+		rep.Errors = append(rep.Errors, withServer(steps[0].Target, errs[0]))
+	}
+	for i, s := range steps[1:] {
+		i++
+		srv := strings.ToUpper(s.Target)
+		sec := stepSection(s)
+		if sec == memberSection {
+			in.configured[srv] = true
+			if errs[i] != nil {
+				rep.Errors = append(rep.Errors, withServer(s.Target, errs[i]))
+				continue
+			}
+			in.memberRead[srv] = true
+			in.copies = append(in.copies, results[i]["copystatus"]...)
+			in.checks = append(in.checks, results[i]["replicationhealth"]...)
+			continue
 		}
+		if in.server[srv] == nil {
+			in.server[srv] = map[string]*serverRead{}
+		}
+		sr := &serverRead{rows: results[i][sec]}
+		if errs[i] != nil {
+			sr.err = withServer(s.Target, errs[i])
+		}
+		in.server[srv][sec] = sr
 	}
-	build(rep, dagRows, nets, dbs, copies, checks, memberRead, steps)
+	build(rep, in)
 	return rep, nil
+}
+
+// memberSection is the first section of a member's replication read.
+const memberSection = "mailboxserver"
+
+// stepSection is the section a step's first call fills: what kind of read it is.
+func stepSection(s commands.Step) string {
+	if len(s.Calls) == 0 {
+		return ""
+	}
+	return s.Calls[0].Section
+}
+
+// reads is what Collect read, for build.
+type reads struct {
+	dagRows, nets, dbs, copies, checks []map[string]string
+	memberRead                         map[string]bool // members whose replication read succeeded
+	configured                         map[string]bool // members whose replication read was asked for
+	server                             map[string]map[string]*serverRead
+}
+
+// serverRead is one server check's read: its rows, or why it failed.
+type serverRead struct {
+	rows []map[string]string
+	err  string
 }
 
 func withServer(server string, err error) string {
@@ -285,7 +418,8 @@ func withServer(server string, err error) string {
 }
 
 // build fills the report from the reads and judges it.
-func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, memberRead map[string]bool, steps []commands.Step) {
+func build(rep *Report, in reads) {
+	dagRows, nets, dbs, copies, checks, memberRead := in.dagRows, in.nets, in.dbs, in.copies, in.checks, in.memberRead
 	th := rep.Thresholds
 	var j judge
 	for _, e := range rep.Errors {
@@ -346,10 +480,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		}
 		m.Checks = append(m.Checks, ck)
 	}
-	configured := map[string]bool{}
-	for _, s := range steps[1:] {
-		configured[strings.ToUpper(s.Target)] = true
-	}
+	configured := in.configured
 	var names []string
 	for s := range byServer {
 		names = append(names, s)
@@ -504,14 +635,28 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 		case Warning:
 			j.add(Warning, "Copy %s is %s%s", c.Name(), c.Status, colon(c.Error))
 		}
-		if c.CopyQueue >= th.copyLimit() {
-			j.add(Warning, "Copy %s has a copy queue of %d logs (%d or more is unhealthy)", c.Name(), c.CopyQueue, th.copyLimit())
+	}
+
+	// Mount status, from each member's Get-MailboxDatabase -Status.
+	mounted := map[string]bool{}
+	mountedOn := map[string]string{}
+	for _, sec := range in.server {
+		if r := sec[commands.SectionMounted]; r != nil {
+			for _, row := range r.rows {
+				if isTrue(row["Recovery"]) || strings.TrimSpace(row["Mounted"]) == "" {
+					continue
+				}
+				mounted[strings.ToUpper(row["Name"])] = isTrue(row["Mounted"])
+				mountedOn[strings.ToUpper(row["Name"])] = strings.ToUpper(commands.ShortHost(row["MountedOnServer"]))
+			}
 		}
-		if !c.Lagged() && c.ReplayQueue >= th.replayLimit() {
-			j.add(Warning, "Copy %s has a replay queue of %d logs (%d or more is unhealthy)", c.Name(), c.ReplayQueue, th.replayLimit())
-		}
-		if c.ContentIndex != "" && !commands.IndexUsable(c.ContentIndex) { // "" was not read
-			j.add(Warning, "The content index of copy %s is %s", c.Name(), c.ContentIndex)
+	}
+	mapi := map[string]string{}
+	for _, sec := range in.server {
+		if r := sec[commands.SectionMAPI]; r != nil {
+			for _, row := range r.rows {
+				mapi[strings.ToUpper(row["Database"])] = row[commands.HealthResult]
+			}
 		}
 	}
 
@@ -524,7 +669,6 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 				s.Preferred = srv
 			}
 		}
-		var unhealthy []string
 		unread := false
 		for _, c := range rep.Copies {
 			if c.Database != name {
@@ -539,7 +683,6 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 				s.Healthy++
 			} else {
 				s.Unhealthy++
-				unhealthy = append(unhealthy, c.Name())
 			}
 			s.CopyQueue = max(s.CopyQueue, c.CopyQueue)
 			if c.Lagged() {
@@ -552,21 +695,89 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 			}
 		}
 		s.OnPreferred = s.MountedOn != "" && commands.SameHost(s.MountedOn, s.Preferred)
+		if m, ok := mounted[strings.ToUpper(name)]; ok {
+			s.Mounted = &m
+		}
+		s.MAPI = mapi[strings.ToUpper(name)]
 		var dj judge
-		if s.MountedOn == "" && unread {
+		notMounted := s.Mounted != nil && !*s.Mounted
+		switch {
+		case s.MountedOn == "" && unread && s.Mounted != nil && *s.Mounted:
+			// Its active copy's server could not be read, but another member's
+			// Get-MailboxDatabase -Status says it is mounted: unknown where, a warning
+			// (Get-DAGHealth.ps1's "Mounted on: Unknown").
+			dj.add(Warning, "Database %s is mounted on %s (Get-MailboxDatabase -Status), whose copy status could not be read", name, orDash(mountedOn[strings.ToUpper(name)]))
+		case s.MountedOn == "" && unread && !notMounted:
 			dj.add(Failure, "Database %s is not mounted on any server that could be read", name)
-		} else if s.MountedOn == "" {
-			dj.add(Failure, "Database %s is not mounted on any server", name)
-		} else if s.Preferred != "" && !s.OnPreferred {
+		case s.MountedOn == "" || notMounted:
+			on := ""
+			if srv := mountedOn[strings.ToUpper(name)]; notMounted && srv != "" {
+				on = " (Get-MailboxDatabase -Status: Mounted False, its active copy on " + srv + ")"
+			}
+			dj.add(Failure, "Database %s is not mounted on any server%s", name, on)
+		case s.Preferred != "" && !s.OnPreferred:
 			dj.add(Warning, "Database %s is mounted on %s, not on its preference-1 server %s", name, s.MountedOn, s.Preferred)
 		}
+		if s.MAPI != "" && !strings.EqualFold(s.MAPI, "Success") {
+			dj.add(Failure, "Database %s: the MAPI logon to its system mailbox failed (Test-MapiConnectivity: %s)", name, s.MAPI)
+		}
+		// Copies, queues and indexes, counted as Get-DAGHealth.ps1 counts them.
+		var badStatus, badQueues, badIndexes []string
+		statusOK, indexed := 0, 0
+		for _, c := range rep.Copies {
+			if c.Database != name {
+				continue
+			}
+			if st := strings.ToLower(c.Status); st == "mounted" || st == "healthy" {
+				statusOK++
+			} else {
+				badStatus = append(badStatus, c.Name())
+			}
+			switch {
+			case c.CopyQueue >= th.copyLimit():
+				s.UnhealthyQueues++
+				badQueues = append(badQueues, fmt.Sprintf("%s: copy queue %d", c.Name(), c.CopyQueue))
+			case !c.Lagged() && c.ReplayQueue >= th.replayLimit():
+				s.UnhealthyQueues++
+				badQueues = append(badQueues, fmt.Sprintf("%s: replay queue %d", c.Name(), c.ReplayQueue))
+			case !c.Lagged():
+				s.HealthyQueues++
+			}
+			if c.ContentIndex == "" { // not read
+				continue
+			}
+			indexed++
+			if commands.IndexUsable(c.ContentIndex) {
+				s.HealthyIndexes++
+			} else {
+				s.UnhealthyIndexes++
+				badIndexes = append(badIndexes, c.Name()+" is "+c.ContentIndex)
+			}
+		}
 		switch {
-		case s.Copies > 0 && s.Healthy == 0:
+		case s.Copies > 0 && statusOK == 0:
 			dj.add(Failure, "Database %s has no healthy copy", name)
-		case s.Unhealthy == 1:
-			dj.add(Warning, "Database %s has 1 unhealthy copy (%s)", name, unhealthy[0])
-		case s.Unhealthy >= 2:
-			dj.add(Failure, "Database %s has %d unhealthy copies (%s)", name, s.Unhealthy, strings.Join(unhealthy, ", "))
+		case len(badStatus) == 1:
+			dj.add(Warning, "Database %s has 1 unhealthy copy (%s)", name, badStatus[0])
+		case len(badStatus) >= 2:
+			dj.add(Failure, "Database %s has %d unhealthy copies (%s)", name, len(badStatus), strings.Join(badStatus, ", "))
+		}
+		// Healthy and lagged queues should account for every copy: with none healthy
+		// it is a failure, else a warning (so is a lagged copy whose copy queue is
+		// over the threshold).
+		if s.UnhealthyQueues > 0 {
+			level := Warning
+			if s.HealthyQueues == 0 {
+				level = Failure
+			}
+			dj.add(level, "Database %s has %d of %d copies with unhealthy queues (%s; %d or more logs is unhealthy)", name, s.UnhealthyQueues, s.Copies,
+				strings.Join(badQueues, ", "), min(th.copyLimit(), th.replayLimit()))
+		}
+		switch {
+		case indexed > 0 && s.HealthyIndexes == 0:
+			dj.add(Failure, "Database %s has no healthy content index (%s)", name, strings.Join(badIndexes, ", "))
+		case s.UnhealthyIndexes > 0:
+			dj.add(Warning, "Database %s has %d of %d content indexes unhealthy (%s)", name, s.UnhealthyIndexes, indexed, strings.Join(badIndexes, ", "))
 		}
 		s.Verdict = orOK(dj.verdict)
 		rep.Databases = append(rep.Databases, s)
@@ -577,6 +788,7 @@ func build(rep *Report, dagRows, nets, dbs, copies, checks []map[string]string, 
 	if d != nil && dbs != nil && len(dbNames) == 0 {
 		j.add(Warning, "DAG %s holds no mailbox databases", rep.DAG)
 	}
+	buildServers(rep, in, dbNames, &j)
 	rep.Verdict, rep.Reasons = j.verdict, j.sorted()
 	if rep.Verdict == "" {
 		rep.Verdict = OK

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func TestCollectAgainstTheLab(t *testing.T) {
 		clear   func() error
 		verdict schedules.Verdict
 		reasons []string // each must appear in a reason of the verdict's level
+		mapi    bool     // with health.mapi_connectivity
 	}{
 		{name: "ok", verdict: schedules.OK},
 		{
@@ -47,7 +49,7 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			fault:   func() error { return o.SetQueues("MB02", "EX10-MB01", 9, 2) },
 			clear:   func() error { return o.SetQueues("MB02", "EX10-MB01", 0, 0) },
 			verdict: schedules.Warning,
-			reasons: []string{`Copy MB02\EX10-MB01 has a copy queue of 9 logs`, `Database MB02 has 1 unhealthy copy`},
+			reasons: []string{`Warning: Database MB02 has 1 of 2 copies with unhealthy queues (MB02\EX10-MB01: copy queue 9`},
 		},
 		{
 			name:    "queue-failing",
@@ -115,11 +117,85 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			reasons: []string{"FileShareQuorum", "file share witness"},
 		},
 		{
+			// A content index that is neither Healthy nor Disabled: a warning while the
+			// database has a healthy one (Get-DAGHealth.ps1's unhealthy indexes).
+			name:    "index-failed",
+			fault:   func() error { return o.SetContentIndexState("MB01", "EX10-MB02", "Failed") },
+			clear:   func() error { return o.SetContentIndexState("MB01", "EX10-MB02", "Healthy") },
+			verdict: schedules.Warning,
+			reasons: []string{`Warning: Database MB01 has 1 of 2 content indexes unhealthy (MB01\EX10-MB02 is Failed)`},
+		},
+		{
+			// A required service stopped: Test-ServiceHealth's RequiredServicesRunning
+			// False is a failure of the member.
+			name:    "service-stopped",
+			fault:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeMailboxAssistants", true) },
+			clear:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeMailboxAssistants", false) },
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: EX10-MB02: Mailbox Server Role: required services are not running: MSExchangeMailboxAssistants"},
+		},
+		{
+			// 85 messages waiting (and 30 in the shadow redundancy queue, which do not
+			// count): over 80 is a warning.
+			name:    "transport-queue-warning",
+			fault:   func() error { return o.SetTransportQueue("EX10-CAHT", 85, 0, 30) },
+			clear:   func() error { return o.SetTransportQueue("EX10-CAHT", 0, 0, 0) },
+			verdict: schedules.Warning,
+			reasons: []string{"Warning: EX10-CAHT: 85 messages in its transport queues (more than 80 is a warning)"},
+		},
+		{
+			// A queue that grows 10 messages a minute from 60: five minutes on, 110.
+			name: "transport-queue-failing",
+			fault: func() error {
+				err := o.SetTransportQueue("EX10-CAHT02", 60, 10, 0)
+				g.clock.Advance(5 * time.Minute)
+				return err
+			},
+			clear:   func() error { return o.SetTransportQueue("EX10-CAHT02", 0, 0, 0) },
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: EX10-CAHT02: 110 messages in its transport queues (100 or more is a failure)"},
+		},
+		{
+			// The transport service stopped: Get-Queue cannot run, and the report says
+			// so rather than passing the queue.
+			name:    "transport-not-checked",
+			fault:   func() error { return o.SetServiceStopped("EX10-CAHT02", "MSExchangeTransport", true) },
+			clear:   func() error { return o.SetServiceStopped("EX10-CAHT02", "MSExchangeTransport", false) },
+			verdict: schedules.Warning,
+			reasons: []string{"Warning: EX10-CAHT02: could not check transport queue: ", "Microsoft Exchange Transport service"},
+		},
+		{
+			name:    "dismounted",
+			fault:   func() error { return o.SetMounted("MB02", false) },
+			clear:   func() error { return o.SetMounted("MB02", true) },
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: Database MB02 is not mounted on any server (Get-MailboxDatabase -Status: Mounted False, its active copy on EX10-MB02)"},
+		},
+		{
+			// The Information Store stopped, with health.mapi_connectivity on: the
+			// database dismounts and the MAPI logon to it fails.
+			name:    "mapi-failed",
+			mapi:    true,
+			fault:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeIS", true) },
+			clear:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeIS", false) },
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: Database MB02: the MAPI logon to its system mailbox failed (Test-MapiConnectivity: Failure)",
+				"Failure: EX10-MB02: Mailbox Server Role: required services are not running: MSExchangeIS"},
+		},
+		{
 			name:    "member-down",
 			fault:   func() error { return o.SetMemberDown("E14-DAG", "EX10-MB02", true) },
 			clear:   func() error { return o.SetMemberDown("E14-DAG", "EX10-MB02", false) },
 			verdict: schedules.Failure,
 			reasons: []string{"EX10-MB02 is not an operational server of E14-DAG", "Database MB02 is not mounted"},
+		},
+		{
+			// Last: the lab keeps the public folder database once added.
+			name:    "public-folder-dismounted",
+			fault:   func() error { return o.AddPublicFolderDatabase("EX10-MB01", "PF01", false) },
+			clear:   func() error { return o.AddPublicFolderDatabase("EX10-MB01", "PF01", true) },
+			verdict: schedules.Failure,
+			reasons: []string{"Failure: Public folder database PF01 on EX10-MB01 is not mounted"},
 		},
 	}
 	for _, tc := range cases {
@@ -134,7 +210,9 @@ func TestCollectAgainstTheLab(t *testing.T) {
 					}
 				}()
 			}
-			rep, err := schedules.Collect(context.Background(), g.r, labEnv, "e14-dag", schedules.Thresholds{}, clock.Real{})
+			env := labEnv
+			env.MAPIConnectivity = tc.mapi
+			rep, err := schedules.Collect(context.Background(), g.r, env, "e14-dag", schedules.Thresholds{}, clock.Real{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +293,21 @@ func TestCollectWithAMemberUnreachable(t *testing.T) {
 	if rep.Verdict != schedules.Failure || len(rep.Errors) != 1 || !strings.HasPrefix(rep.Errors[0], "EX10-MB02") {
 		t.Fatalf("verdict %s, errors %q; want a failure naming EX10-MB02:\n%s", rep.Verdict, rep.Errors, rep.Text())
 	}
-	wantContains(t, "the report", rep.Text(), "not read", "Could not read EX10-MB02")
+	wantContains(t, "the report", rep.Text(), "not read", "Could not read EX10-MB02", "not run")
+	for _, s := range rep.Servers {
+		if s.Server != "EX10-MB02" {
+			continue
+		}
+		for _, c := range s.Checks {
+			if c.Result != "" || c.Error == "" {
+				t.Errorf("EX10-MB02's check %s passed as %q although the server cannot be reached", c.Name, c.Result)
+			}
+		}
+	}
+	rep.At = reportAt
+	// The lab's ports change from run to run.
+	text := regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(rep.Text(), "127.0.0.1:PORT")
+	golden.Check(t, filepath.Join("testdata", "report-member-unreachable.golden"), text)
 }
 
 func TestCollectRefusesBadInput(t *testing.T) {
@@ -237,4 +329,50 @@ func TestDAGReadScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, filepath.Join("testdata", "dagread.golden"), s.Target+": "+s.Purpose+"\n"+s.Script)
+}
+
+// TestCollectMixed: one report showing, each classified as the scripts do, a lagged
+// copy (information), a disabled index (information), a transport queue over 80 (a
+// warning), a stopped service (a failure) and a member that cannot be reached (a
+// failure, and its checks not run). The chat fronts' report fixtures are this file.
+func TestCollectMixed(t *testing.T) {
+	g := startRig(t, nil)
+	o := g.lab.Org
+	for _, err := range []error{
+		o.SetLag("MB02", "EX10-MB01", 7*24*time.Hour, 0),
+		o.SetContentIndexState("MB01", "EX10-MB01", "Disabled"),
+		o.SetTransportQueue("EX10-CAHT", 85, 0, 30),
+		o.SetServiceStopped("EX10-MB01", "MSExchangeMailboxAssistants", true),
+		g.lab.SetFault("EX10-MB02", "unreachable"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, r := range rep.Reasons {
+		all = append(all, string(r.Level)+": "+r.Text)
+	}
+	text := strings.Join(all, "\n")
+	for _, want := range []string{
+		"Failure: Could not read EX10-MB02",
+		"Failure: EX10-MB01: Mailbox Server Role: required services are not running: MSExchangeMailboxAssistants",
+		"Warning: EX10-CAHT: 85 messages in its transport queues",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no reason says %q:\n%s", want, text)
+		}
+	}
+	for _, never := range []string{"MB02\\EX10-MB01: replay queue", "content index"} {
+		if strings.Contains(text, never) {
+			t.Errorf("a reason mentions %q (a lagged copy's queue, a Disabled index are information):\n%s", never, text)
+		}
+	}
+	rep.At = reportAt
+	out := regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(rep.Text(), "127.0.0.1:PORT")
+	golden.Check(t, filepath.Join("testdata", "report-mixed.golden"), out)
 }

@@ -22,6 +22,9 @@ func (r *Report) Text() string {
 	}
 	if len(r.Reasons) == 0 {
 		b.WriteString("\nEvery member is operational, every replication check passed, every DAG network is Up and every copy is healthy.\n")
+		if len(r.Servers) > 0 {
+			b.WriteString("Every server check passed: required services running, databases mounted, transport queues short.\n")
+		}
 	}
 	for _, level := range []Verdict{Failure, Warning} {
 		var lines []string
@@ -65,14 +68,21 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "- Witness: %s (in use: %s)\n", witness, orDash(st.WitnessShareInUse))
 
 	if len(r.Databases) > 0 {
-		rows := [][]string{{"Database", "Mounted on", "Preference 1", "Copies", "Healthy", "Unhealthy", "Lagged", "Copy queue", "Replay queue", "Content index", "Verdict"}}
+		// Get-DAGHealth.ps1's summary: copies, then queues (healthy, unhealthy,
+		// lagged), then content indexes.
+		rows := [][]string{{"Database", "Mounted on", "Preference 1", "Copies", "Healthy", "Unhealthy", "Queues ok", "Queues bad", "Lagged", "Indexes ok", "Indexes bad", "MAPI", "Verdict"}}
 		for _, d := range r.Databases {
 			pref := orDash(d.Preferred)
 			if d.Preferred != "" && d.MountedOn != "" && !d.OnPreferred {
 				pref += " (not on it)"
 			}
-			rows = append(rows, []string{d.Name, orDash(d.MountedOn), pref, strconv.Itoa(d.Copies), strconv.Itoa(d.Healthy),
-				strconv.Itoa(d.Unhealthy), strconv.Itoa(d.Lagged), strconv.Itoa(d.CopyQueue), strconv.Itoa(d.ReplayQueue), orDash(d.ContentIndex), verdictCell(d.Verdict, d.Ignored)})
+			on := orDash(d.MountedOn)
+			if d.Mounted != nil && !*d.Mounted {
+				on = "not mounted"
+			}
+			rows = append(rows, []string{d.Name, on, pref, strconv.Itoa(d.Copies), strconv.Itoa(d.Healthy),
+				strconv.Itoa(d.Unhealthy), strconv.Itoa(d.HealthyQueues), strconv.Itoa(d.UnhealthyQueues), strconv.Itoa(d.Lagged),
+				strconv.Itoa(d.HealthyIndexes), strconv.Itoa(d.UnhealthyIndexes), orDash(d.MAPI), verdictCell(d.Verdict, d.Ignored)})
 		}
 		section(&b, "Databases", rows)
 	}
@@ -152,6 +162,9 @@ func (r *Report) Text() string {
 			rows = append(rows, row)
 		}
 		section(&b, "Replication checks (Test-ReplicationHealth)", rows)
+	}
+	if len(r.Servers) > 0 {
+		serverGrid(&b, r)
 	}
 	if len(r.Networks) > 0 {
 		rows := [][]string{{"Network", "Subnets", "Interfaces", "MAPI", "Replication"}}
@@ -256,4 +269,71 @@ func lagText(c CopyDetail) string {
 		parts = append(parts, "truncation "+c.TruncationLag)
 	}
 	return orDash(strings.Join(parts, ", "))
+}
+
+// serverGrid writes the server checks: one column per server, one row per check,
+// then what did not run and which services are stopped.
+func serverGrid(b *strings.Builder, r *Report) {
+	header := []string{"Check"}
+	for _, s := range r.Servers {
+		col := s.Server
+		if s.Ignored {
+			col += " (ignored)"
+		}
+		header = append(header, col)
+	}
+	rows := [][]string{header}
+	for _, ck := range serverChecks {
+		row := []string{ck.name}
+		any := false
+		for _, s := range r.Servers {
+			cell := "-"
+			for _, c := range s.Checks {
+				if c.Name == ck.name {
+					cell, any = c.cell(), true
+				}
+			}
+			row = append(row, cell)
+		}
+		if any {
+			rows = append(rows, row)
+		}
+	}
+	// Checks that did not run, by server, those that failed alike on one line.
+	var notes []string
+	for _, s := range r.Servers {
+		var order []string
+		byErr := map[string][]string{}
+		for _, c := range s.Checks {
+			if c.Error == "" {
+				continue
+			}
+			e := strings.TrimPrefix(c.Error, s.Server+": ")
+			if byErr[e] == nil {
+				order = append(order, e)
+			}
+			byErr[e] = append(byErr[e], strings.ToLower(c.Name))
+		}
+		for _, e := range order {
+			notes = append(notes, fmt.Sprintf("%s: %s not run: %s", s.Server, strings.Join(byErr[e], ", "), e))
+		}
+	}
+	section(b, "Server checks (Test-ExchangeServerHealth.ps1)", rows)
+	for _, s := range r.Servers {
+		for _, rs := range s.Services {
+			if !rs.RequiredServicesRunning {
+				fmt.Fprintf(b, "- %s %s: not running: %s\n", s.Server, rs.Role, orDash(strings.Join(rs.ServicesNotRunning, ", ")))
+			}
+		}
+	}
+	for _, pf := range r.PublicFolders {
+		state := "mounted"
+		if !pf.Mounted {
+			state = "NOT mounted"
+		}
+		fmt.Fprintf(b, "- Public folder database %s on %s: %s\n", pf.Name, pf.Server, state)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(b, "- %s\n", n)
+	}
 }

@@ -452,6 +452,13 @@ func TestPublishGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The health report as schedules renders it today (its golden file): a lagged
+	// copy, a disabled index, a transport queue warning, a stopped service and a
+	// member that cannot be reached.
+	mixed, err := os.ReadFile("../../schedules/testdata/report-mixed.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
 	reports := []struct {
 		name, title, text string
 		png               []byte
@@ -459,6 +466,7 @@ func TestPublishGolden(t *testing.T) {
 		{"a drill's scorecard", "Failover drill of E14-DAG: passed",
 			"Outcome: passed in 2m10s.\n- MB01 moved from EX10-MB01 to EX10-MB02 in 41s\n- MB01 moved back in 38s\n", nil},
 		{"a health report with its chart", "E14-DAG replication health: failure", string(copyFailed), testChart},
+		{"a health report with server checks", "E14-DAG replication health: failure", string(mixed), nil},
 		{"a long report", "E15-DAG replication health: warning", reportText("x", 8, 36, 4), nil},
 		{"a very long report", "E16-DAG replication health: failure", reportText("y", 30, 30, 30, 30, 30), testChart},
 		{"a title holding Markdown", "Missed: daily_health *07:00*", "The run of daily_health was missed: exchops was not running.\n<@&1234> @everyone", nil},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +182,16 @@ func TestReportGolden(t *testing.T) {
 		t.Error("a short report is attached as a file")
 	}
 	golden.Check(t, "testdata/report-copy-failed.golden", render(t, msg))
+
+	// The health report as schedules renders it today (its golden file): a lagged
+	// copy, a disabled index, a transport queue warning, a stopped service and a
+	// member that cannot be reached.
+	mixed, err := os.ReadFile("../../schedules/testdata/report-mixed.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ = reportMessage(reportTitle, string(mixed), true)
+	golden.Check(t, "testdata/report-mixed.golden", render(t, msg))
 
 	msg, whole = reportMessage("Weekly copy report", longReport(16000), false)
 	if !whole {
