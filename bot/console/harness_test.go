@@ -55,6 +55,12 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, Options{People: demoPeople})
+}
+
+// newHarnessWith is newHarness with the console's options (its people included).
+func newHarnessWith(t *testing.T, opt Options) *harness {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "exchops.db"))
 	if err != nil {
@@ -66,7 +72,7 @@ func newHarness(t *testing.T) *harness {
 	svc := approvals.New(db, fakeExec{}, pol, approvals.Options{Env: testEnv,
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
 	core = bot.New(bot.Config{Approvals: svc, Executor: fakeExec{}, Env: testEnv})
-	c := New(core, Options{People: demoPeople})
+	c := New(core, opt)
 	core.AddFront(c)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
