@@ -205,11 +205,10 @@ func (c *Console) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.streams.Add(-1)
 	rc := http.NewResponseController(w)
-	// The server's ReadTimeout would end the stream (net/http cancels a request whose
-	// connection's read times out) and a GET has no body to read: lift it. Its
-	// WriteTimeout would cut every stream after a while: each write gets its own
-	// deadline instead, and a dead client is found by the heartbeat's.
-	_ = rc.SetReadDeadline(time.Time{})
+	// The server's WriteTimeout would cut every stream after a while: each write gets
+	// its own deadline instead, and a dead client is found by the heartbeat's. (Its
+	// ReadTimeout does not matter here: net/http lifts the read deadline once a
+	// request without a body has been read.)
 	deadline := c.writeDeadline(rc)
 
 	var seq int64

@@ -84,10 +84,9 @@ func (w *stalledWriter) Header() http.Header { return w.header }
 func (w *stalledWriter) WriteHeader(int)     {}
 func (w *stalledWriter) Flush()              {}
 
-// SetWriteDeadline and SetReadDeadline are accepted and ignored: these clients stay
-// stalled for as long as the test wants.
+// SetWriteDeadline is accepted and ignored: these clients stay stalled for as long as
+// the test wants.
 func (w *stalledWriter) SetWriteDeadline(time.Time) error { return nil }
-func (w *stalledWriter) SetReadDeadline(time.Time) error  { return nil }
 
 func (w *stalledWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
