@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -260,4 +261,35 @@ func TestConsoleSignInFromConfig(t *testing.T) {
 			t.Errorf("GET /%s for any host name: %d, want 200", path, code)
 		}
 	}
+}
+
+// TestReadmeSecurityNumbers: README's security section states the limits the code has.
+func TestReadmeSecurityNumbers(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(b)), " ") // line breaks as spaces
+	secs := func(d time.Duration) string { return fmt.Sprintf("%d s", int(d.Seconds())) }
+	d := defaultHTTPTimeouts
+	for _, want := range []string{
+		fmt.Sprintf("%s for a request's headers, %s for the whole request, %s to write the answer, %s for an idle kept-alive connection",
+			secs(d.ReadHeader), secs(d.Read), secs(d.Write), secs(d.Idle)),
+		fmt.Sprintf("at most %s messages and %d MB", humanInt(console.MaxMessages), console.MaxTranscriptBytes>>20),
+		fmt.Sprintf("At most %d event streams", console.MaxStreams),
+		fmt.Sprintf("within %s is dropped", secs(console.StreamWriteTimeout)),
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("README does not say %q", want)
+		}
+	}
+}
+
+// humanInt writes 1000 as 1,000.
+func humanInt(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -103,5 +104,25 @@ func TestConsoleAuthPrefixes(t *testing.T) {
 		netip.MustParsePrefix("fd00::5/128"), netip.MustParsePrefix("10.0.0.9/32")}
 	if !slices.Equal(got, want) {
 		t.Errorf("Prefixes() = %v, want %v", got, want)
+	}
+}
+
+// TestExampleDocumentsConsoleKeys: exchops.example.yaml documents the console's keys.
+func TestExampleDocumentsConsoleKeys(t *testing.T) {
+	c, err := Load("../exchops.example.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../exchops.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"\nconsole_hosts:", "\nconsole_auth:", "\n  header:", "\n  trusted_proxies:"} {
+		if !strings.Contains(string(b), key) {
+			t.Errorf("exchops.example.yaml does not document %s", strings.TrimSpace(key))
+		}
+	}
+	if c.ConsoleAuth.Enabled() || len(c.ConsoleHosts) != 0 {
+		t.Errorf("the example signs in or adds host names by default: %+v %v", c.ConsoleAuth, c.ConsoleHosts)
 	}
 }
