@@ -181,7 +181,8 @@ func TestConsoleExposure(t *testing.T) {
 		return p
 	}
 	public := write("public.yaml", "listen: 0.0.0.0:8080\nconsole: true\n")
-	proxied := write("proxied.yaml", "listen: 0.0.0.0:8080\nconsole: true\nconsole_auth: {header: X-Forwarded-User, trusted_proxies: [10.0.0.5/32]}\n")
+	proxied := write("proxied.yaml", "listen: 0.0.0.0:8080\nconsole: true\nconsole_auth: {header: X-Forwarded-User, trusted_proxies: [10.0.0.5/32]}\n"+
+		"people: [{name: alice, slack: U0ALICE, roles: [admin]}]\n")
 	cases := []struct {
 		name     string
 		args     []string

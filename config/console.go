@@ -103,6 +103,9 @@ func (c *Config) consoleProblems() Problems {
 		if len(a.TrustedProxies) == 0 {
 			add("console_auth.trusted_proxies", "is empty: give the addresses your proxy connects from, like [10.0.0.5/32]; a header from anywhere else proves nothing")
 		}
+		if c.Console && len(c.People) == 0 {
+			add("console_auth", "signs people in by their people[].name, but people is empty: nobody could use the console")
+		}
 		for i, s := range a.TrustedProxies {
 			key := fmt.Sprintf("console_auth.trusted_proxies[%d]", i)
 			pr, err := parseProxy(s)

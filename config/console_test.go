@@ -12,6 +12,7 @@ import (
 // TestConsoleExposure: a console on an address beyond loopback needs console_auth;
 // console_hosts and console_auth are checked, and each problem names its key.
 func TestConsoleExposure(t *testing.T) {
+	const alice = "people: [{name: alice, slack: U0ALICE, roles: [admin]}]\n"
 	cases := []struct {
 		name, yaml string
 		env        []string
@@ -27,11 +28,12 @@ func TestConsoleExposure(t *testing.T) {
 		{"a public address", "console: true\nlisten: 10.0.0.7:8080\n", nil, []string{"console"}},
 		{"a name", "console: true\nlisten: exchops.example.com:8080\n", nil, []string{"console"}},
 		{"public by the environment", "console: true\n", []string{"EXCHOPS_LISTEN=0.0.0.0:8080"}, []string{"console"}},
-		{"public with sign-in", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Forwarded-User, trusted_proxies: [10.0.0.5/32]}\n", nil, nil},
-		{"sign-in with a single address and v6", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Remote-User, trusted_proxies: [10.0.0.5, 'fd00::5/128']}\n", nil, nil},
-		{"header without proxies", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Forwarded-User}\n", nil, []string{"console_auth.trusted_proxies"}},
-		{"proxies without header", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {trusted_proxies: [10.0.0.5/32]}\n", nil, []string{"console_auth.header"}},
-		{"header by the environment", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {trusted_proxies: [10.0.0.5/32]}\n", []string{"EXCHOPS_CONSOLE_AUTH_HEADER=X-Forwarded-User"}, nil},
+		{"public with sign-in", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Forwarded-User, trusted_proxies: [10.0.0.5/32]}\n" + alice, nil, nil},
+		{"sign-in with a single address and v6", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Remote-User, trusted_proxies: [10.0.0.5, 'fd00::5/128']}\n" + alice, nil, nil},
+		{"sign-in for nobody", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Forwarded-User, trusted_proxies: [10.0.0.5/32]}\n", nil, []string{"console_auth"}},
+		{"header without proxies", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {header: X-Forwarded-User}\n" + alice, nil, []string{"console_auth.trusted_proxies"}},
+		{"proxies without header", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {trusted_proxies: [10.0.0.5/32]}\n" + alice, nil, []string{"console_auth.header"}},
+		{"header by the environment", "console: true\nlisten: 0.0.0.0:8080\nconsole_auth: {trusted_proxies: [10.0.0.5/32]}\n" + alice, []string{"EXCHOPS_CONSOLE_AUTH_HEADER=X-Forwarded-User"}, nil},
 		{"bad header", "console_auth: {header: 'X Forwarded: User', trusted_proxies: [10.0.0.5/32]}\n", nil, []string{"console_auth.header"}},
 		{"a header the browser sets", "console_auth: {header: Authorization, trusted_proxies: [10.0.0.5/32]}\n", nil, []string{"console_auth.header"}},
 		{"bad proxy", "console_auth: {header: X-Forwarded-User, trusted_proxies: [proxy.example.com, 10.0.0.300/32]}\n", nil, []string{"console_auth.trusted_proxies[0]", "console_auth.trusted_proxies[1]"}},
