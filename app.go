@@ -41,6 +41,32 @@ type appOptions struct {
 	// DrillInterval overrides the pause between a drill's polls (tests, against a lab
 	// whose switchovers are instant); 0 keeps the default.
 	DrillInterval time.Duration
+	// HTTPTimeouts overrides the HTTP server's timeouts (tests); zero keeps
+	// defaultHTTPTimeouts.
+	HTTPTimeouts httpTimeouts
+}
+
+// httpTimeouts bound how long a client may hold a connection of exchops' HTTP server.
+type httpTimeouts struct {
+	ReadHeader time.Duration // the request line and headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the request's headers to the end of the answer
+	Idle       time.Duration // a kept-alive connection between requests
+}
+
+// defaultHTTPTimeouts: every request exchops takes is small (a signed webhook, a
+// console POST of at most 16 KB) and answered at once (Slack and Discord want an
+// answer within 3 s), so a client this slow is cut rather than allowed to hold a
+// connection. The console's event stream lifts the read deadline and gives each of
+// its writes console.StreamWriteTimeout instead of the write deadline.
+var defaultHTTPTimeouts = httpTimeouts{ReadHeader: 5 * time.Second, Read: 15 * time.Second,
+	Write: 30 * time.Second, Idle: 90 * time.Second}
+
+// newHTTPServer is exchops' HTTP server with its timeouts.
+func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: t.Read,
+		WriteTimeout: t.Write, IdleTimeout: t.Idle,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
 // app is a running exchops: every piece, built in dependency order and closed in the
@@ -81,6 +107,11 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		}
 	}()
 
+	withConsole := cfg
+	withConsole.Console = o.Console || cfg.Console
+	if withConsole.ConsoleUnprotected() {
+		return a, fmt.Errorf("the console would listen on %s, beyond loopback, with no sign-in (console_auth): listen on 127.0.0.1 or configure console_auth", cfg.Listen)
+	}
 	// The address first: a port in use should fail before anything else starts.
 	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return a, fmt.Errorf("cannot listen on %s (listen in the configuration, or --listen): %w", cfg.Listen, err)
@@ -146,8 +177,12 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	})
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	if o.Console || cfg.Console {
-		a.console = console.New(core, console.Options{People: policy.People,
-			Logger: o.Logger.With("component", "console"), Now: o.Clock.Now})
+		copt := console.Options{People: policy.People, Hosts: cfg.ConsoleHosts,
+			Logger: o.Logger.With("component", "console"), Now: o.Clock.Now}
+		if cfg.ConsoleAuth.Enabled() {
+			copt.Auth = &console.Auth{Header: cfg.ConsoleAuth.Header, Trusted: cfg.ConsoleAuth.Prefixes()}
+		}
+		a.console = console.New(core, copt)
 		core.AddFront(a.console)
 		mux.Handle("/", a.console.Handler())
 	}
@@ -197,8 +232,11 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		}
 	}
 	a.URL = "http://" + a.listener.Addr().String() + "/"
-	a.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	timeouts := o.HTTPTimeouts
+	if timeouts == (httpTimeouts{}) {
+		timeouts = defaultHTTPTimeouts
+	}
+	a.server = newHTTPServer(mux, timeouts, o.Logger)
 	go func() { a.served <- a.server.Serve(a.listener) }()
 	return a, nil
 }

@@ -47,7 +47,7 @@ func demoConfig(listen, database string) config.Config {
 // runDemo starts the lab, a database in a temporary folder and the console.
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("demo", "exchops demo [--listen 127.0.0.1:8080] [--startup 1s] [--timing fast|real]", stderr)
-	listen := fs.String("listen", "127.0.0.1:8080", "where the console listens")
+	listen := fs.String("listen", "127.0.0.1:8080", "where the console listens: a loopback address")
 	startup := fs.Duration("startup", time.Second, "the lab's cost of starting PowerShell and loading Exchange, per command")
 	latency := fs.Duration("latency", 2*time.Millisecond, "the lab's network delay per WinRM request")
 	timing := fs.String("timing", "fast", "how long seeding, convergence and switchovers take in the lab: fast (seconds) or real (minutes)")
@@ -58,6 +58,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "exchops demo: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
+		return exitUsage
+	}
+	if !config.IsLoopbackListen(*listen) {
+		fmt.Fprintf(stderr, "exchops demo: --listen %s is not a loopback address: the demo's console lets whoever opens it act as anyone, "+
+			"so it listens on this machine only (127.0.0.1:PORT, localhost:PORT or [::1]:PORT)\n", *listen)
 		return exitUsage
 	}
 	lo := lab.Options{Startup: *startup, Latency: *latency}

@@ -35,6 +35,11 @@ type Config struct {
 	Schedules []Schedule `yaml:"schedules"`
 	Health    Health     `yaml:"health"`
 	Drill     Drill      `yaml:"drill"`
+
+	// ConsoleHosts are the Host names the console answers to besides loopback ones,
+	// and ConsoleAuth how people sign in to it (console.go: the exposure rules).
+	ConsoleHosts []string    `yaml:"console_hosts"`
+	ConsoleAuth  ConsoleAuth `yaml:"console_auth"`
 }
 
 // Health tunes the replication health reports.
@@ -432,6 +437,7 @@ func (c *Config) Validate() Problems {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "%q is not host:port (for example 127.0.0.1:8080)", c.Listen)
 	}
+	p = append(p, c.consoleProblems()...)
 	if c.Health.CopyQueue < 1 {
 		add("health.copy_queue", "is %d: give the queue length from which a copy is unhealthy (Exchange's own checks use 8)", c.Health.CopyQueue)
 	}

@@ -4,9 +4,14 @@
 // server-sent events.
 //
 // It is the demo's front and needs no chat account: the person picker stands in for a
-// platform's login, so the page belongs on loopback (or behind something that
-// authenticates). The transcript lives in memory only; approval cards are rebuilt from
-// the core's events, which also bring requests made on Slack or Discord.
+// platform's login, so the page belongs on loopback. Beyond loopback it needs a
+// reverse proxy that signs people in (Options.Auth): the person is then whoever the
+// proxy names, and the picker is gone. Either way it answers only to loopback host
+// names and the configured ones (Options.Hosts), so that a page whose name rebinds to
+// this machine's address cannot use it. The transcript lives in memory only, bounded
+// in messages and bytes, and every event stream writes from the same copy; approval
+// cards are rebuilt from the core's events, which also bring requests made on Slack
+// or Discord.
 package console
 
 import (
@@ -15,6 +20,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +35,18 @@ import (
 const (
 	// MaxMessages is how many messages the transcript keeps; the oldest go first.
 	MaxMessages = 1000
+	// MaxTranscriptBytes bounds the transcript's memory (a result shows up to 64 KB
+	// of output, and a thousand of them would take tens of megabytes); the oldest
+	// messages go first, the newest always stays.
+	MaxTranscriptBytes = 4 << 20
+	// MaxStreams bounds the event streams open at once (one per open page); one more
+	// is refused with 503 until another closes.
+	MaxStreams = 32
+	// StreamWriteTimeout is how long a client may take to receive one message (or
+	// heartbeat) of its event stream or of GET /api/transcript; one that takes longer
+	// cannot keep up and is dropped. It replaces the server's WriteTimeout for
+	// those routes, which would otherwise cut every stream after a while.
+	StreamWriteTimeout = 20 * time.Second
 	// MaxBody is the largest POST body accepted.
 	MaxBody = 16 << 10
 	// Heartbeat is how often an idle event stream gets a comment, so that proxies and
@@ -49,8 +67,25 @@ type Options struct {
 	People []approvals.Person
 	// Channel is the channel name shown and passed to the core; default "#exchange".
 	Channel string
-	Now     func() time.Time // default time.Now
-	Logger  *slog.Logger     // default: discard
+	// Hosts are the host names, besides loopback ones (localhost, 127.0.0.1, [::1]),
+	// that requests may name in their Host header (console_hosts): the console
+	// refuses any other with 403 before a handler runs, so that a site whose name
+	// an attacker rebinds to this machine's address gets nothing from it.
+	Hosts []string
+	// Auth, when set, signs people in through a trusted reverse proxy
+	// (console_auth) instead of the picker.
+	Auth *Auth
+	Now  func() time.Time // default time.Now
+	// Logger gets refusals and dropped streams; default: discard.
+	Logger *slog.Logger
+}
+
+// Auth is sign-in through a reverse proxy: a request is believed only when it comes
+// from one of Trusted, and its person is the one Header names, which must be one of
+// Options.People. Anything else is refused with 403.
+type Auth struct {
+	Header  string
+	Trusted []netip.Prefix
 }
 
 // Console is the web front. It is safe for concurrent use; create it with New.
@@ -64,10 +99,14 @@ type Console struct {
 	cards      map[string]*card // by request id
 	nextMsg    int64
 
-	heartbeat time.Duration // Heartbeat; tests shorten it
-	streams   atomic.Int64  // open event streams, for tests and logs
-	done      chan struct{} // closed by Close: event streams end
-	closeOnce sync.Once
+	hosts map[string]bool // Options.Hosts, normalised by hostName
+
+	heartbeat    time.Duration // Heartbeat; tests shorten it
+	writeTimeout time.Duration // StreamWriteTimeout; tests shorten it
+	maxStreams   int64         // MaxStreams; tests change it
+	streams      atomic.Int64  // open event streams
+	done         chan struct{} // closed by Close: event streams end
+	closeOnce    sync.Once
 }
 
 // New returns a console for core. Register it with core.AddFront so that it sees
@@ -84,14 +123,21 @@ func New(core *bot.Core, opt Options) *Console {
 	}
 	b := make([]byte, 4)
 	rand.Read(b)
+	hosts := map[string]bool{}
+	for _, h := range opt.Hosts {
+		hosts[hostName(h)] = true
+	}
 	return &Console{
-		core:       core,
-		opt:        opt,
-		tmpl:       parseTemplates(),
-		transcript: newTranscript(hex.EncodeToString(b)),
-		cards:      map[string]*card{},
-		heartbeat:  Heartbeat,
-		done:       make(chan struct{}),
+		core:         core,
+		opt:          opt,
+		tmpl:         parseTemplates(),
+		transcript:   newTranscript(hex.EncodeToString(b)),
+		cards:        map[string]*card{},
+		hosts:        hosts,
+		heartbeat:    Heartbeat,
+		writeTimeout: StreamWriteTimeout,
+		maxStreams:   MaxStreams,
+		done:         make(chan struct{}),
 	}
 }
 
@@ -154,8 +200,7 @@ func (c *Console) Announce(_ context.Context, e approvals.Event) {
 		c.opt.Logger.Error("console: rendering a card", "request", r.ID, "err", err)
 		return
 	}
-	c.transcript.put(cd.msgID, "", html)
-	c.dropForgottenCards()
+	c.put(cd.msgID, "", html)
 }
 
 // lineFor is the thread line an event adds to its card, if any. The request itself
@@ -209,15 +254,14 @@ func more(n int) string {
 	return strconv.Itoa(n) + " more approvals"
 }
 
-// dropForgottenCards forgets cards whose message left the transcript, so a later event
-// for that request posts a fresh card at the end instead of updating nothing.
-func (c *Console) dropForgottenCards() {
-	if len(c.cards) <= MaxMessages {
-		return
-	}
-	for id, cd := range c.cards {
-		if !c.transcript.has(cd.msgID) {
-			delete(c.cards, id)
+// put puts a message in the transcript and forgets the cards whose message left it,
+// so that a later event for such a request posts a fresh card at the end instead of
+// updating nothing (and the card's request is not kept alive for nothing). c.mu is
+// held.
+func (c *Console) put(id, forPerson, html string) {
+	for _, gone := range c.transcript.put(id, forPerson, html) {
+		if rid, ok := strings.CutPrefix(gone, "card-"); ok {
+			delete(c.cards, rid)
 		}
 	}
 }
@@ -234,7 +278,7 @@ func (c *Console) post(forPerson string, render func(id string) (string, error))
 		c.opt.Logger.Error("console: rendering a message", "err", err)
 		return
 	}
-	c.transcript.put(id, forPerson, html)
+	c.put(id, forPerson, html)
 }
 
 // reply posts a reply of the core; a private one is marked for the person who
@@ -257,9 +301,10 @@ func (c *Console) said(person, text string) {
 }
 
 // person returns the configured person called name; ok is true for any name when no
-// people were configured (the core then decides).
+// people were configured (the core then decides), unless people sign in through a
+// proxy: then only configured people are anyone.
 func (c *Console) person(name string) (approvals.Person, bool) {
-	if len(c.opt.People) == 0 {
+	if len(c.opt.People) == 0 && c.opt.Auth == nil {
 		return approvals.Person{Name: name}, name != ""
 	}
 	for _, p := range c.opt.People {

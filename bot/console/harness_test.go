@@ -55,11 +55,16 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	return newHarnessWith(t, approvals.Policy{People: demoPeople, Required: 1, ExpireAfter: 30 * time.Minute})
+	return newHarnessWith(t, defaultPolicy(demoPeople), Options{People: demoPeople})
 }
 
-// newHarnessWith is newHarness under another approval policy.
-func newHarnessWith(t *testing.T, pol approvals.Policy) *harness {
+func defaultPolicy(people []approvals.Person) approvals.Policy {
+	return approvals.Policy{People: people, Required: 1, ExpireAfter: 30 * time.Minute}
+}
+
+// newHarnessWith is newHarness under another approval policy and with the console's
+// options (its people included).
+func newHarnessWith(t *testing.T, pol approvals.Policy, opt Options) *harness {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "exchops.db"))
@@ -71,7 +76,7 @@ func newHarnessWith(t *testing.T, pol approvals.Policy) *harness {
 	svc := approvals.New(db, fakeExec{}, pol, approvals.Options{Env: testEnv,
 		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
 	core = bot.New(bot.Config{Approvals: svc, Executor: fakeExec{}, Env: testEnv})
-	c := New(core, Options{People: pol.People})
+	c := New(core, opt)
 	core.AddFront(c)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ func TestTranscriptJSON(t *testing.T) {
 	c.Announce(context.Background(), approvals.Event{Kind: approvals.EventRequested, Request: request()})
 	c.reply("alice", bot.Reply{Kind: bot.ReplyText, Private: true, Text: "hello"})
 	rec := httptest.NewRecorder()
-	c.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/transcript", nil))
+	c.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:8080/api/transcript", nil))
 	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /api/transcript = %d %s", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -368,7 +368,7 @@ func TestEventsHeartbeatAndCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		w := &lockedRecorder{rec: httptest.NewRecorder()}
-		req := httptest.NewRequest("GET", "/events", nil).WithContext(ctx)
+		req := httptest.NewRequest("GET", "http://localhost:8080/events", nil).WithContext(ctx)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

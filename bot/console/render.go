@@ -213,14 +213,20 @@ type personView struct {
 
 type pageView struct {
 	Channel string
-	People  []personView
-	Hints   []string
-	Quick   []string
+	// Me is the person the proxy signed in; the page then has no picker.
+	Me     string
+	MeView personView
+	People []personView
+	Hints  []string
+	Quick  []string
 }
 
-func (c *Console) pageView() pageView {
-	v := pageView{Channel: c.opt.Channel, Hints: hints, Quick: quick}
+func (c *Console) pageView(me string) pageView {
+	v := pageView{Channel: c.opt.Channel, Me: me, Hints: hints, Quick: quick}
 	for _, p := range c.opt.People {
+		if me != "" && p.Name != me {
+			continue
+		}
 		var roles []string
 		for _, r := range p.Roles {
 			roles = append(roles, string(r))
@@ -228,7 +234,12 @@ func (c *Console) pageView() pageView {
 		if len(roles) == 0 {
 			roles = []string{"no role"}
 		}
-		v.People = append(v.People, personView{Name: p.Name, Roles: strings.Join(roles, ", ")})
+		pv := personView{Name: p.Name, Roles: strings.Join(roles, ", ")}
+		if me != "" {
+			v.MeView = pv
+			continue
+		}
+		v.People = append(v.People, pv)
 	}
 	return v
 }

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exchops/exchops/approvals"
 )
@@ -19,8 +18,9 @@ func TestRuleTwoApprovalsFromARole(t *testing.T) {
 	people := append(slices.Clone(demoPeople),
 		approvals.Person{Name: "grace", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}},
 		approvals.Person{Name: "heidi", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}})
-	h := newHarnessWith(t, approvals.Policy{People: people, Required: 1, ExpireAfter: 30 * time.Minute, Rules: []approvals.Rule{
-		{Commands: []string{"failover", "drill"}, Required: 2, Approvers: []string{"role:dag-owner"}, SameTeam: true}}})
+	pol := defaultPolicy(people)
+	pol.Rules = []approvals.Rule{{Commands: []string{"failover", "drill"}, Required: 2, Approvers: []string{"role:dag-owner"}, SameTeam: true}}
+	h := newHarnessWith(t, pol, Options{People: people})
 	s := openStream(t, h.srv.URL+"/events", "")
 	v := newView()
 	accepted := func(path string, body any) {

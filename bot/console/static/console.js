@@ -336,14 +336,21 @@
 
   // ---- start ---------------------------------------------------------------------
 
-  let saved = "";
-  try {
-    saved = localStorage.getItem("exchops.person") || "";
-  } catch (e) {
-    // no storage: start with the first person
+  // Signed in through exchops' proxy: the person is fixed and the server knows it.
+  const signed = document.body.dataset.signedIn || "";
+  if (signed) {
+    state.me = signed;
+    document.body.dataset.me = signed;
+  } else {
+    let saved = "";
+    try {
+      saved = localStorage.getItem("exchops.person") || "";
+    } catch (e) {
+      // no storage: start with the first person
+    }
+    const names = people();
+    choose(names.includes(saved) ? saved : names[0] || "");
   }
-  const names = people();
-  choose(names.includes(saved) ? saved : names[0] || "");
   setInterval(refreshTimes, 15000);
   load();
 })();
