@@ -334,7 +334,7 @@ func observe(rep *Report) observation {
 		}
 		if notMounted {
 			add(observed{cond: Condition{Kind: AlertNotMounted, Subject: db.Name, State: "Dismounted", Level: Failure},
-				title: db.Name + " is not mounted",
+				title:  db.Name + " is not mounted",
 				detail: fmt.Sprintf("Database %s is not mounted on any server: its mailboxes are offline.", db.Name),
 				next:   steps(NextStep{"Copy status", "copy status " + db.Name})})
 		}
