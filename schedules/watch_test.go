@@ -24,7 +24,7 @@ func healthyReport(change ...func(*schedules.Report)) *schedules.Report {
 	t := true
 	rep := &schedules.Report{DAG: "E14-DAG", Verdict: schedules.OK,
 		DAGStatus: schedules.DAGStatus{Servers: []string{"EX10-MB01", "EX10-MB02"}, OperationalServers: []string{"EX10-MB01", "EX10-MB02"}},
-		Members: []schedules.MemberHealth{{Server: "EX10-MB01", Operational: true, Read: true}, {Server: "EX10-MB02", Operational: true, Read: true}},
+		Members:   []schedules.MemberHealth{{Server: "EX10-MB01", Operational: true, Read: true}, {Server: "EX10-MB02", Operational: true, Read: true}},
 		Databases: []schedules.DatabaseSummary{
 			{Name: "MB01", MountedOn: "EX10-MB01", Copies: 2, Healthy: 2, Mounted: &t},
 			{Name: "MB02", MountedOn: "EX10-MB02", Copies: 2, Healthy: 2, Mounted: &t},
