@@ -74,7 +74,7 @@ func (c Condition) Key() string { return string(c.Kind) + ":" + strings.ToUpper(
 // WatchState is what the watch holds for one DAG between two reports.
 type WatchState struct {
 	DAG        string      `json:"dag"`
-	Conditions []Condition `json:"conditions,omitempty"` // sorted by Key
+	Conditions []Condition `json:"conditions,omitempty"` // in SortConditions' order
 }
 
 // WatchSettings tune the watch.
@@ -184,6 +184,21 @@ func Watch(prev WatchState, rep *Report, now time.Time, set WatchSettings) ([]Al
 // which waits for its grace time.
 func due(c Condition, now time.Time, set WatchSettings) bool {
 	return c.Kind != AlertSingleCopy || now.Sub(c.Since) >= set.SingleCopyAfter
+}
+
+// SortConditions puts conditions in the order Watch returns them: the verdict first,
+// then by key.
+func SortConditions(cs []Condition) {
+	keys := make([]string, len(cs))
+	byKey := make(map[string]Condition, len(cs))
+	for i, c := range cs {
+		keys[i] = c.Key()
+		byKey[keys[i]] = c
+	}
+	sortKeys(keys)
+	for i, k := range keys {
+		cs[i] = byKey[k]
+	}
 }
 
 // sortKeys puts the verdict first, then the rest by key.
