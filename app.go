@@ -82,6 +82,7 @@ type app struct {
 	slack    *slack.Slack
 	discord  *discord.Discord
 	sched    *schedules.Scheduler
+	watch    *schedules.Watcher // nil unless watch.enabled
 	metrics  *metrics.Metrics
 	server   *http.Server
 	listener net.Listener
@@ -146,12 +147,23 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	env := envFromConfig(cfg)
 	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
-	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env,
-		Publisher: publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
-			return core.Publish(ctx, to, title, text, png)
-		}),
+	publisher := publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+		return core.Publish(ctx, to, title, text, png)
+	})
+	// Every kept health report sets the DAG health gauges on /metrics and, with
+	// watch.enabled, is compared with the one before for alerts.
+	observers := schedules.Observers{a.metrics}
+	if cfg.Watch.Enabled {
+		if a.watch, err = schedules.NewWatcher(schedules.WatchConfig{Store: a.db, Publisher: publisher, To: cfg.Watch.AlertChannels,
+			Settings: schedules.WatchSettings{SingleCopyAfter: time.Duration(cfg.Watch.SingleCopyAfter)},
+			Clock:    o.Clock, Logger: o.Logger.With("component", "watch")}); err != nil {
+			return a, fmt.Errorf("watch: %w", err)
+		}
+		observers = append(observers, a.watch)
+	}
+	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env, Publisher: publisher,
 		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
-		Observer: a.metrics, // every kept health report sets the DAG health gauges on /metrics
+		Observer: observers,
 		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
 			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},
 		Drill: schedules.DrillOptions{Timeout: time.Duration(cfg.Drill.Timeout), Interval: o.DrillInterval}})
@@ -256,6 +268,9 @@ func (a *app) Close() {
 	}
 	if a.sched != nil {
 		a.sched.Stop()
+	}
+	if a.watch != nil {
+		a.watch.Close() // the alerts of the last reports, while the fronts still post
 	}
 	if a.approval != nil {
 		a.approval.Close()

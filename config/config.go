@@ -35,6 +35,7 @@ type Config struct {
 	Schedules []Schedule `yaml:"schedules"`
 	Health    Health     `yaml:"health"`
 	Drill     Drill      `yaml:"drill"`
+	Watch     Watch      `yaml:"watch"`
 
 	// ConsoleHosts are the Host names the console answers to besides loopback ones,
 	// and ConsoleAuth how people sign in to it (console.go: the exposure rules).
@@ -56,6 +57,17 @@ type Health struct {
 // Drill tunes the failover drills.
 type Drill struct {
 	Timeout Duration `yaml:"timeout"` // per move: until the copy is Mounted and the others Healthy
+}
+
+// Watch is the watch on health reports: each report of a DAG is compared with the one
+// before, and what changed is posted to the alert channels, once when it starts and
+// once when it ends.
+type Watch struct {
+	Enabled bool `yaml:"enabled"`
+	// SingleCopyAfter is how long a database may stay below two healthy copies before
+	// it is announced (CheckDatabaseRedundancy.ps1's 20 minutes by default; 0: at once).
+	SingleCopyAfter Duration `yaml:"single_copy_after"`
+	AlertChannels   PostTo   `yaml:"alert_channels"`
 }
 
 // Slack is the Slack app's settings.
@@ -222,6 +234,7 @@ func Default() Config {
 		Approvals: Approvals{Required: 1, ExpireAfter: Duration(30 * time.Minute)},
 		Health:    Health{CopyQueue: commands.DefaultQueueLimit, ReplayQueue: commands.DefaultQueueLimit},
 		Drill:     Drill{Timeout: Duration(5 * time.Minute)},
+		Watch:     Watch{SingleCopyAfter: Duration(20 * time.Minute)},
 		Exchange: Exchange{
 			Version:     2010,
 			SeedTimeout: Duration(commands.DefaultSeedTimeout),
@@ -446,6 +459,12 @@ func (c *Config) Validate() Problems {
 	}
 	if c.Drill.Timeout < Duration(30*time.Second) {
 		add("drill.timeout", "is %s: a switchover needs at least 30s to mount and for the other copies to be Healthy (default 5m)", time.Duration(c.Drill.Timeout))
+	}
+	if c.Watch.SingleCopyAfter < 0 {
+		add("watch.single_copy_after", "is %s: give how long a database may be down to one healthy copy before the alert, such as 20m (0: at once)", time.Duration(c.Watch.SingleCopyAfter))
+	}
+	if c.Watch.Enabled && c.Watch.AlertChannels.Slack == "" && c.Watch.AlertChannels.Discord == "" {
+		add("watch.alert_channels", "names no channel, but watch.enabled is true: give slack, discord or both, e.g. {slack: C0ALERTS}")
 	}
 	if strings.TrimSpace(c.Database) == "" {
 		add("database", "is empty: give the path of the SQLite file")

@@ -188,3 +188,46 @@ func TestMAPIConnectivity(t *testing.T) {
 		}
 	}
 }
+
+// watch: off by default with CheckDatabaseRedundancy.ps1's 20 minutes; on from the
+// file or the environment, with a channel; refused with no channel or a negative
+// grace time, at the key.
+func TestWatchSection(t *testing.T) {
+	for _, tc := range []struct {
+		yaml    string
+		env     []string
+		want    Watch
+		wantKey string // a problem at this key
+	}{
+		{yaml: "", want: Watch{SingleCopyAfter: Duration(20 * time.Minute)}},
+		{yaml: "watch: {enabled: true, alert_channels: {slack: C0ALERTS}}\n",
+			want: Watch{Enabled: true, SingleCopyAfter: Duration(20 * time.Minute), AlertChannels: PostTo{Slack: "C0ALERTS"}}},
+		{yaml: "watch: {enabled: true, single_copy_after: 0s, alert_channels: {discord: \"777\"}}\n",
+			want: Watch{Enabled: true, AlertChannels: PostTo{Discord: "777"}}},
+		{yaml: "watch: {alert_channels: {slack: C0ALERTS}}\n",
+			env:  []string{"EXCHOPS_WATCH_ENABLED=true", "EXCHOPS_WATCH_SINGLE_COPY_AFTER=45m"},
+			want: Watch{Enabled: true, SingleCopyAfter: Duration(45 * time.Minute), AlertChannels: PostTo{Slack: "C0ALERTS"}}},
+		{yaml: "", env: []string{"EXCHOPS_WATCH_ENABLED=true", "EXCHOPS_WATCH_ALERT_CHANNELS_SLACK=C0ALERTS"},
+			want: Watch{Enabled: true, SingleCopyAfter: Duration(20 * time.Minute), AlertChannels: PostTo{Slack: "C0ALERTS"}}},
+		{yaml: "watch: {enabled: true}\n", wantKey: "watch.alert_channels"},
+		{yaml: "watch: {single_copy_after: -5m}\n", wantKey: "watch.single_copy_after"},
+		{yaml: "watch: {single_copy_after: soon}\n", wantKey: "-"},
+		{yaml: "watch: {enabled: true, alert_channel: C0ALERTS}\n", wantKey: "-"},
+	} {
+		c, err := Parse(strings.NewReader(tc.yaml), tc.env)
+		if tc.wantKey != "" {
+			if err == nil {
+				t.Errorf("%q %v accepted", tc.yaml, tc.env)
+			} else if tc.wantKey != "-" && !strings.Contains(err.Error(), tc.wantKey+": ") {
+				t.Errorf("%q: %v, want a problem at %s", tc.yaml, err, tc.wantKey)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q %v: %v", tc.yaml, tc.env, err)
+		}
+		if c.Watch != tc.want {
+			t.Errorf("%q %v: watch %+v, want %+v", tc.yaml, tc.env, c.Watch, tc.want)
+		}
+	}
+}
