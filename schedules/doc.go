@@ -8,5 +8,8 @@
 // carries out EXCHANGE.md's safe failover drill, one database at a time, under the
 // DAG's lock, and returns a Scorecard. Scheduler runs both on robfig/cron, posts
 // through a Publisher (the bot fans out to Slack and Discord), keeps what it did in a
-// Store (SQLite), and reports the runs it missed while exchops was down.
+// Store (SQLite), and reports the runs it missed while exchops was down. Watch
+// compares each kept report with the DAG's state after the one before, and a Watcher
+// (an Observer) posts what changed to the alert channels, once when it starts and once
+// when it ends.
 package schedules
