@@ -3,9 +3,8 @@ package schedules
 // The watch: every kept health report of a DAG is compared with what the watcher
 // holds from the report before it, and what changed becomes alerts, posted once when
 // a condition opens and once when it clears, never again while it lasts. Watch is the
-// pure engine (state in, report in, alerts and state out); Watcher (watcher.go... see
-// watch_run.go) runs it on the reports the scheduler keeps, stores its state and
-// posts.
+// pure engine (state in, report in, alerts and state out); Watcher (watch_run.go)
+// runs it on the reports the scheduler keeps, stores its state and posts.
 
 import (
 	"fmt"
