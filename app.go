@@ -69,6 +69,13 @@ func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Serve
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
+// chatPlatforms are the registered names of the chat platforms exchops has a front
+// for, besides the console: the keys of people's ids (approvals.Person.IDs) and of a
+// schedule's channels (schedules.Entry.PostTo), and the platform label of the posts on
+// /metrics. Each is its front's Platform() and its section's key in the configuration
+// (config.Person.IDs, config.PostTo.Channels); TestChatPlatforms checks both.
+var chatPlatforms = []string{"slack", "discord"}
+
 // app is a running exchops: every piece, built in dependency order and closed in the
 // reverse order.
 type app struct {
@@ -99,7 +106,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	a = &app{log: o.Logger, metrics: metrics.New(), served: make(chan error, 1)}
+	a = &app{log: o.Logger, metrics: metrics.New(chatPlatforms...), served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -147,7 +154,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
 	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env,
-		Publisher: publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+		Poster: publisherFunc(func(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 			return core.Publish(ctx, to, title, text, png)
 		}),
 		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
@@ -408,9 +415,9 @@ func lookupEnv(env []string, name string) string {
 
 // publisherFunc adapts the core's Publish, built after the scheduler, to
 // schedules.Publisher.
-type publisherFunc func(ctx context.Context, to config.PostTo, title, text string, png []byte) error
+type publisherFunc func(ctx context.Context, to map[string]string, title, text string, png []byte) error
 
-func (f publisherFunc) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (f publisherFunc) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	return f(ctx, to, title, text, png)
 }
 

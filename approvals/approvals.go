@@ -51,8 +51,9 @@ func (s Status) Final() bool {
 	return true
 }
 
-// Origin says where something came from: the chat platform, the channel and the
-// platform's user id. Platform is "console", "slack", "discord" or "schedule".
+// Origin says where something came from: the chat platform (a front's registered
+// name, or "schedule" for exchops' own schedules), the channel and the platform's
+// user id.
 type Origin struct {
 	Platform string `json:"platform"`
 	Channel  string `json:"channel,omitempty"`

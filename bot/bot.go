@@ -19,7 +19,6 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/metrics"
 	"github.com/exchops/exchops/runners"
 )
@@ -468,7 +467,7 @@ func Unfence(text string) string {
 // Publish posts a report to the channels to names, on every front that can publish,
 // and always to the console when it runs (it shows everything). It fails only when
 // no named channel could take the report.
-func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (c *Core) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	c.mu.RLock()
 	fronts := append([]Front(nil), c.fronts...)
 	c.mu.RUnlock()
@@ -479,13 +478,8 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		if !ok {
 			continue
 		}
-		var channel string
-		switch f.Platform() {
-		case "slack":
-			channel = to.Slack
-		case "discord":
-			channel = to.Discord
-		case "console":
+		channel := to[f.Platform()]
+		if f.Platform() == "console" {
 			channel = "console"
 		}
 		if channel == "" {
@@ -503,11 +497,10 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		}
 	}
 	want := 0
-	if to.Slack != "" {
-		want++
-	}
-	if to.Discord != "" {
-		want++
+	for platform, channel := range to {
+		if channel != "" && platform != "console" {
+			want++
+		}
 	}
 	if want > named {
 		errs = append(errs, fmt.Errorf("%d of the channels named have no running front (is that platform configured?)", want-named))

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -43,15 +45,17 @@ const RefusedNeedsApproval = approvals.RefusedNeedsApproval
 
 // Entry is one schedule.
 type Entry struct {
-	Name     string        `json:"name"`
-	Spec     string        `json:"spec"`               // the cron fields, without a zone prefix
-	TimeZone string        `json:"timezone,omitempty"` // "" is the scheduler's default zone
-	Job      string        `json:"job"`                // JobHealth or JobDrill
-	DAG      string        `json:"dag"`
-	PostTo   config.PostTo `json:"post_to"`
-	Source   string        `json:"source"`             // SourceConfig or SourceChat
-	AddedBy  string        `json:"added_by,omitempty"` // the person, for SourceChat
-	AddedAt  time.Time     `json:"added_at,omitzero"`
+	Name     string `json:"name"`
+	Spec     string `json:"spec"`               // the cron fields, without a zone prefix
+	TimeZone string `json:"timezone,omitempty"` // "" is the scheduler's default zone
+	Job      string `json:"job"`                // JobHealth or JobDrill
+	DAG      string `json:"dag"`
+	// PostTo are the channels it posts to, by the registered name of the chat
+	// platform each is on.
+	PostTo  map[string]string `json:"post_to,omitempty"`
+	Source  string            `json:"source"`             // SourceConfig or SourceChat
+	AddedBy string            `json:"added_by,omitempty"` // the person, for SourceChat
+	AddedAt time.Time         `json:"added_at,omitzero"`
 }
 
 // Store keeps schedules added in chat, when each schedule last ran, the health
@@ -83,27 +87,20 @@ var (
 	ErrNotFound = errors.New("no such schedule")
 )
 
-// Publisher posts what schedules have to say into the schedule's channels; the bot
-// implements it by fanning out to its chat fronts. png, when not nil, is a chart to
-// attach. An error is logged; the post is the Publisher's to retry.
-type Publisher interface {
-	Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error
-}
-
-// ThreadPublisher is a Publisher that can also post a drill's progress as it happens,
-// as replies under a first message. Without it, the progress is part of the final
-// post.
-type ThreadPublisher interface {
-	Publisher
-	StartThread(ctx context.Context, to config.PostTo, title, text string) (reply func(ctx context.Context, text string) error, err error)
+// Poster posts what schedules have to say into a schedule's channels (Entry.PostTo);
+// the bot implements it by handing each channel to its platform's front. png, when
+// not nil, is a chart to attach. An error is logged; the post is the Poster's to
+// retry.
+type Poster interface {
+	Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error
 }
 
 // Config is what a Scheduler needs.
 type Config struct {
-	Store     Store
-	Runner    Runner
-	Env       commands.Env
-	Publisher Publisher
+	Store  Store
+	Runner Runner
+	Env    commands.Env
+	Poster Poster
 	// Schedules are the configuration file's.
 	Schedules []config.Schedule
 	// Location is the zone of schedules that name none (default time.Local).
@@ -156,8 +153,8 @@ type job struct {
 // New checks the configuration's schedules and returns a scheduler; nothing runs
 // until Start.
 func New(cfg Config) (*Scheduler, error) {
-	if cfg.Store == nil || cfg.Publisher == nil || cfg.Runner == nil {
-		return nil, errors.New("schedules: a Store, a Publisher and a Runner are required")
+	if cfg.Store == nil || cfg.Poster == nil || cfg.Runner == nil {
+		return nil, errors.New("schedules: a Store, a Poster and a Runner are required")
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.Local
@@ -180,7 +177,7 @@ func New(cfg Config) (*Scheduler, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var errs []error
 	for i, cs := range cfg.Schedules {
-		e := Entry{Name: cs.Name, Spec: cs.Cron, TimeZone: cs.Timezone, Job: cs.Job, DAG: cs.DAG, PostTo: cs.PostTo, Source: SourceConfig}
+		e := Entry{Name: cs.Name, Spec: cs.Cron, TimeZone: cs.Timezone, Job: cs.Job, DAG: cs.DAG, PostTo: cs.PostTo.Channels(), Source: SourceConfig}
 		j, err := s.newJob(e)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedules[%d] (%s): %w", i, cs.Name, err))
@@ -215,7 +212,7 @@ func (s *Scheduler) newJob(e Entry) (*job, error) {
 		return nil, fmt.Errorf("%q is not a DAG name: it must be %s", e.DAG, commands.KindDAG.Rule())
 	}
 	e.DAG = inv.Value("dag")
-	for _, ch := range []string{e.PostTo.Slack, e.PostTo.Discord} {
+	for _, ch := range e.PostTo {
 		if len(ch) > 80 || strings.IndexFunc(ch, func(r rune) bool {
 			return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 		}) >= 0 {
@@ -443,19 +440,6 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 		log = append(log, line)
 		mu.Unlock()
 	}
-	if tp, ok := s.cfg.Publisher.(ThreadPublisher); ok {
-		reply, err := tp.StartThread(ctx, e.PostTo, "Failover drill of "+e.DAG, fmt.Sprintf("Failover drill of %s (schedule %s) starting: progress follows in this thread.", e.DAG, e.Name))
-		if err != nil {
-			s.log.Error("posting the drill's first message", "schedule", e.Name, "err", err)
-		} else {
-			say = func(line string) {
-				if err := reply(ctx, line); err != nil {
-					s.log.Error("posting the drill's progress", "schedule", e.Name, "err", err)
-				}
-			}
-			log = nil
-		}
-	}
 	sc, err := Drill(ctx, s.cfg.Runner, s.cfg.Env, e.DAG, s.cfg.Drill, say)
 	if sc == nil {
 		s.log.Error("drill could not start", "schedule", e.Name, "err", err)
@@ -485,8 +469,8 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 	s.publish(context.WithoutCancel(ctx), e.PostTo, fmt.Sprintf("Failover drill of %s: %s", sc.DAG, sc.Outcome), text, nil)
 }
 
-func (s *Scheduler) publish(ctx context.Context, to config.PostTo, title, text string, png []byte) {
-	if err := s.cfg.Publisher.Publish(ctx, to, title, text, png); err != nil {
+func (s *Scheduler) publish(ctx context.Context, to map[string]string, title, text string, png []byte) {
+	if err := s.cfg.Poster.Publish(ctx, to, title, text, png); err != nil {
 		s.log.Error("posting", "title", title, "err", err)
 	}
 }
@@ -660,9 +644,9 @@ func needsApproval(verb string) error {
 	return &approvals.Refusal{Code: RefusedNeedsApproval, Msg: verb + " a drill schedule needs a second admin's approval, like any change."}
 }
 
-// EntryFrom builds the Entry of a `schedule add` invocation typed on platform
-// ("slack", "discord", ...) in channel here: the channel argument, or here when it
-// is absent, becomes the schedule's channel on that platform.
+// EntryFrom builds the Entry of a `schedule add` invocation typed on platform (a
+// chat front's registered name) in channel here: the channel argument, or here when
+// it is absent, becomes the schedule's channel on that platform.
 func EntryFrom(inv *commands.Invocation, platform, here string) (Entry, error) {
 	if inv == nil || inv.Spec == nil || inv.Spec.Name != "schedule add" {
 		return Entry{}, errors.New("schedules: not a schedule add command")
@@ -672,11 +656,8 @@ func EntryFrom(inv *commands.Invocation, platform, here string) (Entry, error) {
 	if ch == "" {
 		ch = here
 	}
-	switch platform {
-	case "slack":
-		e.PostTo.Slack = ch
-	case "discord":
-		e.PostTo.Discord = ch
+	if platform != "" && ch != "" {
+		e.PostTo = map[string]string{platform: ch}
 	}
 	return e, nil
 }
@@ -703,13 +684,14 @@ func describe(e Entry) string {
 	return "health report of " + e.DAG
 }
 
-func channels(p config.PostTo) string {
+// channels lists a schedule's channels for people, platforms in name order:
+// "discord 555, slack C0OPS".
+func channels(to map[string]string) string {
 	var out []string
-	if p.Slack != "" {
-		out = append(out, "slack "+p.Slack)
-	}
-	if p.Discord != "" {
-		out = append(out, "discord "+p.Discord)
+	for _, platform := range slices.Sorted(maps.Keys(to)) {
+		if to[platform] != "" {
+			out = append(out, platform+" "+to[platform])
+		}
 	}
 	return orDash(strings.Join(out, ", "))
 }

@@ -2,6 +2,7 @@ package schedules_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -11,9 +12,19 @@ import (
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/schedules"
+	"go.yaml.in/yaml/v3"
 )
 
-var ops = config.PostTo{Slack: "C0OPS"}
+var ops = postTo("{slack: C0OPS}")
+
+// postTo reads a schedule's post_to as the configuration file writes it.
+func postTo(text string) config.PostTo {
+	var p config.PostTo
+	if err := yaml.Unmarshal([]byte(text), &p); err != nil {
+		panic(err)
+	}
+	return p
+}
 
 func dailyHealth(spec string) config.Schedule {
 	return config.Schedule{Name: "daily-health", Cron: spec, Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: ops}
@@ -32,8 +43,8 @@ func newBench(t *testing.T, cfg schedules.Config) *bench {
 	if cfg.Store == nil {
 		cfg.Store = b.store
 	}
-	if cfg.Publisher == nil {
-		cfg.Publisher = b.pub
+	if cfg.Poster == nil {
+		cfg.Poster = b.pub
 	}
 	if cfg.Runner == nil {
 		cfg.Runner = b.runner
@@ -89,7 +100,7 @@ func TestDailyScheduleAcrossDaylightSaving(t *testing.T) {
 				var got []string
 				for _, p := range b.pub.titled("E14-DAG replication health") {
 					got = append(got, p.At.In(berlin).Format("2006-01-02 15:04 MST"))
-					if p.To != ops || p.PNG == nil || !strings.Contains(p.Text, "E14-DAG replication health: OK") {
+					if !reflect.DeepEqual(p.To, ops.Channels()) || p.PNG == nil || !strings.Contains(p.Text, "E14-DAG replication health: OK") {
 						t.Errorf("post at %s: to %+v, %d bytes of chart, text:\n%s", p.At, p.To, len(p.PNG), p.Text)
 					}
 				}
@@ -146,7 +157,7 @@ func TestMissedRunsAreReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC) // 10:00 in Berlin
 		sleepUntil(now)
-		weekly := config.Schedule{Name: "weekly-health", Cron: "0 3 * * SUN", Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: config.PostTo{Discord: "555"}}
+		weekly := config.Schedule{Name: "weekly-health", Cron: "0 3 * * SUN", Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}
 		fresh := config.Schedule{Name: "fresh", Cron: "0 7 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops}
 		b := newBench(t, schedules.Config{Schedules: []config.Schedule{dailyHealth("0 7 * * *"), weekly, fresh}})
 		ctx := t.Context()
@@ -164,7 +175,7 @@ func TestMissedRunsAreReported(t *testing.T) {
 		}
 		wantContains(t, "the note", daily[0].Text, "missed 3 runs", "the first at 2026-11-23 07:00 CET", "the last at 2026-11-25 07:00 CET", "next run is at 2026-11-26 07:00 CET")
 		weeklyNote := b.pub.titled("Missed: weekly-health")
-		if len(weeklyNote) != 1 || weeklyNote[0].To.Discord != "555" {
+		if len(weeklyNote) != 1 || weeklyNote[0].To["discord"] != "555" {
 			t.Fatalf("missed notes for weekly-health: %+v", weeklyNote)
 		}
 		wantContains(t, "the note", weeklyNote[0].Text, "missed at 2026-11-22 03:00 CET")
@@ -229,7 +240,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		{Name: "daily", Cron: "0 7 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops},
 		{Name: "DAILY", Cron: "0 8 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops},
 	}
-	_, err := schedules.New(schedules.Config{Store: newMemStore(), Publisher: &recorder{}, Runner: &fakeRunner{}, Schedules: bad})
+	_, err := schedules.New(schedules.Config{Store: newMemStore(), Poster: &recorder{}, Runner: &fakeRunner{}, Schedules: bad})
 	if err == nil {
 		t.Fatal("New accepted a bad configuration")
 	}
@@ -247,7 +258,7 @@ func TestAddListRemove(t *testing.T) {
 			{Name: "vera", Roles: []approvals.Role{approvals.RoleViewer}},
 		}}
 		b := newBench(t, schedules.Config{Policy: pol, Location: time.UTC,
-			Schedules: []config.Schedule{dailyHealth("0 7 * * *"), {Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: config.PostTo{Discord: "555"}}}})
+			Schedules: []config.Schedule{dailyHealth("0 7 * * *"), {Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}}})
 		ctx := t.Context()
 		if err := b.s.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -270,7 +281,7 @@ func TestAddListRemove(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantContains(t, "the answer", msg, "Added noon-health: health report of E14-DAG", "the first run is at 2026-11-25 12:00 CET")
-		if got, _ := b.store.Schedules(ctx); len(got) != 1 || got[0].PostTo.Slack != "C0HERE" || got[0].Spec != "0 12 * * MON-FRI" || got[0].TimeZone != "Europe/Berlin" || got[0].AddedBy != "alice" {
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 || got[0].PostTo["slack"] != "C0HERE" || got[0].Spec != "0 12 * * MON-FRI" || got[0].TimeZone != "Europe/Berlin" || got[0].AddedBy != "alice" {
 			t.Errorf("stored: %+v", got)
 		}
 
@@ -311,7 +322,7 @@ func TestAddListRemove(t *testing.T) {
 
 		// The added schedule runs.
 		sleepUntil(time.Date(2026, 11, 25, 11, 0, 30, 0, time.UTC))
-		if got := b.pub.titled("E14-DAG replication health"); len(got) != 1 || got[0].To.Slack != "C0HERE" {
+		if got := b.pub.titled("E14-DAG replication health"); len(got) != 1 || got[0].To["slack"] != "C0HERE" {
 			t.Errorf("posts after noon in Berlin: %+v", b.pub.all())
 		}
 
@@ -347,8 +358,8 @@ func TestChatSchedulesAreLoadedAtStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 		st := newMemStore()
-		st.AddSchedule(t.Context(), schedules.Entry{Name: "kept", Spec: "0 10 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops, Source: schedules.SourceChat, AddedBy: "alice"})
-		st.AddSchedule(t.Context(), schedules.Entry{Name: "broken", Spec: "CRON_TZ=UTC", Job: "health", DAG: "E14-DAG", PostTo: ops})
+		st.AddSchedule(t.Context(), schedules.Entry{Name: "kept", Spec: "0 10 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops.Channels(), Source: schedules.SourceChat, AddedBy: "alice"})
+		st.AddSchedule(t.Context(), schedules.Entry{Name: "broken", Spec: "CRON_TZ=UTC", Job: "health", DAG: "E14-DAG", PostTo: ops.Channels()})
 		b := newBench(t, schedules.Config{Store: st})
 		if err := b.s.Start(t.Context()); err != nil {
 			t.Fatal(err)
