@@ -166,12 +166,11 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		return a, fmt.Errorf("schedules: %w", err)
 	}
 	a.approval = approvals.New(a.db, a.runner, policy, approvals.Options{
-		Clock:    o.Clock,
-		Env:      env,
-		Logger:   o.Logger.With("component", "approvals"),
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
-		Actions: map[string]approvals.Action{"schedule add": a.sched.Approved, "schedule remove": a.sched.Approved,
-			"drill": a.sched.DrillNow},
+		Clock:      o.Clock,
+		Env:        env,
+		Logger:     o.Logger.With("component", "approvals"),
+		Notifier:   approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
+		Procedures: a.sched, // drills and drill schedule changes, once approved
 	})
 	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics, Schedules: a.sched,
 		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})

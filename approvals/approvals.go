@@ -119,10 +119,14 @@ type Request struct {
 	Wait     *commands.Wait
 	Lock     string
 	Findings []commands.Finding
-	Hash     string // PlanHash of the plan and findings at request time
-	Required int    // approvals needed from people other than the requester
-	Status   Status
-	Reason   string // why it is in its status, for people ("denied by bob: not today")
+	// Procedure, when not nil, is what the run carries out instead of Steps, with its
+	// typed arguments as they were approved (a drill, a change to the schedules). It
+	// is run as stored: the command text is not read again.
+	Procedure *commands.Procedure
+	Hash      string // PlanHash of the plan and findings at request time
+	Required  int    // approvals needed from people other than the requester
+	Status    Status
+	Reason    string // why it is in its status, for people ("denied by bob: not today")
 
 	// Approvers and ExcludedTeam are the request's rule as it was when the request was
 	// made, so that a configuration change does not move what a pending request
@@ -243,8 +247,8 @@ var ErrNotFound = errors.New("no such request")
 // update was not applied; retrying the same change would fail again.
 var ErrConflict = errors.New("the request changed while it was being updated")
 
-// Executor carries out plans: the bot wires the WinRM runner into it.
-type Executor interface {
+// Runner carries out plans: main wires the WinRM runner into it.
+type Runner interface {
 	// Preflight runs the plan's read-only checks and judges them with Plan.Evaluate.
 	Preflight(ctx context.Context, p *commands.Plan) (commands.Findings, error)
 	// Execute runs the plan's steps in order under lock (none when ""), then polls its
@@ -307,9 +311,6 @@ const (
 	RefusedNothingToDo   RefusalCode = "nothing to do"   // the organisation is already so
 	RefusedNotFound      RefusalCode = "no such request" // a mistyped id
 	RefusedUnavailable   RefusalCode = "unavailable"     // the preflight could not read the organisation
-	// RefusedNeedsApproval: the command changes something exchops owns (a drill
-	// schedule) and must be requested and approved like a change to Exchange.
-	RefusedNeedsApproval RefusalCode = "needs approval"
 )
 
 // Refusal is the error for anything a person was not allowed to do, or that could

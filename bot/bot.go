@@ -87,7 +87,7 @@ type Front interface {
 // Config is what the core needs.
 type Config struct {
 	Approvals *approvals.Service
-	Executor  approvals.Executor // runs read-only commands; approvals uses its own
+	Executor  approvals.Runner // runs read-only commands; approvals uses its own
 	Env       commands.Env
 	Metrics   *metrics.Metrics // may be nil
 	Schedules Schedules        // may be nil: schedule commands then say so
@@ -98,7 +98,9 @@ type Config struct {
 // Schedules is what the core needs of the scheduler: the schedule commands and the
 // health report on demand. schedules.Scheduler implements it.
 type Schedules interface {
-	Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, error)
+	// Command answers a schedule command, or returns the procedure to file as a
+	// request when the change needs approval (a drill schedule).
+	Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, *commands.Procedure, error)
 	HealthReport(ctx context.Context, dag string) (text string, png []byte, err error)
 }
 
@@ -199,7 +201,7 @@ func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
 	case spec.ReadOnly:
 		c.readOnly(ctx, person, parsed, reply)
 	default:
-		c.change(ctx, person.Name, origin, parsed, reply)
+		c.change(ctx, person.Name, origin, parsed, nil, reply)
 	}
 }
 
@@ -299,9 +301,9 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 			reply(Reply{Kind: ReplyError, Private: true, Text: "Schedules are not running in this exchops."})
 			return
 		}
-		text, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
-		if ref := approvals.RefusalOf(err); ref != nil && ref.Code == approvals.RefusedNeedsApproval {
-			c.change(ctx, person, origin, inv, reply) // a drill schedule: a request like any change
+		text, proc, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
+		if err == nil && proc != nil {
+			c.change(ctx, person, origin, inv, proc, reply) // a drill schedule: a request like any change
 			return
 		}
 		if err != nil {
@@ -366,13 +368,13 @@ func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *comma
 
 // change runs the preflight and, when the organisation can take the change, files the
 // request; approvals announces it, so the card reaches every front.
-func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, proc *commands.Procedure, reply Respond) {
 	reply(Reply{Kind: ReplyWorking, Private: true, Text: "Planning " + inv.Text + ": reading the organisation first…"})
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
 		ctx := context.WithoutCancel(ctx)
-		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Invocation: inv})
+		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Invocation: inv, Procedure: proc})
 		if err != nil {
 			c.refuse(err, reply)
 			return

@@ -1145,6 +1145,10 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	}
 	// Every database's copies: evalDrill keeps those of the DAG's databases (the
 	// endpoint cannot filter the pipeline, and copy status carries no DAG).
+	proc, err := NewProcedure(ProcedureDrill, DrillArgs{DAG: dag})
+	if err != nil {
+		return nil, err
+	}
 	pre := append(dagReads(dag, append(append([]string(nil), colsDatabases...), "*ReplayLagTimes", "*TruncationLagTimes")),
 		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
@@ -1155,7 +1159,8 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
 			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to the server it was on. " +
 			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
-		evaluate: func(r []Tables) Findings { return evalDrill(r, dag, env) },
+		CarriedOutBy: proc,
+		evaluate:     func(r []Tables) Findings { return evalDrill(r, dag, env) },
 	}, nil
 }
 

@@ -313,6 +313,15 @@ func bind(s *Spec, toks []token) (*Invocation, error) {
 			next++
 		}
 	}
+	return build(s, raw)
+}
+
+// build checks the values of s's arguments (raw, by name) against their kinds and
+// returns the invocation with its canonical text.
+func build(s *Spec, raw map[string]string) (*Invocation, error) {
+	fail := func(arg, value, rule string) error {
+		return &UsageError{Command: s.Name, Arg: arg, Value: shown(value), Rule: rule, Usage: s.Usage()}
+	}
 	inv := &Invocation{Spec: s, Args: map[string]string{}}
 	var text []string
 	text = append(text, s.Name)

@@ -270,8 +270,10 @@ type Plan struct {
 	Lock string
 	Wait *Wait // nil when the steps' end is the change's end
 	// Procedure, for a change whose scripts are decided while it runs (a failover
-	// drill), says for people what will run instead of Steps.
-	Procedure string
+	// drill), says for people what will run instead of Steps; CarriedOutBy is that
+	// procedure with its typed arguments, what an approval stores and runs.
+	Procedure    string
+	CarriedOutBy *Procedure
 	// Decided, for a change whose steps the preflight decides (Findings.Steps), says
 	// for people what they will be before the preflight has run (`exchops plan`).
 	// A plan may instead hold Steps with placeholders that are not PowerShell (nlb

@@ -39,9 +39,18 @@ const (
 	drillRunLimit  = 6 * time.Hour
 )
 
-// RefusedNeedsApproval is the refusal code for adding or removing a drill schedule
-// without approval: the bot then files it as a request.
-const RefusedNeedsApproval = approvals.RefusedNeedsApproval
+// The procedures (commands.Procedure kinds) of the schedule changes that need a
+// second admin's approval: adding a drill schedule (Args: the Entry) and removing one
+// (Args: RemoveArgs). Perform carries them out once approved.
+const (
+	ProcedureAddSchedule    = "schedule add"
+	ProcedureRemoveSchedule = "schedule remove"
+)
+
+// RemoveArgs are the arguments of ProcedureRemoveSchedule.
+type RemoveArgs struct {
+	Name string `json:"name"`
+}
 
 // Entry is one schedule.
 type Entry struct {
@@ -207,7 +216,7 @@ func (s *Scheduler) newJob(e Entry) (*job, error) {
 	if e.Job != JobHealth && e.Job != JobDrill {
 		return nil, fmt.Errorf("the job %q is not %s or %s", e.Job, JobHealth, JobDrill)
 	}
-	inv, err := commands.Parse(e.Job + " " + e.DAG)
+	inv, err := commands.Drill(e.DAG) // a health report's DAG is checked the same way
 	if err != nil || inv.Value("dag") == "" {
 		return nil, fmt.Errorf("%q is not a DAG name: it must be %s", e.DAG, commands.KindDAG.Rule())
 	}
@@ -534,22 +543,23 @@ func (s *Scheduler) zoneName(e Entry) string {
 }
 
 // Add is `schedule add`: a health schedule starts at once; a drill schedule needs a
-// second admin's approval, so it is refused with a *approvals.Refusal of code
-// RefusedNeedsApproval (the bot files it as a request; once approved, AddApproved
-// adds it). Other refusals are *approvals.Refusal too; a bad spec is a
-// *commands.UsageError. It returns a sentence for the person.
-func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, error) {
+// second admin's approval, so nothing is added and Add returns the procedure to file
+// as a request instead (ProcedureAddSchedule; once approved, Perform adds it).
+// Refusals are *approvals.Refusal; a bad spec is a *commands.UsageError. It returns a
+// sentence for the person.
+func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, *commands.Procedure, error) {
 	return s.add(ctx, person, e, false)
 }
 
 // AddApproved adds a schedule whose request was approved: a drill schedule too.
 func (s *Scheduler) AddApproved(ctx context.Context, requester string, e Entry) (string, error) {
-	return s.add(ctx, requester, e, true)
+	msg, _, err := s.add(ctx, requester, e, true)
+	return msg, err
 }
 
-func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bool) (string, error) {
+func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bool) (string, *commands.Procedure, error) {
 	if err := s.mayChange(person, "schedule add"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	e.Source, e.AddedBy, e.AddedAt = SourceChat, person, s.cfg.Now().UTC()
 	j, err := s.newJob(e)
@@ -557,25 +567,28 @@ func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bo
 		var se *SpecError
 		if errors.As(err, &se) {
 			u := commands.Lookup("schedule add")
-			return "", &commands.UsageError{Command: "schedule add", Arg: "cron", Value: se.Spec, Rule: "is not valid: " + se.Msg, Usage: u.Usage()}
+			return "", nil, &commands.UsageError{Command: "schedule add", Arg: "cron", Value: se.Spec, Rule: "is not valid: " + se.Msg, Usage: u.Usage()}
 		}
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: "this schedule cannot be added: " + err.Error()}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: "this schedule cannot be added: " + err.Error()}
 	}
 	e = j.entry
 	s.mu.Lock()
 	taken := s.jobs[key(e.Name)]
 	s.mu.Unlock()
 	if taken != nil {
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already (from the %s): choose another name, or remove it first.", taken.entry.Name, sourceWord(taken.entry.Source))}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already (from the %s): choose another name, or remove it first.", taken.entry.Name, sourceWord(taken.entry.Source))}
 	}
 	if e.Job == JobDrill && !approved {
-		return "", needsApproval("adding")
+		asked := e
+		asked.Source, asked.AddedBy, asked.AddedAt = "", "", time.Time{}
+		proc, err := commands.NewProcedure(ProcedureAddSchedule, asked)
+		return "", proc, err
 	}
 	if err := s.cfg.Store.AddSchedule(ctx, e); err != nil {
 		if errors.Is(err, ErrExists) {
-			return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already: choose another name.", e.Name)}
+			return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already: choose another name.", e.Name)}
 		}
-		return "", fmt.Errorf("schedules: keeping the schedule: %w", err)
+		return "", nil, fmt.Errorf("schedules: keeping the schedule: %w", err)
 	}
 	// Its record starts now, so a run missed from here on is reported.
 	if err := s.cfg.Store.SetLastRun(ctx, e.Name, s.cfg.Now()); err != nil {
@@ -591,38 +604,40 @@ func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bo
 	if next := j.p.sched.Next(s.cfg.Now()); !next.IsZero() {
 		msg += "; the first run is at " + j.local(next)
 	}
-	return msg + ".", nil
+	return msg + ".", nil, nil
 }
 
 // Remove is `schedule remove`: a health schedule added in chat goes at once; a
-// drill schedule needs approval (as in Add; RemoveApproved then removes it); a
-// schedule from the configuration file is removed there.
-func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, error) {
+// drill schedule needs approval (as in Add: Remove returns ProcedureRemoveSchedule to
+// file as a request); a schedule from the configuration file is removed there.
+func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, *commands.Procedure, error) {
 	return s.remove(ctx, person, name, false)
 }
 
 // RemoveApproved removes a schedule whose removal was approved: a drill schedule too.
 func (s *Scheduler) RemoveApproved(ctx context.Context, requester, name string) (string, error) {
-	return s.remove(ctx, requester, name, true)
+	msg, _, err := s.remove(ctx, requester, name, true)
+	return msg, err
 }
 
-func (s *Scheduler) remove(ctx context.Context, person, name string, approved bool) (string, error) {
+func (s *Scheduler) remove(ctx context.Context, person, name string, approved bool) (string, *commands.Procedure, error) {
 	if err := s.mayChange(person, "schedule remove"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	s.mu.Lock()
 	j := s.jobs[key(name)]
 	s.mu.Unlock()
 	switch {
 	case j == nil:
-		return "", &approvals.Refusal{Code: approvals.RefusedNotFound, Msg: fmt.Sprintf("there is no schedule %s: `schedule list` shows them.", name)}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedNotFound, Msg: fmt.Sprintf("there is no schedule %s: `schedule list` shows them.", name)}
 	case j.entry.Source == SourceConfig:
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("%s comes from the configuration file: remove it there and restart exchops.", j.entry.Name)}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("%s comes from the configuration file: remove it there and restart exchops.", j.entry.Name)}
 	case j.entry.Job == JobDrill && !approved:
-		return "", needsApproval("removing")
+		proc, err := commands.NewProcedure(ProcedureRemoveSchedule, RemoveArgs{Name: j.entry.Name})
+		return "", proc, err
 	}
 	if err := s.cfg.Store.RemoveSchedule(ctx, j.entry.Name); err != nil && !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("schedules: removing the schedule: %w", err)
+		return "", nil, fmt.Errorf("schedules: removing the schedule: %w", err)
 	}
 	s.mu.Lock()
 	delete(s.jobs, key(name))
@@ -630,7 +645,7 @@ func (s *Scheduler) remove(ctx context.Context, person, name string, approved bo
 		s.cron.Remove(j.id)
 	}
 	s.mu.Unlock()
-	return fmt.Sprintf("Removed %s (%s).", j.entry.Name, describe(j.entry)), nil
+	return fmt.Sprintf("Removed %s (%s).", j.entry.Name, describe(j.entry)), nil, nil
 }
 
 func (s *Scheduler) mayChange(person, command string) error {
@@ -638,10 +653,6 @@ func (s *Scheduler) mayChange(person, command string) error {
 		return nil
 	}
 	return s.cfg.Policy.MayRun(person, false, command)
-}
-
-func needsApproval(verb string) error {
-	return &approvals.Refusal{Code: RefusedNeedsApproval, Msg: verb + " a drill schedule needs a second admin's approval, like any change."}
 }
 
 // EntryFrom builds the Entry of a `schedule add` invocation typed on platform (a

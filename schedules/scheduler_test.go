@@ -274,7 +274,11 @@ func TestAddListRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return b.s.Add(ctx, person, e)
+			msg, proc, err := b.s.Add(ctx, person, e)
+			if proc != nil {
+				t.Errorf("%s by %s: a procedure to request (%s %s), want an answer", text, person, proc.Kind, proc.Args)
+			}
+			return msg, err
 		}
 		msg, err := add("alice", `schedule add noon-health "CRON_TZ=Europe/Berlin 0 12 * * MON-FRI" health e14-dag`, "slack", "C0HERE")
 		if err != nil {
@@ -289,7 +293,6 @@ func TestAddListRemove(t *testing.T) {
 			person, text, code, mention string
 		}{
 			{"vera", `schedule add v "0 7 * * *" health E14-DAG`, string(approvals.RefusedRole), "admin role"},
-			{"alice", `schedule add weekly "0 3 * * SUN" drill E14-DAG C0OPS`, string(schedules.RefusedNeedsApproval), "needs a second admin's approval"},
 			{"alice", `schedule add noon-health "0 13 * * *" health E14-DAG`, string(approvals.RefusedBlocked), "exists already (from the chat)"},
 			{"alice", `schedule add Daily-Health "0 13 * * *" health E14-DAG`, string(approvals.RefusedBlocked), "exists already (from the configuration file)"},
 			{"alice", `schedule add x "0 7 * * *" health E14-DAG "#ops channel"`, string(approvals.RefusedBlocked), "is not a channel id"},
@@ -300,6 +303,23 @@ func TestAddListRemove(t *testing.T) {
 			if ref == nil || string(ref.Code) != r.code || !strings.Contains(ref.Msg, r.mention) {
 				t.Errorf("%s by %s: %v (%+v); want a refusal %q mentioning %q", r.text, r.person, err, ref, r.code, r.mention)
 			}
+		}
+		// A drill schedule is not added: it comes back as the procedure to request.
+		inv, err := commands.Parse(`schedule add weekly "CRON_TZ=UTC 0 3 * * SUN" drill E14-DAG C0OPS`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := schedules.EntryFrom(inv, "slack", "C0HERE")
+		msg, proc, err := b.s.Add(ctx, "alice", e)
+		var asked schedules.Entry
+		if err != nil || msg != "" || proc == nil || proc.Kind != schedules.ProcedureAddSchedule || proc.Decode(&asked) != nil {
+			t.Fatalf("adding a drill schedule: %q, %+v, %v; want the procedure to request", msg, proc, err)
+		}
+		if want := (schedules.Entry{Name: "weekly", Spec: "0 3 * * SUN", TimeZone: "UTC", Job: "drill", DAG: "E14-DAG", PostTo: map[string]string{"slack": "C0OPS"}}); !reflect.DeepEqual(asked, want) {
+			t.Errorf("the procedure adds %+v, want %+v", asked, want)
+		}
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 {
+			t.Errorf("a drill schedule was stored before its approval: %+v", got)
 		}
 		_, err = add("alice", `schedule add bad "CRON_TZ=UTC" health E14-DAG`, "slack", "C0HERE")
 		var ue *commands.UsageError
@@ -332,12 +352,12 @@ func TestAddListRemove(t *testing.T) {
 			{"alice", "weekly-drill", string(approvals.RefusedBlocked)},
 			{"alice", "nope", string(approvals.RefusedNotFound)},
 		} {
-			_, err := b.s.Remove(ctx, r.person, r.name)
+			_, _, err := b.s.Remove(ctx, r.person, r.name)
 			if ref := approvals.RefusalOf(err); ref == nil || string(ref.Code) != r.code {
 				t.Errorf("remove %s by %s: %v, want refusal %s", r.name, r.person, err, r.code)
 			}
 		}
-		msg, err = b.s.Remove(ctx, "alice", "NOON-health")
+		msg, _, err = b.s.Remove(ctx, "alice", "NOON-health")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,6 +393,61 @@ func TestChatSchedulesAreLoadedAtStart(t *testing.T) {
 		}
 		if n := len(st.reports); n != 1 {
 			t.Errorf("%d reports, want the 10:00 one", n)
+		}
+	})
+}
+
+// TestPerformDrillScheduleChanges: the procedures a drill schedule's requests carry
+// add and remove it, with the arguments they were asked with, for the requester; a
+// procedure exchops does not know runs nothing.
+func TestPerformDrillScheduleChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+		pol := &approvals.Policy{People: []approvals.Person{{Name: "alice", Roles: []approvals.Role{approvals.RoleAdmin}}}}
+		b := newBench(t, schedules.Config{Policy: pol})
+		ctx := t.Context()
+		if err := b.s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer b.s.Stop()
+
+		e := schedules.Entry{Name: "weekly", Spec: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: map[string]string{"chat": "C1"}}
+		_, add, err := b.s.Add(ctx, "alice", e)
+		if err != nil || add == nil {
+			t.Fatalf("adding a drill schedule: %v, %v", add, err)
+		}
+		msg, err := b.s.Perform(ctx, "alice", *add, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, "the answer", msg, "Added weekly: failover drill of E14-DAG")
+		got, _ := b.store.Schedules(ctx)
+		if len(got) != 1 || got[0].Job != "drill" || got[0].AddedBy != "alice" || got[0].PostTo["chat"] != "C1" {
+			t.Fatalf("stored: %+v", got)
+		}
+
+		_, remove, err := b.s.Remove(ctx, "alice", "WEEKLY")
+		if err != nil || remove == nil || remove.Kind != schedules.ProcedureRemoveSchedule {
+			t.Fatalf("removing a drill schedule: %+v, %v; want the procedure to request", remove, err)
+		}
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 {
+			t.Fatalf("removed before the approval: %+v", got)
+		}
+		if msg, err = b.s.Perform(ctx, "alice", *remove, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, "the answer", msg, "Removed weekly")
+		if got, _ := b.store.Schedules(ctx); len(got) != 0 {
+			t.Errorf("still stored: %+v", got)
+		}
+
+		for _, p := range []commands.Procedure{
+			{Kind: "reboot", Args: []byte(`{}`)},
+			{Kind: schedules.ProcedureRemoveSchedule, Args: []byte(`"weekly"`)},
+		} {
+			if _, err := b.s.Perform(ctx, "alice", p, nil); err == nil {
+				t.Errorf("performing %s %s: no error", p.Kind, p.Args)
+			}
 		}
 	})
 }
