@@ -148,7 +148,7 @@ func TestResidentMemoryChild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Invocation: inv}); err != nil {
+			if _, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Command: inv}); err != nil {
 				t.Fatal(err)
 			}
 		}

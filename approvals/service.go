@@ -154,9 +154,9 @@ func (s *Service) notify(e Event) {
 
 // Submit is a change someone asked for.
 type Submit struct {
-	Person     string // a person's name
-	Origin     Origin
-	Invocation *commands.Invocation
+	Person  string // a person's name
+	Origin  Origin
+	Command *commands.Command
 	// Procedure, when not nil, is what the request carries out once approved, for a
 	// command whose plan has no steps of its own (a drill schedule's addition, by
 	// schedules). Without it, the plan's own procedure is used (Plan.CarriedOutBy).
@@ -167,7 +167,7 @@ type Submit struct {
 // take the change, stores it as pending and announces it. A blocked or no-op change
 // is refused (a *Refusal carrying the findings) and nothing is stored.
 func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
-	inv := sub.Invocation
+	inv := sub.Command
 	if inv == nil || inv.Spec == nil {
 		return nil, errors.New("approvals: no command")
 	}
@@ -526,7 +526,7 @@ func (s *Service) perform(ctx context.Context, r *Request, proc commands.Procedu
 // restore r-12) exchops' record of it, which planning needs: that request as stored and
 // the other requests of the same command that refer to it (self, the request being
 // run, excepted). Whether the command may go on is the command's rule, not this one.
-func (s *Service) past(ctx context.Context, inv *commands.Invocation, self string) error {
+func (s *Service) past(ctx context.Context, inv *commands.Command, self string) error {
 	if inv.Spec.Refers == "" {
 		return nil
 	}

@@ -174,14 +174,14 @@ func (h *harness) close() {
 
 func (h *harness) request(person, text string) *approvals.Request {
 	h.t.Helper()
-	r, err := h.svc.Request(context.Background(), approvals.Submit{Person: person, Origin: console(person), Invocation: parse(h.t, text)})
+	r, err := h.svc.Request(context.Background(), approvals.Submit{Person: person, Origin: console(person), Command: parse(h.t, text)})
 	if err != nil {
 		h.t.Fatalf("%s requests %q: %v", person, text, err)
 	}
 	return r
 }
 
-func parse(t *testing.T, text string) *commands.Invocation {
+func parse(t *testing.T, text string) *commands.Command {
 	t.Helper()
 	inv, err := commands.Parse(text)
 	if err != nil {
@@ -272,7 +272,7 @@ func TestBlockedAndNoOpChangesAreNotStored(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, 1, &fakeExec{findings: func(int32) commands.Findings { return tt.findings }})
-			_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, dagCreate)})
+			_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, dagCreate)})
 			refusal(t, err, tt.want)
 			if ref := approvals.RefusalOf(err); len(ref.Findings.List) != 1 {
 				t.Errorf("the refusal should carry the findings: %+v", ref.Findings)
@@ -284,7 +284,7 @@ func TestBlockedAndNoOpChangesAreNotStored(t *testing.T) {
 		})
 	}
 	h := newHarness(t, 1, &fakeExec{})
-	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Invocation: parse(t, dagCreate)})
+	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Command: parse(t, dagCreate)})
 	refusal(t, err, approvals.RefusedRole)
 }
 
@@ -798,9 +798,9 @@ func TestProcedureRequests(t *testing.T) {
 	ctx := context.Background()
 	add := &commands.Procedure{Kind: "schedule add", Args: []byte(`{"name":"weekly","job":"drill"}`)}
 	text := `schedule add weekly "0 3 * * SUN" drill E14-DAG`
-	_, err := h.svc.Request(ctx, approvals.Submit{Person: "carol", Origin: console("carol"), Invocation: parse(t, text), Procedure: add})
+	_, err := h.svc.Request(ctx, approvals.Submit{Person: "carol", Origin: console("carol"), Command: parse(t, text), Procedure: add})
 	refusal(t, err, approvals.RefusedRole) // approvers without the admin role cannot ask
-	r, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, text), Procedure: add})
+	r, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, text), Procedure: add})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -834,7 +834,7 @@ func TestProcedureRequests(t *testing.T) {
 		t.Errorf("the runner executed %d plans", h.exec.executes.Load())
 	}
 	// Without a procedure, a bot command cannot be requested.
-	_, err = h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "schedule remove weekly")})
+	_, err = h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "schedule remove weekly")})
 	if err == nil {
 		t.Fatal("schedule remove was requested without a procedure")
 	}
@@ -844,7 +844,7 @@ func TestProcedureRequests(t *testing.T) {
 // no request for one.
 func TestProcedureRequestsWithoutProcedures(t *testing.T) {
 	h := procedureHarness(t, nil)
-	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "drill E14-DAG")})
+	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "drill E14-DAG")})
 	if err == nil || !strings.Contains(err.Error(), "runs none") {
 		t.Fatalf("a drill with no procedures: %v", err)
 	}
@@ -860,7 +860,7 @@ func TestRequestsFromBeforeTypedProcedures(t *testing.T) {
 	ctx := context.Background()
 	drill := h.request("alice", "drill E14-DAG")
 	text := `schedule add weekly "0 3 * * SUN" drill E14-DAG`
-	add, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, text),
+	add, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, text),
 		Procedure: &commands.Procedure{Kind: "schedule add", Args: []byte(`{}`)}})
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ type Config struct {
 type Schedules interface {
 	// Command answers a schedule command, or returns the procedure to file as a
 	// request when the change needs approval (a drill schedule).
-	Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, *commands.Procedure, error)
+	Command(ctx context.Context, person, platform, channel string, inv *commands.Command) (string, *commands.Procedure, error)
 	HealthReport(ctx context.Context, dag string) (text string, png []byte, err error)
 }
 
@@ -264,7 +264,7 @@ func (c *Core) refuse(err error, reply Respond) {
 	reply(Reply{Kind: ReplyError, Private: true, Text: "Something went wrong inside exchops (reference " + ref + " in its log). Nothing was changed by this message; try again, and tell the exchops administrators if it repeats."})
 }
 
-func (c *Core) botCommand(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+func (c *Core) botCommand(ctx context.Context, person string, origin approvals.Origin, inv *commands.Command, reply Respond) {
 	svc := c.cfg.Approvals
 	switch inv.Spec.Name {
 	case "help":
@@ -324,7 +324,7 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 // `health <dag>` is the scheduler's report, verdict first, when schedules run. A
 // failure is told in full to admins and approvers, redacted to viewers
 // (approvals.Person.SeesRunnerDetails).
-func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *commands.Invocation, reply Respond) {
+func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *commands.Command, reply Respond) {
 	failure := func(err error) string {
 		if person.SeesRunnerDetails() {
 			return err.Error()
@@ -368,13 +368,13 @@ func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *comma
 
 // change runs the preflight and, when the organisation can take the change, files the
 // request; approvals announces it, so the card reaches every front.
-func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, proc *commands.Procedure, reply Respond) {
+func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Command, proc *commands.Procedure, reply Respond) {
 	reply(Reply{Kind: ReplyWorking, Private: true, Text: "Planning " + inv.Text + ": reading the organisation first…"})
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
 		ctx := context.WithoutCancel(ctx)
-		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Invocation: inv, Procedure: proc})
+		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Command: inv, Procedure: proc})
 		if err != nil {
 			c.refuse(err, reply)
 			return

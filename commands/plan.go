@@ -364,7 +364,7 @@ func (s Step) via() string {
 // Plan computes the plan for the invocation. Errors are *UsageError when the
 // invocation names something the configuration does not know, plain errors when the
 // configuration lacks what the command needs.
-func (inv *Invocation) Plan(env Env) (*Plan, error) {
+func (inv *Command) Plan(env Env) (*Plan, error) {
 	p, err := inv.Spec.plan(inv, env)
 	if err != nil {
 		return nil, err

@@ -46,23 +46,23 @@ type DrillArgs struct {
 // and no text is parsed.
 
 // Failover is `failover <database> to=<server>`.
-func Failover(database, to string) (*Invocation, error) {
+func Failover(database, to string) (*Command, error) {
 	return invoke("failover", map[string]string{"database": database, "to": to})
 }
 
 // CopyStatus is `copy status <database>`.
-func CopyStatus(database string) (*Invocation, error) {
+func CopyStatus(database string) (*Command, error) {
 	return invoke("copy status", map[string]string{"database": database})
 }
 
 // Drill is `drill <dag>`.
-func Drill(dag string) (*Invocation, error) {
+func Drill(dag string) (*Command, error) {
 	return invoke("drill", map[string]string{"dag": dag})
 }
 
 // invoke builds an invocation of the command called name from its arguments by name.
 // An empty value counts as not given.
-func invoke(name string, args map[string]string) (*Invocation, error) {
+func invoke(name string, args map[string]string) (*Command, error) {
 	s := find(catalog(), name)
 	if s == nil {
 		return nil, fmt.Errorf("commands: no command %q", name)
@@ -80,6 +80,6 @@ func invoke(name string, args map[string]string) (*Invocation, error) {
 }
 
 // Health is `health <dag>`.
-func Health(dag string) (*Invocation, error) {
+func Health(dag string) (*Command, error) {
 	return invoke("health", map[string]string{"dag": dag})
 }

@@ -11,18 +11,18 @@ import (
 func TestTypedInvocations(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		inv  func() (*Invocation, error)
+		inv  func() (*Command, error)
 		text string // "" when the invocation must be refused
 		arg  string // the argument refused
 	}{
-		{"failover", func() (*Invocation, error) { return Failover("MB01", "ex10-mb02") }, "failover MB01 to=EX10-MB02", ""},
-		{"copy status", func() (*Invocation, error) { return CopyStatus("MB01") }, "copy status MB01", ""},
-		{"drill", func() (*Invocation, error) { return Drill("e14-dag") }, "drill E14-DAG", ""},
-		{"health", func() (*Invocation, error) { return Health("E14-DAG") }, "health E14-DAG", ""},
-		{"failover to a value with a space", func() (*Invocation, error) { return Failover("MB01", "EX10 MB02") }, "", "to"},
-		{"failover with no target", func() (*Invocation, error) { return Failover("MB01", "") }, "", "to"},
-		{"drill of a name too long", func() (*Invocation, error) { return Drill("A-DAG-NAME-TOO-LONG") }, "", "dag"},
-		{"drill of text that would be a second argument", func() (*Invocation, error) { return Drill("E14-DAG to=x") }, "", "dag"},
+		{"failover", func() (*Command, error) { return Failover("MB01", "ex10-mb02") }, "failover MB01 to=EX10-MB02", ""},
+		{"copy status", func() (*Command, error) { return CopyStatus("MB01") }, "copy status MB01", ""},
+		{"drill", func() (*Command, error) { return Drill("e14-dag") }, "drill E14-DAG", ""},
+		{"health", func() (*Command, error) { return Health("E14-DAG") }, "health E14-DAG", ""},
+		{"failover to a value with a space", func() (*Command, error) { return Failover("MB01", "EX10 MB02") }, "", "to"},
+		{"failover with no target", func() (*Command, error) { return Failover("MB01", "") }, "", "to"},
+		{"drill of a name too long", func() (*Command, error) { return Drill("A-DAG-NAME-TOO-LONG") }, "", "dag"},
+		{"drill of text that would be a second argument", func() (*Command, error) { return Drill("E14-DAG to=x") }, "", "dag"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			inv, err := tt.inv()
@@ -71,7 +71,7 @@ func TestDrillPlanCarriesItsProcedure(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, text string) *Invocation {
+func mustParse(t *testing.T, text string) *Command {
 	t.Helper()
 	inv, err := Parse(text)
 	if err != nil {

@@ -15,7 +15,7 @@ var _ approvals.Procedures = (*Scheduler)(nil)
 // for person, typed on platform in channel. It returns a sentence for the person or,
 // for a change that needs a second admin's approval (adding or removing a drill
 // schedule), the procedure that the request for it carries out once approved.
-func (s *Scheduler) Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, *commands.Procedure, error) {
+func (s *Scheduler) Command(ctx context.Context, person, platform, channel string, inv *commands.Command) (string, *commands.Procedure, error) {
 	switch inv.Spec.Name {
 	case "schedule list":
 		text, err := s.List(ctx)

@@ -658,7 +658,7 @@ func (s *Scheduler) mayChange(person, command string) error {
 // EntryFrom builds the Entry of a `schedule add` invocation typed on platform (a
 // chat front's registered name) in channel here: the channel argument, or here when
 // it is absent, becomes the schedule's channel on that platform.
-func EntryFrom(inv *commands.Invocation, platform, here string) (Entry, error) {
+func EntryFrom(inv *commands.Command, platform, here string) (Entry, error) {
 	if inv == nil || inv.Spec == nil || inv.Spec.Name != "schedule add" {
 		return Entry{}, errors.New("schedules: not a schedule add command")
 	}
