@@ -2,8 +2,13 @@
 // admin asks for a change until it has run (or was denied, expired, cancelled or
 // refused as stale), who may do what on the way, and the audit trail.
 //
-// It knows no chat platform. The bot hands it a person and an origin; it announces
-// transitions through Notifier, and only after they are committed to the Store.
+// It knows no chat platform: people's ids are keyed by the platforms' registered
+// names (Person.IDs), which main chooses. The bot hands it a person and an origin; it
+// announces transitions through Notifier, and only after they are committed to the
+// Store. A change is run either as its plan's steps, by the Runner, or, when it is
+// more than fixed steps (a drill, a change to exchops' schedules), as the typed
+// procedure stored with the request, by Procedures: never by looking the command
+// text up.
 // Nothing runs twice: every transition is a read-modify-write of one request inside a
 // single serialised transaction, checked against the request's version, and only the
 // transition that moved a request to "approved" starts its run.

@@ -695,8 +695,8 @@ func describe(e Entry) string {
 	return "health report of " + e.DAG
 }
 
-// channels lists a schedule's channels for people, platforms in name order:
-// "discord 555, slack C0OPS".
+// channels lists a schedule's channels for people, in the order of the platforms'
+// names: "<platform> <channel>, ...".
 func channels(to map[string]string) string {
 	var out []string
 	for _, platform := range slices.Sorted(maps.Keys(to)) {
