@@ -73,7 +73,9 @@ func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Serve
 // for, besides the console: the keys of people's ids (approvals.Person.IDs) and of a
 // schedule's channels (schedules.Entry.PostTo), and the platform label of the posts on
 // /metrics. Each is its front's Platform() and its section's key in the configuration
-// (config.Person.IDs, config.PostTo.Channels); TestChatPlatforms checks both.
+// (config.Person.IDs, config.PostTo.Channels); TestChatPlatforms checks both. A
+// schedule added on another front (the console) names no channel
+// (schedules.Config.Platforms).
 var chatPlatforms = []string{"slack", "discord"}
 
 // app is a running exchops: every piece, built in dependency order and closed in the
@@ -157,7 +159,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		Poster: publisherFunc(func(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 			return core.Publish(ctx, to, title, text, png)
 		}),
-		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
+		Schedules: cfg.Schedules, Platforms: chatPlatforms, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
 		Observer: a.metrics, // every kept health report sets the DAG health gauges on /metrics
 		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
 			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},

@@ -3,6 +3,7 @@ package schedules
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/exchops/exchops/approvals"
@@ -21,6 +22,9 @@ func (s *Scheduler) Command(ctx context.Context, person, platform, channel strin
 		text, err := s.List(ctx)
 		return text, nil, err
 	case "schedule add":
+		if !slices.Contains(s.cfg.Platforms, platform) {
+			platform = "" // no channels of its own: the schedule names none
+		}
 		e, err := EntryFrom(inv, platform, channel)
 		if err != nil {
 			return "", nil, err

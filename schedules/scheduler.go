@@ -127,6 +127,10 @@ type Config struct {
 	// ChartWindow is how far back the chart attached to a health report reaches
 	// (default 7 days).
 	ChartWindow time.Duration
+	// Platforms are the registered names of the chat platforms whose channels a
+	// schedule can post to (main registers them). A schedule added in chat on another
+	// front (the console, which shows every post anyway) names no channel.
+	Platforms []string
 	// Policy, when set, limits adding and removing schedules to people with the admin
 	// role; anyone exchops knows may list them.
 	Policy *approvals.Policy

@@ -451,3 +451,45 @@ func TestPerformDrillScheduleChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestCommandChannels: `schedule add` typed on a registered chat platform posts to the
+// channel named, or the one it was typed in, on that platform; typed on another front
+// (the console) it names no channel.
+func TestCommandChannels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+		pol := &approvals.Policy{People: []approvals.Person{{Name: "alice", Roles: []approvals.Role{approvals.RoleAdmin}}}}
+		b := newBench(t, schedules.Config{Policy: pol, Platforms: []string{"chat-a", "chat-b"}})
+		ctx := t.Context()
+		if err := b.s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer b.s.Stop()
+		for _, tt := range []struct {
+			platform, here, text string
+			want                 map[string]string
+		}{
+			{"chat-a", "C1", `schedule add a "0 7 * * *" health E14-DAG`, map[string]string{"chat-a": "C1"}},
+			{"chat-b", "C1", `schedule add b "0 7 * * *" health E14-DAG C2`, map[string]string{"chat-b": "C2"}},
+			{"console", "#exchange", `schedule add c "0 7 * * *" health E14-DAG`, nil},
+		} {
+			inv, err := commands.Parse(tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, proc, err := b.s.Command(ctx, "alice", tt.platform, tt.here, inv); err != nil || proc != nil {
+				t.Fatalf("%s on %s: %v, %+v", tt.text, tt.platform, err, proc)
+			}
+		}
+		got, _ := b.store.Schedules(ctx)
+		want := map[string]map[string]string{"a": {"chat-a": "C1"}, "b": {"chat-b": "C2"}, "c": nil}
+		if len(got) != len(want) {
+			t.Fatalf("stored %+v", got)
+		}
+		for _, e := range got {
+			if !reflect.DeepEqual(e.PostTo, want[e.Name]) {
+				t.Errorf("%s posts to %v, want %v", e.Name, e.PostTo, want[e.Name])
+			}
+		}
+	})
+}
