@@ -69,6 +69,15 @@ func newHTTPServer(h http.Handler, t httpTimeouts, log *slog.Logger) *http.Serve
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 }
 
+// chatPlatforms are the registered names of the chat platforms exchops has a front
+// for, besides the console: the keys of people's ids (approvals.Person.IDs) and of a
+// schedule's channels (schedules.Entry.PostTo), and the platform label of the posts on
+// /metrics. Each is its front's Platform() and its section's key in the configuration
+// (config.Person.IDs, config.PostTo.Channels); TestChatPlatforms checks both. A
+// schedule added on another front (the console) names no channel
+// (schedules.Config.Platforms).
+var chatPlatforms = []string{"slack", "discord"}
+
 // app is a running exchops: every piece, built in dependency order and closed in the
 // reverse order.
 type app struct {
@@ -100,7 +109,7 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
-	a = &app{log: o.Logger, metrics: metrics.New(), served: make(chan error, 1)}
+	a = &app{log: o.Logger, metrics: metrics.New(chatPlatforms...), served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -147,22 +156,22 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	env := envFromConfig(cfg)
 	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
-	publisher := publisherFunc(func(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+	poster := publisherFunc(func(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 		return core.Publish(ctx, to, title, text, png)
 	})
 	// Every kept health report sets the DAG health gauges on /metrics and, with
 	// watch.enabled, is compared with the one before for alerts.
 	observers := schedules.Observers{a.metrics}
 	if cfg.Watch.Enabled {
-		if a.watch, err = schedules.NewWatcher(schedules.WatchConfig{Store: a.db, Publisher: publisher, To: cfg.Watch.AlertChannels,
+		if a.watch, err = schedules.NewWatcher(schedules.WatchConfig{Store: a.db, Poster: poster, To: cfg.Watch.AlertChannels.Channels(),
 			Settings: schedules.WatchSettings{SingleCopyAfter: time.Duration(cfg.Watch.SingleCopyAfter)},
 			Clock:    o.Clock, Logger: o.Logger.With("component", "watch")}); err != nil {
 			return a, fmt.Errorf("watch: %w", err)
 		}
 		observers = append(observers, a.watch)
 	}
-	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env, Publisher: publisher,
-		Schedules: cfg.Schedules, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
+	a.sched, err = schedules.New(schedules.Config{Store: a.db, Runner: a.runner, Env: env, Poster: poster,
+		Schedules: cfg.Schedules, Platforms: chatPlatforms, Clock: o.Clock, Policy: &policy, Logger: o.Logger.With("component", "schedules"),
 		Observer: observers,
 		Thresholds: schedules.Thresholds{CopyQueue: cfg.Health.CopyQueue, ReplayQueue: cfg.Health.ReplayQueue,
 			Ignore: cfg.Health.Ignore, AlertsOnly: cfg.Health.AlertsOnly},
@@ -171,12 +180,11 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 		return a, fmt.Errorf("schedules: %w", err)
 	}
 	a.approval = approvals.New(a.db, a.runner, policy, approvals.Options{
-		Clock:    o.Clock,
-		Env:      env,
-		Logger:   o.Logger.With("component", "approvals"),
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
-		Actions: map[string]approvals.Action{"schedule add": a.sched.Approved, "schedule remove": a.sched.Approved,
-			"drill": a.sched.DrillNow},
+		Clock:      o.Clock,
+		Env:        env,
+		Logger:     o.Logger.With("component", "approvals"),
+		Notifier:   approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) }),
+		Procedures: a.sched, // drills and drill schedule changes, once approved
 	})
 	core = bot.New(bot.Config{Approvals: a.approval, Executor: a.runner, Env: env, Metrics: a.metrics, Schedules: a.sched,
 		Logger: o.Logger.With("component", "bot"), Now: o.Clock.Now})
@@ -423,9 +431,9 @@ func lookupEnv(env []string, name string) string {
 
 // publisherFunc adapts the core's Publish, built after the scheduler, to
 // schedules.Publisher.
-type publisherFunc func(ctx context.Context, to config.PostTo, title, text string, png []byte) error
+type publisherFunc func(ctx context.Context, to map[string]string, title, text string, png []byte) error
 
-func (f publisherFunc) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (f publisherFunc) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	return f(ctx, to, title, text, png)
 }
 

@@ -350,7 +350,7 @@ func (b *benchApp) request(tb testing.TB, text string) *approvals.Request {
 		tb.Fatal(err)
 	}
 	r, err := b.approval.Request(context.Background(), approvals.Submit{Person: "alice",
-		Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Invocation: inv})
+		Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Command: inv})
 	if err != nil {
 		tb.Fatal(err)
 	}

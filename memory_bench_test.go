@@ -134,7 +134,7 @@ func TestResidentMemoryChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		pub := &countingPublisher{}
-		sched, err := schedules.New(schedules.Config{Store: db, Runner: replay, Env: labEnv, Publisher: pub, Location: time.UTC,
+		sched, err := schedules.New(schedules.Config{Store: db, Runner: replay, Env: labEnv, Poster: pub, Location: time.UTC,
 			Schedules: []config.Schedule{{Name: "health-10m", Cron: memorySpec, Job: schedules.JobHealth, DAG: "E14-DAG", PostTo: config.PostTo{Slack: "C0OPS"}}}})
 		if err != nil {
 			t.Fatal(err)
@@ -148,7 +148,7 @@ func TestResidentMemoryChild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Invocation: inv}); err != nil {
+			if _, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Command: inv}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -219,7 +219,7 @@ func (memoryExec) Execute(context.Context, *commands.Plan, string, func(string))
 // countingPublisher counts what the scheduler posts and drops it.
 type countingPublisher struct{ n atomic.Int64 }
 
-func (p *countingPublisher) Publish(context.Context, config.PostTo, string, string, []byte) error {
+func (p *countingPublisher) Publish(context.Context, map[string]string, string, string, []byte) error {
 	p.n.Add(1)
 	return nil
 }

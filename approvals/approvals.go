@@ -2,8 +2,13 @@
 // admin asks for a change until it has run (or was denied, expired, cancelled or
 // refused as stale), who may do what on the way, and the audit trail.
 //
-// It knows no chat platform. The bot hands it a person and an origin; it announces
-// transitions through Notifier, and only after they are committed to the Store.
+// It knows no chat platform: people's ids are keyed by the platforms' registered
+// names (Person.IDs), which main chooses. The bot hands it a person and an origin; it
+// announces transitions through Notifier, and only after they are committed to the
+// Store. A change is run either as its plan's steps, by the Runner, or, when it is
+// more than fixed steps (a drill, a change to exchops' schedules), as the typed
+// procedure stored with the request, by Procedures: never by looking the command
+// text up.
 // Nothing runs twice: every transition is a read-modify-write of one request inside a
 // single serialised transaction, checked against the request's version, and only the
 // transition that moved a request to "approved" starts its run.
@@ -51,8 +56,9 @@ func (s Status) Final() bool {
 	return true
 }
 
-// Origin says where something came from: the chat platform, the channel and the
-// platform's user id. Platform is "console", "slack", "discord" or "schedule".
+// Origin says where something came from: the chat platform (a front's registered
+// name, or "schedule" for exchops' own schedules), the channel and the platform's
+// user id.
 type Origin struct {
 	Platform string `json:"platform"`
 	Channel  string `json:"channel,omitempty"`
@@ -118,10 +124,14 @@ type Request struct {
 	Wait     *commands.Wait
 	Lock     string
 	Findings []commands.Finding
-	Hash     string // PlanHash of the plan and findings at request time
-	Required int    // approvals needed from people other than the requester
-	Status   Status
-	Reason   string // why it is in its status, for people ("denied by bob: not today")
+	// Procedure, when not nil, is what the run carries out instead of Steps, with its
+	// typed arguments as they were approved (a drill, a change to the schedules). It
+	// is run as stored: the command text is not read again.
+	Procedure *commands.Procedure
+	Hash      string // PlanHash of the plan and findings at request time
+	Required  int    // approvals needed from people other than the requester
+	Status    Status
+	Reason    string // why it is in its status, for people ("denied by bob: not today")
 
 	// Approvers and ExcludedTeam are the request's rule as it was when the request was
 	// made, so that a configuration change does not move what a pending request
@@ -242,8 +252,8 @@ var ErrNotFound = errors.New("no such request")
 // update was not applied; retrying the same change would fail again.
 var ErrConflict = errors.New("the request changed while it was being updated")
 
-// Executor carries out plans: the bot wires the WinRM runner into it.
-type Executor interface {
+// Runner carries out plans: main wires the WinRM runner into it.
+type Runner interface {
 	// Preflight runs the plan's read-only checks and judges them with Plan.Evaluate.
 	Preflight(ctx context.Context, p *commands.Plan) (commands.Findings, error)
 	// Execute runs the plan's steps in order under lock (none when ""), then polls its
@@ -306,9 +316,6 @@ const (
 	RefusedNothingToDo   RefusalCode = "nothing to do"   // the organisation is already so
 	RefusedNotFound      RefusalCode = "no such request" // a mistyped id
 	RefusedUnavailable   RefusalCode = "unavailable"     // the preflight could not read the organisation
-	// RefusedNeedsApproval: the command changes something exchops owns (a drill
-	// schedule) and must be requested and approved like a change to Exchange.
-	RefusedNeedsApproval RefusalCode = "needs approval"
 )
 
 // Refusal is the error for anything a person was not allowed to do, or that could

@@ -33,7 +33,7 @@ func benchService(b *testing.B, required int) (*approvals.Service, *fakeExec) {
 	return svc, ex
 }
 
-func benchInvocation(b *testing.B) *commands.Invocation {
+func benchInvocation(b *testing.B) *commands.Command {
 	b.Helper()
 	inv, err := commands.Parse(dagCreate)
 	if err != nil {
@@ -52,7 +52,7 @@ func BenchmarkRequest(b *testing.B) {
 			svc, _ := benchService(b, 1)
 			ctx := context.Background()
 			inv := benchInvocation(b)
-			sub := approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: inv}
+			sub := approvals.Submit{Person: "alice", Origin: console("alice"), Command: inv}
 			for range pending {
 				if _, err := svc.Request(ctx, sub); err != nil {
 					b.Fatal(err)
@@ -79,7 +79,7 @@ func BenchmarkRequest(b *testing.B) {
 func BenchmarkApproveAndRun(b *testing.B) {
 	svc, _ := benchService(b, 1)
 	ctx := context.Background()
-	sub := approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: benchInvocation(b)}
+	sub := approvals.Submit{Person: "alice", Origin: console("alice"), Command: benchInvocation(b)}
 	b.ResetTimer()
 	for range b.N {
 		r, err := svc.Request(ctx, sub)
@@ -105,7 +105,7 @@ func BenchmarkApproveRace(b *testing.B) {
 	const clicks = 8
 	svc, ex := benchService(b, 2)
 	ctx := context.Background()
-	sub := approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: benchInvocation(b)}
+	sub := approvals.Submit{Person: "alice", Origin: console("alice"), Command: benchInvocation(b)}
 	// Three approvers, each clicking twice, the requester and a viewer.
 	approvers := []string{"bob", "carol", "erin", "alice", "dave", "bob", "carol", "erin"}
 	b.ResetTimer()

@@ -64,7 +64,7 @@ func newCASArrayRig(t *testing.T) *casarrayRig {
 
 // request files text as alice.
 func (g *casarrayRig) request(text string) (*approvals.Request, error) {
-	return g.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(g.t, text)})
+	return g.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(g.t, text)})
 }
 
 // run files text as alice, has bob approve it, and waits until it succeeded.

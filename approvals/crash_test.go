@@ -36,7 +36,7 @@ func TestCrashChild(t *testing.T) {
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, dagCreate)})
+	r, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, dagCreate)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,7 @@ func TestStalePlanAgainstTheLab(t *testing.T) {
 	}
 	defer svc.Close()
 
-	r, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "dag add-member E14-DAG EX10-MB01")})
+	r, err := svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "dag add-member E14-DAG EX10-MB01")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestStalePlanAgainstTheLab(t *testing.T) {
 		t.Fatalf("the stale plan ran %d times", n)
 	}
 	// Asked again now, the command is a no-op: the organisation is as requested.
-	_, err = svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "dag add-member E14-DAG EX10-MB01")})
+	_, err = svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "dag add-member E14-DAG EX10-MB01")})
 	if ref := approvals.RefusalOf(err); ref == nil || ref.Code != approvals.RefusedNothingToDo {
 		t.Fatalf("asking again: %v", err)
 	}

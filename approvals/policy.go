@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,11 +21,12 @@ const (
 
 // Person is someone exchops knows, with their identity on each platform.
 type Person struct {
-	Name    string
-	Slack   string
-	Discord string
-	Roles   []Role
-	Team    string // for rules that want approvals from outside the requester's team
+	Name string
+	// IDs are the person's user ids by the registered name of each chat platform.
+	// The console and exchops' own schedules know people by Name instead.
+	IDs   map[string]string
+	Roles []Role
+	Team  string // for rules that want approvals from outside the requester's team
 }
 
 // Has reports whether the person has role.
@@ -69,7 +71,7 @@ type Rule struct {
 func PolicyFromConfig(c config.Config) Policy {
 	p := Policy{Required: c.Approvals.Required, ExpireAfter: time.Duration(c.Approvals.ExpireAfter)}
 	for _, cp := range c.People {
-		person := Person{Name: cp.Name, Slack: cp.Slack, Discord: cp.Discord, Team: cp.Team}
+		person := Person{Name: cp.Name, IDs: cp.IDs(), Team: cp.Team}
 		for _, r := range cp.Roles {
 			person.Roles = append(person.Roles, Role(strings.ToLower(r)))
 		}
@@ -224,26 +226,20 @@ func (p Policy) Person(name string) (Person, bool) {
 	return Person{}, false
 }
 
-// Identify returns the person behind a platform's user id. The console identifies
-// people by name.
+// ByName are the platforms whose user is a person's name rather than an id: the
+// console, where people sign in by name, and exchops' own schedules.
+var ByName = []string{"console", "schedule"}
+
+// Identify returns the person behind a platform's user id (Person.IDs), or behind a
+// name on a platform that knows people by name (ByName).
 func (p Policy) Identify(platform, user string) (Person, bool) {
-	if user == "" {
+	if user == "" || platform == "" {
 		return Person{}, false
 	}
+	byName := slices.Contains(ByName, platform)
 	for _, x := range p.People {
-		switch platform {
-		case "slack":
-			if x.Slack == user {
-				return x, true
-			}
-		case "discord":
-			if x.Discord == user {
-				return x, true
-			}
-		case "console", "schedule":
-			if x.Name == user {
-				return x, true
-			}
+		if byName && x.Name == user || !byName && x.IDs[platform] == user {
+			return x, true
 		}
 	}
 	return Person{}, false

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/config"
+	"go.yaml.in/yaml/v3"
 )
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -17,11 +18,11 @@ func demoPolicy(required int) Policy {
 		Required:    required,
 		ExpireAfter: 30 * time.Minute,
 		People: []Person{
-			{Name: "alice", Slack: "U0ALICE", Discord: "1001", Roles: []Role{RoleAdmin}},
-			{Name: "bob", Slack: "U0BOB", Discord: "1002", Roles: []Role{RoleAdmin, RoleApprover}},
-			{Name: "carol", Slack: "U0CAROL", Discord: "1003", Roles: []Role{RoleApprover}},
-			{Name: "dave", Slack: "U0DAVE", Discord: "1004", Roles: []Role{RoleViewer}},
-			{Name: "erin", Slack: "U0ERIN", Discord: "1005", Roles: []Role{RoleApprover}},
+			{Name: "alice", IDs: map[string]string{"slack": "U0ALICE", "discord": "1001"}, Roles: []Role{RoleAdmin}},
+			{Name: "bob", IDs: map[string]string{"slack": "U0BOB", "discord": "1002"}, Roles: []Role{RoleAdmin, RoleApprover}},
+			{Name: "carol", IDs: map[string]string{"slack": "U0CAROL", "discord": "1003"}, Roles: []Role{RoleApprover}},
+			{Name: "dave", IDs: map[string]string{"slack": "U0DAVE", "discord": "1004"}, Roles: []Role{RoleViewer}},
+			{Name: "erin", IDs: map[string]string{"slack": "U0ERIN", "discord": "1005"}, Roles: []Role{RoleApprover}},
 			{Name: "frank", Roles: []Role{RoleAdmin, RoleApprover}},
 			// For approval rules: dag-owner and dns-admin are groups, messaging and
 			// network teams.
@@ -201,7 +202,14 @@ func code(err error) RefusalCode {
 
 func TestIdentify(t *testing.T) {
 	pol := demoPolicy(1)
+	// Any platform main registers is looked up the same way, by its name.
+	pol.People[3].IDs["teams"] = "T0DAVE"
 	for _, tt := range []struct{ platform, user, want string }{
+		{"teams", "T0DAVE", "dave"},
+		{"teams", "U0DAVE", ""},
+		{"schedule", "erin", "erin"},
+		{"console", "U0BOB", ""}, // the console knows people by name only
+		{"", "bob", ""},
 		{"slack", "U0BOB", "bob"},
 		{"discord", "1003", "carol"},
 		{"console", "dave", "dave"},
@@ -355,7 +363,9 @@ func TestPolicyFromConfig(t *testing.T) {
 	no := false
 	c := config.Default()
 	c.Approvals.Required = 2
-	c.People = []config.Person{{Name: "grace", Slack: "U1", Roles: []string{"approver", "dag-owner"}, Team: "messaging"}}
+	if err := yaml.Unmarshal([]byte(`[{name: grace, slack: U1, discord: "71", roles: [approver, dag-owner], team: messaging}]`), &c.People); err != nil {
+		t.Fatal(err)
+	}
 	c.Approvals.Rules = []config.ApprovalRule{
 		{Commands: []string{"failover"}, Required: 3, Approvers: []string{"role:dag-owner"}},
 		{Commands: []string{"dns add"}, SameTeam: &no},
@@ -370,5 +380,14 @@ func TestPolicyFromConfig(t *testing.T) {
 	}
 	if g := pol.People[0]; g.Team != "messaging" || !g.Has("dag-owner") || !g.Has(RoleApprover) {
 		t.Errorf("grace = %+v", g)
+	}
+	// The file's slack: and discord: keys become ids keyed by those platforms' names.
+	if want := map[string]string{"slack": "U1", "discord": "71"}; !reflect.DeepEqual(pol.People[0].IDs, want) {
+		t.Errorf("grace's ids = %v, want %v", pol.People[0].IDs, want)
+	}
+	for _, c := range []struct{ platform, user string }{{"slack", "U1"}, {"discord", "71"}, {"console", "grace"}} {
+		if who, ok := pol.Identify(c.platform, c.user); !ok || who.Name != "grace" {
+			t.Errorf("Identify(%q, %q) = %q, %v; want grace", c.platform, c.user, who.Name, ok)
+		}
 	}
 }

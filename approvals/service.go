@@ -34,23 +34,28 @@ type Options struct {
 	Env commands.Env
 	// Instance names this process in Run.Owner; default a random id.
 	Instance string
-	// Actions carry out approved commands that are more than a plan's scripts, by
-	// command name: changes to exchops itself (adding a drill schedule) and procedures
-	// that decide as they go (a failover drill). The plan's preflight, if it has one,
-	// still runs before the request is filed; at run time the action checks what it
-	// needs itself (there is no stale-plan comparison). Approval, exactly-once and the
-	// audit trail work as for any change.
-	Actions map[string]Action
+	// Procedures carry out approved requests that are more than a plan's scripts
+	// (Request.Procedure): changes to exchops itself (adding a drill schedule) and
+	// procedures that decide as they go (a failover drill). The plan's preflight, if
+	// it has one, still runs before the request is filed; at run time the procedure
+	// checks what it needs itself (there is no stale-plan comparison). Approval,
+	// exactly-once and the audit trail work as for any change. Nil: such requests are
+	// refused.
+	Procedures Procedures
 }
 
-// Action carries out an approved request; progress takes lines for people while it
-// works. It returns what to tell people, also when it fails.
-type Action func(ctx context.Context, r *Request, progress func(string)) (output string, err error)
+// Procedures carry out typed procedures (commands.Procedure) once approved;
+// schedules.Scheduler implements them. progress takes lines for people while it
+// works. Perform returns what to tell people, also when it fails, and an error for a
+// kind it does not know.
+type Procedures interface {
+	Perform(ctx context.Context, requester string, p commands.Procedure, progress func(string)) (output string, err error)
+}
 
 // Service runs the request lifecycle. Create it with New, then Start it.
 type Service struct {
 	store  Store
-	exec   Executor
+	runner Runner
 	policy Policy
 	opt    Options
 
@@ -62,7 +67,7 @@ type Service struct {
 }
 
 // New returns a service; nothing happens until Start.
-func New(st Store, ex Executor, pol Policy, opt Options) *Service {
+func New(st Store, runner Runner, pol Policy, opt Options) *Service {
 	if opt.Clock == nil {
 		opt.Clock = clock.Real{}
 	}
@@ -78,7 +83,7 @@ func New(st Store, ex Executor, pol Policy, opt Options) *Service {
 		opt.Instance = hex.EncodeToString(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: st, exec: ex, policy: pol, opt: opt, ctx: ctx, cancel: cancel,
+	return &Service{store: st, runner: runner, policy: pol, opt: opt, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
@@ -149,30 +154,28 @@ func (s *Service) notify(e Event) {
 
 // Submit is a change someone asked for.
 type Submit struct {
-	Person     string // a person's name
-	Origin     Origin
-	Invocation *commands.Invocation
+	Person  string // a person's name
+	Origin  Origin
+	Command *commands.Command
+	// Procedure, when not nil, is what the request carries out once approved, for a
+	// command whose plan has no steps of its own (a drill schedule's addition, by
+	// schedules). Without it, the plan's own procedure is used (Plan.CarriedOutBy).
+	Procedure *commands.Procedure
 }
 
 // Request plans the invocation, runs its preflight and, when the organisation can
 // take the change, stores it as pending and announces it. A blocked or no-op change
 // is refused (a *Refusal carrying the findings) and nothing is stored.
 func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
-	inv := sub.Invocation
+	inv := sub.Command
 	if inv == nil || inv.Spec == nil {
 		return nil, errors.New("approvals: no command")
 	}
 	if err := s.policy.MayRun(sub.Person, inv.Spec.ReadOnly, inv.Spec.Name); err != nil {
 		return nil, err
 	}
-	action := s.opt.Actions[inv.Spec.Name]
-	if action == nil && (inv.Spec.ReadOnly || inv.Spec.Handler != commands.HandlerExchange) {
+	if sub.Procedure == nil && (inv.Spec.ReadOnly || inv.Spec.Handler != commands.HandlerExchange) {
 		return nil, fmt.Errorf("approvals: %s does not need approval", inv.Spec.Name)
-	}
-	if action != nil {
-		if err := s.policy.MayRun(sub.Person, false, inv.Spec.Name); err != nil {
-			return nil, err
-		}
 	}
 	if err := s.past(ctx, inv, ""); err != nil {
 		return nil, err
@@ -181,12 +184,24 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	if action == nil && len(p.Steps) == 0 && p.Decided == "" {
+	proc := sub.Procedure
+	if proc == nil {
+		proc = p.CarriedOutBy
+	}
+	if proc != nil {
+		if s.opt.Procedures == nil {
+			return nil, fmt.Errorf("approvals: %s is carried out by a procedure (%s), and this exchops runs none", inv.Spec.Name, proc.Kind)
+		}
+		if err := s.policy.MayRun(sub.Person, false, inv.Spec.Name); err != nil {
+			return nil, err
+		}
+	}
+	if proc == nil && len(p.Steps) == 0 && p.Decided == "" {
 		return nil, fmt.Errorf("approvals: %s has nothing to run in this exchops (no action carries it out)", inv.Spec.Name)
 	}
 	var f commands.Findings
-	if action == nil || len(p.Preflight) > 0 {
-		if f, err = s.exec.Preflight(ctx, p); err != nil {
+	if proc == nil || len(p.Preflight) > 0 {
+		if f, err = s.runner.Preflight(ctx, p); err != nil {
 			return nil, &Refusal{Code: RefusedUnavailable, Msg: "the preflight could not read the organisation, so nothing was requested: " + err.Error()}
 		}
 	}
@@ -197,7 +212,7 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 		return nil, &Refusal{Code: RefusedNothingToDo, Findings: f, Msg: "nothing to do: " + strings.TrimSpace(infos(f))}
 	}
 	p = p.Decide(f)
-	if action == nil && len(p.Steps) == 0 {
+	if proc == nil && len(p.Steps) == 0 {
 		return nil, fmt.Errorf("approvals: the preflight of %s decided no steps and found nothing to refuse", inv.Spec.Name)
 	}
 	lock := EffectiveLock(p, f)
@@ -209,7 +224,7 @@ func (s *Service) Request(ctx context.Context, sub Submit) (*Request, error) {
 	rule := s.policy.RuleFor(inv.Spec.Name)
 	r := &Request{
 		Command: p.Command, Summary: summary, Requester: sub.Person, Origin: sub.Origin,
-		Steps: p.Steps, Wait: p.Wait, Lock: lock, Findings: f.List,
+		Steps: p.Steps, Wait: p.Wait, Lock: lock, Findings: f.List, Procedure: proc,
 		Hash:      PlanHash(p, f, lock),
 		Required:  max(rule.Required, 1),
 		Approvers: rule.Approvers,
@@ -455,6 +470,9 @@ func (s *Service) run(id string) {
 }
 
 func (s *Service) execute(ctx context.Context, r *Request, progress func(string)) (Status, string, string, error) {
+	if r.Procedure != nil {
+		return s.perform(ctx, r, *r.Procedure, progress)
+	}
 	inv, err := commands.Parse(r.Command)
 	if err != nil {
 		return Failed, "the command no longer parses, so nothing ran: " + err.Error(), "", err
@@ -466,14 +484,16 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	if err != nil {
 		return Failed, "the command no longer plans, so nothing ran: " + err.Error(), "", err
 	}
-	if action := s.opt.Actions[inv.Spec.Name]; action != nil {
-		output, err := action(ctx, r, progress)
-		if err != nil {
-			return Failed, err.Error(), output, err
-		}
-		return Succeeded, "done", output, nil
+	// A request stored before procedures were typed carries none: a drill's plan
+	// still names its procedure; a schedule change's cannot, and is refused below.
+	if p.CarriedOutBy != nil {
+		return s.perform(ctx, r, *p.CarriedOutBy, progress)
 	}
-	f, err := s.exec.Preflight(ctx, p)
+	if inv.Spec.Handler != commands.HandlerExchange || inv.Spec.ReadOnly {
+		err := fmt.Errorf("approvals: %s has no procedure recorded", r.ID)
+		return Failed, "this request was made by an earlier version of exchops, which did not record what to carry out, so nothing ran: ask again", "", err
+	}
+	f, err := s.runner.Preflight(ctx, p)
 	if err != nil {
 		return Failed, "the preflight before the run could not read the organisation, so nothing ran: " + err.Error(), "", err
 	}
@@ -482,7 +502,20 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	if PlanHash(p, f, lock) != r.Hash {
 		return Stale, staleReason(r, p, f, lock), "", nil
 	}
-	output, err := s.exec.Execute(ctx, p, lock, progress)
+	output, err := s.runner.Execute(ctx, p, lock, progress)
+	if err != nil {
+		return Failed, err.Error(), output, err
+	}
+	return Succeeded, "done", output, nil
+}
+
+// perform carries out a request's procedure.
+func (s *Service) perform(ctx context.Context, r *Request, proc commands.Procedure, progress func(string)) (Status, string, string, error) {
+	if s.opt.Procedures == nil {
+		err := fmt.Errorf("approvals: no procedures to carry out %s", proc.Kind)
+		return Failed, "this exchops runs no procedures, so nothing ran: " + err.Error(), "", err
+	}
+	output, err := s.opt.Procedures.Perform(ctx, r.Requester, proc, progress)
 	if err != nil {
 		return Failed, err.Error(), output, err
 	}
@@ -493,7 +526,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 // restore r-12) exchops' record of it, which planning needs: that request as stored and
 // the other requests of the same command that refer to it (self, the request being
 // run, excepted). Whether the command may go on is the command's rule, not this one.
-func (s *Service) past(ctx context.Context, inv *commands.Invocation, self string) error {
+func (s *Service) past(ctx context.Context, inv *commands.Command, self string) error {
 	if inv.Spec.Refers == "" {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -173,14 +174,14 @@ func (h *harness) close() {
 
 func (h *harness) request(person, text string) *approvals.Request {
 	h.t.Helper()
-	r, err := h.svc.Request(context.Background(), approvals.Submit{Person: person, Origin: console(person), Invocation: parse(h.t, text)})
+	r, err := h.svc.Request(context.Background(), approvals.Submit{Person: person, Origin: console(person), Command: parse(h.t, text)})
 	if err != nil {
 		h.t.Fatalf("%s requests %q: %v", person, text, err)
 	}
 	return r
 }
 
-func parse(t *testing.T, text string) *commands.Invocation {
+func parse(t *testing.T, text string) *commands.Command {
 	t.Helper()
 	inv, err := commands.Parse(text)
 	if err != nil {
@@ -271,7 +272,7 @@ func TestBlockedAndNoOpChangesAreNotStored(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, 1, &fakeExec{findings: func(int32) commands.Findings { return tt.findings }})
-			_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, dagCreate)})
+			_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, dagCreate)})
 			refusal(t, err, tt.want)
 			if ref := approvals.RefusalOf(err); len(ref.Findings.List) != 1 {
 				t.Errorf("the refusal should carry the findings: %+v", ref.Findings)
@@ -283,7 +284,7 @@ func TestBlockedAndNoOpChangesAreNotStored(t *testing.T) {
 		})
 	}
 	h := newHarness(t, 1, &fakeExec{})
-	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Invocation: parse(t, dagCreate)})
+	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Command: parse(t, dagCreate)})
 	refusal(t, err, approvals.RefusedRole)
 }
 
@@ -749,12 +750,29 @@ func TestStaleFindingsRefuseTheRun(t *testing.T) {
 	}
 }
 
-// TestActionRequests: a command that changes exchops itself (a drill schedule) is
-// requested, approved and carried out once by its Action, with no preflight.
-func TestActionRequests(t *testing.T) {
+// procedures records what it is asked to perform (approvals.Procedures).
+type procedures struct {
+	mu   sync.Mutex
+	done []string
+}
+
+func (p *procedures) Perform(_ context.Context, requester string, proc commands.Procedure, _ func(string)) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = append(p.done, requester+" "+proc.Kind+" "+string(proc.Args))
+	return "Performed " + proc.Kind + ".", nil
+}
+
+func (p *procedures) performed() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.done)
+}
+
+// procedureHarness is a service whose approved procedures procs performs.
+func procedureHarness(t *testing.T, procs approvals.Procedures) *harness {
 	ex := &fakeExec{}
 	h := &harness{t: t, path: filepath.Join(t.TempDir(), "exchops.db"), exec: ex, clock: clock.NewManual(start), pol: people(1)}
-	var ran atomic.Int32
 	db, err := store.Open(context.Background(), h.path)
 	if err != nil {
 		t.Fatal(err)
@@ -762,37 +780,108 @@ func TestActionRequests(t *testing.T) {
 	h.db, h.ev = db, newEvents()
 	withMailbox := env
 	withMailbox.Servers = []commands.Server{{Name: "EX10-CAHT", Roles: []string{"clientaccess"}}, {Name: "EX10-MB01", Roles: []string{"mailbox"}}}
-	h.svc = approvals.New(db, ex, h.pol, approvals.Options{Clock: h.clock, Notifier: h.ev, Env: withMailbox,
-		Actions: map[string]approvals.Action{"schedule add": func(ctx context.Context, r *approvals.Request, _ func(string)) (string, error) {
-			ran.Add(1)
-			return "Added weekly.", nil
-		}}})
+	h.svc = approvals.New(db, ex, h.pol, approvals.Options{Clock: h.clock, Notifier: h.ev, Env: withMailbox, Procedures: procs})
 	if err := h.svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.close)
+	return h
+}
+
+// TestProcedureRequests: a change carried out by a procedure (a drill schedule's
+// addition, handed in typed; a drill, named by its plan) is requested, approved and
+// performed once with the typed arguments it was asked with, never by reading the
+// command text again; a schedule change needs no preflight.
+func TestProcedureRequests(t *testing.T) {
+	procs := &procedures{}
+	h := procedureHarness(t, procs)
+	ctx := context.Background()
+	add := &commands.Procedure{Kind: "schedule add", Args: []byte(`{"name":"weekly","job":"drill"}`)}
 	text := `schedule add weekly "0 3 * * SUN" drill E14-DAG`
-	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "carol", Origin: console("carol"), Invocation: parse(t, text)})
+	_, err := h.svc.Request(ctx, approvals.Submit{Person: "carol", Origin: console("carol"), Command: parse(t, text), Procedure: add})
 	refusal(t, err, approvals.RefusedRole) // approvers without the admin role cannot ask
-	r := h.request("alice", text)
-	if _, err := h.svc.Approve(context.Background(), r.ID, "bob", console("bob")); err != nil {
+	r, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, text), Procedure: add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.exec.preflights.Load() != 0 {
+		t.Errorf("a schedule change ran %d preflights", h.exec.preflights.Load())
+	}
+	if stored, err := h.db.Get(ctx, r.ID); err != nil || !reflect.DeepEqual(stored.Procedure, add) {
+		t.Fatalf("stored procedure %+v (%v), want %+v", stored.Procedure, err, add)
+	}
+	if _, err := h.svc.Approve(ctx, r.ID, "bob", console("bob")); err != nil {
 		t.Fatal(err)
 	}
 	done := h.ev.waitFor(t, r.ID, approvals.EventSucceeded)
-	if done.Request.Run.Output != "Added weekly." || ran.Load() != 1 {
-		t.Fatalf("run: %+v, action ran %d times", done.Request.Run, ran.Load())
+	if done.Request.Run.Output != "Performed schedule add." {
+		t.Errorf("run output %q", done.Request.Run.Output)
 	}
-	if ex.preflights.Load() != 0 || ex.executes.Load() != 0 {
-		t.Fatalf("the executor was used: %d preflights, %d executes", ex.preflights.Load(), ex.executes.Load())
+
+	d := h.request("alice", "drill E14-DAG")
+	if d.Procedure == nil || d.Procedure.Kind != commands.ProcedureDrill || string(d.Procedure.Args) != `{"dag":"E14-DAG"}` {
+		t.Fatalf("the drill's request carries %+v", d.Procedure)
 	}
-	// Without an action, a bot command cannot be requested.
-	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "schedule remove weekly")})
+	if _, err := h.svc.Approve(ctx, d.ID, "bob", console("bob")); err != nil {
+		t.Fatal(err)
+	}
+	h.ev.waitFor(t, d.ID, approvals.EventSucceeded)
+	want := []string{`alice schedule add {"name":"weekly","job":"drill"}`, `alice drill {"dag":"E14-DAG"}`}
+	if got := procs.performed(); !reflect.DeepEqual(got, want) {
+		t.Errorf("performed %q, want %q", got, want)
+	}
+	if h.exec.executes.Load() != 0 {
+		t.Errorf("the runner executed %d plans", h.exec.executes.Load())
+	}
+	// Without a procedure, a bot command cannot be requested.
+	_, err = h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "schedule remove weekly")})
 	if err == nil {
-		t.Fatal("schedule remove was requested without an action")
+		t.Fatal("schedule remove was requested without a procedure")
 	}
-	// Nor can a change whose plan runs nothing by itself (the drill is an action).
-	_, err = h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Invocation: parse(t, "drill E14-DAG")})
-	if err == nil || !strings.Contains(err.Error(), "nothing to run") {
-		t.Fatalf("a drill without its action: %v", err)
+}
+
+// TestProcedureRequestsWithoutProcedures: an exchops that runs no procedures takes
+// no request for one.
+func TestProcedureRequestsWithoutProcedures(t *testing.T) {
+	h := procedureHarness(t, nil)
+	_, err := h.svc.Request(context.Background(), approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, "drill E14-DAG")})
+	if err == nil || !strings.Contains(err.Error(), "runs none") {
+		t.Fatalf("a drill with no procedures: %v", err)
+	}
+}
+
+// TestRequestsFromBeforeTypedProcedures: requests stored before procedures were
+// recorded with them (no procedure column value). An approved drill still runs: its
+// plan names its procedure. A schedule change cannot be told from its text any more
+// and fails, saying to ask again, with nothing performed.
+func TestRequestsFromBeforeTypedProcedures(t *testing.T) {
+	procs := &procedures{}
+	h := procedureHarness(t, procs)
+	ctx := context.Background()
+	drill := h.request("alice", "drill E14-DAG")
+	text := `schedule add weekly "0 3 * * SUN" drill E14-DAG`
+	add, err := h.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: console("alice"), Command: parse(t, text),
+		Procedure: &commands.Procedure{Kind: "schedule add", Args: []byte(`{}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.SQL().ExecContext(ctx, `UPDATE requests SET procedure = ''`); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{drill.ID, add.ID} {
+		if r, err := h.db.Get(ctx, id); err != nil || r.Procedure != nil {
+			t.Fatalf("%s reads back with procedure %+v (%v), want none", id, r.Procedure, err)
+		}
+		if _, err := h.svc.Approve(ctx, id, "bob", console("bob")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.ev.waitFor(t, drill.ID, approvals.EventSucceeded)
+	failed := h.ev.waitFor(t, add.ID, approvals.EventFailed)
+	if !strings.Contains(failed.Request.Reason, "earlier version of exchops") || !strings.Contains(failed.Request.Reason, "ask again") {
+		t.Errorf("the old schedule change failed with %q", failed.Request.Reason)
+	}
+	if got, want := procs.performed(), []string{`alice drill {"dag":"E14-DAG"}`}; !reflect.DeepEqual(got, want) {
+		t.Errorf("performed %q, want %q", got, want)
 	}
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/metrics"
 	"github.com/exchops/exchops/runners"
 )
@@ -88,7 +87,7 @@ type Front interface {
 // Config is what the core needs.
 type Config struct {
 	Approvals *approvals.Service
-	Executor  approvals.Executor // runs read-only commands; approvals uses its own
+	Executor  approvals.Runner // runs read-only commands; approvals uses its own
 	Env       commands.Env
 	Metrics   *metrics.Metrics // may be nil
 	Schedules Schedules        // may be nil: schedule commands then say so
@@ -99,7 +98,9 @@ type Config struct {
 // Schedules is what the core needs of the scheduler: the schedule commands and the
 // health report on demand. schedules.Scheduler implements it.
 type Schedules interface {
-	Command(ctx context.Context, person, platform, channel string, inv *commands.Invocation) (string, error)
+	// Command answers a schedule command, or returns the procedure to file as a
+	// request when the change needs approval (a drill schedule).
+	Command(ctx context.Context, person, platform, channel string, inv *commands.Command) (string, *commands.Procedure, error)
 	HealthReport(ctx context.Context, dag string) (text string, png []byte, err error)
 }
 
@@ -200,7 +201,7 @@ func (c *Core) Handle(ctx context.Context, inv Invocation, respond Respond) {
 	case spec.ReadOnly:
 		c.readOnly(ctx, person, parsed, reply)
 	default:
-		c.change(ctx, person.Name, origin, parsed, reply)
+		c.change(ctx, person.Name, origin, parsed, nil, reply)
 	}
 }
 
@@ -263,7 +264,7 @@ func (c *Core) refuse(err error, reply Respond) {
 	reply(Reply{Kind: ReplyError, Private: true, Text: "Something went wrong inside exchops (reference " + ref + " in its log). Nothing was changed by this message; try again, and tell the exchops administrators if it repeats."})
 }
 
-func (c *Core) botCommand(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+func (c *Core) botCommand(ctx context.Context, person string, origin approvals.Origin, inv *commands.Command, reply Respond) {
 	svc := c.cfg.Approvals
 	switch inv.Spec.Name {
 	case "help":
@@ -300,9 +301,9 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 			reply(Reply{Kind: ReplyError, Private: true, Text: "Schedules are not running in this exchops."})
 			return
 		}
-		text, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
-		if ref := approvals.RefusalOf(err); ref != nil && ref.Code == approvals.RefusedNeedsApproval {
-			c.change(ctx, person, origin, inv, reply) // a drill schedule: a request like any change
+		text, proc, err := c.cfg.Schedules.Command(ctx, person, origin.Platform, origin.Channel, inv)
+		if err == nil && proc != nil {
+			c.change(ctx, person, origin, inv, proc, reply) // a drill schedule: a request like any change
 			return
 		}
 		if err != nil {
@@ -323,7 +324,7 @@ func (c *Core) botCommand(ctx context.Context, person string, origin approvals.O
 // `health <dag>` is the scheduler's report, verdict first, when schedules run. A
 // failure is told in full to admins and approvers, redacted to viewers
 // (approvals.Person.SeesRunnerDetails).
-func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *commands.Invocation, reply Respond) {
+func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *commands.Command, reply Respond) {
 	failure := func(err error) string {
 		if person.SeesRunnerDetails() {
 			return err.Error()
@@ -367,13 +368,13 @@ func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *comma
 
 // change runs the preflight and, when the organisation can take the change, files the
 // request; approvals announces it, so the card reaches every front.
-func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Invocation, reply Respond) {
+func (c *Core) change(ctx context.Context, person string, origin approvals.Origin, inv *commands.Command, proc *commands.Procedure, reply Respond) {
 	reply(Reply{Kind: ReplyWorking, Private: true, Text: "Planning " + inv.Text + ": reading the organisation first…"})
 	c.work.Add(1)
 	go func() {
 		defer c.work.Done()
 		ctx := context.WithoutCancel(ctx)
-		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Invocation: inv})
+		r, err := c.cfg.Approvals.Request(ctx, approvals.Submit{Person: person, Origin: origin, Command: inv, Procedure: proc})
 		if err != nil {
 			c.refuse(err, reply)
 			return
@@ -468,7 +469,7 @@ func Unfence(text string) string {
 // Publish posts a report to the channels to names, on every front that can publish,
 // and always to the console when it runs (it shows everything). It fails only when
 // no named channel could take the report.
-func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (c *Core) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	c.mu.RLock()
 	fronts := append([]Front(nil), c.fronts...)
 	c.mu.RUnlock()
@@ -479,13 +480,8 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		if !ok {
 			continue
 		}
-		var channel string
-		switch f.Platform() {
-		case "slack":
-			channel = to.Slack
-		case "discord":
-			channel = to.Discord
-		case "console":
+		channel := to[f.Platform()]
+		if f.Platform() == "console" {
 			channel = "console"
 		}
 		if channel == "" {
@@ -503,11 +499,10 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		}
 	}
 	want := 0
-	if to.Slack != "" {
-		want++
-	}
-	if to.Discord != "" {
-		want++
+	for platform, channel := range to {
+		if channel != "" && platform != "console" {
+			want++
+		}
 	}
 	if want > named {
 		errs = append(errs, fmt.Errorf("%d of the channels named have no running front (is that platform configured?)", want-named))

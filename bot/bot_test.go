@@ -29,10 +29,10 @@ var env = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}
 
 // people are the demo's people, with Slack ids so that the platform mapping is real.
 var people = []approvals.Person{
-	{Name: "alice", Slack: "UALICE", Roles: []approvals.Role{approvals.RoleAdmin}},
-	{Name: "bob", Slack: "UBOB", Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
-	{Name: "carol", Slack: "UCAROL", Roles: []approvals.Role{approvals.RoleApprover}},
-	{Name: "dave", Slack: "UDAVE", Roles: []approvals.Role{approvals.RoleViewer}},
+	{Name: "alice", IDs: map[string]string{"slack": "UALICE"}, Roles: []approvals.Role{approvals.RoleAdmin}},
+	{Name: "bob", IDs: map[string]string{"slack": "UBOB"}, Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
+	{Name: "carol", IDs: map[string]string{"slack": "UCAROL"}, Roles: []approvals.Role{approvals.RoleApprover}},
+	{Name: "dave", IDs: map[string]string{"slack": "UDAVE"}, Roles: []approvals.Role{approvals.RoleViewer}},
 }
 
 const dagCreate = `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`

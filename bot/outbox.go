@@ -6,40 +6,17 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/outbox"
 )
 
-// Post is a chat message that could not be delivered yet. Payload is the front's own
-// encoding of what to send (method and arguments); the core never reads it.
-type Post struct {
-	ID        int64
-	Platform  string // "slack", "discord"
-	Key       string // what it is about, for people and logs: "r-3 card"
-	Payload   []byte
-	Attempts  int
-	NextAt    time.Time
-	CreatedAt time.Time
-	LastError string
-}
-
-// Outbox keeps posts that failed, so that they are retried until delivered, across
-// restarts; store.DB implements it.
-type Outbox interface {
-	Enqueue(ctx context.Context, p Post) (int64, error)
-	// Due returns undelivered posts of platform whose NextAt has come, oldest first.
-	Due(ctx context.Context, platform string, now time.Time, limit int) ([]Post, error)
-	Delivered(ctx context.Context, id int64, at time.Time) error
-	Postpone(ctx context.Context, id int64, next time.Time, lastErr string) error
-	// Undelivered counts posts not delivered yet (all platforms when platform is "").
-	Undelivered(ctx context.Context, platform string) (int, error)
-}
-
-// Dedup remembers keys (a Slack trigger id, a click) for a while, so that a replayed
-// delivery is recognised; store.DB implements it.
-type Dedup interface {
-	// FirstSeen records key and reports whether it was new; keys older than keep are
-	// forgotten.
-	FirstSeen(ctx context.Context, key string, now time.Time, keep time.Duration) (bool, error)
-}
+// Post, Outbox and Dedup are the outbox's records and stores, declared in package
+// outbox so that store.DB implements them without importing a chat front. The aliases
+// keep the fronts' code as it was.
+type (
+	Post   = outbox.Post
+	Outbox = outbox.Store
+	Dedup  = outbox.Dedup
+)
 
 // OutboxBackoff is the wait before the n-th retry (n from 1): 5 s doubling to at most
 // 10 minutes.

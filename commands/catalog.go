@@ -385,8 +385,8 @@ func catalog() []*Spec {
 	}
 }
 
-func planBot(summary string) func(*Invocation, Env) (*Plan, error) {
-	return func(*Invocation, Env) (*Plan, error) { return &Plan{Summary: summary}, nil }
+func planBot(summary string) func(*Command, Env) (*Plan, error) {
+	return func(*Command, Env) (*Plan, error) { return &Plan{Summary: summary}, nil }
 }
 
 // mgmt returns the management server or a configuration error.
@@ -398,7 +398,7 @@ func mgmt(env Env) (string, error) {
 }
 
 // configured refuses a host the runners could not reach because it is not configured.
-func configured(inv *Invocation, env Env, arg string) error {
+func configured(inv *Command, env Env, arg string) error {
 	if v := inv.Value(arg); !env.known(v) {
 		return &UsageError{Command: inv.Spec.Name, Arg: arg, Value: v,
 			Rule: "is not a configured server: exchops can only run scripts on servers listed in exchange.servers", Usage: inv.Spec.Usage()}
@@ -406,7 +406,7 @@ func configured(inv *Invocation, env Env, arg string) error {
 	return nil
 }
 
-func planDNSAdd(inv *Invocation, env Env) (*Plan, error) {
+func planDNSAdd(inv *Command, env Env) (*Plan, error) {
 	if !isComputerName(env.DNSServer) {
 		return nil, fmt.Errorf("commands: exchange.dns_server %q is not a server name", env.DNSServer)
 	}
@@ -503,7 +503,7 @@ func nlbConvergedWait(host, fqdn string) *Wait {
 	}
 }
 
-func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
+func planNLBCreate(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -538,7 +538,7 @@ func planNLBCreate(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-func planNLBAddHost(inv *Invocation, env Env) (*Plan, error) {
+func planNLBAddHost(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -748,7 +748,7 @@ func nlbJoinSteps(host, nic, from string, j *nlbJoin) []Step {
 	return []Step{{Target: host, Script: s.String(), Purpose: "install NLB on " + host + " and configure it as a host of the cluster read on " + from}}
 }
 
-func planCASArrayCreate(inv *Invocation, env Env) (*Plan, error) {
+func planCASArrayCreate(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -794,7 +794,7 @@ func assignStep(m, purpose, fqdn string, dbs []string) Step {
 	return exchangeStep(m, purpose, append(calls, read("databases", colsDatabases, get))...)
 }
 
-func planCASArrayAssign(inv *Invocation, env Env) (*Plan, error) {
+func planCASArrayAssign(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -827,7 +827,7 @@ const (
 	statusRunning   = "running"
 )
 
-func planCASArrayRestore(inv *Invocation, env Env) (*Plan, error) {
+func planCASArrayRestore(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -895,7 +895,7 @@ func restoreSteps(m, id string, dbs []string, prev map[string]string) []Step {
 	return []Step{exchangeStep(m, "set "+strings.Join(dbs, ", ")+" back to their RpcClientAccessServer before "+id, calls...)}
 }
 
-func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {
+func planDAGCreate(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -919,7 +919,7 @@ func planDAGCreate(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-func planDAGAddMember(inv *Invocation, env Env) (*Plan, error) {
+func planDAGAddMember(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -958,7 +958,7 @@ func copyReads(m, db string) Step {
 	)
 }
 
-func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
+func planCopyAdd(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -998,7 +998,7 @@ func planCopyAdd(inv *Invocation, env Env) (*Plan, error) {
 	}, nil
 }
 
-func planFailover(inv *Invocation, env Env) (*Plan, error) {
+func planFailover(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1119,7 +1119,7 @@ func serverChecks(env Env) []Step {
 	return steps
 }
 
-func planHealth(inv *Invocation, env Env) (*Plan, error) {
+func planHealth(inv *Command, env Env) (*Plan, error) {
 	dag := inv.Value("dag")
 	steps, err := memberChecks(env, dag)
 	if err != nil {
@@ -1133,7 +1133,7 @@ func planHealth(inv *Invocation, env Env) (*Plan, error) {
 		Steps: append(steps, serverChecks(env)...)}, nil
 }
 
-func planDrill(inv *Invocation, env Env) (*Plan, error) {
+func planDrill(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1145,6 +1145,10 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 	}
 	// Every database's copies: evalDrill keeps those of the DAG's databases (the
 	// endpoint cannot filter the pipeline, and copy status carries no DAG).
+	proc, err := NewProcedure(ProcedureDrill, DrillArgs{DAG: dag})
+	if err != nil {
+		return nil, err
+	}
 	pre := append(dagReads(dag, append(append([]string(nil), colsDatabases...), "*ReplayLagTimes", "*TruncationLagTimes")),
 		read("copystatus", colsCopyStatus, C("Get-MailboxDatabase"), C("Get-MailboxDatabaseCopyStatus")))
 	return &Plan{
@@ -1155,11 +1159,12 @@ func planDrill(inv *Invocation, env Env) (*Plan, error) {
 			"(exactly `failover <database> to=<server>`: Move-ActiveMailboxDatabase -MountDialOverride Lossless, never a Skip switch), " +
 			"a wait until it is Mounted and every other copy Healthy (at most drill.timeout), then the failover plan back to the server it was on. " +
 			"The health of the DAG is checked again before each move; the drill stops at the first problem, fails back, and reports a scorecard.",
-		evaluate: func(r []Tables) Findings { return evalDrill(r, dag, env) },
+		CarriedOutBy: proc,
+		evaluate:     func(r []Tables) Findings { return evalDrill(r, dag, env) },
 	}, nil
 }
 
-func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {
+func planDAGStatus(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1169,7 +1174,7 @@ func planDAGStatus(inv *Invocation, env Env) (*Plan, error) {
 		read("dag", colsDAG, C("Get-DatabaseAvailabilityGroup", Str("Identity", dag), Switch("Status"))))}}, nil
 }
 
-func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
+func planDAGNetworks(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1179,7 +1184,7 @@ func planDAGNetworks(inv *Invocation, env Env) (*Plan, error) {
 		read("networks", colsNetworks, C("Get-DatabaseAvailabilityGroupNetwork", Str("Identity", dag))))}}, nil
 }
 
-func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
+func planCopyStatus(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1197,7 +1202,7 @@ func planCopyStatus(inv *Invocation, env Env) (*Plan, error) {
 	)}}, nil
 }
 
-func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
+func planCASArrayList(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err
@@ -1206,7 +1211,7 @@ func planCASArrayList(inv *Invocation, env Env) (*Plan, error) {
 		read("casarrays", colsCASArrays, C("Get-ClientAccessArray")))}}, nil
 }
 
-func planAutodiscover(inv *Invocation, env Env) (*Plan, error) {
+func planAutodiscover(inv *Command, env Env) (*Plan, error) {
 	m, err := mgmt(env)
 	if err != nil {
 		return nil, err

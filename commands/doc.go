@@ -1,7 +1,7 @@
 // Package commands is the catalog of everything a person can ask exchops to do: one
 // declarative Spec per command (its grammar, argument kinds, help, whether it only
-// reads), the parser that turns chat text into an Invocation, and the planner that turns
-// an Invocation into a Plan: the exact steps and the servers they run on, the read-only
+// reads), the parser that turns chat text into a Command, and the planner that turns
+// a Command into a Plan: the exact steps and the servers they run on, the read-only
 // preflight that runs before an approver is asked, and the rules that turn the
 // preflight's output into Findings.
 //

@@ -28,7 +28,7 @@ var walkEnv = Env{
 
 // withPast gives a command that refers to an earlier request the record approvals
 // would find for it (pastAssign), as planning needs.
-func withPast(inv *Invocation) *Invocation {
+func withPast(inv *Command) *Command {
 	if inv.Spec.Refers != "" && inv.Past == nil {
 		inv.Past = pastAssign(inv.Value(inv.Spec.Refers))
 	}

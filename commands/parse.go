@@ -8,9 +8,9 @@ import (
 	"unicode/utf8"
 )
 
-// Invocation is a parsed, validated command: every value in Args is normalised
+// Command is a parsed, validated command: every value in Args is normalised
 // (server names upper case, FQDNs lower case, ...) and has passed its kind's rule.
-type Invocation struct {
+type Command struct {
 	Spec *Spec
 	// Args holds the arguments that were given or have a default, by Arg.Name.
 	Args map[string]string
@@ -48,10 +48,10 @@ type Referrer struct {
 }
 
 // Value returns the normalised value of the named argument, or "".
-func (inv *Invocation) Value(name string) string { return inv.Args[name] }
+func (inv *Command) Value(name string) string { return inv.Args[name] }
 
 // Has reports whether the named argument was given or has a default.
-func (inv *Invocation) Has(name string) bool {
+func (inv *Command) Has(name string) bool {
 	_, ok := inv.Args[name]
 	return ok
 }
@@ -167,7 +167,7 @@ func tokenize(text string) ([]token, *UsageError) {
 
 // Parse reads one command as typed in chat (a leading "/exchange" is ignored) and
 // validates every argument. Empty text means help. Errors are *UsageError.
-func Parse(text string) (*Invocation, error) {
+func Parse(text string) (*Command, error) {
 	if len(text) > maxInput {
 		return nil, &UsageError{Value: shown(text), Rule: fmt.Sprintf("is longer than %d bytes.", maxInput)}
 	}
@@ -272,7 +272,7 @@ func distance(a, b string) int {
 
 // bind assigns tokens to the spec's arguments, checks each value and builds the
 // canonical text.
-func bind(s *Spec, toks []token) (*Invocation, error) {
+func bind(s *Spec, toks []token) (*Command, error) {
 	fail := func(arg, value, rule string) error {
 		return &UsageError{Command: s.Name, Arg: arg, Value: shown(value), Rule: rule, Usage: s.Usage()}
 	}
@@ -313,7 +313,16 @@ func bind(s *Spec, toks []token) (*Invocation, error) {
 			next++
 		}
 	}
-	inv := &Invocation{Spec: s, Args: map[string]string{}}
+	return build(s, raw)
+}
+
+// build checks the values of s's arguments (raw, by name) against their kinds and
+// returns the invocation with its canonical text.
+func build(s *Spec, raw map[string]string) (*Command, error) {
+	fail := func(arg, value, rule string) error {
+		return &UsageError{Command: s.Name, Arg: arg, Value: shown(value), Rule: rule, Usage: s.Usage()}
+	}
+	inv := &Command{Spec: s, Args: map[string]string{}}
 	var text []string
 	text = append(text, s.Name)
 	for i := range s.Args {

@@ -270,8 +270,10 @@ type Plan struct {
 	Lock string
 	Wait *Wait // nil when the steps' end is the change's end
 	// Procedure, for a change whose scripts are decided while it runs (a failover
-	// drill), says for people what will run instead of Steps.
-	Procedure string
+	// drill), says for people what will run instead of Steps; CarriedOutBy is that
+	// procedure with its typed arguments, what an approval stores and runs.
+	Procedure    string
+	CarriedOutBy *Procedure
 	// Decided, for a change whose steps the preflight decides (Findings.Steps), says
 	// for people what they will be before the preflight has run (`exchops plan`).
 	// A plan may instead hold Steps with placeholders that are not PowerShell (nlb
@@ -362,7 +364,7 @@ func (s Step) via() string {
 // Plan computes the plan for the invocation. Errors are *UsageError when the
 // invocation names something the configuration does not know, plain errors when the
 // configuration lacks what the command needs.
-func (inv *Invocation) Plan(env Env) (*Plan, error) {
+func (inv *Command) Plan(env Env) (*Plan, error) {
 	p, err := inv.Spec.plan(inv, env)
 	if err != nil {
 		return nil, err

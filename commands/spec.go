@@ -61,14 +61,14 @@ type Spec struct {
 	// account must be granted for it (RBACScript).
 	Cmdlets []string
 	// Refers names the argument that holds the id of an earlier request whose record
-	// planning needs (Invocation.Past); "" for commands that need none.
+	// planning needs (Command.Past); "" for commands that need none.
 	Refers string
 	// Approvable marks a read-only command some of whose uses are changes that go
 	// through approval (adding or removing a drill schedule): approval rules may
 	// name it like a change.
 	Approvable bool
 
-	plan func(inv *Invocation, env Env) (*Plan, error)
+	plan func(inv *Command, env Env) (*Plan, error)
 }
 
 // Group is the first word of a two-word command ("dag" for "dag create"), or "" for a

@@ -212,6 +212,31 @@ type PostTo struct {
 	Discord string `yaml:"discord"`
 }
 
+// Channels are the channels by platform name ("slack", "discord"), as the rest of
+// exchops keys them; platforms without a channel are left out.
+func (p PostTo) Channels() map[string]string {
+	return keyed(p.Slack, p.Discord)
+}
+
+// IDs are the person's user ids by platform name ("slack", "discord"), as the rest of
+// exchops keys them; platforms without an id are left out.
+func (p Person) IDs() map[string]string {
+	return keyed(p.Slack, p.Discord)
+}
+
+// keyed maps the values of this file's platform keys to the platforms' names, which
+// are the names of their sections (slack:, discord:).
+func keyed(slack, discord string) map[string]string {
+	out := map[string]string{}
+	if slack != "" {
+		out["slack"] = slack
+	}
+	if discord != "" {
+		out["discord"] = discord
+	}
+	return out
+}
+
 // Duration is a time.Duration written as "30m" in YAML.
 type Duration time.Duration
 

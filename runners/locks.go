@@ -85,13 +85,14 @@ func (w *WinRM) RunLocked(ctx context.Context, key, server, script string) (*Res
 	return w.Run(ctx, server, script)
 }
 
-// Step is one script for one server, for RunEach.
-type Step struct {
+// ServerScript is one WinRS script for one server, for RunEach. (A plan's step, with
+// its Exchange calls, is a commands.Step.)
+type ServerScript struct {
 	Server string
 	Script string
 }
 
-// Outcome is the result of one Step.
+// Outcome is the result of one ServerScript.
 type Outcome struct {
 	Result *Result
 	Err    error
@@ -100,7 +101,7 @@ type Outcome struct {
 // RunEach runs each step's script on its server, all at once (each server's own bound on
 // concurrent commands still applies), and returns the outcomes in the order of steps. It is
 // meant for read-only scripts such as health reports.
-func (w *WinRM) RunEach(ctx context.Context, steps []Step) []Outcome {
+func (w *WinRM) RunEach(ctx context.Context, steps []ServerScript) []Outcome {
 	out := make([]Outcome, len(steps))
 	var wg sync.WaitGroup
 	for i, st := range steps {

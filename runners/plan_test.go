@@ -20,7 +20,7 @@ import (
 )
 
 // The bot hands the WinRM runner to approvals as its Executor.
-var _ approvals.Executor = (*runners.WinRM)(nil)
+var _ approvals.Runner = (*runners.WinRM)(nil)
 
 // labEnv is the organisation the lab simulates, as configuration would describe it.
 var labEnv = commands.Env{

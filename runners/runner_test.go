@@ -673,7 +673,7 @@ func TestRunEach(t *testing.T) {
 	l1 := startLab(t, wsman.Options{}, false)
 	l2 := startLab(t, wsman.Options{}, false)
 	w := newRunner(t, Options{}, l1.endpoint("EX10-MB01"), l2.endpoint("EX10-MB02"))
-	out := w.RunEach(context.Background(), []Step{
+	out := w.RunEach(context.Background(), []ServerScript{
 		{Server: "EX10-MB01", Script: "ok"},
 		{Server: "EX10-MB02", Script: "catch"},
 		{Server: "EX10-MB09", Script: "ok"},

@@ -147,7 +147,7 @@ func (e *DrillError) Error() string {
 // a configuration without a management server).
 func Drill(ctx context.Context, r Runner, env commands.Env, dag string, opt DrillOptions, progress func(string)) (*Scorecard, error) {
 	opt.defaults()
-	inv, err := commands.Parse("drill " + dag)
+	inv, err := commands.Drill(dag)
 	if err != nil {
 		return nil, err
 	}
@@ -344,7 +344,7 @@ func (d *driller) move(ctx context.Context, db, kind, from, to string) Move {
 		m.Result, m.Detail = MoveBlocked, "there is no other copy to move to"
 		return m
 	}
-	inv, err := commands.Parse("failover " + db + " to=" + to)
+	inv, err := commands.Failover(db, to)
 	if err != nil {
 		m.Result, m.Detail = MoveFailed, err.Error()
 		return m
@@ -492,7 +492,7 @@ func (d *driller) failback(ctx context.Context, db, home string) *Move {
 	}
 	d.say(fmt.Sprintf("%s: failing back to %s, where it was before the drill", db, home))
 	m := Move{Kind: "failback", To: home, Started: d.clk.Now().UTC()}
-	inv, err := commands.Parse("copy status " + db)
+	inv, err := commands.CopyStatus(db)
 	if err != nil {
 		m.Result, m.Detail = MoveFailed, err.Error()
 		return &m

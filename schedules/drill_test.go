@@ -328,16 +328,16 @@ func TestScorecardTrend(t *testing.T) {
 	}
 }
 
-// A drill schedule against the lab: progress in a thread, the scorecard posted with
-// the trend against the earlier drill, both scorecards kept.
+// A drill schedule against the lab: the scorecard posted with the trend against the
+// earlier drill and the drill's progress, both scorecards kept.
 func TestScheduledDrillPostsScorecardAndTrend(t *testing.T) {
 	g := startRig(t, nil)
 	stop := g.advance()
 	defer stop()
 	st := newMemStore()
-	pub := &threads{}
-	s, err := schedules.New(schedules.Config{Store: st, Publisher: pub, Runner: g.r, Env: labEnv, Clock: g.clock, Location: time.UTC,
-		Schedules: []config.Schedule{{Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: config.PostTo{Discord: "555"}}}})
+	pub := &recorder{}
+	s, err := schedules.New(schedules.Config{Store: st, Poster: pub, Runner: g.r, Env: labEnv, Clock: g.clock, Location: time.UTC,
+		Schedules: []config.Schedule{{Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,26 +350,18 @@ func TestScheduledDrillPostsScorecardAndTrend(t *testing.T) {
 	if len(st.scorecards) != 2 || st.scorecards[1].Outcome != schedules.Passed || st.scorecards[1].Schedule != "weekly-drill" {
 		t.Fatalf("scorecards kept: %+v", st.scorecards)
 	}
-	threadsStarted := pub.titled("Failover drill of E14-DAG")
-	var finals, starts []*post
-	for _, p := range threadsStarted {
-		if p.Title == "Failover drill of E14-DAG: passed" {
-			finals = append(finals, p)
-		} else {
-			starts = append(starts, p)
-		}
-	}
-	if len(starts) != 2 || len(finals) != 2 {
+	finals := pub.titled("Failover drill of E14-DAG")
+	if len(finals) != 2 || finals[0].Title != "Failover drill of E14-DAG: passed" || finals[1].Title != finals[0].Title {
 		t.Fatalf("posts: %+v", pub.all())
 	}
-	wantContains(t, "the thread", strings.Join(starts[0].Thread, "\n"), "Pre-checks passed", "MB01: moving from EX10-MB01 to EX10-MB02", "passed")
+	if want := map[string]string{"discord": "555"}; !reflect.DeepEqual(finals[0].To, want) {
+		t.Errorf("the scorecard went to %v, want %v", finals[0].To, want)
+	}
+	wantContains(t, "the first scorecard's progress", finals[0].Text, "Progress:", "Pre-checks passed", "MB01: moving from EX10-MB01 to EX10-MB02")
 	if strings.Contains(finals[0].Text, "Trend") {
 		t.Errorf("the first drill has a trend:\n%s", finals[0].Text)
 	}
 	wantContains(t, "the second scorecard", finals[1].Text, "Failover drill of E14-DAG: PASSED", "Trend (time to mount", "MB01:", "over 1 earlier drill")
-	if strings.Contains(finals[1].Text, "Progress:") {
-		t.Errorf("progress went to the thread and into the scorecard:\n%s", finals[1].Text)
-	}
 	if got := g.copies(); !reflect.DeepEqual(got, homes) {
 		t.Errorf("after two drills the copies are %v, want %v", got, homes)
 	}
@@ -380,7 +372,7 @@ func TestScheduledDrillPostsScorecardAndTrend(t *testing.T) {
 func TestHealthOnDemand(t *testing.T) {
 	g := startRig(t, nil)
 	st := newMemStore()
-	s, err := schedules.New(schedules.Config{Store: st, Publisher: &recorder{}, Runner: g.r, Env: labEnv, Clock: g.clock})
+	s, err := schedules.New(schedules.Config{Store: st, Poster: &recorder{}, Runner: g.r, Env: labEnv, Clock: g.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

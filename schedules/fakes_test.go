@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/commands"
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
 )
@@ -118,12 +117,11 @@ func (m *memStore) Scorecards(ctx context.Context, dag string, limit int) ([]*sc
 
 // post is one Publish call.
 type post struct {
-	At     time.Time
-	To     config.PostTo
-	Title  string
-	Text   string
-	PNG    []byte
-	Thread []string // replies, for a thread
+	At    time.Time
+	To    map[string]string
+	Title string
+	Text  string
+	PNG   []byte
 }
 
 type recorder struct {
@@ -133,7 +131,7 @@ type recorder struct {
 	panics bool
 }
 
-func (r *recorder) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (r *recorder) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.panics {
@@ -158,22 +156,6 @@ func (r *recorder) titled(prefix string) []*post {
 		}
 	}
 	return out
-}
-
-// threads is a recorder that can also post threads.
-type threads struct{ recorder }
-
-func (r *threads) StartThread(ctx context.Context, to config.PostTo, title, text string) (func(context.Context, string) error, error) {
-	p := &post{At: time.Now(), To: to, Title: title, Text: text}
-	r.mu.Lock()
-	r.posts = append(r.posts, p)
-	r.mu.Unlock()
-	return func(ctx context.Context, line string) error {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		p.Thread = append(p.Thread, line)
-		return nil
-	}, nil
 }
 
 // fakeRunner answers the health reads of a healthy E14-DAG with MB01 and MB02, each

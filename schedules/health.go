@@ -310,7 +310,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 	if dag == "" {
 		return nil, fmt.Errorf("schedules: a health report needs a DAG name")
 	}
-	inv, err := commands.Parse("health " + dag)
+	inv, err := commands.Health(dag)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/schedules"
 )
@@ -50,7 +49,7 @@ func TestObserverHearsKeptReports(t *testing.T) {
 		b.runner.mu.Lock()
 		before := b.runner.calls
 		b.runner.mu.Unlock()
-		out, _ := b.s.DrillNow(t.Context(), &approvals.Request{Command: "drill E14-DAG"}, nil)
+		out, _ := b.s.DrillNow(t.Context(), "E14-DAG", nil)
 		b.runner.mu.Lock()
 		drillReads := b.runner.calls - before
 		b.runner.mu.Unlock()

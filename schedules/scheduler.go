@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,21 +39,32 @@ const (
 	drillRunLimit  = 6 * time.Hour
 )
 
-// RefusedNeedsApproval is the refusal code for adding or removing a drill schedule
-// without approval: the bot then files it as a request.
-const RefusedNeedsApproval = approvals.RefusedNeedsApproval
+// The procedures (commands.Procedure kinds) of the schedule changes that need a
+// second admin's approval: adding a drill schedule (Args: the Entry) and removing one
+// (Args: RemoveArgs). Perform carries them out once approved.
+const (
+	ProcedureAddSchedule    = "schedule add"
+	ProcedureRemoveSchedule = "schedule remove"
+)
+
+// RemoveArgs are the arguments of ProcedureRemoveSchedule.
+type RemoveArgs struct {
+	Name string `json:"name"`
+}
 
 // Entry is one schedule.
 type Entry struct {
-	Name     string        `json:"name"`
-	Spec     string        `json:"spec"`               // the cron fields, without a zone prefix
-	TimeZone string        `json:"timezone,omitempty"` // "" is the scheduler's default zone
-	Job      string        `json:"job"`                // JobHealth or JobDrill
-	DAG      string        `json:"dag"`
-	PostTo   config.PostTo `json:"post_to"`
-	Source   string        `json:"source"`             // SourceConfig or SourceChat
-	AddedBy  string        `json:"added_by,omitempty"` // the person, for SourceChat
-	AddedAt  time.Time     `json:"added_at,omitzero"`
+	Name     string `json:"name"`
+	Spec     string `json:"spec"`               // the cron fields, without a zone prefix
+	TimeZone string `json:"timezone,omitempty"` // "" is the scheduler's default zone
+	Job      string `json:"job"`                // JobHealth or JobDrill
+	DAG      string `json:"dag"`
+	// PostTo are the channels it posts to, by the registered name of the chat
+	// platform each is on.
+	PostTo  map[string]string `json:"post_to,omitempty"`
+	Source  string            `json:"source"`             // SourceConfig or SourceChat
+	AddedBy string            `json:"added_by,omitempty"` // the person, for SourceChat
+	AddedAt time.Time         `json:"added_at,omitzero"`
 }
 
 // Store keeps schedules added in chat, when each schedule last ran, the health
@@ -83,27 +96,20 @@ var (
 	ErrNotFound = errors.New("no such schedule")
 )
 
-// Publisher posts what schedules have to say into the schedule's channels; the bot
-// implements it by fanning out to its chat fronts. png, when not nil, is a chart to
-// attach. An error is logged; the post is the Publisher's to retry.
-type Publisher interface {
-	Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error
-}
-
-// ThreadPublisher is a Publisher that can also post a drill's progress as it happens,
-// as replies under a first message. Without it, the progress is part of the final
-// post.
-type ThreadPublisher interface {
-	Publisher
-	StartThread(ctx context.Context, to config.PostTo, title, text string) (reply func(ctx context.Context, text string) error, err error)
+// Poster posts what schedules have to say into a schedule's channels (Entry.PostTo);
+// the bot implements it by handing each channel to its platform's front. png, when
+// not nil, is a chart to attach. An error is logged; the post is the Poster's to
+// retry.
+type Poster interface {
+	Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error
 }
 
 // Config is what a Scheduler needs.
 type Config struct {
-	Store     Store
-	Runner    Runner
-	Env       commands.Env
-	Publisher Publisher
+	Store  Store
+	Runner Runner
+	Env    commands.Env
+	Poster Poster
 	// Schedules are the configuration file's.
 	Schedules []config.Schedule
 	// Location is the zone of schedules that name none (default time.Local).
@@ -121,6 +127,10 @@ type Config struct {
 	// ChartWindow is how far back the chart attached to a health report reaches
 	// (default 7 days).
 	ChartWindow time.Duration
+	// Platforms are the registered names of the chat platforms whose channels a
+	// schedule can post to (main registers them). A schedule added in chat on another
+	// front (the console, which shows every post anyway) names no channel.
+	Platforms []string
 	// Policy, when set, limits adding and removing schedules to people with the admin
 	// role; anyone exchops knows may list them.
 	Policy *approvals.Policy
@@ -156,8 +166,8 @@ type job struct {
 // New checks the configuration's schedules and returns a scheduler; nothing runs
 // until Start.
 func New(cfg Config) (*Scheduler, error) {
-	if cfg.Store == nil || cfg.Publisher == nil || cfg.Runner == nil {
-		return nil, errors.New("schedules: a Store, a Publisher and a Runner are required")
+	if cfg.Store == nil || cfg.Poster == nil || cfg.Runner == nil {
+		return nil, errors.New("schedules: a Store, a Poster and a Runner are required")
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.Local
@@ -180,7 +190,7 @@ func New(cfg Config) (*Scheduler, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var errs []error
 	for i, cs := range cfg.Schedules {
-		e := Entry{Name: cs.Name, Spec: cs.Cron, TimeZone: cs.Timezone, Job: cs.Job, DAG: cs.DAG, PostTo: cs.PostTo, Source: SourceConfig}
+		e := Entry{Name: cs.Name, Spec: cs.Cron, TimeZone: cs.Timezone, Job: cs.Job, DAG: cs.DAG, PostTo: cs.PostTo.Channels(), Source: SourceConfig}
 		j, err := s.newJob(e)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("schedules[%d] (%s): %w", i, cs.Name, err))
@@ -210,12 +220,12 @@ func (s *Scheduler) newJob(e Entry) (*job, error) {
 	if e.Job != JobHealth && e.Job != JobDrill {
 		return nil, fmt.Errorf("the job %q is not %s or %s", e.Job, JobHealth, JobDrill)
 	}
-	inv, err := commands.Parse(e.Job + " " + e.DAG)
+	inv, err := commands.Drill(e.DAG) // a health report's DAG is checked the same way
 	if err != nil || inv.Value("dag") == "" {
 		return nil, fmt.Errorf("%q is not a DAG name: it must be %s", e.DAG, commands.KindDAG.Rule())
 	}
 	e.DAG = inv.Value("dag")
-	for _, ch := range []string{e.PostTo.Slack, e.PostTo.Discord} {
+	for _, ch := range e.PostTo {
 		if len(ch) > 80 || strings.IndexFunc(ch, func(r rune) bool {
 			return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 		}) >= 0 {
@@ -443,19 +453,6 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 		log = append(log, line)
 		mu.Unlock()
 	}
-	if tp, ok := s.cfg.Publisher.(ThreadPublisher); ok {
-		reply, err := tp.StartThread(ctx, e.PostTo, "Failover drill of "+e.DAG, fmt.Sprintf("Failover drill of %s (schedule %s) starting: progress follows in this thread.", e.DAG, e.Name))
-		if err != nil {
-			s.log.Error("posting the drill's first message", "schedule", e.Name, "err", err)
-		} else {
-			say = func(line string) {
-				if err := reply(ctx, line); err != nil {
-					s.log.Error("posting the drill's progress", "schedule", e.Name, "err", err)
-				}
-			}
-			log = nil
-		}
-	}
 	sc, err := Drill(ctx, s.cfg.Runner, s.cfg.Env, e.DAG, s.cfg.Drill, say)
 	if sc == nil {
 		s.log.Error("drill could not start", "schedule", e.Name, "err", err)
@@ -485,8 +482,8 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 	s.publish(context.WithoutCancel(ctx), e.PostTo, fmt.Sprintf("Failover drill of %s: %s", sc.DAG, sc.Outcome), text, nil)
 }
 
-func (s *Scheduler) publish(ctx context.Context, to config.PostTo, title, text string, png []byte) {
-	if err := s.cfg.Publisher.Publish(ctx, to, title, text, png); err != nil {
+func (s *Scheduler) publish(ctx context.Context, to map[string]string, title, text string, png []byte) {
+	if err := s.cfg.Poster.Publish(ctx, to, title, text, png); err != nil {
 		s.log.Error("posting", "title", title, "err", err)
 	}
 }
@@ -550,22 +547,23 @@ func (s *Scheduler) zoneName(e Entry) string {
 }
 
 // Add is `schedule add`: a health schedule starts at once; a drill schedule needs a
-// second admin's approval, so it is refused with a *approvals.Refusal of code
-// RefusedNeedsApproval (the bot files it as a request; once approved, AddApproved
-// adds it). Other refusals are *approvals.Refusal too; a bad spec is a
-// *commands.UsageError. It returns a sentence for the person.
-func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, error) {
+// second admin's approval, so nothing is added and Add returns the procedure to file
+// as a request instead (ProcedureAddSchedule; once approved, Perform adds it).
+// Refusals are *approvals.Refusal; a bad spec is a *commands.UsageError. It returns a
+// sentence for the person.
+func (s *Scheduler) Add(ctx context.Context, person string, e Entry) (string, *commands.Procedure, error) {
 	return s.add(ctx, person, e, false)
 }
 
 // AddApproved adds a schedule whose request was approved: a drill schedule too.
 func (s *Scheduler) AddApproved(ctx context.Context, requester string, e Entry) (string, error) {
-	return s.add(ctx, requester, e, true)
+	msg, _, err := s.add(ctx, requester, e, true)
+	return msg, err
 }
 
-func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bool) (string, error) {
+func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bool) (string, *commands.Procedure, error) {
 	if err := s.mayChange(person, "schedule add"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	e.Source, e.AddedBy, e.AddedAt = SourceChat, person, s.cfg.Now().UTC()
 	j, err := s.newJob(e)
@@ -573,25 +571,28 @@ func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bo
 		var se *SpecError
 		if errors.As(err, &se) {
 			u := commands.Lookup("schedule add")
-			return "", &commands.UsageError{Command: "schedule add", Arg: "cron", Value: se.Spec, Rule: "is not valid: " + se.Msg, Usage: u.Usage()}
+			return "", nil, &commands.UsageError{Command: "schedule add", Arg: "cron", Value: se.Spec, Rule: "is not valid: " + se.Msg, Usage: u.Usage()}
 		}
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: "this schedule cannot be added: " + err.Error()}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: "this schedule cannot be added: " + err.Error()}
 	}
 	e = j.entry
 	s.mu.Lock()
 	taken := s.jobs[key(e.Name)]
 	s.mu.Unlock()
 	if taken != nil {
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already (from the %s): choose another name, or remove it first.", taken.entry.Name, sourceWord(taken.entry.Source))}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already (from the %s): choose another name, or remove it first.", taken.entry.Name, sourceWord(taken.entry.Source))}
 	}
 	if e.Job == JobDrill && !approved {
-		return "", needsApproval("adding")
+		asked := e
+		asked.Source, asked.AddedBy, asked.AddedAt = "", "", time.Time{}
+		proc, err := commands.NewProcedure(ProcedureAddSchedule, asked)
+		return "", proc, err
 	}
 	if err := s.cfg.Store.AddSchedule(ctx, e); err != nil {
 		if errors.Is(err, ErrExists) {
-			return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already: choose another name.", e.Name)}
+			return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("a schedule named %s exists already: choose another name.", e.Name)}
 		}
-		return "", fmt.Errorf("schedules: keeping the schedule: %w", err)
+		return "", nil, fmt.Errorf("schedules: keeping the schedule: %w", err)
 	}
 	// Its record starts now, so a run missed from here on is reported.
 	if err := s.cfg.Store.SetLastRun(ctx, e.Name, s.cfg.Now()); err != nil {
@@ -607,38 +608,40 @@ func (s *Scheduler) add(ctx context.Context, person string, e Entry, approved bo
 	if next := j.p.sched.Next(s.cfg.Now()); !next.IsZero() {
 		msg += "; the first run is at " + j.local(next)
 	}
-	return msg + ".", nil
+	return msg + ".", nil, nil
 }
 
 // Remove is `schedule remove`: a health schedule added in chat goes at once; a
-// drill schedule needs approval (as in Add; RemoveApproved then removes it); a
-// schedule from the configuration file is removed there.
-func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, error) {
+// drill schedule needs approval (as in Add: Remove returns ProcedureRemoveSchedule to
+// file as a request); a schedule from the configuration file is removed there.
+func (s *Scheduler) Remove(ctx context.Context, person, name string) (string, *commands.Procedure, error) {
 	return s.remove(ctx, person, name, false)
 }
 
 // RemoveApproved removes a schedule whose removal was approved: a drill schedule too.
 func (s *Scheduler) RemoveApproved(ctx context.Context, requester, name string) (string, error) {
-	return s.remove(ctx, requester, name, true)
+	msg, _, err := s.remove(ctx, requester, name, true)
+	return msg, err
 }
 
-func (s *Scheduler) remove(ctx context.Context, person, name string, approved bool) (string, error) {
+func (s *Scheduler) remove(ctx context.Context, person, name string, approved bool) (string, *commands.Procedure, error) {
 	if err := s.mayChange(person, "schedule remove"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	s.mu.Lock()
 	j := s.jobs[key(name)]
 	s.mu.Unlock()
 	switch {
 	case j == nil:
-		return "", &approvals.Refusal{Code: approvals.RefusedNotFound, Msg: fmt.Sprintf("there is no schedule %s: `schedule list` shows them.", name)}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedNotFound, Msg: fmt.Sprintf("there is no schedule %s: `schedule list` shows them.", name)}
 	case j.entry.Source == SourceConfig:
-		return "", &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("%s comes from the configuration file: remove it there and restart exchops.", j.entry.Name)}
+		return "", nil, &approvals.Refusal{Code: approvals.RefusedBlocked, Msg: fmt.Sprintf("%s comes from the configuration file: remove it there and restart exchops.", j.entry.Name)}
 	case j.entry.Job == JobDrill && !approved:
-		return "", needsApproval("removing")
+		proc, err := commands.NewProcedure(ProcedureRemoveSchedule, RemoveArgs{Name: j.entry.Name})
+		return "", proc, err
 	}
 	if err := s.cfg.Store.RemoveSchedule(ctx, j.entry.Name); err != nil && !errors.Is(err, ErrNotFound) {
-		return "", fmt.Errorf("schedules: removing the schedule: %w", err)
+		return "", nil, fmt.Errorf("schedules: removing the schedule: %w", err)
 	}
 	s.mu.Lock()
 	delete(s.jobs, key(name))
@@ -646,7 +649,7 @@ func (s *Scheduler) remove(ctx context.Context, person, name string, approved bo
 		s.cron.Remove(j.id)
 	}
 	s.mu.Unlock()
-	return fmt.Sprintf("Removed %s (%s).", j.entry.Name, describe(j.entry)), nil
+	return fmt.Sprintf("Removed %s (%s).", j.entry.Name, describe(j.entry)), nil, nil
 }
 
 func (s *Scheduler) mayChange(person, command string) error {
@@ -656,14 +659,10 @@ func (s *Scheduler) mayChange(person, command string) error {
 	return s.cfg.Policy.MayRun(person, false, command)
 }
 
-func needsApproval(verb string) error {
-	return &approvals.Refusal{Code: RefusedNeedsApproval, Msg: verb + " a drill schedule needs a second admin's approval, like any change."}
-}
-
-// EntryFrom builds the Entry of a `schedule add` invocation typed on platform
-// ("slack", "discord", ...) in channel here: the channel argument, or here when it
-// is absent, becomes the schedule's channel on that platform.
-func EntryFrom(inv *commands.Invocation, platform, here string) (Entry, error) {
+// EntryFrom builds the Entry of a `schedule add` invocation typed on platform (a
+// chat front's registered name) in channel here: the channel argument, or here when
+// it is absent, becomes the schedule's channel on that platform.
+func EntryFrom(inv *commands.Command, platform, here string) (Entry, error) {
 	if inv == nil || inv.Spec == nil || inv.Spec.Name != "schedule add" {
 		return Entry{}, errors.New("schedules: not a schedule add command")
 	}
@@ -672,11 +671,8 @@ func EntryFrom(inv *commands.Invocation, platform, here string) (Entry, error) {
 	if ch == "" {
 		ch = here
 	}
-	switch platform {
-	case "slack":
-		e.PostTo.Slack = ch
-	case "discord":
-		e.PostTo.Discord = ch
+	if platform != "" && ch != "" {
+		e.PostTo = map[string]string{platform: ch}
 	}
 	return e, nil
 }
@@ -703,13 +699,14 @@ func describe(e Entry) string {
 	return "health report of " + e.DAG
 }
 
-func channels(p config.PostTo) string {
+// channels lists a schedule's channels for people, in the order of the platforms'
+// names: "<platform> <channel>, ...".
+func channels(to map[string]string) string {
 	var out []string
-	if p.Slack != "" {
-		out = append(out, "slack "+p.Slack)
-	}
-	if p.Discord != "" {
-		out = append(out, "discord "+p.Discord)
+	for _, platform := range slices.Sorted(maps.Keys(to)) {
+		if to[platform] != "" {
+			out = append(out, platform+" "+to[platform])
+		}
 	}
 	return orDash(strings.Join(out, ", "))
 }

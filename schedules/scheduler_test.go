@@ -2,6 +2,7 @@ package schedules_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -11,9 +12,19 @@ import (
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/schedules"
+	"go.yaml.in/yaml/v3"
 )
 
-var ops = config.PostTo{Slack: "C0OPS"}
+var ops = postTo("{slack: C0OPS}")
+
+// postTo reads a schedule's post_to as the configuration file writes it.
+func postTo(text string) config.PostTo {
+	var p config.PostTo
+	if err := yaml.Unmarshal([]byte(text), &p); err != nil {
+		panic(err)
+	}
+	return p
+}
 
 func dailyHealth(spec string) config.Schedule {
 	return config.Schedule{Name: "daily-health", Cron: spec, Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: ops}
@@ -32,8 +43,8 @@ func newBench(t *testing.T, cfg schedules.Config) *bench {
 	if cfg.Store == nil {
 		cfg.Store = b.store
 	}
-	if cfg.Publisher == nil {
-		cfg.Publisher = b.pub
+	if cfg.Poster == nil {
+		cfg.Poster = b.pub
 	}
 	if cfg.Runner == nil {
 		cfg.Runner = b.runner
@@ -89,7 +100,7 @@ func TestDailyScheduleAcrossDaylightSaving(t *testing.T) {
 				var got []string
 				for _, p := range b.pub.titled("E14-DAG replication health") {
 					got = append(got, p.At.In(berlin).Format("2006-01-02 15:04 MST"))
-					if p.To != ops || p.PNG == nil || !strings.Contains(p.Text, "E14-DAG replication health: OK") {
+					if !reflect.DeepEqual(p.To, ops.Channels()) || p.PNG == nil || !strings.Contains(p.Text, "E14-DAG replication health: OK") {
 						t.Errorf("post at %s: to %+v, %d bytes of chart, text:\n%s", p.At, p.To, len(p.PNG), p.Text)
 					}
 				}
@@ -146,7 +157,7 @@ func TestMissedRunsAreReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC) // 10:00 in Berlin
 		sleepUntil(now)
-		weekly := config.Schedule{Name: "weekly-health", Cron: "0 3 * * SUN", Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: config.PostTo{Discord: "555"}}
+		weekly := config.Schedule{Name: "weekly-health", Cron: "0 3 * * SUN", Timezone: "Europe/Berlin", Job: "health", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}
 		fresh := config.Schedule{Name: "fresh", Cron: "0 7 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops}
 		b := newBench(t, schedules.Config{Schedules: []config.Schedule{dailyHealth("0 7 * * *"), weekly, fresh}})
 		ctx := t.Context()
@@ -164,7 +175,7 @@ func TestMissedRunsAreReported(t *testing.T) {
 		}
 		wantContains(t, "the note", daily[0].Text, "missed 3 runs", "the first at 2026-11-23 07:00 CET", "the last at 2026-11-25 07:00 CET", "next run is at 2026-11-26 07:00 CET")
 		weeklyNote := b.pub.titled("Missed: weekly-health")
-		if len(weeklyNote) != 1 || weeklyNote[0].To.Discord != "555" {
+		if len(weeklyNote) != 1 || weeklyNote[0].To["discord"] != "555" {
 			t.Fatalf("missed notes for weekly-health: %+v", weeklyNote)
 		}
 		wantContains(t, "the note", weeklyNote[0].Text, "missed at 2026-11-22 03:00 CET")
@@ -229,7 +240,7 @@ func TestNewRefusesBadConfiguration(t *testing.T) {
 		{Name: "daily", Cron: "0 7 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops},
 		{Name: "DAILY", Cron: "0 8 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops},
 	}
-	_, err := schedules.New(schedules.Config{Store: newMemStore(), Publisher: &recorder{}, Runner: &fakeRunner{}, Schedules: bad})
+	_, err := schedules.New(schedules.Config{Store: newMemStore(), Poster: &recorder{}, Runner: &fakeRunner{}, Schedules: bad})
 	if err == nil {
 		t.Fatal("New accepted a bad configuration")
 	}
@@ -247,7 +258,7 @@ func TestAddListRemove(t *testing.T) {
 			{Name: "vera", Roles: []approvals.Role{approvals.RoleViewer}},
 		}}
 		b := newBench(t, schedules.Config{Policy: pol, Location: time.UTC,
-			Schedules: []config.Schedule{dailyHealth("0 7 * * *"), {Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: config.PostTo{Discord: "555"}}}})
+			Schedules: []config.Schedule{dailyHealth("0 7 * * *"), {Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}}})
 		ctx := t.Context()
 		if err := b.s.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -263,14 +274,18 @@ func TestAddListRemove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return b.s.Add(ctx, person, e)
+			msg, proc, err := b.s.Add(ctx, person, e)
+			if proc != nil {
+				t.Errorf("%s by %s: a procedure to request (%s %s), want an answer", text, person, proc.Kind, proc.Args)
+			}
+			return msg, err
 		}
 		msg, err := add("alice", `schedule add noon-health "CRON_TZ=Europe/Berlin 0 12 * * MON-FRI" health e14-dag`, "slack", "C0HERE")
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantContains(t, "the answer", msg, "Added noon-health: health report of E14-DAG", "the first run is at 2026-11-25 12:00 CET")
-		if got, _ := b.store.Schedules(ctx); len(got) != 1 || got[0].PostTo.Slack != "C0HERE" || got[0].Spec != "0 12 * * MON-FRI" || got[0].TimeZone != "Europe/Berlin" || got[0].AddedBy != "alice" {
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 || got[0].PostTo["slack"] != "C0HERE" || got[0].Spec != "0 12 * * MON-FRI" || got[0].TimeZone != "Europe/Berlin" || got[0].AddedBy != "alice" {
 			t.Errorf("stored: %+v", got)
 		}
 
@@ -278,7 +293,6 @@ func TestAddListRemove(t *testing.T) {
 			person, text, code, mention string
 		}{
 			{"vera", `schedule add v "0 7 * * *" health E14-DAG`, string(approvals.RefusedRole), "admin role"},
-			{"alice", `schedule add weekly "0 3 * * SUN" drill E14-DAG C0OPS`, string(schedules.RefusedNeedsApproval), "needs a second admin's approval"},
 			{"alice", `schedule add noon-health "0 13 * * *" health E14-DAG`, string(approvals.RefusedBlocked), "exists already (from the chat)"},
 			{"alice", `schedule add Daily-Health "0 13 * * *" health E14-DAG`, string(approvals.RefusedBlocked), "exists already (from the configuration file)"},
 			{"alice", `schedule add x "0 7 * * *" health E14-DAG "#ops channel"`, string(approvals.RefusedBlocked), "is not a channel id"},
@@ -289,6 +303,23 @@ func TestAddListRemove(t *testing.T) {
 			if ref == nil || string(ref.Code) != r.code || !strings.Contains(ref.Msg, r.mention) {
 				t.Errorf("%s by %s: %v (%+v); want a refusal %q mentioning %q", r.text, r.person, err, ref, r.code, r.mention)
 			}
+		}
+		// A drill schedule is not added: it comes back as the procedure to request.
+		inv, err := commands.Parse(`schedule add weekly "CRON_TZ=UTC 0 3 * * SUN" drill E14-DAG C0OPS`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := schedules.EntryFrom(inv, "slack", "C0HERE")
+		msg, proc, err := b.s.Add(ctx, "alice", e)
+		var asked schedules.Entry
+		if err != nil || msg != "" || proc == nil || proc.Kind != schedules.ProcedureAddSchedule || proc.Decode(&asked) != nil {
+			t.Fatalf("adding a drill schedule: %q, %+v, %v; want the procedure to request", msg, proc, err)
+		}
+		if want := (schedules.Entry{Name: "weekly", Spec: "0 3 * * SUN", TimeZone: "UTC", Job: "drill", DAG: "E14-DAG", PostTo: map[string]string{"slack": "C0OPS"}}); !reflect.DeepEqual(asked, want) {
+			t.Errorf("the procedure adds %+v, want %+v", asked, want)
+		}
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 {
+			t.Errorf("a drill schedule was stored before its approval: %+v", got)
 		}
 		_, err = add("alice", `schedule add bad "CRON_TZ=UTC" health E14-DAG`, "slack", "C0HERE")
 		var ue *commands.UsageError
@@ -311,7 +342,7 @@ func TestAddListRemove(t *testing.T) {
 
 		// The added schedule runs.
 		sleepUntil(time.Date(2026, 11, 25, 11, 0, 30, 0, time.UTC))
-		if got := b.pub.titled("E14-DAG replication health"); len(got) != 1 || got[0].To.Slack != "C0HERE" {
+		if got := b.pub.titled("E14-DAG replication health"); len(got) != 1 || got[0].To["slack"] != "C0HERE" {
 			t.Errorf("posts after noon in Berlin: %+v", b.pub.all())
 		}
 
@@ -321,12 +352,12 @@ func TestAddListRemove(t *testing.T) {
 			{"alice", "weekly-drill", string(approvals.RefusedBlocked)},
 			{"alice", "nope", string(approvals.RefusedNotFound)},
 		} {
-			_, err := b.s.Remove(ctx, r.person, r.name)
+			_, _, err := b.s.Remove(ctx, r.person, r.name)
 			if ref := approvals.RefusalOf(err); ref == nil || string(ref.Code) != r.code {
 				t.Errorf("remove %s by %s: %v, want refusal %s", r.name, r.person, err, r.code)
 			}
 		}
-		msg, err = b.s.Remove(ctx, "alice", "NOON-health")
+		msg, _, err = b.s.Remove(ctx, "alice", "NOON-health")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,8 +378,8 @@ func TestChatSchedulesAreLoadedAtStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 		st := newMemStore()
-		st.AddSchedule(t.Context(), schedules.Entry{Name: "kept", Spec: "0 10 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops, Source: schedules.SourceChat, AddedBy: "alice"})
-		st.AddSchedule(t.Context(), schedules.Entry{Name: "broken", Spec: "CRON_TZ=UTC", Job: "health", DAG: "E14-DAG", PostTo: ops})
+		st.AddSchedule(t.Context(), schedules.Entry{Name: "kept", Spec: "0 10 * * *", Job: "health", DAG: "E14-DAG", PostTo: ops.Channels(), Source: schedules.SourceChat, AddedBy: "alice"})
+		st.AddSchedule(t.Context(), schedules.Entry{Name: "broken", Spec: "CRON_TZ=UTC", Job: "health", DAG: "E14-DAG", PostTo: ops.Channels()})
 		b := newBench(t, schedules.Config{Store: st})
 		if err := b.s.Start(t.Context()); err != nil {
 			t.Fatal(err)
@@ -362,6 +393,103 @@ func TestChatSchedulesAreLoadedAtStart(t *testing.T) {
 		}
 		if n := len(st.reports); n != 1 {
 			t.Errorf("%d reports, want the 10:00 one", n)
+		}
+	})
+}
+
+// TestPerformDrillScheduleChanges: the procedures a drill schedule's requests carry
+// add and remove it, with the arguments they were asked with, for the requester; a
+// procedure exchops does not know runs nothing.
+func TestPerformDrillScheduleChanges(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+		pol := &approvals.Policy{People: []approvals.Person{{Name: "alice", Roles: []approvals.Role{approvals.RoleAdmin}}}}
+		b := newBench(t, schedules.Config{Policy: pol})
+		ctx := t.Context()
+		if err := b.s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer b.s.Stop()
+
+		e := schedules.Entry{Name: "weekly", Spec: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: map[string]string{"chat": "C1"}}
+		_, add, err := b.s.Add(ctx, "alice", e)
+		if err != nil || add == nil {
+			t.Fatalf("adding a drill schedule: %v, %v", add, err)
+		}
+		msg, err := b.s.Perform(ctx, "alice", *add, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, "the answer", msg, "Added weekly: failover drill of E14-DAG")
+		got, _ := b.store.Schedules(ctx)
+		if len(got) != 1 || got[0].Job != "drill" || got[0].AddedBy != "alice" || got[0].PostTo["chat"] != "C1" {
+			t.Fatalf("stored: %+v", got)
+		}
+
+		_, remove, err := b.s.Remove(ctx, "alice", "WEEKLY")
+		if err != nil || remove == nil || remove.Kind != schedules.ProcedureRemoveSchedule {
+			t.Fatalf("removing a drill schedule: %+v, %v; want the procedure to request", remove, err)
+		}
+		if got, _ := b.store.Schedules(ctx); len(got) != 1 {
+			t.Fatalf("removed before the approval: %+v", got)
+		}
+		if msg, err = b.s.Perform(ctx, "alice", *remove, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantContains(t, "the answer", msg, "Removed weekly")
+		if got, _ := b.store.Schedules(ctx); len(got) != 0 {
+			t.Errorf("still stored: %+v", got)
+		}
+
+		for _, p := range []commands.Procedure{
+			{Kind: "reboot", Args: []byte(`{}`)},
+			{Kind: schedules.ProcedureRemoveSchedule, Args: []byte(`"weekly"`)},
+		} {
+			if _, err := b.s.Perform(ctx, "alice", p, nil); err == nil {
+				t.Errorf("performing %s %s: no error", p.Kind, p.Args)
+			}
+		}
+	})
+}
+
+// TestCommandChannels: `schedule add` typed on a registered chat platform posts to the
+// channel named, or the one it was typed in, on that platform; typed on another front
+// (the console) it names no channel.
+func TestCommandChannels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sleepUntil(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+		pol := &approvals.Policy{People: []approvals.Person{{Name: "alice", Roles: []approvals.Role{approvals.RoleAdmin}}}}
+		b := newBench(t, schedules.Config{Policy: pol, Platforms: []string{"chat-a", "chat-b"}})
+		ctx := t.Context()
+		if err := b.s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer b.s.Stop()
+		for _, tt := range []struct {
+			platform, here, text string
+			want                 map[string]string
+		}{
+			{"chat-a", "C1", `schedule add a "0 7 * * *" health E14-DAG`, map[string]string{"chat-a": "C1"}},
+			{"chat-b", "C1", `schedule add b "0 7 * * *" health E14-DAG C2`, map[string]string{"chat-b": "C2"}},
+			{"console", "#exchange", `schedule add c "0 7 * * *" health E14-DAG`, nil},
+		} {
+			inv, err := commands.Parse(tt.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, proc, err := b.s.Command(ctx, "alice", tt.platform, tt.here, inv); err != nil || proc != nil {
+				t.Fatalf("%s on %s: %v, %+v", tt.text, tt.platform, err, proc)
+			}
+		}
+		got, _ := b.store.Schedules(ctx)
+		want := map[string]map[string]string{"a": {"chat-a": "C1"}, "b": {"chat-b": "C2"}, "c": nil}
+		if len(got) != len(want) {
+			t.Fatalf("stored %+v", got)
+		}
+		for _, e := range got {
+			if !reflect.DeepEqual(e.PostTo, want[e.Name]) {
+				t.Errorf("%s posts to %v, want %v", e.Name, e.PostTo, want[e.Name])
+			}
 		}
 	})
 }

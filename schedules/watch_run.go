@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
 )
 
@@ -22,22 +21,22 @@ type WatchStore interface {
 	SaveWatchState(ctx context.Context, st WatchState) error
 }
 
-// AlertPublisher is a Publisher that can post an alert as such, with its next steps
-// as buttons that file the command. Without it, an alert is posted as a short report
+// AlertPoster is a Poster that can post an alert as such, with its next steps as
+// buttons that file the command. Without it, an alert is posted as a short report
 // whose next steps are the commands to type.
-type AlertPublisher interface {
-	Publisher
-	PublishAlert(ctx context.Context, to config.PostTo, a Alert) error
+type AlertPoster interface {
+	Poster
+	PublishAlert(ctx context.Context, to map[string]string, a Alert) error
 }
 
 // WatchConfig is what a Watcher needs.
 type WatchConfig struct {
-	Store     WatchStore
-	Publisher Publisher
-	To        config.PostTo // the alert channels
-	Settings  WatchSettings
-	Clock     clock.Clock // what now is (default the wall clock)
-	Logger    *slog.Logger
+	Store    WatchStore
+	Poster   Poster
+	To       map[string]string // the alert channels, by platform
+	Settings WatchSettings
+	Clock    clock.Clock // what now is (default the wall clock)
+	Logger   *slog.Logger
 	// PostTimeout bounds one post (default a minute).
 	PostTimeout time.Duration
 }
@@ -59,10 +58,10 @@ type Watcher struct {
 
 // NewWatcher checks the configuration and starts the watcher's poster; Close stops it.
 func NewWatcher(cfg WatchConfig) (*Watcher, error) {
-	if cfg.Store == nil || cfg.Publisher == nil {
-		return nil, errors.New("schedules: a watcher needs a Store and a Publisher")
+	if cfg.Store == nil || cfg.Poster == nil {
+		return nil, errors.New("schedules: a watcher needs a Store and a Poster")
 	}
-	if cfg.To == (config.PostTo{}) {
+	if len(cfg.To) == 0 {
 		return nil, errors.New("schedules: a watcher needs an alert channel (watch.alert_channels)")
 	}
 	if cfg.Settings.SingleCopyAfter < 0 {
@@ -152,10 +151,10 @@ func (w *Watcher) post(a Alert) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.PostTimeout)
 	defer cancel()
 	var err error
-	if ap, ok := w.cfg.Publisher.(AlertPublisher); ok {
+	if ap, ok := w.cfg.Poster.(AlertPoster); ok {
 		err = ap.PublishAlert(ctx, w.cfg.To, a)
 	} else {
-		err = w.cfg.Publisher.Publish(ctx, w.cfg.To, a.Title, a.Message(), nil)
+		err = w.cfg.Poster.Publish(ctx, w.cfg.To, a.Title, a.Message(), nil)
 	}
 	if err != nil {
 		w.log.Error("posting an alert", "dag", a.DAG, "title", a.Title, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -287,11 +288,11 @@ func (m *memWatch) SaveWatchState(ctx context.Context, st schedules.WatchState) 
 	return nil
 }
 
-var alertsChannel = config.PostTo{Slack: "C0ALERTS", Discord: "777"}
+var alertsChannel = postTo("{slack: C0ALERTS, discord: '777'}").Channels()
 
-func newWatcher(t *testing.T, st schedules.WatchStore, pub schedules.Publisher, clk clock.Clock) *schedules.Watcher {
+func newWatcher(t *testing.T, st schedules.WatchStore, pub schedules.Poster, clk clock.Clock) *schedules.Watcher {
 	t.Helper()
-	w, err := schedules.NewWatcher(schedules.WatchConfig{Store: st, Publisher: pub, To: alertsChannel, Clock: clk,
+	w, err := schedules.NewWatcher(schedules.WatchConfig{Store: st, Poster: pub, To: alertsChannel, Clock: clk,
 		Settings: schedules.WatchSettings{SingleCopyAfter: schedules.DefaultSingleCopyAfter}})
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +316,7 @@ func TestWatcherPostsAfterKeeping(t *testing.T) {
 		t.Fatalf("%d posts, want the verdict and the copy once each after the failed save", len(posts))
 	}
 	for _, p := range posts {
-		if p.To != alertsChannel {
+		if !maps.Equal(p.To, alertsChannel) {
 			t.Errorf("posted to %+v, want the alert channels", p.To)
 		}
 	}
@@ -332,21 +333,21 @@ func TestWatcherPostsAfterKeeping(t *testing.T) {
 
 func failedCopy() func(*schedules.Report) { return copyStatus(`MB01\EX10-MB02`, "Failed") }
 
-// An AlertPublisher gets the alert itself, with its next steps, to render buttons.
+// An AlertPoster gets the alert itself, with its next steps, to render buttons.
 type alertPub struct {
 	recorder
 	mu     sync.Mutex
 	alerts []schedules.Alert
 }
 
-func (p *alertPub) PublishAlert(ctx context.Context, to config.PostTo, a schedules.Alert) error {
+func (p *alertPub) PublishAlert(ctx context.Context, to map[string]string, a schedules.Alert) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.alerts = append(p.alerts, a)
 	return nil
 }
 
-func TestWatcherHandsAlertsToAnAlertPublisher(t *testing.T) {
+func TestWatcherHandsAlertsToAnAlertPoster(t *testing.T) {
 	pub := &alertPub{}
 	w := newWatcher(t, &memWatch{}, pub, clock.NewManual(watchT0))
 	w.ObserveReport(healthyReport(memberDown("EX10-MB02")))
@@ -358,10 +359,10 @@ func TestWatcherHandsAlertsToAnAlertPublisher(t *testing.T) {
 
 func TestNewWatcherRefusesBadConfiguration(t *testing.T) {
 	for _, c := range []schedules.WatchConfig{
-		{Publisher: &recorder{}, To: alertsChannel},
+		{Poster: &recorder{}, To: alertsChannel},
 		{Store: &memWatch{}, To: alertsChannel},
-		{Store: &memWatch{}, Publisher: &recorder{}},
-		{Store: &memWatch{}, Publisher: &recorder{}, To: alertsChannel, Settings: schedules.WatchSettings{SingleCopyAfter: -time.Minute}},
+		{Store: &memWatch{}, Poster: &recorder{}},
+		{Store: &memWatch{}, Poster: &recorder{}, To: alertsChannel, Settings: schedules.WatchSettings{SingleCopyAfter: -time.Minute}},
 	} {
 		if _, err := schedules.NewWatcher(c); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -376,7 +377,7 @@ func TestScheduledReportThenFaultPostsOneAlert(t *testing.T) {
 	g := startRig(t, nil)
 	pub := &recorder{}
 	w := newWatcher(t, &memWatch{}, pub, g.clock)
-	s, err := schedules.New(schedules.Config{Store: newMemStore(), Runner: g.r, Env: labEnv, Publisher: pub, Clock: g.clock,
+	s, err := schedules.New(schedules.Config{Store: newMemStore(), Runner: g.r, Env: labEnv, Poster: pub, Clock: g.clock,
 		Observer:  schedules.Observers{&observer{}, w},
 		Schedules: []config.Schedule{{Name: "hourly-health", Cron: "0 * * * *", Job: "health", DAG: "E14-DAG", PostTo: ops}},
 		Location:  time.UTC, Now: g.clock.Now})
@@ -397,10 +398,10 @@ func TestScheduledReportThenFaultPostsOneAlert(t *testing.T) {
 	w.Close()
 	var alerts, reports []*post
 	for _, p := range pub.all() {
-		switch p.To {
-		case alertsChannel:
+		switch {
+		case maps.Equal(p.To, alertsChannel):
 			alerts = append(alerts, p)
-		case ops:
+		case maps.Equal(p.To, ops.Channels()):
 			reports = append(reports, p)
 		default:
 			t.Errorf("posted to %+v: %s", p.To, p.Title)

@@ -6,16 +6,16 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/internal/outbox"
 )
 
 var (
-	_ bot.Outbox = (*DB)(nil)
-	_ bot.Dedup  = (*DB)(nil)
+	_ outbox.Store = (*DB)(nil)
+	_ outbox.Dedup = (*DB)(nil)
 )
 
 // Enqueue stores a post to be retried.
-func (s *DB) Enqueue(ctx context.Context, p bot.Post) (int64, error) {
+func (s *DB) Enqueue(ctx context.Context, p outbox.Post) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO outbox (platform, key, payload, attempts, next_at, created_at, last_error)
@@ -33,8 +33,8 @@ func (s *DB) Enqueue(ctx context.Context, p bot.Post) (int64, error) {
 }
 
 // Due returns platform's undelivered posts whose time has come, oldest first.
-func (s *DB) Due(ctx context.Context, platform string, now time.Time, limit int) ([]bot.Post, error) {
-	var out []bot.Post
+func (s *DB) Due(ctx context.Context, platform string, now time.Time, limit int) ([]outbox.Post, error) {
+	var out []outbox.Post
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, platform, key, payload, attempts, next_at, created_at, last_error
 			FROM outbox WHERE delivered_at IS NULL AND platform = ? AND next_at <= ? ORDER BY id LIMIT ?`,
@@ -44,7 +44,7 @@ func (s *DB) Due(ctx context.Context, platform string, now time.Time, limit int)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var p bot.Post
+			var p outbox.Post
 			var next, created string
 			if err := rows.Scan(&p.ID, &p.Platform, &p.Key, &p.Payload, &p.Attempts, &next, &created, &p.LastError); err != nil {
 				return err

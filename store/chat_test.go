@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/internal/outbox"
 )
 
 func TestOutbox(t *testing.T) {
@@ -15,11 +15,11 @@ func TestOutbox(t *testing.T) {
 	db := open(t, path)
 	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	for i, key := range []string{"r-1 card", "r-2 card"} {
-		if _, err := db.Enqueue(ctx, bot.Post{Platform: "slack", Key: key, Payload: []byte(`{"n":` + string(rune('0'+i)) + `}`), NextAt: t0, CreatedAt: t0, LastError: "429"}); err != nil {
+		if _, err := db.Enqueue(ctx, outbox.Post{Platform: "slack", Key: key, Payload: []byte(`{"n":` + string(rune('0'+i)) + `}`), NextAt: t0, CreatedAt: t0, LastError: "429"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	db.Enqueue(ctx, bot.Post{Platform: "discord", Key: "r-1 card", Payload: []byte("{}"), NextAt: t0.Add(time.Hour), CreatedAt: t0})
+	db.Enqueue(ctx, outbox.Post{Platform: "discord", Key: "r-1 card", Payload: []byte("{}"), NextAt: t0.Add(time.Hour), CreatedAt: t0})
 	due, err := db.Due(ctx, "slack", t0, 10)
 	if err != nil || len(due) != 2 || due[0].Key != "r-1 card" || string(due[1].Payload) != `{"n":1}` {
 		t.Fatalf("due: %v %+v", err, due)

@@ -319,3 +319,26 @@ func decodeApprovers(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// encodeProcedure stores a request's procedure as JSON ({"kind", "args"}), ” for none.
+func encodeProcedure(p *commands.Procedure) string {
+	if p == nil {
+		return ""
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+func decodeProcedure(s string) (*commands.Procedure, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var p commands.Procedure
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return nil, fmt.Errorf("reading the procedure: %w", err)
+	}
+	if p.Kind == "" {
+		return nil, fmt.Errorf("reading the procedure: %s names no kind", s)
+	}
+	return &p, nil
+}

@@ -28,12 +28,12 @@ func (s *DB) Create(ctx context.Context, r *approvals.Request, ev approvals.Audi
 		res, err := tx.ExecContext(ctx, `INSERT INTO requests (id, version,
 			command, summary, requester, origin_platform, origin_channel, origin_user,
 			steps, wait, lock, findings, hash, required, status, reason,
-			created_at, expires_at, updated_at, approvers, excluded_team)
-			VALUES ('', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			created_at, expires_at, updated_at, approvers, excluded_team, procedure)
+			VALUES ('', 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.Command, r.Summary, r.Requester, r.Origin.Platform, r.Origin.Channel, r.Origin.User,
 			encodeSteps(r.Steps), encodeWait(r.Wait), r.Lock, encodeFindings(r.Findings), r.Hash, r.Required,
 			string(r.Status), r.Reason, timeText(r.CreatedAt), timeText(r.ExpiresAt), timeText(r.UpdatedAt),
-			encodeApprovers(r.Approvers), r.ExcludedTeam)
+			encodeApprovers(r.Approvers), r.ExcludedTeam, encodeProcedure(r.Procedure))
 		if err != nil {
 			return err
 		}
@@ -248,12 +248,12 @@ func saveRequest(ctx context.Context, tx *sql.Tx, old, r *approvals.Request) err
 	res, err := tx.ExecContext(ctx, `UPDATE requests SET version = version + 1,
 		command = ?, summary = ?, requester = ?, origin_platform = ?, origin_channel = ?, origin_user = ?,
 		steps = ?, wait = ?, lock = ?, findings = ?, hash = ?, required = ?, status = ?, reason = ?,
-		created_at = ?, expires_at = ?, updated_at = ?, approvers = ?, excluded_team = ?
+		created_at = ?, expires_at = ?, updated_at = ?, approvers = ?, excluded_team = ?, procedure = ?
 		WHERE id = ? AND version = ?`,
 		r.Command, r.Summary, r.Requester, r.Origin.Platform, r.Origin.Channel, r.Origin.User,
 		encodeSteps(r.Steps), encodeWait(r.Wait), r.Lock, encodeFindings(r.Findings), r.Hash, r.Required,
 		string(r.Status), r.Reason, timeText(r.CreatedAt), timeText(r.ExpiresAt), timeText(r.UpdatedAt),
-		encodeApprovers(r.Approvers), r.ExcludedTeam,
+		encodeApprovers(r.Approvers), r.ExcludedTeam, encodeProcedure(r.Procedure),
 		old.ID, old.Version)
 	if err != nil {
 		return err
@@ -382,7 +382,7 @@ func getRequest(ctx context.Context, tx *sql.Tx, id string) (*approvals.Request,
 
 const requestColumns = `seq, id, version, command, summary, requester, origin_platform, origin_channel, origin_user,
 	steps, wait, lock, findings, hash, required, status, reason, created_at, expires_at, updated_at,
-	approvers, excluded_team`
+	approvers, excluded_team, procedure`
 
 // loadRequests reads the requests that "SELECT ... FROM requests " + cond selects, in
 // that order, and their votes, runs and cards: four queries however many there are.
@@ -488,12 +488,12 @@ func each(ctx context.Context, tx *sql.Tx, query string, args []any, fn func(*sq
 
 func scanRequest(rows *sql.Rows) (*approvals.Request, error) {
 	var r approvals.Request
-	var steps, findings, status, created, expires, updated, approvers string
+	var steps, findings, status, created, expires, updated, approvers, procedure string
 	var wait sql.NullString
 	err := rows.Scan(&r.Seq, &r.ID, &r.Version, &r.Command, &r.Summary, &r.Requester,
 		&r.Origin.Platform, &r.Origin.Channel, &r.Origin.User,
 		&steps, &wait, &r.Lock, &findings, &r.Hash, &r.Required, &status, &r.Reason,
-		&created, &expires, &updated, &approvers, &r.ExcludedTeam)
+		&created, &expires, &updated, &approvers, &r.ExcludedTeam, &procedure)
 	if err != nil {
 		return nil, err
 	}
@@ -508,6 +508,9 @@ func scanRequest(rows *sql.Rows) (*approvals.Request, error) {
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	if r.Approvers, err = decodeApprovers(approvers); err != nil {
+		return nil, fmt.Errorf("request %s: %w", r.ID, err)
+	}
+	if r.Procedure, err = decodeProcedure(procedure); err != nil {
 		return nil, fmt.Errorf("request %s: %w", r.ID, err)
 	}
 	for _, t := range []struct {
@@ -530,6 +533,11 @@ func clone(r *approvals.Request) *approvals.Request {
 	if r.Wait != nil {
 		w := *r.Wait
 		c.Wait = &w
+	}
+	if r.Procedure != nil {
+		p := *r.Procedure
+		p.Args = slices.Clone(p.Args)
+		c.Procedure = &p
 	}
 	c.Votes = slices.Clone(r.Votes)
 	if r.Run != nil {

@@ -17,7 +17,7 @@ var _ schedules.Store = (*DB)(nil)
 func (s *DB) Schedules(ctx context.Context) ([]schedules.Entry, error) {
 	var out []schedules.Entry
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT name, spec, timezone, job, dag, post_slack, post_discord, added_by, added_at
+		rows, err := tx.QueryContext(ctx, `SELECT name, spec, timezone, job, dag, post_to, added_by, added_at
 			FROM schedules ORDER BY name`)
 		if err != nil {
 			return err
@@ -25,9 +25,15 @@ func (s *DB) Schedules(ctx context.Context) ([]schedules.Entry, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var e schedules.Entry
-			var added string
-			if err := rows.Scan(&e.Name, &e.Spec, &e.TimeZone, &e.Job, &e.DAG, &e.PostTo.Slack, &e.PostTo.Discord, &e.AddedBy, &added); err != nil {
+			var added, postTo string
+			if err := rows.Scan(&e.Name, &e.Spec, &e.TimeZone, &e.Job, &e.DAG, &postTo, &e.AddedBy, &added); err != nil {
 				return err
+			}
+			if err := json.Unmarshal([]byte(postTo), &e.PostTo); err != nil {
+				return fmt.Errorf("schedule %s: post_to %q: %w", e.Name, postTo, err)
+			}
+			if len(e.PostTo) == 0 {
+				e.PostTo = nil
 			}
 			if e.AddedAt, err = parseTime(added); err != nil {
 				return err
@@ -47,9 +53,13 @@ func (s *DB) Schedules(ctx context.Context) ([]schedules.Entry, error) {
 // (compared without case) is taken.
 func (s *DB) AddSchedule(ctx context.Context, e schedules.Entry) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO schedules (name, spec, timezone, job, dag, post_slack, post_discord, added_by, added_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-			e.Name, e.Spec, e.TimeZone, e.Job, e.DAG, e.PostTo.Slack, e.PostTo.Discord, e.AddedBy, timeText(e.AddedAt))
+		postTo, err := json.Marshal(channels(e.PostTo))
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO schedules (name, spec, timezone, job, dag, post_to, added_by, added_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			e.Name, e.Spec, e.TimeZone, e.Job, e.DAG, string(postTo), e.AddedBy, timeText(e.AddedAt))
 		if err != nil {
 			return err
 		}
@@ -200,4 +210,16 @@ func readJSON[T any](ctx context.Context, s *DB, what, query string, args ...any
 		return rows.Err()
 	})
 	return out, err
+}
+
+// channels is a schedule's channels as stored: platforms without a channel left out,
+// and an empty object rather than null when there are none.
+func channels(to map[string]string) map[string]string {
+	out := map[string]string{}
+	for platform, channel := range to {
+		if channel != "" {
+			out[platform] = channel
+		}
+	}
+	return out
 }

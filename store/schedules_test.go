@@ -2,12 +2,13 @@ package store_test
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
 
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/schedules"
+	"github.com/pressly/goose/v3"
 )
 
 func TestSchedulesStore(t *testing.T) {
@@ -15,7 +16,7 @@ func TestSchedulesStore(t *testing.T) {
 	db := newDB(t)
 
 	e := schedules.Entry{Name: "daily-health", Spec: "0 7 * * *", TimeZone: "Europe/Berlin", Job: schedules.JobHealth,
-		DAG: "E14-DAG", PostTo: config.PostTo{Slack: "C0OPS", Discord: "555"}, AddedBy: "alice", AddedAt: t0}
+		DAG: "E14-DAG", PostTo: map[string]string{"slack": "C0OPS", "discord": "555"}, AddedBy: "alice", AddedAt: t0}
 	if err := db.AddSchedule(ctx, e); err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +114,62 @@ func TestHealthReportsAndScorecards(t *testing.T) {
 	}
 	if all, _ := db.Scorecards(ctx, "E14-DAG", 0); len(all) != 3 {
 		t.Errorf("all scorecards: %d", len(all))
+	}
+}
+
+// TestSchedulesFromBeforeKeyedChannels: schedules stored with a column per platform
+// (before migration 6) keep their channels, now keyed by platform name, and a
+// migration back down restores the columns.
+func TestSchedulesFromBeforeKeyedChannels(t *testing.T) {
+	ctx := t.Context()
+	db := newDB(t)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.SQL(), os.DirFS("migrations"), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	old := []struct{ name, a, b string }{{"both", "C0OPS", "555"}, {"first", "C0OPS", ""}, {"second", "", "555"}, {"none", "", ""}}
+	for _, o := range old {
+		_, err := db.SQL().ExecContext(ctx, `INSERT INTO schedules (name, spec, timezone, job, dag, post_slack, post_discord, added_by, added_at)
+			VALUES (?, '0 7 * * *', '', 'health', 'E14-DAG', ?, ?, 'alice', '2026-03-01T08:30:15.123456789Z')`, o.name, o.a, o.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Schedules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"both":   {"slack": "C0OPS", "discord": "555"},
+		"first":  {"slack": "C0OPS"},
+		"second": {"discord": "555"},
+		"none":   nil,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d schedules after the migration, want %d", len(got), len(want))
+	}
+	for _, e := range got {
+		if !reflect.DeepEqual(e.PostTo, want[e.Name]) {
+			t.Errorf("%s posts to %v after the migration, want %v", e.Name, e.PostTo, want[e.Name])
+		}
+	}
+
+	if _, err := p.DownTo(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range old {
+		var a, b string
+		if err := db.SQL().QueryRowContext(ctx, `SELECT post_slack, post_discord FROM schedules WHERE name = ?`, o.name).Scan(&a, &b); err != nil {
+			t.Fatal(err)
+		}
+		if a != o.a || b != o.b {
+			t.Errorf("%s after going back down: %q, %q; want %q, %q", o.name, a, b, o.a, o.b)
+		}
 	}
 }

@@ -7,6 +7,11 @@
 // goroutines, or two exchops processes on the same file, can read-modify-write
 // without SQLITE_BUSY. Migrations are embedded and applied by Open; a later concern
 // (schedules, health history) adds its tables with a new file in migrations/.
+//
+// It implements the interfaces its users declare (approvals.Store, schedules.Store,
+// outbox.Store and outbox.Dedup) and imports no chat front: it sits below package
+// bot. Nothing in it names a chat platform; a platform is a registered name in a
+// column or a JSON key.
 package store
 
 import (

@@ -637,7 +637,8 @@ func TestReopen(t *testing.T) {
 }
 
 // TestRequestsFromBeforeRules: a request stored before approval rules existed
-// (migration 5) reads back as needing any approver, as it did when it was made.
+// (migration 5) reads back as needing any approver, as it did when it was made, and
+// with no procedure (migration 7).
 func TestRequestsFromBeforeRules(t *testing.T) {
 	ctx := t.Context()
 	db := newDB(t)
@@ -665,6 +666,10 @@ func TestRequestsFromBeforeRules(t *testing.T) {
 	}
 	if r.Approvers != nil || r.ExcludedTeam != "" || r.Required != 1 {
 		t.Errorf("an old request reads as approvers %q, excluded team %q, required %d; want any approver, 1", r.Approvers, r.ExcludedTeam, r.Required)
+	}
+	// Nor had it a procedure (migration 7): it reads as a plan's steps.
+	if r.Procedure != nil {
+		t.Errorf("an old request reads with procedure %+v, want none", r.Procedure)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/schedules"
 	"github.com/exchops/exchops/store"
@@ -69,7 +68,7 @@ type posts struct {
 	titles []string
 }
 
-func (p *posts) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+func (p *posts) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.titles = append(p.titles, title)
@@ -103,7 +102,7 @@ func TestWatchSurvivesARestart(t *testing.T) {
 		}
 		defer db.Close()
 		p := &posts{}
-		w, err := schedules.NewWatcher(schedules.WatchConfig{Store: db, Publisher: p, To: config.PostTo{Slack: "C0ALERTS"}, Clock: clk,
+		w, err := schedules.NewWatcher(schedules.WatchConfig{Store: db, Poster: p, To: map[string]string{"slack": "C0ALERTS"}, Clock: clk,
 			Settings: schedules.WatchSettings{SingleCopyAfter: 20 * time.Minute}})
 		if err != nil {
 			t.Fatal(err)

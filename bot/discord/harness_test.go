@@ -40,10 +40,10 @@ const (
 
 // The people of the tests: the same persons on Slack and Discord.
 var testPeople = []approvals.Person{
-	{Name: "alice", Slack: "U0ALICE", Discord: "1001", Roles: []approvals.Role{approvals.RoleAdmin}},
-	{Name: "bob", Slack: "U0BOB", Discord: "1002", Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
-	{Name: "carol", Slack: "U0CAROL", Discord: "1003", Roles: []approvals.Role{approvals.RoleApprover}},
-	{Name: "dave", Slack: "U0DAVE", Discord: "1004", Roles: []approvals.Role{approvals.RoleViewer}},
+	{Name: "alice", IDs: map[string]string{"slack": "U0ALICE", "discord": "1001"}, Roles: []approvals.Role{approvals.RoleAdmin}},
+	{Name: "bob", IDs: map[string]string{"slack": "U0BOB", "discord": "1002"}, Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
+	{Name: "carol", IDs: map[string]string{"slack": "U0CAROL", "discord": "1003"}, Roles: []approvals.Role{approvals.RoleApprover}},
+	{Name: "dave", IDs: map[string]string{"slack": "U0DAVE", "discord": "1004"}, Roles: []approvals.Role{approvals.RoleViewer}},
 }
 
 var testEnv = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}

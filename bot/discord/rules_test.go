@@ -16,8 +16,8 @@ import (
 // from whom; heidi's approval runs it.
 func TestRuleTwoApprovalsFromARole(t *testing.T) {
 	people := append(slices.Clone(testPeople),
-		approvals.Person{Name: "grace", Discord: "1007", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}},
-		approvals.Person{Name: "heidi", Discord: "1008", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}})
+		approvals.Person{Name: "grace", IDs: map[string]string{"discord": "1007"}, Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}},
+		approvals.Person{Name: "heidi", IDs: map[string]string{"discord": "1008"}, Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}})
 	h := newHarnessWith(t, approvals.Policy{People: people, Required: 1, ExpireAfter: 30 * time.Minute, Rules: []approvals.Rule{
 		{Commands: []string{"failover", "drill"}, Required: 2, Approvers: []string{"role:dag-owner"}, SameTeam: true}}})
 

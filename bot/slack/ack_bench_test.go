@@ -201,7 +201,7 @@ func (f *benchFront) fillPending(b *testing.B, n int) map[string]bool {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r, err := f.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Invocation: inv})
+		r, err := f.svc.Request(ctx, approvals.Submit{Person: "alice", Origin: approvals.Origin{Platform: "slack", Channel: "C0OPS", User: "U0ALICE"}, Command: inv})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -39,10 +39,10 @@ const (
 
 // testPeople are the people of the tests' configuration.
 var testPeople = []approvals.Person{
-	{Name: "alice", Slack: "U0ALICE", Roles: []approvals.Role{approvals.RoleAdmin}},
-	{Name: "bob", Slack: "U0BOB", Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
-	{Name: "carol", Slack: "U0CAROL", Roles: []approvals.Role{approvals.RoleApprover}},
-	{Name: "dave", Slack: "U0DAVE", Roles: []approvals.Role{approvals.RoleViewer}},
+	{Name: "alice", IDs: map[string]string{"slack": "U0ALICE"}, Roles: []approvals.Role{approvals.RoleAdmin}},
+	{Name: "bob", IDs: map[string]string{"slack": "U0BOB"}, Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
+	{Name: "carol", IDs: map[string]string{"slack": "U0CAROL"}, Roles: []approvals.Role{approvals.RoleApprover}},
+	{Name: "dave", IDs: map[string]string{"slack": "U0DAVE"}, Roles: []approvals.Role{approvals.RoleViewer}},
 }
 
 var testEnv = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}

@@ -14,8 +14,8 @@ import (
 // a rule: failovers and drills need two approvals from role dag-owner.
 func dagOwnerPolicy() *approvals.Policy {
 	people := append(slices.Clone(testPeople),
-		approvals.Person{Name: "grace", Slack: "U0GRACE", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}},
-		approvals.Person{Name: "heidi", Slack: "U0HEIDI", Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}})
+		approvals.Person{Name: "grace", IDs: map[string]string{"slack": "U0GRACE"}, Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}},
+		approvals.Person{Name: "heidi", IDs: map[string]string{"slack": "U0HEIDI"}, Roles: []approvals.Role{approvals.RoleApprover, "dag-owner"}})
 	return &approvals.Policy{People: people, Required: 1, ExpireAfter: 30 * time.Minute, Rules: []approvals.Rule{
 		{Commands: []string{"failover", "drill"}, Required: 2, Approvers: []string{"role:dag-owner"}, SameTeam: true}}}
 }

@@ -5,7 +5,7 @@
 // so code under test may be handed nil.
 //
 // Label values come only from fixed sets (the command catalog, outcomes, error kinds,
-// platforms), never from what someone typed: each distinct label value is a new time
+// registered platform names), never from what someone typed: each distinct label value is a new time
 // series kept for as long as the process lives. The DAG health gauges are the one
 // exception, and a bounded one: their labels are what Exchange reported (DAGs that
 // exist, their databases, members and Test-ReplicationHealth checks), and each DAG's
@@ -47,13 +47,10 @@ var WinRMErrorKinds = []string{
 	"protocol", "script failed", "change failed", "timeout", "canceled",
 }
 
-// Platforms and PostOutcomes are the label values Post is pre-initialised with: "sent"
-// when the platform accepted a message, "failed" for every attempt that did not (a post
-// that is retried counts once per failed attempt).
-var (
-	Platforms    = []string{"slack", "discord"}
-	PostOutcomes = []string{"sent", "failed"}
-)
+// PostOutcomes are the outcomes Post is pre-initialised with, for every chat platform
+// given to New: "sent" when the platform accepted a message, "failed" for every attempt
+// that did not (a post that is retried counts once per failed attempt).
+var PostOutcomes = []string{"sent", "failed"}
 
 // runBuckets span a quick read-only command (under a second) to seeding a large
 // database copy or a switchover that waits for replication (tens of minutes, up to an
@@ -78,8 +75,9 @@ type Metrics struct {
 
 // New returns metrics registered on a fresh registry together with the Go runtime and
 // process collectors, with every known label value already at 0 so that dashboards and
-// alerts see the series before the first event.
-func New() *Metrics {
+// alerts see the series before the first event. platforms are the registered names of
+// the chat platforms exchops posts to (main registers them), the label values of Post.
+func New(platforms ...string) *Metrics {
 	m := &Metrics{
 		reg:       prometheus.NewRegistry(),
 		catalog:   map[string]bool{},
@@ -131,7 +129,7 @@ func New() *Metrics {
 	for _, k := range WinRMErrorKinds {
 		m.winrm.WithLabelValues(k)
 	}
-	for _, p := range Platforms {
+	for _, p := range platforms {
 		for _, o := range PostOutcomes {
 			m.posts.WithLabelValues(p, o)
 		}
@@ -195,8 +193,8 @@ func (m *Metrics) WinRMError(kind string) {
 	m.winrm.WithLabelValues(orUnknown(kind)).Inc()
 }
 
-// Post counts one attempt to post to a chat platform ("slack", "discord") with its
-// outcome, one of PostOutcomes.
+// Post counts one attempt to post to a chat platform (its registered name, as given
+// to New) with its outcome, one of PostOutcomes.
 func (m *Metrics) Post(platform, outcome string) {
 	if m == nil {
 		return

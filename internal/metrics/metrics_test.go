@@ -84,7 +84,7 @@ func labelValues(fams map[string]*dto.MetricFamily, name, label string) []string
 }
 
 func TestCounters(t *testing.T) {
-	m := New()
+	m := New("slack", "discord")
 	m.Command("dag create")
 	m.Command("dag create")
 	m.Command("  DAG   Create ") // the catalog name, spelled loosely
@@ -247,7 +247,8 @@ func TestBuckets(t *testing.T) {
 }
 
 func TestPreinitialised(t *testing.T) {
-	fams := scrape(t, New())
+	platforms := []string{"chat-a", "chat-b"}
+	fams := scrape(t, New(platforms...))
 	want := map[string]struct {
 		label  string
 		values []string
@@ -255,7 +256,7 @@ func TestPreinitialised(t *testing.T) {
 		"exchops_requests_total":     {"outcome", RequestOutcomes},
 		"exchops_runs_total":         {"outcome", RunOutcomes},
 		"exchops_winrm_errors_total": {"kind", WinRMErrorKinds},
-		"exchops_chat_posts_total":   {"platform", Platforms},
+		"exchops_chat_posts_total":   {"platform", platforms},
 	}
 	for name, w := range want {
 		got := labelValues(fams, name, w.label)
@@ -279,8 +280,8 @@ func TestPreinitialised(t *testing.T) {
 	if !slices.Contains(cmds, Unknown) {
 		t.Errorf("exchops_commands_total has no command=%q", Unknown)
 	}
-	if n := len(fams["exchops_chat_posts_total"].GetMetric()); n != len(Platforms)*len(PostOutcomes) {
-		t.Errorf("exchops_chat_posts_total has %d series, want every platform with every outcome (%d)", n, len(Platforms)*len(PostOutcomes))
+	if n := len(fams["exchops_chat_posts_total"].GetMetric()); n != len(platforms)*len(PostOutcomes) {
+		t.Errorf("exchops_chat_posts_total has %d series, want every platform with every outcome (%d)", n, len(platforms)*len(PostOutcomes))
 	}
 	// The Go and process collectors are on the same registry.
 	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes", "process_cpu_seconds_total", "process_open_fds"} {
