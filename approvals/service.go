@@ -617,11 +617,19 @@ func EffectiveLock(p *commands.Plan, f commands.Findings) string {
 // of it differs when the run is about to start, the organisation (or the
 // configuration) moved.
 func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
+	type wait struct {
+		Target, Script string
+		Calls          []commands.Call `json:",omitempty"`
+		Until          *commands.Until `json:",omitempty"`
+		Budget         time.Duration
+	}
 	type step struct {
 		Target, Script string
 		Calls          []commands.Call `json:",omitempty"`
-		// omitempty: a step without a limit of its own hashes as before the field.
+		// omitempty: a step without a limit or a wait of its own hashes as before
+		// those fields.
 		Timeout time.Duration `json:",omitempty"`
+		Then    *wait         `json:",omitempty"`
 	}
 	var h struct {
 		Steps    []step
@@ -633,10 +641,14 @@ func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
 		NoOp     bool
 	}
 	for _, s := range p.Steps {
-		h.Steps = append(h.Steps, step{s.Target, s.Script, s.Calls, s.Timeout})
+		x := step{Target: s.Target, Script: s.Script, Calls: s.Calls, Timeout: s.Timeout}
+		if w := s.Then; w != nil {
+			x.Then = &wait{w.Step.Target, w.Step.Script, w.Step.Calls, w.Until, w.Budget}
+		}
+		h.Steps = append(h.Steps, x)
 	}
 	if p.Wait != nil {
-		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script, p.Wait.Step.Calls, p.Wait.Step.Timeout}
+		h.Wait = &step{Target: p.Wait.Step.Target, Script: p.Wait.Step.Script, Calls: p.Wait.Step.Calls, Timeout: p.Wait.Step.Timeout}
 		h.Until = p.Wait.Until
 		h.Budget = p.Wait.Budget
 	}
