@@ -56,7 +56,7 @@ func pastStart(srv string) *PastRequest {
 	return &PastRequest{ID: "r-5", Found: true, Status: "succeeded", Command: "dag maintenance start " + srv,
 		Requester: "alice", Started: time.Date(2024, 5, 4, 22, 0, 0, 0, time.UTC),
 		Findings: []Finding{{Severity: Info, Message: "Before maintenance ...",
-			Record: NewRecord(map[string]string{recPolicy: "Unrestricted", recNode: "Up", recKept: `MB02\` + srv, recSuspends: `MB01\` + srv})}}}
+			Record: NewRecord(map[string]string{recPolicy: "Unrestricted", recNode: "Up", recKept: `MB02\` + srv, recSuspends: `MB01\` + srv, recOwner: srv})}}}
 }
 
 func fileName(command string) string { return strings.ReplaceAll(command, " ", "-") }

@@ -44,6 +44,7 @@ const (
 	recNode     = "node"      // the cluster node's State before start
 	recKept     = "suspended" // copies whose activation was suspended before start (';'-joined)
 	recSuspends = "suspends"  // copies start suspends, which stop resumes (';'-joined)
+	recOwner    = "pam"       // the cluster group's owner node before start
 )
 
 // Request statuses that mean a request never ran and never will.
@@ -92,13 +93,25 @@ func pauseStep(srv string) Step {
 	return Step{Target: srv, Script: s.String(), Purpose: "pause the cluster node " + srv + " and move the cluster group off it"}
 }
 
-// resumeNodeStep resumes srv's cluster node.
-func resumeNodeStep(srv string) Step {
+// resumeNodeStep resumes srv's cluster node when resume, and gives the cluster group
+// back to it when regroup (it owned the group before dag maintenance start moved it).
+func resumeNodeStep(srv string, resume, regroup bool) Step {
 	s := newScript()
-	s.add("Import-Module FailoverClusters",
-		"Resume-ClusterNode -Name "+Quote(srv)+" | Out-Null")
+	s.add("Import-Module FailoverClusters")
+	purpose := "resume the cluster node " + srv
+	if resume {
+		s.add("Resume-ClusterNode -Name " + Quote(srv) + " | Out-Null")
+	}
+	if regroup {
+		s.add("Move-ClusterGroup -Name 'Cluster Group' -Node " + Quote(srv) + " | Out-Null")
+		purpose += " and give the cluster group back to it"
+		if !resume {
+			purpose = "give the cluster group back to " + srv
+		}
+	}
 	s.section("clusternodes", "Get-ClusterNode", colsClusterNodes...)
-	return Step{Target: srv, Script: s.String(), Purpose: "resume the cluster node " + srv}
+	s.section("clustergroup", "Get-ClusterGroup -Name 'Cluster Group'", colsClusterGroup...)
+	return Step{Target: srv, Script: s.String(), Purpose: purpose}
 }
 
 func planMaintenanceStart(inv *Invocation, env Env) (*Plan, error) {
@@ -371,7 +384,7 @@ func evalMaintenanceStart(r []Tables, m, srv string, env Env) Findings {
 	}
 	sort.Strings(kept)
 	sort.Strings(suspends)
-	record := map[string]string{recPolicy: policy, recNode: node, recKept: strings.Join(kept, ";"), recSuspends: strings.Join(suspends, ";")}
+	record := map[string]string{recPolicy: policy, recNode: node, recKept: strings.Join(kept, ";"), recSuspends: strings.Join(suspends, ";"), recOwner: mb.owner}
 	f.List = append(f.List, Finding{Severity: Info, Record: NewRecord(record),
 		Message: fmt.Sprintf("Before maintenance (dag maintenance stop %s sets it back): activation policy %s; cluster node %s; copies on %s already suspended for activation, which stay so: %s.",
 			srv, orUnknown(policy), orUnknown(node), srv, orNone(kept))})
@@ -499,11 +512,20 @@ func evalMaintenanceStop(r []Tables, m, srv, from string, rec map[string]string)
 	policy, node := mb.policyOf(srv), mb.nodeOf(srv)
 	var steps []Step
 	resumeNode := node == nodePaused && (rec == nil || rec[recNode] != nodePaused)
-	if resumeNode {
-		steps = append(steps, resumeNodeStep(srv))
+	// The Primary Active Manager goes back where it was, so nothing of the cluster
+	// differs from before start either.
+	regroup := rec != nil && SameHost(rec[recOwner], srv) && !SameHost(mb.owner, srv) && (resumeNode || node != nodePaused)
+	if resumeNode || regroup {
+		steps = append(steps, resumeNodeStep(srv, resumeNode, regroup))
+	}
+	switch {
+	case resumeNode:
 		f.add(Info, "The cluster node %s is Paused: it is resumed.", srv)
-	} else if node == nodePaused {
+	case node == nodePaused:
 		f.add(Info, "The cluster node %s stays Paused: it was Paused before %s.", srv, from)
+	}
+	if regroup {
+		f.add(Info, "%s owned the cluster group (it was the Primary Active Manager) before %s: the group moves back to it from %s.", srv, from, orUnknown(mb.owner))
 	}
 	if rec == nil {
 		var susp []string
