@@ -176,3 +176,43 @@ func schedulesListed(t *testing.T, a *app) string {
 	}
 	return text
 }
+
+// approveAll types each command into the console as alice and approves it as bob,
+// numbering requests from first; each must succeed.
+func approveAll(t *testing.T, a *app, first int, texts ...string) {
+	t.Helper()
+	for i, text := range texts {
+		id := fmt.Sprintf("r-%d", first+i)
+		post(t, a, "/api/command", map[string]string{"person": "alice", "text": "/exchange " + text})
+		r := waitStatus(t, a, id)
+		if r.Status != approvals.Pending || r.Command == "" {
+			t.Fatalf("%s: %s %q", text, r.Status, r.Reason)
+		}
+		post(t, a, "/api/action", map[string]string{"person": "bob", "id": id, "decision": "approve"})
+		r = waitStatus(t, a, id)
+		if r.Status != approvals.Succeeded {
+			t.Fatalf("%s: %s: %s\n%s", text, r.Status, r.Reason, r.Run.Error)
+		}
+	}
+}
+
+// TestPatchingInTheConsole: README's "Patching a DAG member", in the demo: after the
+// walkthrough, EX10-MB01 goes into maintenance, status tells who put it there, it
+// comes out, the databases go back to their preferred servers, and a copy that failed
+// meanwhile is reseeded.
+func TestPatchingInTheConsole(t *testing.T) {
+	a := startDemo(t)
+	approveAll(t, a, 1, walkthrough...)
+	n := len(walkthrough) + 1
+	approveAll(t, a, n, "dag maintenance start EX10-MB01")
+	post(t, a, "/api/command", map[string]string{"person": "dave", "text": "dag maintenance status E14-DAG"})
+	a.core.Wait()
+	if tr := get(t, a, "api/transcript"); !strings.Contains(tr, "EX10-MB01 since") || !strings.Contains(tr, "by alice") {
+		t.Errorf("status does not tell who started the maintenance:\n%.4000s", tr)
+	}
+	approveAll(t, a, n+1, "dag maintenance stop EX10-MB01", "dag rebalance E14-DAG")
+	if err := a.lab.Org.SetCopyFault("MB02", "EX10-MB01", "FailedAndSuspended", "The log file is damaged."); err != nil {
+		t.Fatal(err)
+	}
+	approveAll(t, a, n+3, "copy reseed MB02 EX10-MB01")
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -527,6 +528,9 @@ func (s *Service) perform(ctx context.Context, r *Request, proc commands.Procedu
 // the other requests of the same command that refer to it (self, the request being
 // run, excepted). Whether the command may go on is the command's rule, not this one.
 func (s *Service) past(ctx context.Context, inv *commands.Command, self string) error {
+	if inv.Spec.Session != nil {
+		return s.session(ctx, inv, self)
+	}
 	if inv.Spec.Refers == "" {
 		return nil
 	}
@@ -557,6 +561,85 @@ func (s *Service) past(ctx context.Context, inv *commands.Command, self string) 
 	}
 	inv.Past = p
 	return nil
+}
+
+// Recall gives a read-only command the request history its planning needs (dag
+// maintenance status: who started a maintenance, and when); for any other command it
+// does nothing. Changes get it in Request and before their run.
+func (s *Service) Recall(ctx context.Context, inv *commands.Command) error {
+	return s.past(ctx, inv, "")
+}
+
+// session gives a command with a Spec.Session (dag maintenance start, stop, status)
+// exchops' record of the latest Session.Start request of its server (Invocation.Past),
+// or of every server when the command names none (Invocation.Sessions), each with the
+// Session.Stop requests of that server made after it as its referrers. Requests that
+// never ran (denied, expired, cancelled, stale) do not count; self is left out.
+func (s *Service) session(ctx context.Context, inv *commands.Command, self string) error {
+	ss := inv.Spec.Session
+	starts, err := s.store.OfCommand(ctx, ss.Start)
+	if err != nil {
+		return fmt.Errorf("approvals: reading the %s requests: %w", ss.Start, err)
+	}
+	stops, err := s.store.OfCommand(ctx, ss.Stop)
+	if err != nil {
+		return fmt.Errorf("approvals: reading the %s requests: %w", ss.Stop, err)
+	}
+	by := func(r *Request) string {
+		oi, err := commands.Parse(r.Command)
+		if err != nil || oi.Spec.Name != ss.Start && oi.Spec.Name != ss.Stop {
+			return ""
+		}
+		return strings.ToUpper(oi.Value(ss.By))
+	}
+	latest := map[string]*Request{}
+	var order []string
+	for _, r := range starts {
+		v := by(r)
+		if r.ID == self || v == "" || neverRan(r.Status) {
+			continue
+		}
+		if _, seen := latest[v]; !seen {
+			order = append(order, v)
+		}
+		latest[v] = r // oldest first: the last one wins
+	}
+	record := func(r *Request) commands.PastRequest {
+		p := commands.PastRequest{ID: r.ID, Found: true, Status: string(r.Status), Command: r.Command,
+			Findings: r.Findings, Requester: r.Requester}
+		if r.Run != nil {
+			p.Started = r.Run.StartedAt
+		}
+		for _, o := range stops {
+			if o.ID != self && o.Seq > r.Seq && by(o) == by(r) {
+				p.Referrers = append(p.Referrers, commands.Referrer{ID: o.ID, Status: string(o.Status)})
+			}
+		}
+		return p
+	}
+	if v := strings.ToUpper(inv.Value(ss.By)); v != "" {
+		inv.Past = &commands.PastRequest{}
+		if r := latest[v]; r != nil {
+			p := record(r)
+			inv.Past = &p
+		}
+		return nil
+	}
+	sort.Strings(order)
+	inv.Sessions = []commands.PastRequest{}
+	for _, v := range order {
+		inv.Sessions = append(inv.Sessions, record(latest[v]))
+	}
+	return nil
+}
+
+// neverRan reports whether a request in status st never ran and never will.
+func neverRan(st Status) bool {
+	switch st {
+	case Denied, Expired, Cancelled, Stale:
+		return true
+	}
+	return false
 }
 
 // expiryWorker expires pending requests when their time comes, on the service's clock.
@@ -650,11 +733,19 @@ func EffectiveLock(p *commands.Plan, f commands.Findings) string {
 // of it differs when the run is about to start, the organisation (or the
 // configuration) moved.
 func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
+	type wait struct {
+		Target, Script string
+		Calls          []commands.Call `json:",omitempty"`
+		Until          *commands.Until `json:",omitempty"`
+		Budget         time.Duration
+	}
 	type step struct {
 		Target, Script string
 		Calls          []commands.Call `json:",omitempty"`
-		// omitempty: a step without a limit of its own hashes as before the field.
+		// omitempty: a step without a limit or a wait of its own hashes as before
+		// those fields.
 		Timeout time.Duration `json:",omitempty"`
+		Then    *wait         `json:",omitempty"`
 	}
 	var h struct {
 		Steps    []step
@@ -666,10 +757,14 @@ func PlanHash(p *commands.Plan, f commands.Findings, lock string) string {
 		NoOp     bool
 	}
 	for _, s := range p.Steps {
-		h.Steps = append(h.Steps, step{s.Target, s.Script, s.Calls, s.Timeout})
+		x := step{Target: s.Target, Script: s.Script, Calls: s.Calls, Timeout: s.Timeout}
+		if w := s.Then; w != nil {
+			x.Then = &wait{w.Step.Target, w.Step.Script, w.Step.Calls, w.Until, w.Budget}
+		}
+		h.Steps = append(h.Steps, x)
 	}
 	if p.Wait != nil {
-		h.Wait = &step{p.Wait.Step.Target, p.Wait.Step.Script, p.Wait.Step.Calls, p.Wait.Step.Timeout}
+		h.Wait = &step{Target: p.Wait.Step.Target, Script: p.Wait.Step.Script, Calls: p.Wait.Step.Calls, Timeout: p.Wait.Step.Timeout}
 		h.Until = p.Wait.Until
 		h.Budget = p.Wait.Budget
 	}

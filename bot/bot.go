@@ -346,6 +346,12 @@ func (c *Core) readOnly(ctx context.Context, person approvals.Person, inv *comma
 		}()
 		return
 	}
+	// dag maintenance status tells who started a maintenance and when, from the
+	// request history.
+	if err := c.cfg.Approvals.Recall(ctx, inv); err != nil {
+		c.refuse(err, reply)
+		return
+	}
 	p, err := inv.Plan(c.cfg.Env)
 	if err != nil {
 		c.refuse(err, reply)

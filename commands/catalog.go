@@ -205,6 +205,63 @@ func catalog() []*Spec {
 			plan:    planDrill,
 		},
 		{
+			Name:     "dag maintenance start",
+			Summary:  "Put a DAG member into maintenance for patching: move its databases off, block activation, pause its node.",
+			Args:     []Arg{argServer("server", "the DAG member to patch", true, true)},
+			Target:   "the management server's Exchange endpoint; the cluster node is read and paused over WinRS on the member itself (FailoverClusters is not an Exchange module)",
+			Examples: []string{"dag maintenance start EX10-MB01"},
+			Notes: []string{
+				"What StartDagServerMaintenance.ps1 does in Exchange 2010 SP1 and later: Set-MailboxServer -DatabaseCopyAutoActivationPolicy Blocked; each database active on the server moved, one at a time, exactly as `failover <database> to=<server>` moves it (lossless, never a Skip switch) to the best other healthy copy (lowest activation preference; never a lagged copy or a server whose activation is blocked), waiting until it is Mounted and every other copy Healthy; Suspend-MailboxDatabaseCopy -ActivationOnly on each of its copies; Suspend-ClusterNode, moving the cluster group (the Primary Active Manager) off it.",
+				"Blocked when another member is in maintenance (its cluster node is Paused), when a database would be left without a healthy copy (a database with no other copy, or whose other copies cannot take it losslessly), and when the DAG would lose quorum with the member down. Refused while an earlier dag maintenance start of the same server has not been ended by dag maintenance stop.",
+				"The card records what was set before (activation policy, cluster node state, copies already suspended for activation), so that dag maintenance stop restores exactly that.",
+			},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxServer", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Set-MailboxServer", "Move-ActiveMailboxDatabase", "Suspend-MailboxDatabaseCopy"},
+			Session: maintenanceSession,
+			plan:    planMaintenanceStart,
+		},
+		{
+			Name:     "dag maintenance stop",
+			Summary:  "Take a DAG member out of maintenance: resume its node, set activation back exactly as it was before start.",
+			Args:     []Arg{argServer("server", "the DAG member that was patched", true, true)},
+			Target:   "the management server's Exchange endpoint; the cluster node is read and resumed over WinRS on the member itself",
+			Examples: []string{"dag maintenance stop EX10-MB01"},
+			Notes: []string{
+				"Restores what dag maintenance start recorded, not defaults: StopDagServerMaintenance.ps1 sets the activation policy to Unrestricted and resumes every copy, clearing activation blocks an administrator had set on purpose (and a lagged copy's). exchops resumes the cluster node, sets the policy back to its value before start and resumes only the copies start suspended; then it waits for the member's copies to settle and reports their health.",
+				"Without a record (maintenance started outside exchops, or already ended) it only resumes a paused cluster node, and says which activation block and suspended copies it leaves for a person to judge.",
+			},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxServer", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Set-MailboxServer", "Resume-MailboxDatabaseCopy"},
+			Session: maintenanceSession,
+			plan:    planMaintenanceStop,
+		},
+		{
+			Name:     "dag rebalance",
+			Summary:  "Move each database back to its activation preference 1 server where that copy is healthy.",
+			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
+			Target:   "the management server's Exchange endpoint",
+			Examples: []string{"dag rebalance E14-DAG"},
+			Notes: []string{
+				"What RedistributeActiveDatabases.ps1 -BalanceDbsByActivationPreference does, lossless: each database not mounted on its activation preference 1 server moves there, one at a time, exactly as `failover` moves it, when that copy is Healthy, its queues are below health.copy_queue and health.replay_queue (default 8), its content index is usable and its activation is not suspended. A lagged copy never moves; a server whose activation is blocked (in maintenance) gets nothing. The card lists every move and why any database stays.",
+			},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxServer", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Move-ActiveMailboxDatabase"},
+			plan:    planRebalance,
+		},
+		{
+			Name:    "copy reseed",
+			Summary: "Reseed a passive database copy (a failed one, say): suspend, seed again deleting its files, resume.",
+			Args: []Arg{
+				{Name: "database", Positional: true, Kind: KindDatabase, Required: true, Help: "the database"},
+				argServer("server", "the server of the copy to reseed", true, true),
+			},
+			Target:   "the management server's Exchange endpoint",
+			Examples: []string{"copy reseed MB01 EX10-MB02"},
+			Notes: []string{
+				"Suspend-MailboxDatabaseCopy, Update-MailboxDatabaseCopy -DeleteExistingFiles -ManualResume (Exchange 2010 seeds inside the cmdlet, so the seed is a step of its own limited by exchange.seed_timeout, its progress on the card), Resume-MailboxDatabaseCopy (-ReplicationOnly for a lagged copy, whose activation stays suspended), then a wait until the copy is Healthy.",
+				"Refused for the active copy (Exchange seeds only passive copies: move the database first), a copy being seeded, and a database not mounted anywhere.",
+			},
+			Cmdlets: []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus", "Suspend-MailboxDatabaseCopy", "Update-MailboxDatabaseCopy", "Resume-MailboxDatabaseCopy"},
+			plan:    planCopyReseed,
+		},
+		{
 			Name:     "dag status",
 			Summary:  "Show a DAG's members, operational servers, witness and Primary Active Manager.",
 			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Required: true, Help: "the DAG"}},
@@ -223,6 +280,18 @@ func catalog() []*Spec {
 			Examples: []string{"dag networks E14-DAG"},
 			Cmdlets:  []string{"Get-DatabaseAvailabilityGroupNetwork"},
 			plan:     planDAGNetworks,
+		},
+		{
+			Name:     "dag maintenance status",
+			Summary:  "Show which DAG members are in maintenance, since when and started by whom.",
+			Args:     []Arg{{Name: "dag", Positional: true, Kind: KindDAG, Help: "one DAG; every DAG when absent"}},
+			ReadOnly: true,
+			Target:   "the management server's Exchange endpoint, and exchops' request history",
+			Examples: []string{"dag maintenance status", "dag maintenance status E14-DAG"},
+			Notes:    []string{"From the organisation: the mailbox servers whose activation policy is Blocked and the copies suspended for activation (with their suspend comments). From exchops' history: each dag maintenance start not yet ended by a stop, with who asked and when it ran."},
+			Cmdlets:  []string{"Get-DatabaseAvailabilityGroup", "Get-MailboxServer", "Get-MailboxDatabase", "Get-MailboxDatabaseCopyStatus"},
+			Session:  maintenanceSession,
+			plan:     planMaintenanceStatus,
 		},
 		{
 			Name:     "copy status",
@@ -1004,25 +1073,34 @@ func planFailover(inv *Command, env Env) (*Plan, error) {
 		return nil, err
 	}
 	db, to := inv.Value("database"), inv.Value("to")
+	move, wait := switchover(m, db, to, "exchops: failover "+db+" to "+to)
+	return &Plan{
+		Summary:   fmt.Sprintf("Switch over %s to %s (lossless).", db, to),
+		Preflight: []Step{copyReads(m, db)},
+		Steps:     []Step{move},
+		Lock:      "database:" + db,
+		Wait:      wait,
+		evaluate:  func(r []Tables) Findings { return evalFailover(r, db, to, env) },
+	}, nil
+}
+
+// switchover is one lossless move of db to server to, as failover runs it and as
+// every command that moves databases runs each of its moves (dag maintenance start,
+// dag rebalance; the drill runs the failover plan itself): Move-ActiveMailboxDatabase,
+// then the wait until db is Mounted on to with every other copy Healthy.
+func switchover(m, db, to, comment string) (Step, *Wait) {
 	// Lossless, and never a Skip* switch: a check that blocks the move is a finding,
 	// not something to override. Move-ActiveMailboxDatabase asks for confirmation, and
 	// a remote session cannot answer, so -Confirm:$false.
 	move := C("Move-ActiveMailboxDatabase", Str("Identity", db), Str("ActivateOnServer", to),
-		Str("MountDialOverride", "Lossless"), Str("MoveComment", "exchops: failover "+db+" to "+to), Bool("Confirm", false))
+		Str("MountDialOverride", "Lossless"), Str("MoveComment", comment), Bool("Confirm", false))
 	copies := read("copystatus", colsCopyStatus, C("Get-MailboxDatabaseCopyStatus", Str("Identity", db)))
-	return &Plan{
-		Summary:   fmt.Sprintf("Switch over %s to %s (lossless).", db, to),
-		Preflight: []Step{copyReads(m, db)},
-		Steps:     []Step{exchangeStep(m, "activate "+db+" on "+to, do(move), copies)},
-		Lock:      "database:" + db,
-		Wait: &Wait{
-			Step:     exchangeStep(m, "read the copies of "+db, copies),
-			Until:    &Until{Kind: UntilMounted, Database: db, Server: to},
-			Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
-			Budget:   switchBudget, Interval: switchInterval,
-		},
-		evaluate: func(r []Tables) Findings { return evalFailover(r, db, to, env) },
-	}, nil
+	return exchangeStep(m, "activate "+db+" on "+to, do(move), copies), &Wait{
+		Step:     exchangeStep(m, "read the copies of "+db, copies),
+		Until:    &Until{Kind: UntilMounted, Database: db, Server: to},
+		Progress: "waiting for " + db + " to mount on " + to + " and the other copies to be Healthy",
+		Budget:   switchBudget, Interval: switchInterval,
+	}
 }
 
 // memberChecks are the per-member reads for health and drill, each sent to that

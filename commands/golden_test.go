@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // golden compares got with testdata/<name>.golden (-update rewrites it).
@@ -32,7 +33,30 @@ func withPast(inv *Command) *Command {
 	if inv.Spec.Refers != "" && inv.Past == nil {
 		inv.Past = pastAssign(inv.Value(inv.Spec.Refers))
 	}
+	if ss := inv.Spec.Session; ss != nil && inv.Past == nil && inv.Sessions == nil {
+		switch srv := inv.Value(ss.By); {
+		case srv == "":
+			inv.Sessions = []PastRequest{*pastStart(srv)}
+		case inv.Spec.Name == ss.Stop:
+			inv.Past = pastStart(srv)
+		default:
+			inv.Past = &PastRequest{ID: "", Found: false}
+		}
+	}
 	return inv
+}
+
+// pastStart is a succeeded dag maintenance start of srv (EX10-MB01 when ""), with the
+// record it keeps: policy Unrestricted, node Up, MB02's copy suspended by an
+// administrator before, MB01's suspended by the start.
+func pastStart(srv string) *PastRequest {
+	if srv == "" {
+		srv = "EX10-MB01"
+	}
+	return &PastRequest{ID: "r-5", Found: true, Status: "succeeded", Command: "dag maintenance start " + srv,
+		Requester: "alice", Started: time.Date(2024, 5, 4, 22, 0, 0, 0, time.UTC),
+		Findings: []Finding{{Severity: Info, Message: "Before maintenance ...",
+			Record: NewRecord(map[string]string{recPolicy: "Unrestricted", recNode: "Up", recKept: `MB02\` + srv, recSuspends: `MB01\` + srv, recOwner: srv})}}}
 }
 
 func fileName(command string) string { return strings.ReplaceAll(command, " ", "-") }

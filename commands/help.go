@@ -19,7 +19,7 @@ func Help(name string) (string, error) {
 	}
 	var group []*Spec
 	for _, s := range specs {
-		if s.Group() == name {
+		if strings.HasPrefix(s.Name, name+" ") {
 			group = append(group, s)
 		}
 	}

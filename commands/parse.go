@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -24,6 +25,10 @@ type Command struct {
 	// command (approvals, from its store) looks the request up and sets Past first;
 	// planning without it is an error.
 	Past *PastRequest
+	// Sessions, for a command with a Spec.Session and no value for its By argument
+	// (dag maintenance status), are the latest Session.Start request of every server,
+	// as Past is for one: set by approvals from its store like Past.
+	Sessions []PastRequest
 }
 
 // PastRequest is what exchops recorded about an earlier request, as a command that
@@ -37,8 +42,13 @@ type PastRequest struct {
 	Command  string
 	Findings []Finding
 	// Referrers are the other requests whose Spec.Refers argument names this one (its
-	// restores), oldest first, each with its status.
+	// restores), oldest first, each with its status. For a Spec.Session start they are
+	// the Session.Stop requests for the same server made after it.
 	Referrers []Referrer
+	// Requester is who asked for it; Started is when its run began (zero when it has
+	// not run): what dag maintenance status tells.
+	Requester string
+	Started   time.Time
 }
 
 // Referrer is a request that refers to a PastRequest.
@@ -191,6 +201,11 @@ func Parse(text string) (*Command, error) {
 		return ""
 	}
 	if w0, w1 := word(0), word(1); w0 != "" {
+		if w2 := word(2); w1 != "" && w2 != "" {
+			if s := find(specs, w0+" "+w1+" "+w2); s != nil {
+				return bind(s, toks[3:])
+			}
+		}
 		if w1 != "" {
 			if s := find(specs, w0+" "+w1); s != nil {
 				return bind(s, toks[2:])
@@ -218,14 +233,21 @@ func unknownCommand(specs []*Spec, toks []token, w0, w1 string) *UsageError {
 		typed = w0 + " " + w1
 	}
 	e := &UsageError{Value: shown(typed)}
-	var group []string
+	var group, pair []string
 	for _, s := range specs {
 		if s.Group() == w0 && w0 != "" {
 			group = append(group, s.Name)
 		}
+		if w1 != "" && strings.HasPrefix(s.Name, w0+" "+w1+" ") {
+			pair = append(pair, s.Name)
+		}
 	}
 	if len(group) > 0 && w1 == "" {
 		e.Rule = fmt.Sprintf("%q needs a subcommand: %s.", w0, strings.Join(group, ", "))
+		return e
+	}
+	if len(pair) > 0 {
+		e.Rule = fmt.Sprintf("%q needs a subcommand: %s.", w0+" "+w1, strings.Join(pair, ", "))
 		return e
 	}
 	best, bestDist := "", 1<<30

@@ -36,6 +36,13 @@ func TestParse(t *testing.T) {
 		{"/exchange", "help", map[string]string{}},
 		{"failover MB01 to=ex10-mb02", "failover MB01 to=EX10-MB02", nil},
 		{"casarray restore request-id=r-12", "casarray restore r-12", map[string]string{"request-id": "r-12"}},
+		{"Dag Maintenance Start ex10-mb01", "dag maintenance start EX10-MB01", map[string]string{"server": "EX10-MB01"}},
+		{"dag maintenance stop server=ex10-mb01", "dag maintenance stop EX10-MB01", map[string]string{"server": "EX10-MB01"}},
+		{"dag maintenance status", "dag maintenance status", map[string]string{}},
+		{"dag maintenance status e14-dag", "dag maintenance status E14-DAG", map[string]string{"dag": "E14-DAG"}},
+		{"dag rebalance e14-dag", "dag rebalance E14-DAG", map[string]string{"dag": "E14-DAG"}},
+		{"copy reseed MB01 ex10-mb02", "copy reseed MB01 EX10-MB02", map[string]string{"database": "MB01", "server": "EX10-MB02"}},
+		{"help dag maintenance", "help \"dag maintenance\"", map[string]string{"command": "dag maintenance"}},
 	}
 	for _, tc := range tests {
 		inv, err := Parse(tc.in)
@@ -74,7 +81,10 @@ func TestParseErrors(t *testing.T) {
 		{"nlb create client.msglab.local ip=10.0.0.40 mask=255.255.255.0 interface=LAN host=EX10-CAHT mode=broadcast", "nlb create", "mode", "one of unicast, multicast, igmpmulticast"},
 		{"dag stauts E14-DAG", "", "", `did you mean "dag status"?`},
 		{"failovr MB01 to=EX10-MB02", "", "", `did you mean "failover"?`},
-		{"dag", "", "", `needs a subcommand: dag create, dag add-member, dag status, dag networks`},
+		{"dag maintenance", "", "", `"dag maintenance" needs a subcommand: dag maintenance start, dag maintenance stop, dag maintenance status`},
+		{"dag maintenance start", "dag maintenance start", "server", "is required"},
+		{"dag maintenance pause EX10-MB01", "", "", `unknown command`},
+		{"dag", "", "", `needs a subcommand: dag create, dag add-member, dag maintenance start, dag maintenance stop, dag rebalance, dag status, dag networks, dag maintenance status`},
 		{"reboot everything", "", "", `Type "help"`},
 		{"help dag destroy", "help", "command", "is not valid"},
 		// Look-alike names and invisible characters: the error names the character.
@@ -165,6 +175,9 @@ func TestCatalogMetadata(t *testing.T) {
 	}
 	if got := Lookup("  DAG   status "); got == nil || got.Name != "dag status" {
 		t.Errorf("Lookup is not case- and space-insensitive")
+	}
+	if s := Lookup("dag maintenance-start"); s == nil || s.Name != "dag maintenance start" || s.Subcommand() != "maintenance-start" || s.Group() != "dag" {
+		t.Errorf("Lookup of Discord's dag maintenance-start = %v", s)
 	}
 	if Lookup("dag") != nil {
 		t.Errorf("Lookup(dag) found a command; dag is a group")

@@ -109,6 +109,11 @@ type Step struct {
 	// per-command timeout: a seed runs inside Update-MailboxDatabaseCopy for as long as
 	// the database takes to copy, and ending the step ends the seed.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Then, when set, is polled after this step succeeds and before the next one
+	// starts, as Plan.Wait is after the last: a change made of several switchovers
+	// (dag maintenance start, dag rebalance) moves one database at a time, each
+	// Mounted with every other copy Healthy before the next moves, as a drill does.
+	Then *Wait `json:"then,omitempty"`
 }
 
 // Exchange reports whether the step goes to the Exchange endpoint.
@@ -337,6 +342,12 @@ func (p *Plan) String() string {
 	}
 	for i, s := range p.Steps {
 		fmt.Fprintf(&b, "\n=== step %d of %d on %s%s: %s\n%s", i+1, len(p.Steps), s.Target, s.via(), s.Purpose, s.Script)
+		if w := s.Then; w != nil {
+			fmt.Fprintf(&b, "\n=== then wait on %s%s before the next step: %s (every %s, for at most %s)\n%s", w.Step.Target, w.Step.via(), w.Progress, w.Interval, w.Budget, w.Step.Script)
+			if w.Until != nil {
+				fmt.Fprintf(&b, "# exchops: %s\n", w.Until)
+			}
+		}
 	}
 	if p.Decided != "" {
 		fmt.Fprintf(&b, "\n=== steps, decided by the preflight:\n%s\n", p.Decided)

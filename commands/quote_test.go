@@ -158,7 +158,13 @@ func TestInjection(t *testing.T) {
 }
 
 func planSteps(p *Plan) []Step {
-	out := append(append([]Step{}, p.Preflight...), p.Steps...)
+	out := append([]Step{}, p.Preflight...)
+	for _, s := range p.Steps {
+		out = append(out, s)
+		if s.Then != nil {
+			out = append(out, s.Then.Step)
+		}
+	}
 	if p.Wait != nil {
 		out = append(out, p.Wait.Step)
 	}

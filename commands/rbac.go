@@ -30,7 +30,10 @@ var rbacRoles = []RBACEntry{
 	{"Add-DatabaseAvailabilityGroupServer", "Database Availability Groups", []string{"Identity", "MailboxServer"}},
 	{"Get-MailboxDatabaseCopyStatus", "Database Copies", []string{"Identity", "Server"}},
 	{"Add-MailboxDatabaseCopy", "Database Copies", []string{"Identity", "MailboxServer", "ActivationPreference", "SeedingPostponed"}},
-	{"Update-MailboxDatabaseCopy", "Database Copies", []string{"Identity", "Confirm"}},
+	{"Update-MailboxDatabaseCopy", "Database Copies", []string{"Identity", "DeleteExistingFiles", "ManualResume", "Confirm"}},
+	{"Suspend-MailboxDatabaseCopy", "Database Copies", []string{"Identity", "ActivationOnly", "SuspendComment", "Confirm"}},
+	{"Resume-MailboxDatabaseCopy", "Database Copies", []string{"Identity", "ReplicationOnly", "Confirm"}},
+	{"Set-MailboxServer", "Exchange Servers", []string{"Identity", "DatabaseCopyAutoActivationPolicy"}},
 	{"Move-ActiveMailboxDatabase", "Database Copies", []string{"Identity", "ActivateOnServer", "MountDialOverride", "MoveComment", "Confirm"}},
 	{"Set-MailboxDatabase", "Databases", []string{"Identity", "RpcClientAccessServer"}},
 	{"New-ClientAccessArray", "Organization Client Access", []string{"Name", "Fqdn", "Site"}},
@@ -140,5 +143,10 @@ func RBACScript(account string) string {
 	w("#   group for WinRS, and to the domain's DnsAdmins group, which dnscmd /recordadd needs.")
 	w("# - The dag add-member preflight reads NLB state over WinRS on the mailbox server it")
 	w("#   adds: local Administrators there too, or that read fails and the change is not offered.")
+	w("# - dag maintenance start and stop read, pause and resume the failover cluster node over")
+	w("#   WinRS on the DAG member itself (Get-ClusterNode, Suspend-ClusterNode, Resume-ClusterNode,")
+	w("#   Move-ClusterGroup; FailoverClusters is no Exchange module): add %s to the local", account)
+	w("#   Administrators group of every DAG member, which on 2008 R2 also gives full control of the")
+	w("#   cluster (Get-ClusterAccess lists who has it).")
 	return b.String()
 }

@@ -14,6 +14,12 @@ import (
 var runsAlso = map[string][]string{
 	"drill":  {"failover MB01 to=EX10-MB02", "copy status MB01", "dag-read"},
 	"health": {"dag-read", "health-mapi"},
+	// The steps these decide from their preflight (a healthy two-member DAG, or for
+	// stop the organisation after start).
+	"dag maintenance start": {"decided:dag maintenance start EX10-MB01"},
+	"dag maintenance stop":  {"decided:dag maintenance stop EX10-MB01"},
+	"dag rebalance":         {"decided:dag rebalance E14-DAG"},
+	"copy reseed":           {"decided:copy reseed MB01 EX10-MB02"},
 }
 
 // planCalls are every call of a plan, in its preflight, steps and wait.
@@ -36,6 +42,9 @@ func planCalls(t *testing.T, text string) []Call {
 			out = append(out, s.Calls...)
 		}
 		return out
+	}
+	if cmd, ok := strings.CutPrefix(text, "decided:"); ok {
+		return decidedCalls(t, cmd)
 	}
 	if text == "dag-read" {
 		s, err := DAGRead(walkEnv, "E14-DAG")
@@ -167,4 +176,38 @@ func TestRBACScriptGolden(t *testing.T) {
 		t.Errorf("the account is not quoted:\n%s", odd)
 	}
 	golden(t, "rbac", got)
+}
+
+// decidedCalls are the calls of the steps a command's preflight decides, judged on a
+// fixture where each decides the most it can.
+func decidedCalls(t *testing.T, text string) []Call {
+	t.Helper()
+	fx := newFixture()
+	var past *PastRequest
+	r := fx.tables()
+	switch {
+	case strings.HasPrefix(text, "dag maintenance start"):
+		past = &PastRequest{}
+	case strings.HasPrefix(text, "dag maintenance stop"):
+		fx.activate("MB01", "EX10-MB02")
+		fx.nodes["EX10-MB01"], fx.policy["EX10-MB01"] = "Paused", "Blocked"
+		fx.copy(`MB01\EX10-MB01`)["ActivationSuspended"] = "True"
+		past, r = pastStart("EX10-MB01"), fx.tables()
+	case strings.HasPrefix(text, "dag rebalance"):
+		c1, c2 := fx.copy(`MB01\EX10-MB01`), fx.copy(`MB01\EX10-MB02`)
+		c1["Status"], c1["ActiveCopy"], c2["Status"], c2["ActiveCopy"] = "Healthy", "False", "Mounted", "True"
+		r = []Tables{fx.tables()[0]}
+	case strings.HasPrefix(text, "copy reseed"):
+		fx.dbs[0]["ReplayLagTimes"] = "[EX10-MB02, 7.00:00:00]"
+		r = []Tables{{"dags": {{"Name": "E14-DAG", "Servers": "EX10-MB01;EX10-MB02"}}, "databases": fx.dbs[:1], "copystatus": fx.copies[:2]}}
+	}
+	p, f := judge(t, text, past, r)
+	if f.Blocked() || f.Steps == nil {
+		t.Fatalf("%s decided no steps:\n%s", text, f)
+	}
+	var out []Call
+	for _, s := range planSteps(p) {
+		out = append(out, s.Calls...)
+	}
+	return out
 }

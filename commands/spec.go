@@ -48,7 +48,7 @@ const (
 // Spec declares one command. Everything a chat front, the help text and the planner
 // need is here; specs are built once by Catalog and never modified.
 type Spec struct {
-	Name     string // one or two lower-case words: "failover", "dag create"
+	Name     string // one to three lower-case words: "failover", "dag create", "dag maintenance start"
 	Summary  string // one line
 	Args     []Arg
 	ReadOnly bool    // true: runs without approval
@@ -63,6 +63,11 @@ type Spec struct {
 	// Refers names the argument that holds the id of an earlier request whose record
 	// planning needs (Command.Past); "" for commands that need none.
 	Refers string
+	// Session, when set, says the command opens or closes a span of time on one
+	// server that exchops records (dag maintenance start and stop, and the status
+	// that reads them): planning needs the latest request of Session.Start for the
+	// same Session.By value (Invocation.Past), or every server's (Invocation.Sessions).
+	Session *Session
 	// Approvable marks a read-only command some of whose uses are changes that go
 	// through approval (adding or removing a drill schedule): approval rules may
 	// name it like a change.
@@ -71,8 +76,16 @@ type Spec struct {
 	plan func(inv *Command, env Env) (*Plan, error)
 }
 
-// Group is the first word of a two-word command ("dag" for "dag create"), or "" for a
-// one-word command. Discord uses it as the subcommand group.
+// Session pairs the command that starts something on a server with the one that
+// stops it (Start "dag maintenance start", Stop "dag maintenance stop"), and names
+// the argument both have (By "server").
+type Session struct {
+	Start, Stop, By string
+}
+
+// Group is the first word of a command of two or three words ("dag" for "dag create"
+// and "dag maintenance start"), or "" for a one-word command. Discord uses it as the
+// subcommand group.
 func (s *Spec) Group() string {
 	if i := strings.IndexByte(s.Name, ' '); i >= 0 {
 		return s.Name[:i]
@@ -80,10 +93,14 @@ func (s *Spec) Group() string {
 	return ""
 }
 
-// Subcommand is the last word of the name ("create" for "dag create", "failover" for
-// "failover").
+// Subcommand is the name without its group, its words joined by '-' ("create" for
+// "dag create", "maintenance-start" for "dag maintenance start", "failover" for
+// "failover"): Discord nests subcommands only once below a group.
 func (s *Spec) Subcommand() string {
-	return s.Name[strings.LastIndexByte(s.Name, ' ')+1:]
+	if g := s.Group(); g != "" {
+		return strings.ReplaceAll(s.Name[len(g)+1:], " ", "-")
+	}
+	return s.Name
 }
 
 // Arg returns the argument called name, or nil.
@@ -152,10 +169,12 @@ func Catalog() []*Spec {
 }
 
 // Lookup returns the spec named name (case-insensitive, extra spaces ignored), or nil.
+// A group and its subcommand as Discord names them ("dag maintenance-start") find the
+// spec too.
 func Lookup(name string) *Spec {
 	name = strings.ToLower(strings.Join(strings.Fields(name), " "))
 	for _, s := range catalog() {
-		if s.Name == name {
+		if s.Name == name || (s.Group() != "" && s.Group()+" "+s.Subcommand() == name) {
 			return s
 		}
 	}
@@ -209,9 +228,11 @@ func Groups() []string {
 	return out
 }
 
+// isGroup reports whether name is the leading words of some command's name ("dag",
+// "dag maintenance").
 func isGroup(name string) bool {
-	for _, g := range Groups() {
-		if g == name {
+	for _, s := range catalog() {
+		if strings.HasPrefix(s.Name, name+" ") {
 			return true
 		}
 	}

@@ -24,6 +24,10 @@ const (
 	// UntilMounted: Database is Mounted on Server and every other copy is Healthy
 	// (a switchover is over); any copy Failed* fails the wait.
 	UntilMounted UntilKind = "mounted"
+	// UntilSettled: no copy on Server is in a passing state any more (Initializing,
+	// Resynchronizing, Seeding, ...): each is Mounted, Healthy, Suspended or Failed*.
+	// It never fails: what the copies settled in is the report (dag maintenance stop).
+	UntilSettled UntilKind = "settled"
 )
 
 // UntilSection is the section an Exchange wait's calls read into: rows of
@@ -66,6 +70,22 @@ func (u *Until) Check(t Tables) (done, failed bool, detail string, err error) {
 		}
 		detail = fmt.Sprintf("%d mounted on target, %d other copies not yet Healthy", target, others)
 		return target == 1 && others == 0, failed, detail, nil
+	case UntilSettled:
+		var moving []string
+		n := 0
+		for _, c := range copies {
+			if !SameHost(c["MailboxServer"], u.Server) {
+				continue
+			}
+			n++
+			if !settled(c["Status"]) {
+				moving = append(moving, c["Name"]+" "+strings.TrimSpace(c["Status"]))
+			}
+		}
+		if len(moving) > 0 {
+			return false, false, "still settling: " + strings.Join(moving, ", "), nil
+		}
+		return true, false, fmt.Sprintf("%d copies on %s settled", n, u.Server), nil
 	}
 	return false, false, "", fmt.Errorf("commands: unknown wait condition %q: this exchops cannot judge it (was the request stored by a newer version?)", u.Kind)
 }
@@ -77,6 +97,18 @@ func (u *Until) String() string {
 		return "until copy " + u.Database + `\` + u.Server + " is Healthy (fails on Failed or FailedAndSuspended)"
 	case UntilMounted:
 		return "until " + u.Database + " is Mounted on " + u.Server + " and every other copy is Healthy (fails on Failed*)"
+	case UntilSettled:
+		return "until every copy on " + u.Server + " is Mounted, Healthy, Suspended or Failed* (none still initializing)"
 	}
 	return "until " + string(u.Kind)
+}
+
+// settled reports whether a copy status is one a copy stays in until something
+// changes it, rather than one it passes through.
+func settled(status string) bool {
+	switch strings.ToLower(strings.TrimSpace(status)) {
+	case "mounted", "healthy", "suspended", "failed", "failedandsuspended", "dismounted":
+		return true
+	}
+	return false
 }

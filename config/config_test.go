@@ -75,7 +75,7 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"unknown env", "", []string{"EXCHOPS_NOPE=1"}, []string{"EXCHOPS_NOPE"}},
 		{"schedule", "schedules: [{name: s, cron: '0 7 * * *', job: backup, timezone: Mars/Base}]\n", nil, []string{"schedules[0].job", "schedules[0].timezone", "schedules[0].post_to"}},
 		{"rule for no command", "approvals: {rules: [{commands: [], approvers: [bob]}]}\n" + bob, nil, []string{"approvals.rules[0].commands"}},
-		{"rule for an unknown command", "approvals: {rules: [{commands: [failover, \"dag maintenance\"]}]}\n", nil, []string{"approvals.rules[0].commands"}},
+		{"rule for an unknown command", "approvals: {rules: [{commands: [failover, \"dag pause\"]}]}\n", nil, []string{"approvals.rules[0].commands"}},
 		{"rule for a word prefix", "approvals: {rules: [{commands: [da]}]}\n", nil, []string{"approvals.rules[0].commands"}},
 		{"rule for a read-only command", "approvals: {rules: [{commands: [\"dag status\"]}]}\n", nil, []string{"approvals.rules[0].commands"}},
 		{"rule for a read-only group", "approvals: {rules: [{commands: [autodiscover]}]}\n", nil, []string{"approvals.rules[0].commands"}},
@@ -121,11 +121,11 @@ const bob = "people: [{name: bob, slack: U0BOB, roles: [admin, approver]}]\n"
 // TestRuleProblemsSayWhatIsValid: a rule naming something that is not a command
 // that needs approval lists what is.
 func TestRuleProblemsSayWhatIsValid(t *testing.T) {
-	_, err := Parse(strings.NewReader("approvals: {rules: [{commands: [\"dag maintenance\"]}]}\n"), nil)
+	_, err := Parse(strings.NewReader("approvals: {rules: [{commands: [\"dag pause\"]}]}\n"), nil)
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{`approvals.rules[0].commands: "dag maintenance" is not a command or group of commands that needs approval`,
+	for _, want := range []string{`approvals.rules[0].commands: "dag pause" is not a command or group of commands that needs approval`,
 		"casarray, casarray assign", "dag, dag add-member", "failover", "schedule add", "dns add"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the problem does not say %q:\n%v", want, err)

@@ -19,6 +19,9 @@ import (
 //	POST /fault  kind=network  dag=E14-DAG network=DAGNetwork02 down=true|false
 //	POST /fault  kind=witness  dag=E14-DAG unreachable=true|false
 //	POST /fault  kind=member   dag=E14-DAG server=EX10-MB02 down=true|false
+//	POST /fault  kind=node     server=EX10-MB02 paused=true|false (the cluster node, paused by hand)
+//	POST /fault  kind=policy   server=EX10-MB02 policy=Unrestricted|IntrasiteOnly|Blocked
+//	POST /fault  kind=activation database=MB01 server=EX10-MB02 suspended=true|false [comment=...]
 //	POST /fault  kind=service  server=EX10-MB02 service=MSExchangeIS running=true|false
 //	POST /fault  kind=transport server=EX10-CAHT messages=90 [growth=10] [shadow=5] (growth: messages a minute)
 //	POST /fault  kind=mount    database=MB01 mounted=true|false
@@ -131,6 +134,29 @@ func (l *Lab) applyFault(get func(string) string) error {
 			return err
 		}
 		return o.SetMemberDown(get("dag"), get("server"), down)
+	case "node":
+		if err := need("server", "paused"); err != nil {
+			return err
+		}
+		v, err := flag("paused")
+		if err != nil {
+			return err
+		}
+		return o.SetNodePaused(get("server"), v)
+	case "policy":
+		if err := need("server", "policy"); err != nil {
+			return err
+		}
+		return o.SetActivationPolicy(get("server"), get("policy"))
+	case "activation":
+		if err := need("database", "server", "suspended"); err != nil {
+			return err
+		}
+		v, err := flag("suspended")
+		if err != nil {
+			return err
+		}
+		return o.SuspendActivation(get("database"), get("server"), v, get("comment"))
 	case "service":
 		if err := need("server", "service", "running"); err != nil {
 			return err
@@ -174,6 +200,6 @@ func (l *Lab) applyFault(get func(string) string) error {
 		}
 		return o.AddPublicFolderDatabase(get("server"), get("name"), m)
 	default:
-		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, lag, network, witness, member, service, transport, mount, publicfolder", kind)
+		return fmt.Errorf("kind=%q: use one of server, copy, queues, index, lag, network, witness, member, node, policy, activation, service, transport, mount, publicfolder", kind)
 	}
 }

@@ -327,7 +327,7 @@ func (o *Org) newDAG(name, witness, witnessDir string, ips []string) (*DAG, erro
 	}
 	d := &DAG{
 		Name: name, WitnessServer: wsName, WitnessDirectory: witnessDir, IPs: addrs,
-		JoiningUntil: map[string]time.Time{}, DownMembers: map[string]bool{},
+		JoiningUntil: map[string]time.Time{}, DownMembers: map[string]bool{}, PausedMembers: map[string]bool{},
 	}
 	o.dags = append(o.dags, d)
 	return d, nil
@@ -545,6 +545,10 @@ func (o *Org) removeDAGMember(dagName, server string) error {
 	}
 	d.Members = append(d.Members[:idx], d.Members[idx+1:]...)
 	delete(d.DownMembers, strings.ToUpper(s.Name))
+	delete(d.PausedMembers, strings.ToUpper(s.Name))
+	if strings.EqualFold(d.GroupOwner, s.Name) {
+		d.GroupOwner = ""
+	}
 	// A network stays as long as some member has an interface on it.
 	kept := d.Networks[:0]
 	for _, n := range d.Networks {
@@ -903,9 +907,10 @@ func (o *Org) suspendCopy(id string, activationOnly bool, comment string) error 
 	return nil
 }
 
-// resumeCopy resumes a suspended copy. Faults (Failed, FailedAndSuspended) are not
+// resumeCopy resumes a suspended copy: its replication and its activation, or with
+// replicationOnly its replication only. Faults (Failed, FailedAndSuspended) are not
 // cleared: they stand for a cause outside Exchange that resuming does not fix.
-func (o *Org) resumeCopy(id string) error {
+func (o *Org) resumeCopy(id string, replicationOnly bool) error {
 	const cmd = "Resume-MailboxDatabaseCopy"
 	db, c, err := o.copyByID(cmd, id)
 	if err != nil {
@@ -916,6 +921,12 @@ func (o *Org) resumeCopy(id string) error {
 	}
 	if c.SeedingPostponed {
 		return invalidOp(cmd, "Database copy '%s\\%s' hasn't been seeded. Seed it with Update-MailboxDatabaseCopy before resuming it.", db.Name, c.Server)
+	}
+	if replicationOnly {
+		// Replication resumes; activation stays suspended (ActivationSuspended True).
+		c.ActivationOnly = c.ActivationOnly || c.Suspended
+		c.Suspended = false
+		return nil
 	}
 	c.Suspended, c.ActivationOnly, c.SuspendComment = false, false, ""
 	return nil
@@ -1009,6 +1020,14 @@ func (o *Org) beginMove(req moveRequest) (*Database, *Copy, error) {
 	var best *Copy
 	for _, c := range db.Copies {
 		if strings.EqualFold(c.Server, db.Active) {
+			continue
+		}
+		// Best copy selection leaves out what may not be activated automatically: a
+		// server whose activation is Blocked and a paused cluster node. Naming the
+		// server (-ActivateOnServer) is a switchover an administrator chose, which the
+		// policy does not stop.
+		if why := o.autoActivationBlocked(c.Server); why != "" {
+			reasons = append(reasons, c.Server+": "+why)
 			continue
 		}
 		if why := o.checkTarget(db, c, req, now); why != "" {

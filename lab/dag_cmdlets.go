@@ -55,6 +55,13 @@ func (o *Org) dagCmdlets(on *Server) []*ps.Cmdlet {
 			Invoke: o.cmdGetMailboxServer,
 		},
 		{
+			Name: "Set-MailboxServer",
+			Params: []ps.Param{identity(0, true, true), dc,
+				{Name: "DatabaseCopyAutoActivationPolicy", Kind: ps.KindString, Position: -1, Values: autoActivationPolicies}},
+			ShouldProcess: true,
+			Invoke:        o.cmdSetMailboxServer,
+		},
+		{
 			Name:   "Get-MailboxDatabase",
 			Params: []ps.Param{identity(0, false, true), str("Server", -1, false), sw("Status"), dc, sw("IncludePreExchange2010")},
 			Invoke: o.cmdGetMailboxDatabase,
@@ -151,7 +158,7 @@ func (o *Org) dagCmdlets(on *Server) []*ps.Cmdlet {
 		},
 		{
 			Name:          "Resume-MailboxDatabaseCopy",
-			Params:        []ps.Param{identity(0, true, true), dc},
+			Params:        []ps.Param{identity(0, true, true), sw("ReplicationOnly"), dc},
 			ShouldProcess: true,
 			Invoke:        o.cmdResumeCopy,
 		},
@@ -252,7 +259,7 @@ func (o *Org) cmdGetMailboxServer(c *ps.Call) error {
 		obj := ps.NewObject(typeMailboxServer,
 			"Name", s.Name,
 			"DatabaseAvailabilityGroup", dag,
-			"DatabaseCopyAutoActivationPolicy", enum(enumAutoActivate, "Unrestricted"),
+			"DatabaseCopyAutoActivationPolicy", enum(enumAutoActivate, s.activationPolicy()),
 			"AutoDatabaseMountDial", enum(enumMountDial, "GoodAvailability"),
 			"AdminDisplayVersion", ExchangeV,
 			"Identity", s.Name,
@@ -671,7 +678,7 @@ func (o *Org) cmdResumeCopy(c *ps.Call) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.resumeCopy(id(c, "Identity"))
+	return o.resumeCopy(id(c, "Identity"), c.Switch("ReplicationOnly"))
 }
 
 // cmdGetCopyStatus: 'DB' (all its copies), 'DB\SERVER' (one; SERVER may be *), or

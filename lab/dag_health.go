@@ -173,12 +173,27 @@ func witnessShareInUse(d *DAG) string {
 	return "None"
 }
 
-// primaryActiveManager is the member owning the cluster group: the first operational
-// member, or "" when there is none or no quorum.
+// primaryActiveManager is the member owning the cluster group: the node
+// Move-ClusterGroup gave it to while that node is up, else (the cluster moving it on
+// its own) the first operational member that is not paused; "" when there is none
+// or no quorum.
 func primaryActiveManager(d *DAG) string {
 	up := d.operational()
 	if len(up) == 0 || !d.hasQuorum() {
 		return ""
+	}
+	if d.GroupOwner == "" {
+		return up[0]
+	}
+	for _, m := range up {
+		if strings.EqualFold(m, d.GroupOwner) {
+			return m
+		}
+	}
+	for _, m := range up {
+		if !d.PausedMembers[strings.ToUpper(m)] {
+			return m
+		}
 	}
 	return up[0]
 }

@@ -248,7 +248,7 @@ func TestPreconditions(t *testing.T) {
 		{name: "resume unseeded copy", setup: func(t *testing.T, o *Org, clk *clock.Manual) {
 			withDAG(t, o)
 			must(t, locked(o, func() error { return o.addCopy("MB01", "EX10-MB02", 0, true) }))
-		}, run: func(o *Org) error { return locked(o, func() error { return o.resumeCopy(`MB01\EX10-MB02`) }) }},
+		}, run: func(o *Org) error { return locked(o, func() error { return o.resumeCopy(`MB01\EX10-MB02`, false) }) }},
 		// Databases
 		{name: "new database duplicate name", run: func(o *Org) error {
 			return locked(o, func() error { _, err := o.newMailboxDatabase("mb01", "EX10-MB02", "", ""); return err })

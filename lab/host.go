@@ -383,7 +383,8 @@ func (h *Host) addPSSnapin(stdout io.Writer) *ps.Cmdlet {
 }
 
 // importModule is Import-Module with the modules a 2008 R2 server has:
-// ServerManager always, NetworkLoadBalancingClusters once the NLB feature is installed.
+// ServerManager always, NetworkLoadBalancingClusters once the NLB feature is installed,
+// FailoverClusters on a DAG member.
 func (h *Host) importModule() *ps.Cmdlet {
 	return &ps.Cmdlet{
 		Name: "Import-Module",
@@ -400,6 +401,9 @@ func (h *Host) importModule() *ps.Cmdlet {
 					c.Session.Define(h.org.serverManagerCmdlets(h.server)...)
 				case strings.EqualFold(name, "NetworkLoadBalancingClusters") && h.org.hasFeature(h.server.Name, "NLB"):
 					c.Session.Define(h.org.nlbCmdlets(h.server, h.credssp)...)
+				case strings.EqualFold(name, "FailoverClusters") && h.org.isDAGMember(h.server.Name):
+					// Failover clustering, with its module, comes with joining a DAG.
+					c.Session.Define(h.org.clusterCmdlets(h.server)...)
 				default:
 					return &ps.ErrorRecord{
 						Message:       fmt.Sprintf("The specified module '%s' was not loaded because no valid module file was found in any module directory.", name),

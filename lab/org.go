@@ -85,6 +85,9 @@ type Server struct {
 	// Culture is the display language of the server's Exchange (SetCulture): "" or
 	// "en-US" is English; "de-DE" makes the texts Exchange localises German.
 	Culture string
+	// ActivationPolicy is the mailbox server's DatabaseCopyAutoActivationPolicy
+	// (Set-MailboxServer): "" is Exchange's default, Unrestricted.
+	ActivationPolicy string
 	// Faults of the server's own health (server_health.go): required services that
 	// are stopped (lower case), and a Hub Transport server's backlog.
 	stopped map[string]bool
@@ -159,6 +162,12 @@ type DAG struct {
 	// Faults.
 	WitnessUnreachable bool
 	DownMembers        map[string]bool // members whose cluster/replay service is down
+	// PausedMembers are the cluster nodes paused (Suspend-ClusterNode): up and voting,
+	// but they can own no cluster group and Active Manager activates nothing there by
+	// itself. GroupOwner is the node that owns the cluster group, the Primary Active
+	// Manager ("" until Move-ClusterGroup names one: the first operational member).
+	PausedMembers map[string]bool
+	GroupOwner    string
 }
 
 // DAGNetwork is a DAG network (one per subnet: MAPI and Replication).

@@ -44,7 +44,7 @@ var roleCmdlets = map[string][]string{
 		"Get-MailboxServer", "Get-ExchangeServer",
 	},
 	RoleExchangeServers: {
-		"Get-ExchangeServer", "Get-MailboxServer", "Get-ClientAccessServer",
+		"Get-ExchangeServer", "Get-MailboxServer", "Get-ClientAccessServer", "Set-MailboxServer",
 	},
 	RoleOrgClientAccess: {
 		"New-ClientAccessArray", "Set-ClientAccessArray", "Remove-ClientAccessArray", "Get-ClientAccessArray",

@@ -129,15 +129,31 @@ func (w *WinRM) Execute(ctx context.Context, p *commands.Plan, lock string, prog
 		if err != nil {
 			return out.String(), &stepError{what: what, step: s, err: err}
 		}
+		if s.Then != nil {
+			// The step's own settling (a switchover's database Mounted, its other copies
+			// Healthy) before the next step starts.
+			last, detail, err := w.wait(ctx, s.Then, say)
+			writeWait(&out, s.Then, last, detail)
+			if err != nil {
+				return out.String(), err
+			}
+		}
 	}
 	if p.Wait == nil {
 		return out.String(), nil
 	}
 	last, detail, err := w.wait(ctx, p.Wait, say)
 	block()
-	fmt.Fprintf(&out, "then %s", p.Wait.Progress)
+	writeWait(&out, p.Wait, last, detail)
+	return out.String(), err
+}
+
+// writeWait adds a wait's outcome to a run's output: its progress line with the last
+// detail, then the tables of its last poll.
+func writeWait(out *strings.Builder, wt *commands.Wait, last *Result, detail string) {
+	fmt.Fprintf(out, "then %s", wt.Progress)
 	if detail != "" {
-		fmt.Fprintf(&out, ": %s", detail)
+		fmt.Fprintf(out, ": %s", detail)
 	}
 	out.WriteByte('\n')
 	// The wait row is already the detail line above, and the poll's messages are the
@@ -146,9 +162,8 @@ func (w *WinRM) Execute(ctx context.Context, p *commands.Plan, lock string, prog
 	if last != nil {
 		tables := *last
 		tables.Messages = nil
-		writeResult(&out, &tables, commands.WaitSection)
+		writeResult(out, &tables, commands.WaitSection)
 	}
-	return out.String(), err
 }
 
 // wait polls wt until it reports done or failed, its budget runs out, or too many polls

@@ -74,7 +74,8 @@ type stepJSON struct {
 	Script  string     `json:"script"`
 	Purpose string     `json:"purpose,omitempty"`
 	// Timeout is the step's own time limit in nanoseconds (0: the runner's).
-	Timeout int64 `json:"timeout_ns,omitempty"`
+	Timeout int64     `json:"timeout_ns,omitempty"`
+	Then    *waitJSON `json:"then,omitempty"` // a wait between this step and the next
 }
 
 type callJSON struct {
@@ -122,6 +123,9 @@ type waitJSON struct {
 
 func toStepJSON(s commands.Step) stepJSON {
 	out := stepJSON{Target: s.Target, Script: s.Script, Purpose: s.Purpose, Timeout: int64(s.Timeout)}
+	if w := s.Then; w != nil {
+		out.Then = toWaitJSON(w)
+	}
 	for _, c := range s.Calls {
 		cj := callJSON{Section: c.Section, Columns: c.Columns, Where: toMatchJSON(c.Where), When: toMatchJSON(c.When)}
 		for _, cmd := range c.Pipeline {
@@ -138,6 +142,10 @@ func toStepJSON(s commands.Step) stepJSON {
 
 func fromStepJSON(s stepJSON) commands.Step {
 	out := commands.Step{Target: s.Target, Script: s.Script, Purpose: s.Purpose, Timeout: time.Duration(max(s.Timeout, 0))}
+	if s.Then != nil {
+		// A wait stored by this version: its durations were printed by Duration.String.
+		out.Then, _ = fromWaitJSON(*s.Then)
+	}
 	for _, cj := range s.Calls {
 		// Empty lists read as nil, as the planner makes them, so a stored plan compares
 		// equal to a fresh one.
@@ -242,18 +250,22 @@ func encodeWait(w *commands.Wait) any {
 	if w == nil {
 		return nil
 	}
+	b, _ := json.Marshal(toWaitJSON(w))
+	return string(b)
+}
+
+func toWaitJSON(w *commands.Wait) *waitJSON {
 	var until *untilJSON
 	if u := w.Until; u != nil {
 		until = &untilJSON{Kind: string(u.Kind), Database: u.Database, Server: u.Server}
 	}
-	b, _ := json.Marshal(waitJSON{
+	return &waitJSON{
 		Step:     toStepJSON(w.Step),
 		Until:    until,
 		Progress: w.Progress,
 		Budget:   w.Budget.String(),
 		Interval: w.Interval.String(),
-	})
-	return string(b)
+	}
 }
 
 func decodeWait(s sql.NullString) (*commands.Wait, error) {
@@ -264,6 +276,10 @@ func decodeWait(s sql.NullString) (*commands.Wait, error) {
 	if err := json.Unmarshal([]byte(s.String), &in); err != nil {
 		return nil, fmt.Errorf("reading the wait: %w", err)
 	}
+	return fromWaitJSON(in)
+}
+
+func fromWaitJSON(in waitJSON) (*commands.Wait, error) {
 	budget, err := time.ParseDuration(in.Budget)
 	if err != nil {
 		return nil, fmt.Errorf("reading the wait's budget: %w", err)
