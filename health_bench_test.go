@@ -185,6 +185,15 @@ func benchmarkHealth(b *testing.B, newLab func(*testing.B, *requestCounter, bool
 		})
 		b.ReportMetric(float64(len(p.Steps)+1), "steps")
 	})
+	// The replication part alone (the drill's pre-checks, and the report before the
+	// server checks): what the server checks add is the difference.
+	b.Run("collect-warm-replication-only", func(b *testing.B) {
+		timeOps(b, warmCollectSamples, c, func(b *testing.B) func() {
+			collectAs(b, r, env, schedules.Thresholds{ReplicationOnly: true})
+			return nil
+		})
+		b.ReportMetric(float64(len(memberSteps(p))+1), "steps")
+	})
 	b.Run("collect-winrs-credssp", func(b *testing.B) {
 		c := &requestCounter{}
 		r, env := newLab(b, c, true)
