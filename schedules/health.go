@@ -333,9 +333,11 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 			if len(s.Calls) == 0 {
 				continue
 			}
+			s.Script = commands.RenderCalls(s.Calls)
 		}
 		if commands.SameHost(s.Target, dagStep.Target) {
 			steps[0].Calls = append(slices.Clone(steps[0].Calls), s.Calls...)
+			steps[0].Script = commands.RenderCalls(steps[0].Calls)
 			steps[0].Purpose += "; " + s.Purpose
 			continue
 		}

@@ -65,12 +65,14 @@ func TestParseAndBuild(t *testing.T) {
 		t.Errorf("first result: %+v", r)
 	}
 	rep := Build(rs)
+	rep.Machine.Cores, rep.Load = 2, []float64{0.5, 6.25}
 	var b strings.Builder
 	if err := Write(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
+		"Load: the 1-minute load average was 0.5, 6.2 before the 2 `go test` runs, on 2 cores; above 2, other work",
 		"33.33× (p50", "| **not met** |", // the change: 1 ms against 30 µs
 		"1.67× (p50", // the read-only command meets 2×
 		"| ≤ 20 ms on 2 cores | 15.00 ms (p50 20.44 ms, max 59.28 ms) | met |",
