@@ -187,10 +187,10 @@ type Section struct {
 
 // Report is the whole of docs/PERFORMANCE.md.
 type Report struct {
-	Machine  Machine
-	Date     time.Time
-	Command  string        // how it was made
-	Took     time.Duration // how long making it took
+	Machine Machine
+	Date    time.Time
+	Command string        // how it was made
+	Took    time.Duration // how long making it took
 	// Load is the 1-minute load average before each `go test` run, when known: on
 	// a shared machine, other work takes CPU from the benchmarks.
 	Load     []float64
