@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,19 +56,23 @@ func (c *requestCounter) WithGroup(string) slog.Handler      { return c }
 // timeOps runs op samples times per b.N, timing each run, and reports: ns/op as the
 // mean of one run, its p50-ms and p99-ms, round-trips-p50 (the median in round trips
 // of the lab's latency), requests (WS-Management requests served per run, mean) and
-// samples. What op returns, when not nil, runs after the clock stops (a cold runner's
-// close).
+// samples, and cpu-ms (the process's CPU time per run, mean: exchops and the lab's
+// servers together, which share the machine's cores). What op returns, when not nil,
+// runs after the clock stops (a cold runner's close).
 func timeOps(b *testing.B, samples int, reqs *requestCounter, op func(b *testing.B) (after func())) {
 	b.Helper()
 	var lat []time.Duration
 	var served int64
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for range samples {
 			before := reqs.n.Load()
+			cpuBefore := processCPU()
 			start := time.Now()
 			after := op(b)
 			lat = append(lat, time.Since(start))
+			cpu += processCPU() - cpuBefore
 			served += reqs.n.Load() - before
 			if after != nil {
 				b.StopTimer()
@@ -88,6 +93,16 @@ func timeOps(b *testing.B, samples int, reqs *requestCounter, op func(b *testing
 	b.ReportMetric(float64(p50)/float64(benchLatency), "round-trips-p50")
 	b.ReportMetric(float64(served)/float64(len(lat)), "requests")
 	b.ReportMetric(float64(len(lat)), "samples")
+	b.ReportMetric(benchreport.Milliseconds(cpu/time.Duration(len(lat))), "cpu-ms")
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchRunner is the real runner on l's endpoints; the test closes it.

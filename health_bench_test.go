@@ -183,7 +183,19 @@ func benchmarkHealth(b *testing.B, newLab func(*testing.B, *requestCounter, bool
 			collect(b, r, env)
 			return nil
 		})
-		b.ReportMetric(float64(len(p.Steps)+1), "steps")
+		steps, reads := collectSteps(p, env)
+		b.ReportMetric(float64(steps), "steps")
+		b.ReportMetric(float64(reads), "reads")
+	})
+	// The replication part alone (the drill's pre-checks, and the report before the
+	// server checks): what the server checks add is the difference.
+	b.Run("collect-warm-replication-only", func(b *testing.B) {
+		timeOps(b, warmCollectSamples, c, func(b *testing.B) func() {
+			collectAs(b, r, env, schedules.Thresholds{ReplicationOnly: true})
+			return nil
+		})
+		b.ReportMetric(float64(len(memberSteps(p))+1), "steps")
+		b.ReportMetric(float64(3*len(memberSteps(p))+3), "reads")
 	})
 	b.Run("collect-winrs-credssp", func(b *testing.B) {
 		c := &requestCounter{}
@@ -221,8 +233,8 @@ func benchmarkHealth(b *testing.B, newLab func(*testing.B, *requestCounter, bool
 	})
 }
 
-// memberSteps are a health plan's replication reads, one per member (the server
-// checks that follow them came after the old ways).
+// memberSteps are a health plan's steps on the members, which hold the replication
+// reads (the old ways read those alone: the server checks came after them).
 func memberSteps(p *commands.Plan) []commands.Step {
 	var out []commands.Step
 	for _, s := range p.Steps {
@@ -231,4 +243,18 @@ func memberSteps(p *commands.Plan) []commands.Step {
 		}
 	}
 	return out
+}
+
+// collectSteps is how many steps schedules.Collect runs for the health plan p (one per
+// server: the DAG's read joins the management server's step when it has one) and how
+// many reads they hold (the DAG's three included).
+func collectSteps(p *commands.Plan, env commands.Env) (steps, reads int) {
+	steps, reads = 1, 3
+	for _, s := range p.Steps {
+		if !commands.SameHost(s.Target, env.ManagementServer) {
+			steps++
+		}
+		reads += len(s.Calls)
+	}
+	return steps, reads
 }

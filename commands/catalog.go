@@ -1153,7 +1153,23 @@ func DAGRead(env Env, dag string) (Step, error) {
 	}
 	dag = strings.ToUpper(dag)
 	cols := append(append([]string(nil), colsDatabases...), "*ReplayLagTimes", "*TruncationLagTimes")
-	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", dagReads(dag, cols)...), nil
+	return exchangeStep(m, "read DAG "+dag+" status, networks and databases", TolerateFailures(dagReads(dag, cols))...), nil
+}
+
+// TolerateFailures marks calls, every one a read with a section, as Tolerated: each
+// then fails on its own, and the step goes on with the others. It is the health
+// report's choice for all of its reads (the health command's steps and DAGRead), each
+// of which is a check of its own: the report shows a check that failed or was refused
+// as not run, with the reason its section's failure gives, and judges the others.
+// Plans that decide on what they read (preflights, the drill's checks) do not use it:
+// there a failed read must stop the plan.
+func TolerateFailures(calls []Call) []Call {
+	out := make([]Call, len(calls))
+	for i, c := range calls {
+		c.Tolerated = true
+		out[i] = c
+	}
+	return out
 }
 
 // Sections of the health command's server checks, one read each.
@@ -1165,50 +1181,69 @@ const (
 	SectionQueues        = "queues"        // Get-Queue -Server, on a hub transport server
 )
 
-// serverChecks are the health command's reads of each server's own health, as
-// Test-ExchangeServerHealth.ps1 makes them: on each mailbox server its required
+// serverChecks are the health command's reads of a server's own health, as
+// Test-ExchangeServerHealth.ps1 makes them: on a mailbox server its required
 // services, the mount status of its mailbox and public folder databases and (with
-// health.mapi_connectivity) a MAPI logon to each database active there; on each hub
+// health.mapi_connectivity) a MAPI logon to each database active there; on a hub
 // transport server its queues. Each runs on the server it reads, through that
 // server's own Exchange endpoint (Test-ServiceHealth looks at the local services,
-// Get-Queue asks the local transport service: nothing hops), and each is a step of
-// its own, so a read that fails (a cmdlet the account lacks, a server that cannot be
-// reached) leaves the others standing and is reported as a check that did not run.
-func serverChecks(env Env) []Step {
-	var steps []Step
-	for _, srv := range env.withRole(RoleMailbox) {
-		steps = append(steps,
-			exchangeStep(srv, "Test-ServiceHealth on "+srv,
-				read(SectionServices, colsServiceHealth, C("Test-ServiceHealth", Str("Server", srv)))),
-			exchangeStep(srv, "mount status of the mailbox databases on "+srv,
-				read(SectionMounted, colsMounted, C("Get-MailboxDatabase", Str("Server", srv), Switch("Status")))),
-			exchangeStep(srv, "mount status of the public folder databases on "+srv,
-				read(SectionPublicFolders, colsPublicFolders, C("Get-PublicFolderDatabase", Str("Server", srv), Switch("Status")))),
+// Get-Queue asks the local transport service: nothing hops).
+func serverChecks(env Env, srv string, mailbox, hub bool) []Call {
+	var calls []Call
+	if mailbox {
+		calls = append(calls,
+			read(SectionServices, colsServiceHealth, C("Test-ServiceHealth", Str("Server", srv))),
+			read(SectionMounted, colsMounted, C("Get-MailboxDatabase", Str("Server", srv), Switch("Status"))),
+			read(SectionPublicFolders, colsPublicFolders, C("Get-PublicFolderDatabase", Str("Server", srv), Switch("Status"))),
 		)
 		if env.MAPIConnectivity {
-			steps = append(steps, exchangeStep(srv, "Test-MapiConnectivity on "+srv,
-				read(SectionMAPI, colsMAPI, C("Test-MapiConnectivity", Str("Server", srv)))))
+			calls = append(calls, read(SectionMAPI, colsMAPI, C("Test-MapiConnectivity", Str("Server", srv))))
 		}
 	}
-	for _, srv := range env.withRole(RoleHubTransport) {
-		steps = append(steps, exchangeStep(srv, "transport queues of "+srv,
-			read(SectionQueues, colsQueues, C("Get-Queue", Str("Server", srv)))))
+	if hub {
+		calls = append(calls, read(SectionQueues, colsQueues, C("Get-Queue", Str("Server", srv))))
 	}
-	return steps
+	return calls
 }
 
+// planHealth is one step per server, all of whose reads are independent and
+// tolerated (TolerateFailures): on each mailbox server its replication reads
+// (memberChecks) and its server checks, on each other hub transport server its
+// queues. The runner runs a step's reads at once in the server's session, so a
+// member's checks cost about what one of them does; and since each read fails on its
+// own, one that fails (a cmdlet the account lacks, a service that is down) is
+// reported as a check that did not run while the others still count.
 func planHealth(inv *Command, env Env) (*Plan, error) {
 	dag := inv.Value("dag")
-	steps, err := memberChecks(env, dag)
+	members, err := memberChecks(env, dag)
 	if err != nil {
 		return nil, err
+	}
+	hubs := map[string]bool{}
+	for _, srv := range env.withRole(RoleHubTransport) {
+		hubs[srv] = true
+	}
+	var steps []Step
+	for _, m := range members {
+		calls := append(append([]Call(nil), m.Calls...), serverChecks(env, m.Target, true, hubs[m.Target])...)
+		purpose := "Test-ReplicationHealth, copy status, services and mounted databases on " + m.Target
+		if hubs[m.Target] {
+			purpose += ", and its transport queues"
+		}
+		steps = append(steps, exchangeStep(m.Target, purpose, TolerateFailures(calls)...))
+		delete(hubs, m.Target)
+	}
+	for _, srv := range env.withRole(RoleHubTransport) {
+		if hubs[srv] {
+			steps = append(steps, exchangeStep(srv, "transport queues of "+srv, TolerateFailures(serverChecks(env, srv, false, true))...))
+		}
 	}
 	what := "every DAG member"
 	if dag != "" {
 		what = "the members of " + dag
 	}
 	return &Plan{Summary: "Replication health, copy status, services and mounted databases of " + what + ", and the transport queues.",
-		Steps: append(steps, serverChecks(env)...)}, nil
+		Steps: steps}, nil
 }
 
 func planDrill(inv *Command, env Env) (*Plan, error) {

@@ -95,6 +95,15 @@ type Call struct {
 	// matching it into When.Section; otherwise the call is skipped and its section is
 	// empty.
 	When *Match `json:"when,omitempty"`
+	// Tolerated makes a read's failure its own rather than the step's: when the server
+	// refuses the cmdlet or it fails (an error record, a failed pipeline), the step goes
+	// on with its other calls, the call's section is empty, and the runner reports the
+	// failure for that section (runners.Result.Failed). A failure of the session itself
+	// (the server cannot be reached, the step is cancelled or times out) still fails the
+	// step. Only a read may be tolerated, and it must have a Section; whoever reads the
+	// step's result must look at the failures. It is set by the health report's reads
+	// (TolerateFailures), each of which is a check of its own.
+	Tolerated bool `json:"tolerated,omitempty"`
 }
 
 // String renders the call as the PowerShell line an administrator would type, for

@@ -366,6 +366,11 @@ func writeResult(b *strings.Builder, res *Result, skip string) {
 			continue
 		}
 		block()
+		if err := res.Failed[s.Name]; err != nil {
+			// A tolerated read that failed; the output may reach viewers.
+			fmt.Fprintf(b, "%s: not run: %s\n", s.Name, oneLine(Redacted(err)))
+			continue
+		}
 		writeSection(b, s)
 	}
 	if res.Truncated {

@@ -82,10 +82,26 @@ var errCLIXML = errors.New("malformed CLIXML")
 
 // decodeCLIXML reads the objects of one PSRP message's data: an <Objs> document or a
 // single top-level element (messages carry one <Obj> without <Objs>).
+// The fast scanner reads it when it can; otherwise, and whenever decoding fails,
+// encoding/xml reads it again, so the result and any error are encoding/xml's.
 func decodeCLIXML(data []byte) ([]any, error) {
 	data = bytes.TrimPrefix(data, []byte{0xEF, 0xBB, 0xBF})
-	d := &clixmlDecoder{dec: xml.NewDecoder(bytes.NewReader(data)), refs: map[string]*psObject{}, tns: map[string][]string{}}
-	d.dec.Strict = true
+	if out, err := decodeCLIXMLFrom(newXMLScanner(data)); err == nil {
+		return out, nil
+	}
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	dec.Strict = true
+	return decodeCLIXMLFrom(dec)
+}
+
+// xmlTokens is what the CLIXML decoder reads: *xml.Decoder or *xmlScanner.
+type xmlTokens interface {
+	Token() (xml.Token, error)
+	Skip() error
+}
+
+func decodeCLIXMLFrom(dec xmlTokens) ([]any, error) {
+	d := &clixmlDecoder{dec: dec, refs: map[string]*psObject{}, tns: map[string][]string{}}
 	var out []any
 	for {
 		tok, err := d.dec.Token()
@@ -122,7 +138,7 @@ func decodeCLIXML(data []byte) ([]any, error) {
 }
 
 type clixmlDecoder struct {
-	dec  *xml.Decoder
+	dec  xmlTokens
 	refs map[string]*psObject // <Obj RefId> for <Ref RefId>
 	tns  map[string][]string  // <TN RefId> for <TNRef RefId>
 }

@@ -335,9 +335,36 @@ type receiveReply struct {
 
 // parseReceive reads a ReceiveResponse: the stdout stream's data, decoded, and whether
 // the command is done.
+//
+// The fast scanner reads it when it can (every Receive of a pipeline's output comes
+// through here); otherwise, and whenever that fails, encoding/xml reads it again, so
+// the result and any error are encoding/xml's.
 func parseReceive(body []byte) (*receiveReply, error) {
+	if r, err := parseReceiveFrom(newXMLScanner(skipDeclaration(body))); err == nil {
+		return r, nil
+	}
+	return parseReceiveFrom(xml.NewDecoder(bytes.NewReader(body)))
+}
+
+// skipDeclaration drops a leading XML declaration that names no encoding other than
+// UTF-8 (what WS-Management servers write), which the fast scanner does not read;
+// anything else is left for encoding/xml.
+func skipDeclaration(body []byte) []byte {
+	const decl = `<?xml version="1.0" encoding="`
+	if !bytes.HasPrefix(body, []byte(decl)) {
+		return body
+	}
+	rest := body[len(decl):]
+	for _, enc := range []string{`UTF-8"?>`, `utf-8"?>`} {
+		if bytes.HasPrefix(rest, []byte(enc)) {
+			return rest[len(enc):]
+		}
+	}
+	return body
+}
+
+func parseReceiveFrom(d interface{ Token() (xml.Token, error) }) (*receiveReply, error) {
 	r := &receiveReply{}
-	d := xml.NewDecoder(bytes.NewReader(body))
 	inStream := false
 	var data strings.Builder
 	seen := false

@@ -187,8 +187,12 @@ type Result struct {
 	// Messages are the non-blank stdout lines outside tables: banners, WARNING:, VERBOSE:.
 	Messages  []string
 	Truncated bool // stdout or stderr was longer than Options.MaxOutput and was cut
-	Started   time.Time
-	Duration  time.Duration
+	// Failed holds, by section, the tolerated calls (commands.Call.Tolerated) of an
+	// Exchange step that failed: the *Error each would have failed the step with. Their
+	// sections are in Sections, empty. Nil when none failed.
+	Failed   map[string]error
+	Started  time.Time
+	Duration time.Duration
 }
 
 // Tables returns the sections by name (see the package function Tables).

@@ -19,8 +19,9 @@ import (
 // The Exchange path sends each call as one pipeline, in order, in the server's shared
 // session; a call whose When does not hold on the sections so far is skipped. The first
 // error record or a failed pipeline ends the step (as $ErrorActionPreference = 'Stop'
-// did) with an *Error of kind ScriptFailed, RBAC or NoLanguage; warnings become
-// Result.Messages. The step's timeout and cancellation work as Run's.
+// did) with an *Error of kind ScriptFailed, RBAC or NoLanguage, except in a tolerated
+// call (commands.Call.Tolerated), whose error goes to Result.Failed while the step goes
+// on; warnings become Result.Messages. The step's timeout and cancellation work as Run's.
 func (w *WinRM) RunStep(ctx context.Context, step commands.Step, progress func(string)) (*Result, error) {
 	if len(step.Calls) == 0 {
 		return w.Run(ctx, step.Target, step.Script)
@@ -39,9 +40,13 @@ func (w *WinRM) RunStep(ctx context.Context, step commands.Step, progress func(s
 
 func (s *server) runExchange(ctx context.Context, step commands.Step, progress func(string)) (*Result, error) {
 	ex := s.ex
-	for _, c := range step.Calls {
+	for i, c := range step.Calls {
 		if _, err := createPipeline(c); err != nil {
 			return nil, ex.invalid("this step", err)
+		}
+		if c.Tolerated && (!readOnlyCall(c) || c.Section == "") {
+			return nil, ex.invalid("this step", fmt.Errorf("call %d (%s) is marked tolerated, which only a read with a section may be: a change that fails must stop the step, and a failure needs a section to be reported in",
+				i+1, c.Pipeline[0].Name))
 		}
 	}
 	select {
@@ -153,6 +158,14 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 			if errors.As(err, &oe) {
 				return res, oe.err
 			}
+			if tolerable(runCtx, call, err) {
+				if cr != nil {
+					res.Messages = append(res.Messages, cr.warnings...)
+				}
+				keep(call, nil)
+				res.failed(call.Section, ex.callFailed(call, 0, 1, err))
+				continue
+			}
 			keep(call, cr)
 			if err != nil {
 				return res, fail(i, err)
@@ -160,6 +173,23 @@ func (s *server) runExchange(ctx context.Context, step commands.Step, progress f
 		}
 	}
 	return res, nil
+}
+
+// tolerable reports whether err, the failure of call, is the call's own and the call
+// is tolerated (commands.Call.Tolerated): what the server said about the cmdlet (it
+// refused it, wrote an error record, failed the pipeline). A stop, a timeout, a lost
+// session or a transport failure is the step's.
+func tolerable(ctx context.Context, call commands.Call, err error) bool {
+	var pe *pipelineError
+	return err != nil && call.Tolerated && ctx.Err() == nil && errors.As(err, &pe)
+}
+
+// failed records the failure of a tolerated call in section.
+func (r *Result) failed(section string, err error) {
+	if r.Failed == nil {
+		r.Failed = map[string]error{}
+	}
+	r.Failed[section] = err
 }
 
 // openError is a session that could not be reopened for a call the server never
@@ -262,6 +292,15 @@ func (s *server) runReads(ctx context.Context, ex *exServer, sess *exSession, ca
 	for k, c := range calls {
 		if c.When != nil && !c.When.Holds(commands.Tables(Tables(res.Sections))) {
 			out[k], errs[k] = nil, nil
+		}
+		if tolerable(ctx, c, errs[k]) {
+			// Its section stays empty; its warnings are still told.
+			if out[k] != nil {
+				res.Messages = append(res.Messages, out[k].warnings...)
+			}
+			res.Sections = append(res.Sections, project(c, nil))
+			res.failed(c.Section, ex.callFailed(c, 0, 1, errs[k]))
+			continue
 		}
 		if c.Section != "" {
 			var objs []any

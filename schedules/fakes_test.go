@@ -185,60 +185,61 @@ func (f *fakeRunner) RunStep(ctx context.Context, step commands.Step, progress f
 	f.calls++
 	block := f.block
 	f.mu.Unlock()
-	res := &runners.Result{Server: server}
-	// The server checks of a health report: everything healthy.
-	if len(step.Calls) > 0 {
-		srv := strings.ToUpper(server)
-		switch sec := step.Calls[0].Section; sec {
-		case commands.SectionServices:
-			res.Sections = []runners.Section{section(sec, []string{"Role", "RequiredServicesRunning", "ServicesNotRunning"},
-				[]string{"Mailbox Server Role", "True", ""})}
-			return res, nil
-		case commands.SectionMounted:
-			res.Sections = []runners.Section{section(sec, []string{"Name", "Mounted", "MountedOnServer", "Recovery"},
-				[]string{"MB01", "True", "ex10-mb01.msglab.local", "False"}, []string{"MB02", "True", "ex10-mb02.msglab.local", "False"})}
-			return res, nil
-		case commands.SectionPublicFolders:
-			res.Sections = []runners.Section{section(sec, []string{"Name", "Server", "Mounted"})}
-			return res, nil
-		case commands.SectionQueues:
-			res.Sections = []runners.Section{section(sec, []string{"Identity", "DeliveryType", "MessageCount"},
-				[]string{srv + `\Submission`, "Undefined", "0"})}
-			return res, nil
-		}
-	}
-	switch strings.ToUpper(server) {
-	case "EX10-CAHT":
-		res.Sections = []runners.Section{
-			section("dag", []string{"Name", "Servers", "OperationalServers", "PrimaryActiveManager", "WitnessServer", "WitnessDirectory", "WitnessShareInUse"},
-				[]string{"E14-DAG", "EX10-MB01;EX10-MB02", "EX10-MB01;EX10-MB02", "EX10-MB01", "ex10-caht.msglab.local", `C:\FSW`, "Primary"}),
-			section("networks", []string{"Name", "Subnets", "Interfaces", "MapiAccessEnabled", "ReplicationEnabled"},
-				[]string{"DAGNetwork01", "{10.0.0.0/24,Up}", "{EX10-MB01,Up,10.0.0.11};{EX10-MB02,Up,10.0.0.12}", "True", "True"}),
-			section("databases", []string{"Name", "Servers", "ActivationPreference", "ReplayLagTimes"},
-				[]string{"MB01", "EX10-MB01;EX10-MB02", "[EX10-MB01, 1];[EX10-MB02, 2]", ""},
-				[]string{"MB02", "EX10-MB02;EX10-MB01", "[EX10-MB02, 1];[EX10-MB01, 2]", ""}),
-		}
-	case "EX10-MB01", "EX10-MB02":
-		if block != nil {
-			select {
-			case <-block:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		srv := strings.ToUpper(server)
-		other := map[string]string{"EX10-MB01": "MB02", "EX10-MB02": "MB01"}[srv]
-		mine := map[string]string{"EX10-MB01": "MB01", "EX10-MB02": "MB02"}[srv]
-		cols := []string{"Name", "DatabaseName", "MailboxServer", "Status", "ActiveCopy", "ActivationSuspended", "CopyQueueLength", "ReplayQueueLength", "LastInspectedLogTime", "ContentIndexState", "ErrorMessage"}
-		res.Sections = []runners.Section{
-			section("replicationhealth", []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"},
-				[]string{srv, "ClusterService", "", "Passed", "Passed", ""}, []string{srv, "ReplayService", "", "Passed", "Passed", ""}),
-			section("copystatus", cols,
-				[]string{mine + `\` + srv, mine, srv, "Mounted", "True", "False", "0", "0", "", "Healthy", ""},
-				[]string{other + `\` + srv, other, srv, "Healthy", "False", "False", "2", "1", "", "Healthy", ""}),
-		}
-	default:
+	srv := strings.ToUpper(server)
+	if srv != "EX10-CAHT" && srv != "EX10-MB01" && srv != "EX10-MB02" {
 		return nil, fmt.Errorf("%s: no such server in the fake", server)
+	}
+	res := &runners.Result{Server: server}
+	other := map[string]string{"EX10-MB01": "MB02", "EX10-MB02": "MB01"}[srv]
+	mine := map[string]string{"EX10-MB01": "MB01", "EX10-MB02": "MB02"}[srv]
+	copyCols := []string{"Name", "DatabaseName", "MailboxServer", "Status", "ActiveCopy", "ActivationSuspended", "CopyQueueLength", "ReplayQueueLength", "LastInspectedLogTime", "ContentIndexState", "ErrorMessage"}
+	for _, call := range step.Calls {
+		var sec runners.Section
+		switch call.Section {
+		// The server checks of a health report: everything healthy.
+		case commands.SectionServices:
+			sec = section(call.Section, []string{"Role", "RequiredServicesRunning", "ServicesNotRunning"},
+				[]string{"Mailbox Server Role", "True", ""})
+		case commands.SectionMounted:
+			sec = section(call.Section, []string{"Name", "Mounted", "MountedOnServer", "Recovery"},
+				[]string{"MB01", "True", "ex10-mb01.msglab.local", "False"}, []string{"MB02", "True", "ex10-mb02.msglab.local", "False"})
+		case commands.SectionPublicFolders:
+			sec = section(call.Section, []string{"Name", "Server", "Mounted"})
+		case commands.SectionQueues:
+			sec = section(call.Section, []string{"Identity", "DeliveryType", "MessageCount"},
+				[]string{srv + `\Submission`, "Undefined", "0"})
+		// The DAG's read on the management server.
+		case "dag":
+			sec = section("dag", []string{"Name", "Servers", "OperationalServers", "PrimaryActiveManager", "WitnessServer", "WitnessDirectory", "WitnessShareInUse"},
+				[]string{"E14-DAG", "EX10-MB01;EX10-MB02", "EX10-MB01;EX10-MB02", "EX10-MB01", "ex10-caht.msglab.local", `C:\FSW`, "Primary"})
+		case "networks":
+			sec = section("networks", []string{"Name", "Subnets", "Interfaces", "MapiAccessEnabled", "ReplicationEnabled"},
+				[]string{"DAGNetwork01", "{10.0.0.0/24,Up}", "{EX10-MB01,Up,10.0.0.11};{EX10-MB02,Up,10.0.0.12}", "True", "True"})
+		case "databases":
+			sec = section("databases", []string{"Name", "Servers", "ActivationPreference", "ReplayLagTimes"},
+				[]string{"MB01", "EX10-MB01;EX10-MB02", "[EX10-MB01, 1];[EX10-MB02, 2]", ""},
+				[]string{"MB02", "EX10-MB02;EX10-MB01", "[EX10-MB02, 1];[EX10-MB01, 2]", ""})
+		// A member's replication read.
+		case "mailboxserver":
+			if block != nil {
+				select {
+				case <-block:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			sec = section("mailboxserver", []string{"Name", "DatabaseAvailabilityGroup"}, []string{srv, "E14-DAG"})
+		case "replicationhealth":
+			sec = section("replicationhealth", []string{"Server", "Check", "CheckDescription", "Result", "Result.Value", "Error"},
+				[]string{srv, "ClusterService", "", "Passed", "Passed", ""}, []string{srv, "ReplayService", "", "Passed", "Passed", ""})
+		case "copystatus":
+			sec = section("copystatus", copyCols,
+				[]string{mine + `\` + srv, mine, srv, "Mounted", "True", "False", "0", "0", "", "Healthy", ""},
+				[]string{other + `\` + srv, other, srv, "Healthy", "False", "False", "2", "1", "", "Healthy", ""})
+		default:
+			return nil, fmt.Errorf("%s: the fake does not answer section %q", server, call.Section)
+		}
+		res.Sections = append(res.Sections, sec)
 	}
 	return res, nil
 }

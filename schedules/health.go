@@ -292,15 +292,16 @@ type Network struct {
 	Up          bool     `json:"up"` // every subnet and interface is Up
 }
 
-// Collect reads a DAG's health: one batched read per mailbox server (the steps of the
-// `health <dag>` command: Test-ReplicationHealth and the copies there, each read on
-// the server itself because credentials do not hop), the server checks of each
-// member and hub transport server (services, mount status, MAPI, transport queues:
-// one read each, on the server it reads), all at the same time, and one read of the
-// DAG's status, networks and databases on the management server. A read that fails
-// does not fail the report: a failed DAG or member read is listed in Errors and makes
-// the verdict a failure; a failed server check is shown as not run, a warning (as
-// Test-ExchangeServerHealth.ps1 has it). Collect's own error is for what no report
+// Collect reads a DAG's health: one step per server, all at the same time, each of
+// independent reads the runner runs at once in the server's session (the steps of the
+// `health <dag>` command): on each mailbox server Test-ReplicationHealth and the copies
+// there, read on the server itself because credentials do not hop, and its server
+// checks (services, mount status, MAPI); on each hub transport server its transport
+// queues; and on the management server the DAG's status, networks and databases. Every
+// read is tolerated (commands.TolerateFailures): one that fails fails alone. A read
+// that fails does not fail the report: a failed DAG or member read is listed in Errors
+// and makes the verdict a failure; a failed server check is shown as not run, a warning
+// (as Test-ExchangeServerHealth.ps1 has it). Collect's own error is for what no report
 // can be made of (a DAG name that is not one, a configuration without mailbox
 // servers).
 //
@@ -323,24 +324,31 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 	if err != nil {
 		return nil, err
 	}
+	// One step per server: the DAG's reads join the management server's own step
+	// when it has one (a hub's queues), so that they run at once in its session.
 	steps := []commands.Step{dagStep}
 	for _, s := range p.Steps {
-		if th.ReplicationOnly && stepSection(s) != memberSection {
+		if th.ReplicationOnly {
+			s.Calls = slices.DeleteFunc(slices.Clone(s.Calls), func(c commands.Call) bool { return !memberSections[c.Section] })
+			if len(s.Calls) == 0 {
+				continue
+			}
+			s.Script = commands.RenderCalls(s.Calls)
+		}
+		if commands.SameHost(s.Target, dagStep.Target) {
+			steps[0].Calls = append(slices.Clone(steps[0].Calls), s.Calls...)
+			steps[0].Script = commands.RenderCalls(steps[0].Calls)
+			steps[0].Purpose += "; " + s.Purpose
 			continue
 		}
 		steps = append(steps, s)
 	}
-	results := make([]commands.Tables, len(steps))
+	results := make([]*runners.Result, len(steps))
 	errs := make([]error, len(steps))
 	var wg sync.WaitGroup
 	for i, s := range steps {
 		wg.Go(func() {
-			res, err := r.RunStep(ctx, s, nil)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			results[i] = commands.Tables(res.Tables())
+			results[i], errs[i] = r.RunStep(ctx, s, nil)
 		})
 	}
 	wg.Wait()
@@ -350,50 +358,70 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 
 	rep := &Report{DAG: dag, At: clk.Now().UTC(), Thresholds: th}
 	in := reads{memberRead: map[string]bool{}, configured: map[string]bool{}, server: map[string]map[string]*serverRead{}}
-	if results[0] != nil {
-		in.dagRows, in.nets, in.dbs = results[0]["dag"], results[0]["networks"], results[0]["databases"]
-	}
-	if errs[0] != nil {
-		rep.Errors = append(rep.Errors, withServer(steps[0].Target, errs[0]))
-	}
-	for i, s := range steps[1:] {
-		i++
+	for i, s := range steps {
 		srv := strings.ToUpper(s.Target)
-		sec := stepSection(s)
-		if sec == memberSection {
-			in.configured[srv] = true
+		var tables map[string][]map[string]string
+		var failed map[string]error
+		if errs[i] == nil && results[i] != nil {
+			tables, failed = results[i].Tables(), results[i].Failed
+		}
+		// why is the failure of a group of sections: the step's, or the first of its
+		// reads' in the step's order.
+		why := func(group map[string]bool) error {
 			if errs[i] != nil {
-				rep.Errors = append(rep.Errors, withServer(s.Target, errs[i]))
+				return errs[i]
+			}
+			for _, c := range s.Calls {
+				if group[c.Section] && failed[c.Section] != nil {
+					return failed[c.Section]
+				}
+			}
+			return nil
+		}
+		has := func(group map[string]bool) bool {
+			return slices.ContainsFunc(s.Calls, func(c commands.Call) bool { return group[c.Section] })
+		}
+		if i == 0 {
+			if err := why(dagSections); err != nil {
+				rep.Errors = append(rep.Errors, withServer(s.Target, err))
+			} else {
+				in.dagRows, in.nets, in.dbs = tables["dag"], tables["networks"], tables["databases"]
+			}
+		}
+		if has(memberSections) {
+			in.configured[srv] = true
+			if err := why(memberSections); err != nil {
+				rep.Errors = append(rep.Errors, withServer(s.Target, err))
+			} else {
+				in.memberRead[srv] = true
+				in.copies = append(in.copies, tables["copystatus"]...)
+				in.checks = append(in.checks, tables["replicationhealth"]...)
+			}
+		}
+		for _, c := range s.Calls {
+			if dagSections[c.Section] || memberSections[c.Section] {
 				continue
 			}
-			in.memberRead[srv] = true
-			in.copies = append(in.copies, results[i]["copystatus"]...)
-			in.checks = append(in.checks, results[i]["replicationhealth"]...)
-			continue
+			if in.server[srv] == nil {
+				in.server[srv] = map[string]*serverRead{}
+			}
+			sr := &serverRead{rows: tables[c.Section]}
+			if err := why(map[string]bool{c.Section: true}); err != nil {
+				sr.err = withServer(s.Target, err)
+			}
+			in.server[srv][c.Section] = sr
 		}
-		if in.server[srv] == nil {
-			in.server[srv] = map[string]*serverRead{}
-		}
-		sr := &serverRead{rows: results[i][sec]}
-		if errs[i] != nil {
-			sr.err = withServer(s.Target, errs[i])
-		}
-		in.server[srv][sec] = sr
 	}
 	build(rep, in)
 	return rep, nil
 }
 
-// memberSection is the first section of a member's replication read.
-const memberSection = "mailboxserver"
-
-// stepSection is the section a step's first call fills: what kind of read it is.
-func stepSection(s commands.Step) string {
-	if len(s.Calls) == 0 {
-		return ""
-	}
-	return s.Calls[0].Section
-}
+// The sections of the DAG's read on the management server and of a member's
+// replication read; every other section of the report's steps is a server check.
+var (
+	dagSections    = map[string]bool{"dag": true, "networks": true, "databases": true}
+	memberSections = map[string]bool{"mailboxserver": true, "replicationhealth": true, "copystatus": true}
+)
 
 // reads is what Collect read, for build.
 type reads struct {

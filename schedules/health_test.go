@@ -14,6 +14,8 @@ import (
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/golden"
+	"github.com/exchops/exchops/lab"
+	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
 )
 
@@ -375,4 +377,67 @@ func TestCollectMixed(t *testing.T) {
 	rep.At = reportAt
 	out := regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(rep.Text(), "127.0.0.1:PORT")
 	golden.Check(t, filepath.Join("testdata", "report-mixed.golden"), out)
+}
+
+// TestCollectWithChecksRefused: the account lacks View-Only Configuration and Transport
+// Queues, so each member's Get-PublicFolderDatabase and each hub's Get-Queue are
+// refused inside steps that hold the other reads (a member's replication reads and
+// checks; on EX10-CAHT the DAG's reads too). The refused checks are shown as not run,
+// a warning each, and everything else is read and judged.
+func TestCollectWithChecksRefused(t *testing.T) {
+	g := startRig(t, nil)
+	if err := g.lab.Org.SetRoles(lab.DefaultUser, lab.RoleDAGs, lab.RoleDatabaseCopies, lab.RoleDatabases,
+		lab.RoleExchangeServers, lab.RoleOrgClientAccess, lab.RoleMonitoring); err != nil {
+		t.Fatal(err)
+	}
+	// A new runner: sessions opened from now on see the new roles.
+	r, err := runners.New(g.lab.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	rep, err := schedules.Collect(context.Background(), r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) > 0 || len(rep.Copies) != 4 || len(rep.Databases) != 2 || len(rep.DAGStatus.Servers) != 2 || len(rep.Networks) != 2 {
+		t.Fatalf("errors %q, %d copies, %d databases, %d DAG members, %d networks; want none, 4, 2, 2, 2:\n%s",
+			rep.Errors, len(rep.Copies), len(rep.Databases), len(rep.DAGStatus.Servers), len(rep.Networks), rep.Text())
+	}
+	if rep.Verdict != schedules.Warning {
+		t.Errorf("verdict %s, want Warning (checks not run):\n%s", rep.Verdict, rep.Text())
+	}
+	checks := map[string]schedules.ServerCheck{}
+	for _, s := range rep.Servers {
+		for _, c := range s.Checks {
+			checks[s.Server+"/"+c.Name] = c
+		}
+	}
+	for _, m := range []string{"EX10-MB01", "EX10-MB02"} {
+		for _, name := range []string{schedules.CheckServices, schedules.CheckMounted} {
+			if c := checks[m+"/"+name]; c.Result != "Pass" || c.Error != "" {
+				t.Errorf("%s %s: %+v, want Pass", m, name, c)
+			}
+		}
+		if c := checks[m+"/"+schedules.CheckPublicFolders]; c.Result != "" || !strings.Contains(c.Error, "Get-PublicFolderDatabase") {
+			t.Errorf("%s %s: %+v, want not run, saying Get-PublicFolderDatabase was refused", m, schedules.CheckPublicFolders, c)
+		}
+	}
+	for _, h := range []string{"EX10-CAHT", "EX10-CAHT02"} {
+		if c := checks[h+"/"+schedules.CheckTransportQueue]; c.Result != "" || !strings.Contains(c.Error, "Get-Queue") {
+			t.Errorf("%s %s: %+v, want not run, saying Get-Queue was refused", h, schedules.CheckTransportQueue, c)
+		}
+	}
+	for _, m := range rep.Members {
+		if !m.Read || len(m.Checks) == 0 {
+			t.Errorf("member %s: read %v, %d replication checks; want its replication read", m.Server, m.Read, len(m.Checks))
+		}
+	}
+	var all []string
+	for _, r := range rep.Reasons {
+		all = append(all, string(r.Level)+": "+r.Text)
+	}
+	wantContains(t, "the reasons", strings.Join(all, "\n"),
+		"Warning: EX10-MB01: could not check public folder databases mounted: ",
+		"Warning: EX10-CAHT: could not check transport queue: ")
 }

@@ -42,7 +42,8 @@ BenchmarkCopyStatus/warm-2         	       1	 126728263 ns/op	       126.6 p50-m
 BenchmarkCopyStatus/cold-2         	       1	3149098977 ns/op	      3150 p50-ms	      3151 p99-ms	         9.000 requests	       157.4 round-trips-p50	         3.000 samples
 BenchmarkCopyStatus/winrs-credssp-2         	       1	3192921814 ns/op	      3192 p50-ms	      3196 p99-ms	         5.000 requests	       159.6 round-trips-p50	         3.000 samples
 BenchmarkHealthReportLarge/one-cmdlet-warm-2         	       1	  66958624 ns/op	        66.60 p50-ms	        88.18 p99-ms	         3.000 requests	         3.331 round-trips-p50	        50.00 samples
-BenchmarkHealthReportLarge/collect-warm-2            	       1	 308200790 ns/op	       306.8 p50-ms	       368.6 p99-ms	       154.0 requests	        15.34 round-trips-p50	        10.00 samples	        17.00 steps
+BenchmarkHealthReportLarge/collect-warm-2            	       1	 308200790 ns/op	       306.8 p50-ms	       368.6 p99-ms	       305.0 requests	        15.34 round-trips-p50	        10.00 samples	        19.00 steps	       101.0 reads	       420.0 cpu-ms
+BenchmarkHealthReportLarge/collect-warm-replication-only-2            	       1	 158200790 ns/op	       150.4 p50-ms	       168.6 p99-ms	       154.0 requests	        7.5 round-trips-p50	        10.00 samples	        17.00 steps	        51.00 reads	       210.0 cpu-ms
 BenchmarkHealthReportLarge/collect-winrs-credssp-2   	       1	3301642266 ns/op	        17.00 invocations	      3296 p50-ms	      3332 p99-ms	        88.67 requests	       164.8 round-trips-p50	         3.000 samples
 BenchmarkHealthReport/one-cmdlet-warm-2              	       1	  63716117 ns/op	        60.00 p50-ms	        68.28 p99-ms	         3.000 requests	         3.169 round-trips-p50	        50.00 samples
 BenchmarkHealthReport/collect-warm-2                 	       1	 224869267 ns/op	       180.0 p50-ms	       423.0 p99-ms	        27.00 requests	        9.0 round-trips-p50	        10.00 samples	         3.000 steps
@@ -57,19 +58,21 @@ func TestParseAndBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 17 {
-		t.Fatalf("parsed %d results, want 17: %+v", len(rs), rs)
+	if len(rs) != 18 {
+		t.Fatalf("parsed %d results, want 18: %+v", len(rs), rs)
 	}
 	if r := rs[0]; r.Name != "SlashAck/bare" || r.Procs != 2 || r.N != 1000 || r.Values["p99-ms"] != 0.14 || r.Package != "github.com/exchops/exchops/bot/slack" {
 		t.Errorf("first result: %+v", r)
 	}
 	rep := Build(rs)
+	rep.Machine.Cores, rep.Load = 2, []float64{0.5, 6.25}
 	var b strings.Builder
 	if err := Write(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
+		"Load: the 1-minute load average was 0.5, 6.2 before the 2 `go test` runs, on 2 cores; above 2, other work",
 		"33.33× (p50", "| **not met** |", // the change: 1 ms against 30 µs
 		"1.67× (p50", // the read-only command meets 2×
 		"| ≤ 20 ms on 2 cores | 15.00 ms (p50 20.44 ms, max 59.28 ms) | met |",
@@ -80,12 +83,14 @@ func TestParseAndBuild(t *testing.T) {
 		"3.19 s: 25.21× the warm session (3 runs)",
 		"`copy status` ≤ 5 round trips on a warm session: measured 6.3 round trips (126.60 ms), 6 WS-Management requests",
 		// health: the large lab misses 3×, the lab's own DAG meets it
-		"306.80 ms vs 66.60 ms: 4.61× (17 steps at once, 154 WS-Management requests) | **not met** |",
+		"306.80 ms vs 66.60 ms: 4.61× (19 steps at once, 101 reads, 305 WS-Management requests; 420.00 ms of CPU) | **not met** |",
 		"66.60 ms = 3.3 round trips (3 requests)",
-		"3.30 s (17 invocations at once): 10.74× the warm report",
-		"180.00 ms vs 60.00 ms: 3.00× (3 steps at once, 27 WS-Management requests) | met |",
+		"150.40 ms: 2.26× one cmdlet (17 steps, 51 reads, 154 requests; 210.00 ms of CPU)",
+		"3.30 s (17 invocations at once): 21.91× the warm replication report",
+		"on the large lab 306.80 ms against 150.40 ms for the replication part alone (50 reads and 151 requests more, 420.00 ms of CPU against 210.00 ms)",
+		"180.00 ms vs 60.00 ms: 3.00× (3 steps at once, 0 reads, 27 WS-Management requests; 0.00 ms of CPU) | met |",
 		"27.00 s (9 invocations): 150.00× the warm report",
-		"Health report ≤ 3× one cmdlet on warm sessions: measured 4.61× on the large lab (306.80 ms vs 66.60 ms; about 9 requests a step, 2 round trips of them in sequence (40.00 ms), and 266.80 ms beyond that).",
+		"Health report ≤ 3× one cmdlet on warm sessions: measured 4.61× on the large lab (306.80 ms vs 66.60 ms; 305 requests, 4 round trips of them in sequence (80.00 ms), and 226.80 ms beyond that, with 420.00 ms of CPU per report).",
 		"43.4 MB", "Resident memory ≤ 40 MB: measured 43.4 MB",
 		"Acknowledgement ≤ 2× the bare handler: measured up to 33.3×",
 		"p99 ≤ 20 ms with 200 concurrent commands: measured up to 25.00 ms",

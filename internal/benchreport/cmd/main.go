@@ -55,8 +55,12 @@ func main() {
 
 	var raw bytes.Buffer
 	var all []benchreport.Result
+	var loads []float64
 	failed := false
 	for _, r := range runs {
+		if l, ok := benchreport.LoadAverage(); ok {
+			loads = append(loads, l)
+		}
 		args := []string{"test", "-run", "^$", "-bench", r.bench, "-benchtime", r.benchtime, "-benchmem", "-count", "1", r.pkg}
 		fmt.Printf("\n$ %s %s\n", *goTool, strings.Join(args, " "))
 		var buf bytes.Buffer
@@ -82,6 +86,9 @@ func main() {
 
 	rep := benchreport.Build(all)
 	rep.Machine, rep.Date, rep.Raw = machine, time.Now(), raw.String()
+	if len(loads) == len(runs) {
+		rep.Load = loads
+	}
 	rep.Command = "make bench"
 	rep.Took = time.Since(began)
 	f, err := os.Create(*out)
