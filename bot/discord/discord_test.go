@@ -16,6 +16,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/commands"
 )
 
 func TestPing(t *testing.T) {
@@ -206,7 +207,7 @@ func TestUnknownUser(t *testing.T) {
 // bot token.
 func TestLongRunAfterTokenExpiry(t *testing.T) {
 	h := newHarness(t)
-	release := h.exec.holdCommand("dag create")
+	release := h.exec.Hold("dag create")
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	ok := h.click("1002", testChannel, approvePrefix+"r-1", msgID)
@@ -241,10 +242,10 @@ func TestLongRunAfterTokenExpiry(t *testing.T) {
 // token died is answered in the channel with the bot token.
 func TestReadOnlyResultAfterTokenExpiry(t *testing.T) {
 	h := newHarness(t)
-	release := h.exec.holdCommand("copy status")
+	release := h.exec.Hold("copy status")
 	it := h.command("1004", testChannel, "copy status MB01")
 	h.followup(it, "Running copy status MB01")
-	<-h.exec.started
+	<-h.exec.Started
 	h.clk.Advance(15 * time.Minute)
 	expiredAt := h.clk.Now()
 	release()
@@ -474,14 +475,15 @@ func TestNoApprovalsChannel(t *testing.T) {
 // TestLongOutputAttached: output longer than a message goes up as a file.
 func TestLongOutputAttached(t *testing.T) {
 	h := newHarness(t)
-	h.exec.output = strings.Repeat("Name,Status,CopyQueueLength\nMB01\\EX10-MB02,Healthy,0\n", 200)
+	output := strings.Repeat("Name,Status,CopyQueueLength\nMB01\\EX10-MB02,Healthy,0\n", 200)
+	h.exec.Output = func(*commands.Plan) string { return output }
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	h.click("1002", testChannel, approvePrefix+"r-1", msgID)
 	res := h.fake.waitRequest(t, "the result with its output attached", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
 		return r.referenced() == msgID && r.Files["r-1-output.txt"] != ""
 	})
-	if res.Files["r-1-output.txt"] != h.exec.output {
+	if res.Files["r-1-output.txt"] != output {
 		t.Errorf("the attached output differs from what the run printed")
 	}
 	if !strings.Contains(res.content(), "attached as r-1-output.txt") {
