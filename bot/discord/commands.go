@@ -220,6 +220,6 @@ func register(ctx context.Context, r *rest, guildID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.do(ctx, &call{Method: http.MethodPut, Path: path, Body: body, Key: "registering /" + CommandName})
+	_, err = r.once(ctx, &call{Method: http.MethodPut, Path: path, Body: body, Key: "registering /" + CommandName})
 	return err
 }

@@ -158,12 +158,12 @@ func newHarnessWith(t *testing.T, pol approvals.Policy, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.d.rest.sleep = func(ctx context.Context, d time.Duration) error {
+	h.d.SetSleep(func(ctx context.Context, d time.Duration) error {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)
 		h.mu.Unlock()
 		return ctx.Err()
-	}
+	})
 	startCtx, stop := context.WithCancel(ctx)
 	rig.AddFront(h.d, func() { h.d.Close(); stop() })
 	rig.AddFront(h.slack, nil)

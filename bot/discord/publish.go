@@ -1,10 +1,7 @@
 package discord
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -29,147 +26,19 @@ const (
 	minSplit = 64
 )
 
-// Publish is bot.Publisher: it posts a report (a scheduled health report, a drill's
-// scorecard) into a Discord channel through the bot token. The title is in bold above
-// the text. A text longer than a message goes in several messages, in order, cut
-// between paragraphs where it can; a code block cut in two is closed at the end of one
-// message and opened again at the start of the next. A report longer than
-// maxReportInline characters goes as its first part with the whole report attached as
-// report.md. png, when not nil, is attached as chart.png to the last message. Nobody
-// is pinged.
-//
-// The messages are posted as the front's other posts are: tried a few times at once,
-// then kept in the outbox, the parts not posted yet with the one that failed, so that
-// they still arrive in order. Reports to one channel are posted one after the other,
-// never interleaved. Publish fails only when a message could neither be posted nor
-// kept for later.
-func (d *Discord) Publish(ctx context.Context, channel, title, text string, png []byte) error {
-	channel = strings.TrimSpace(channel)
-	switch {
-	case channel == "":
-		return errors.New("discord: publishing a report: no channel was given: post_to.discord names the channel's id")
-	case !isSnowflake(channel):
-		return fmt.Errorf("discord: publishing a report: %q is not a channel id: it is a number (in Discord, turn on Developer Mode, right-click the channel, Copy Channel ID)", channel)
+// Report renders a report (a scheduled health report, a drill's scorecard) into its
+// messages: the title in bold above the text; a text longer than a message goes in
+// several messages, cut between paragraphs where it can (a code block cut in two is
+// closed at the end of one message and opened again at the start of the next). A
+// report longer than maxReportInline characters goes as its first part with the whole
+// report attached as report.md. png, when not nil, is attached as chart.png to the
+// last message. Nobody is pinged.
+func (w *driver) Report(title, text string, png []byte) []bot.Message {
+	var out []bot.Message
+	for _, p := range renderReport(title, text, png) {
+		out = append(out, bot.Message{Body: p.m.json(), Files: files(p.files)})
 	}
-	parts := renderReport(title, text, png)
-	if len(parts) == 0 {
-		return errors.New("discord: publishing a report: its title and text are both empty")
-	}
-	key := fmt.Sprintf("report %q", clip(strings.Join(strings.Fields(title), " "), 80))
-	if strings.TrimSpace(title) == "" {
-		key = "report"
-	}
-	calls := make([]*call, len(parts))
-	for i, p := range parts {
-		k := key
-		if len(parts) > 1 {
-			k += fmt.Sprintf(" (part %d of %d)", i+1, len(parts))
-		}
-		calls[i] = &call{Method: http.MethodPost, Path: "channels/" + channel + "/messages", Body: p.m.json(), Files: p.files, Key: k}
-	}
-
-	d.mu.Lock()
-	closed := d.closed
-	if !closed {
-		d.work.Add(1) // Close waits for the report: what is not posted by then is kept
-	}
-	d.mu.Unlock()
-	if closed {
-		return d.keep(calls, errors.New("the Discord front is closed"))
-	}
-	defer d.work.Done()
-	// The posts end with ctx or at Close; what is not posted by then goes to the outbox.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(d.ctx, cancel)()
-
-	unlock, err := d.lockChannel(ctx, channel)
-	if err != nil {
-		return d.keep(calls, err)
-	}
-	defer unlock()
-	for i, c := range calls {
-		c.Then = calls[i+1:] // kept with it, should it go to the outbox
-		_, queued, err := d.post(ctx, c)
-		c.Then = nil
-		switch {
-		case queued:
-			return nil
-		case err != nil && i > 0:
-			return fmt.Errorf("%w (%d of the report's %d messages were posted)", err, i, len(calls))
-		case err != nil:
-			return err
-		}
-	}
-	return nil
-}
-
-// keep puts a report's messages in the outbox without trying them, in one post so
-// that they go out in order.
-func (d *Discord) keep(calls []*call, cause error) error {
-	if d.cfg.Outbox == nil {
-		return fmt.Errorf("discord: %s: not posted (%v), and there is no outbox to keep it in", calls[0].what(), cause)
-	}
-	c := *calls[0]
-	c.Then = calls[1:]
-	if err := d.enqueue(&c, cause); err != nil {
-		d.log.Error("discord: a report could not be posted nor kept for later", "post", c.what(), "err", cause, "outbox", err)
-		return fmt.Errorf("discord: %s: not posted (%v), and keeping it in the outbox failed: %w", c.what(), cause, err)
-	}
-	d.log.Warn("discord: a report is kept in the outbox and posted later", "post", c.what(), "why", cause)
-	return nil
-}
-
-// lockChannel waits until no other report is being posted to channel; unlock lets the
-// next one go.
-func (d *Discord) lockChannel(ctx context.Context, channel string) (unlock func(), err error) {
-	d.mu.Lock()
-	if d.publishing == nil {
-		d.publishing = map[string]chan struct{}{}
-	}
-	l := d.publishing[channel]
-	if l == nil {
-		l = make(chan struct{}, 1)
-		d.publishing[channel] = l
-	}
-	d.mu.Unlock()
-	select {
-	case l <- struct{}{}:
-		return func() { <-l }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// follow makes the calls that waited behind one the outbox just delivered (the further
-// messages of a report), in order. One that fails for a while goes back to the outbox
-// with those after it. Only when that fails too is an error returned, and the outbox
-// tries the whole post again: messages posted twice rather than lost.
-func (d *Discord) follow(ctx context.Context, then []*call) error {
-	for i, c := range then {
-		if err := d.prepare(ctx, c); err != nil {
-			d.log.Error("discord: dropping an outbox post", "post", c.what(), "err", err)
-			continue
-		}
-		data, err := d.rest.do(ctx, c)
-		if err == nil {
-			d.delivered(ctx, c, data)
-			continue
-		}
-		rest := then[i+1:]
-		if !retryable(err) {
-			d.log.Error("discord: dropping an outbox post Discord does not take, with the posts after it", "post", c.what(), "after", len(rest), "err", err)
-			return nil
-		}
-		c.Then = rest
-		if qerr := d.enqueue(c, err); qerr != nil {
-			d.log.Error("discord: a post failed and could not be kept for later; the outbox tries its whole post again", "post", c.what(), "err", err, "outbox", qerr)
-			return err
-		}
-		d.log.Warn("discord: a post failed; it is kept in the outbox and retried", "post", c.what(), "err", err)
-		return nil
-	}
-	return nil
+	return out
 }
 
 // reportPart is one message of a report, with its files.

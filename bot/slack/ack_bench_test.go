@@ -138,9 +138,9 @@ func (f *benchFront) settle(b *testing.B) {
 	for {
 		f.svc.Wait()
 		f.core.Wait()
-		if f.s.idle() {
+		if f.s.Idle() {
 			f.core.Wait()
-			if f.s.idle() {
+			if f.s.Idle() {
 				return
 			}
 		}
@@ -306,7 +306,7 @@ func BenchmarkSlashAckInProcess(b *testing.B) {
 		if _, ok := f.s.verified(w, r); !ok {
 			return
 		}
-		if _, err := f.s.cfg.Dedup.FirstSeen(r.Context(), "slack:command:"+r.FormValue("trigger_id"), time.Now(), DedupKeep); err != nil {
+		if _, err := f.s.cfg.Dedup.FirstSeen(r.Context(), "slack:command:"+r.FormValue("trigger_id"), time.Now(), bot.DedupKeep); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

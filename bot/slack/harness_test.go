@@ -124,7 +124,7 @@ func newHarness(t *testing.T, opt options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.closeGrace = time.Second
+	s.SetCloseGrace(time.Second)
 	h.s = s
 	rig.AddFront(s, s.Close)
 	mux := http.NewServeMux()
@@ -350,7 +350,7 @@ func (h *harness) quiet() {
 	for range 3 {
 		h.svc.Wait()
 		h.core.Wait()
-		h.fake.until(h.t, "the Slack front to finish its posts", h.s.idle)
+		h.fake.until(h.t, "the Slack front to finish its posts", h.s.Idle)
 	}
 }
 

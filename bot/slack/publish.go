@@ -1,8 +1,6 @@
 package slack
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -25,159 +23,32 @@ const (
 	fenceRoom = len("```\n") + len("\n```")
 )
 
-// Publish posts a report into channel (a channel id; a #name works for the message,
-// but Slack files uploads only by id, so the id the message went to is used for them):
-// a message with the title as its header and the text as mrkdwn sections, split at
-// Slack's limits without breaking a code block (a block cut in two is closed at the
-// end of one section and reopened in the next). A report too long for one message
-// shows its beginning, and the whole text follows in the message's thread as
-// report.md; png, when not empty, follows there as chart.png.
-//
-// Delivery is that of every post: 429s and server errors are retried a few times,
-// then the report is kept in the outbox and posted, files and all, later. When only
-// an upload fails, only the upload is kept: the message is never posted twice.
-// Publish waits for the first attempts and returns an error only when the report
-// could neither be posted nor kept.
-func (s *Slack) Publish(ctx context.Context, channel, title, text string, png []byte) error {
-	channel = strings.TrimSpace(channel)
-	if channel == "" {
-		return errors.New("slack: no channel to post the report in: name one (a channel id such as C0123ABCD) in the schedule's post_to.slack")
-	}
+// Report renders a report: a message with the title as its header and the text as
+// mrkdwn sections, split at Slack's limits without breaking a code block (a block cut
+// in two is closed at the end of one section and reopened in the next). A report too
+// long for one message shows its beginning, and the whole text follows in the
+// message's thread as report.md; png, when not empty, follows there as chart.png.
+func (w *driver) Report(title, text string, png []byte) []bot.Message {
 	if strings.TrimSpace(title) == "" && strings.TrimSpace(text) == "" {
-		return errors.New("slack: a report with neither a title nor a text: nothing to post")
-	}
-	p := reportPost(channel, title, text, png)
-	p.At = s.clock.Now()
-	key := "report"
-	if t := strings.TrimSpace(title); t != "" {
-		key += " " + cutText(t, 80)
-	}
-	done := make(chan error, 1)
-	// Reports to one channel go out in order, and Close lets one being sent finish.
-	if !s.enqueue("report:"+channel, func(lane context.Context) { done <- s.publish(ctx, lane, key, p) }) {
-		// Closed: nothing is sent now, but the next front posts it.
-		if err := s.keep(ctx, key, p, nil, 0); err != nil {
-			return fmt.Errorf("slack: the front is closed and the report could not be kept for later: %w", err)
-		}
 		return nil
 	}
-	return <-done
-}
-
-// publish runs in the channel's lane: the message (retried, else kept whole), then its
-// files in its thread. Its waits end when the caller gives up or the front closes;
-// what is not sent then is kept.
-func (s *Slack) publish(caller, lane context.Context, key string, p post) error {
-	ctx, cancel := context.WithCancel(lane)
-	defer cancel()
-	defer context.AfterFunc(caller, cancel)()
-	if ctx.Err() != nil {
-		if err := s.keep(ctx, key, p, nil, 0); err != nil {
-			return fmt.Errorf("slack: the report could neither be posted nor kept for retry: %w", err)
-		}
-		return nil
-	}
-	var ch string
-	ts, sent, err := s.attemptKeep(ctx, key, p, func(ctx context.Context) (string, error) {
-		c, ts, err := s.postReport(ctx, p)
-		ch = c
-		return ts, err
-	})
-	if !sent {
-		if err != nil {
-			return fmt.Errorf("slack: the report could neither be posted nor kept for retry: %w", err)
-		}
-		return nil // kept: the outbox worker posts it
-	}
-	return s.reportFiles(ctx, key, ch, ts, p.Files, true)
-}
-
-// postReport posts a report's message and returns the id of the channel it went to
-// (the uploads in its thread need it) and its ts.
-func (s *Slack) postReport(ctx context.Context, p post) (string, string, error) {
-	ch, ts, err := s.api.PostMessageContext(ctx, p.Channel, s.msgOptions(p)...)
-	if ch == "" {
-		ch = p.Channel
-	}
-	return ch, ts, err
-}
-
-// reportFiles uploads a posted report's files in its thread: inline, each retried like
-// any post; from the outbox worker, one try each. An upload that fails is kept in the
-// outbox on its own, so that the message is not posted again. The error says what
-// could be neither uploaded nor kept.
-func (s *Slack) reportFiles(ctx context.Context, key, ch, ts string, files []*filePost, inline bool) error {
-	var errs []error
-	for _, f := range files {
-		if f.empty() {
-			continue
-		}
-		up := post{Method: methodUpload, Channel: ch, Thread: ts, File: f, At: s.clock.Now()}
-		k := key + " " + f.Name
-		var err error
-		switch {
-		case ctx.Err() != nil:
-			err = s.keep(ctx, k, up, nil, 0)
-		case inline:
-			_, _, err = s.attemptKeep(ctx, k, up, func(ctx context.Context) (string, error) { return s.send(ctx, up, up.At) })
-		default:
-			err = s.once(ctx, k, up)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f.Name, err))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("slack: the report was posted, but a file could neither be uploaded in its thread nor kept for retry: %w", errors.Join(errs...))
-	}
-	return nil
-}
-
-// once makes one attempt at p and keeps it in the outbox when that fails.
-func (s *Slack) once(ctx context.Context, key string, p post) error {
-	_, err := s.send(ctx, p, p.At)
-	if err == nil {
-		s.core.Metrics().Post(platform, "sent")
-		return nil
-	}
-	s.core.Metrics().Post(platform, "failed")
-	wait, _ := retryable(err, 1)
-	return s.keep(ctx, key, p, err, wait)
-}
-
-// sendQueuedReport is the outbox worker's attempt at a kept report: the message, then
-// its files, each of which is kept on its own when it fails.
-func (s *Slack) sendQueuedReport(ctx context.Context, q bot.Post, p post) error {
-	ch, ts, err := s.postReport(ctx, p)
-	if err != nil {
-		s.core.Metrics().Post(platform, "failed")
-		return clean(err)
-	}
-	s.core.Metrics().Post(platform, "sent")
-	s.log.Info("slack: a kept post was delivered", "post", q.Key, "attempts", q.Attempts+1)
-	if err := s.reportFiles(ctx, q.Key, ch, ts, p.Files, false); err != nil {
-		// Logged where it failed; the message is up, so the report is done with.
-		s.log.Error("slack: a report's file is lost", "post", q.Key, "err", clean(err))
-	}
-	return nil
-}
-
-// reportPost is the post that publishes a report: the message and what goes in its
-// thread.
-func reportPost(channel, title, text string, png []byte) post {
 	msg, whole := reportMessage(title, text, len(png) > 0)
-	p := post{Method: methodReport, Channel: channel, Text: msg.Text, Blocks: msg.blocksJSON()}
+	out := []bot.Message{{Body: msg.body()}}
 	name := strings.TrimSpace(title)
 	if name == "" {
 		name = "Report"
 	}
 	if whole {
-		p.Files = append(p.Files, &filePost{Name: reportFile, Title: name, Content: reportMarkdown(title, text)})
+		m := upload(&filePost{Name: reportFile, Title: name, Content: reportMarkdown(title, text)})
+		m.InThread = true
+		out = append(out, m)
 	}
 	if len(png) > 0 {
-		p.Files = append(p.Files, &filePost{Name: chartFile, Title: name + ": chart", Data: png, Alt: "Chart: " + name})
+		m := upload(&filePost{Name: chartFile, Title: name + ": chart", Data: png, Alt: "Chart: " + name})
+		m.InThread = true
+		out = append(out, m)
 	}
-	return p
+	return out
 }
 
 // reportMarkdown is a report as the file attached when it is too long for a message:

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/internal/golden"
 )
 
@@ -413,8 +414,8 @@ func TestPublishKeptUntilDelivered(t *testing.T) {
 	errc := h.publishAsync("C0REPORTS", reportTitle, longReport(30000), chartPNG)
 	h.advanceUntil("the report in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
-	if n := len(h.fake.find("chat.postMessage", nil)); n != inlineAttempts {
-		t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.find("chat.postMessage", nil)); n != bot.InlineAttempts {
+		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
 		t.Errorf("%d uploads before the message", n)
@@ -430,7 +431,7 @@ func TestPublishKeptUntilDelivered(t *testing.T) {
 	if len(files) != 2 || files[0].Name != "report.md" || files[1].Name != "chart.png" || files[1].Content != string(chartPNG) {
 		t.Fatalf("files in the thread: %+v, want report.md then the chart", files)
 	}
-	if h.posts("failed") != inlineAttempts || h.posts("sent") != 3 {
+	if h.posts("failed") != bot.InlineAttempts || h.posts("sent") != 3 {
 		t.Errorf("metrics: %v failed, %v sent", h.posts("failed"), h.posts("sent"))
 	}
 }
@@ -445,8 +446,8 @@ func TestPublishUploadKeptAlone(t *testing.T) {
 	h.advanceUntil("the upload in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
 	c := h.report("C0REPORTS")
-	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != inlineAttempts {
-		t.Errorf("%d upload attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != bot.InlineAttempts {
+		t.Errorf("%d upload attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 
 	h.fake.recover("files.getUploadURLExternal")
