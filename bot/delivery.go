@@ -207,11 +207,11 @@ type Delivery struct {
 
 // cardState is what the delivery layer remembers of a request's card in a channel.
 type cardState struct {
-	id      string             // the card's message; "" until it is posted
-	shown   int64              // the request version it shows (0: unknown, after a restart)
-	pending bool               // a card post waits in the outbox: it shows the latest state
-	line    string             // the last thread line, so a repeated progress line is not
-	newest  *approvals.Request // the newest snapshot announced
+	id      string                // the card's message; "" until it is posted
+	shown   int64                 // the request version it shows (0: unknown, after a restart)
+	pending bool                  // a card post waits in the outbox: it shows the latest state
+	line    string                // the last thread line, so a repeated progress line is not
+	newest  *approvals.Request    // the newest snapshot announced
 	queued  []approvals.EventKind // events of the request waiting in its lane, in order
 }
 
@@ -250,7 +250,9 @@ func (d *Delivery) Platform() string { return d.name }
 func (d *Delivery) Context() context.Context { return d.ctx }
 
 // SetSleep replaces the wait between inline attempts, for tests that watch it.
-func (d *Delivery) SetSleep(sleep func(ctx context.Context, d time.Duration) error) { d.cfg.Sleep = sleep }
+func (d *Delivery) SetSleep(sleep func(ctx context.Context, d time.Duration) error) {
+	d.cfg.Sleep = sleep
+}
 
 // SetCloseGrace changes CloseGrace, for tests.
 func (d *Delivery) SetCloseGrace(g time.Duration) { d.grace = g }
