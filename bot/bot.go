@@ -4,6 +4,53 @@
 // core answers. The core dispatches: bot commands (help, requests, history, cancel,
 // approve, deny) are answered here, read-only commands run at once, and changes go to
 // approvals; what approvals announces reaches every front through Notify.
+//
+// # Delivery
+//
+// Delivery (delivery.go) is what every chat platform shares: a platform is a Driver
+// that renders cards, thread lines, replies and reports into its own wire messages
+// and makes one attempt at sending one, answering "sent" or "retry (after)". The
+// rules, the same for every platform:
+//
+//   - Order: everything about one request (its card, its thread) goes out in the order
+//     of its events, one request's posts at a time; so do the replies to one
+//     invocation and the reports to one channel. A card shows the newest snapshot
+//     announced, and its edit is left to a later event already waiting; a progress
+//     line is left out when the next event waiting is progress too, or when it
+//     repeats the thread's last line.
+//   - Routing: a request's card goes to the platform's approvals channel when one is
+//     set (every card, wherever it was asked), else to the channel a request made on
+//     that platform was asked in; a request made elsewhere then gets no card there.
+//     Thread posts follow their card; a thread post queued before its card exists
+//     waits in the outbox for it.
+//   - Cards: posted once and attached to the request (so a restart, or another
+//     replica, edits rather than posts again), then edited in place; a card someone
+//     deleted is posted again.
+//   - Retries: InlineAttempts tries, the waits FirstBackoff doubling (500 ms, 1 s), or
+//     the platform's Retry-After when it gives one; a Retry-After above MaxInlineWait
+//     sends the post to the outbox at once, due when the platform said. Doubling from
+//     half a second, as Alertmanager's notifiers back off, clears a brief hiccup
+//     quickly while a lane (one request's posts, a report's caller) never waits more
+//     than a few seconds; the outbox takes the long waits.
+//   - Outbox: a post that still fails (refusals such as a missing permission
+//     included: a person fixes those, and the post then goes out) is kept and retried
+//     every OutboxInterval, with OutboxBackoff between tries of one post, until it is
+//     delivered; a report's messages are kept together with the one that failed, so
+//     that they still arrive in order. A kept post that does not decode is kept too
+//     and logged at each try, never dropped. A reply's own way back (a response_url,
+//     an interaction token) is a capability and is never kept: a reply that cannot go
+//     that way goes through the bot (Slack: ephemeral; Discord: in the channel, naming
+//     the person), and that is what is kept.
+//   - Replies through the invocation's own way back are used until one minute before
+//     it expires (Slack's response_url lives 30 minutes, Discord's token 15).
+//   - Replays: a delivery's key is remembered for DedupKeep; a replay is acknowledged
+//     and ignored. When the store cannot say whether a key is new, the command or
+//     click is refused with a message asking to try again (nothing changed), rather
+//     than risk handling it twice.
+//   - Close: queued posts get CloseGrace to finish, then their waits are cut short
+//     and what is not sent is kept; what is announced or published after Close is
+//     kept in the outbox (the next start posts it), never dropped.
+//   - The outbox and the de-duplication store are required.
 package bot
 
 import (
