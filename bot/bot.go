@@ -29,7 +29,7 @@
 //   - Retries: InlineAttempts tries, the waits FirstBackoff doubling (500 ms, 1 s), or
 //     the platform's Retry-After when it gives one; a Retry-After above MaxInlineWait
 //     sends the post to the outbox at once, due when the platform said. Doubling from
-//     half a second, as Alertmanager's notifiers back off, clears a brief hiccup
+//     half a second (where Alertmanager's RetryStage starts its exponential backoff), clears a brief hiccup
 //     quickly while a lane (one request's posts, a report's caller) never waits more
 //     than a few seconds; the outbox takes the long waits.
 //   - Outbox: a post that still fails (refusals such as a missing permission
