@@ -110,6 +110,7 @@ func (c *discordChat) Heal()                        { c.h.fake.heal() }
 func (c *discordChat) Undelivered(t testing.TB) int { return c.h.undelivered() }
 func (c *discordChat) Advance(d time.Duration)      { c.h.clk.Advance(d) }
 func (c *discordChat) Faults() bool                 { return true }
+func (c *discordChat) Files() bool                  { return true }
 func (c *discordChat) Settle(t testing.TB) {
 	for range 3 {
 		c.h.svc.Wait()

@@ -95,4 +95,5 @@ func (c *slackChat) Heal()                        { c.h.fake.recover("chat.postM
 func (c *slackChat) Undelivered(t testing.TB) int { return c.h.undelivered() }
 func (c *slackChat) Advance(d time.Duration)      { c.h.clk.Advance(d) }
 func (c *slackChat) Faults() bool                 { return true }
+func (c *slackChat) Files() bool                  { return true }
 func (c *slackChat) Settle(t testing.TB)          { c.h.quiet() }
