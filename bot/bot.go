@@ -65,6 +65,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot/report"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/metrics"
@@ -489,14 +490,11 @@ func (c *Core) Policy() approvals.Policy { return c.cfg.Approvals.Policy() }
 func (c *Core) Metrics() *metrics.Metrics { return c.cfg.Metrics }
 
 // Publisher is a front that can post a report into one of its channels: a scheduled
-// health report, a drill's scorecard, a note that a run was missed. text is light
-// Markdown (lines, "- " lists, fenced ``` code blocks holding aligned tables) that
-// Slack's mrkdwn and Discord's Markdown both show as meant; png, when not nil, is a
-// chart to attach.
-// Delivery follows the front's rules for posts: retried, and kept for retry rather
-// than dropped.
+// health report, a drill's scorecard, a note that a run was missed. The report is
+// data; each front renders it its own way. Delivery follows the front's rules for
+// posts: retried, and kept for retry rather than dropped.
 type Publisher interface {
-	Publish(ctx context.Context, channel, title, text string, png []byte) error
+	PublishReport(ctx context.Context, channel string, rep *report.Report) error
 }
 
 // Unfence drops the ``` lines of a Markdown report, for fronts that show it as one
@@ -512,10 +510,16 @@ func Unfence(text string) string {
 	return b.String()
 }
 
-// Publish posts a report to the channels to names, on every front that can publish,
-// and always to the console when it runs (it shows everything). It fails only when
-// no named channel could take the report.
+// Publish posts a report given as text (no structure known: each paragraph is shown
+// as written) to the channels to names; see PublishReport.
 func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string, png []byte) error {
+	return c.PublishReport(ctx, to, report.FromText(title, text, png))
+}
+
+// PublishReport posts a report to the channels to names, on every front that can
+// publish, and always to the console when it runs (it shows everything). It fails
+// only when no named channel could take the report.
+func (c *Core) PublishReport(ctx context.Context, to config.PostTo, rep *report.Report) error {
 	c.mu.RLock()
 	fronts := append([]Front(nil), c.fronts...)
 	c.mu.RUnlock()
@@ -541,7 +545,7 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		if f.Platform() != "console" {
 			named++
 		}
-		if err := p.Publish(ctx, channel, title, text, png); err != nil {
+		if err := p.PublishReport(ctx, channel, rep); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", f.Platform(), channel, err))
 			continue
 		}
@@ -563,7 +567,7 @@ func (c *Core) Publish(ctx context.Context, to config.PostTo, title, text string
 		return errors.Join(errs...)
 	}
 	for _, err := range errs {
-		c.cfg.Logger.Warn("publishing a report", "title", title, "err", err)
+		c.cfg.Logger.Warn("publishing a report", "title", rep.Heading(), "err", err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot/report"
 	"github.com/exchops/exchops/internal/clock"
 )
 
@@ -53,9 +54,9 @@ type Driver interface {
 	Thread(e approvals.Event, now time.Time) []Message
 	// Reply renders the core's answer to the person who typed or clicked.
 	Reply(rep Reply, w Where) Message
-	// Report renders a report (text is light Markdown, see Publisher; png a chart or
-	// nil) into the messages that post it, in order (none when it is empty).
-	Report(title, text string, png []byte) []Message
+	// Report renders a report into the messages that post it, in order (none when it
+	// is empty).
+	Report(rep *report.Report) []Message
 	// Send makes one attempt at o. A failure that trying again soon may cure is a
 	// *SendError with Retry set (Temporary); a card that was deleted is ErrGone.
 	Send(ctx context.Context, o Out) (Sent, error)
@@ -914,11 +915,11 @@ func (d *Delivery) Tell(channel, user string, rep Reply) {
 	d.Respond(Conv{Channel: channel, User: user, Click: true, Lane: "user:" + user + ":" + channel})(rep)
 }
 
-// Publish is bot.Publisher: it posts a report into channel as the driver renders it,
+// PublishReport is bot.Publisher: it posts a report into channel as the driver renders it,
 // in order with other reports to that channel, each message retried inline and, when
 // it still fails, kept in the outbox with the messages after it. It waits for the
 // first attempts and fails only when the report could neither be posted nor kept.
-func (d *Delivery) Publish(ctx context.Context, channel, title, text string, png []byte) error {
+func (d *Delivery) PublishReport(ctx context.Context, channel string, rep *report.Report) error {
 	channel = strings.TrimSpace(channel)
 	if channel == "" {
 		return fmt.Errorf("%s: no channel to post the report in: name its id in the schedule's post_to.%s", d.name, d.name)
@@ -928,12 +929,12 @@ func (d *Delivery) Publish(ctx context.Context, channel, title, text string, png
 			return err
 		}
 	}
-	msgs := d.drv.Report(title, text, png)
+	msgs := d.drv.Report(rep)
 	if len(msgs) == 0 {
 		return fmt.Errorf("%s: a report with neither a title nor a text: nothing to post", d.name)
 	}
 	key := "report"
-	if t := strings.Join(strings.Fields(title), " "); t != "" {
+	if t := strings.Join(strings.Fields(rep.Heading()), " "); t != "" {
 		key += " " + cut(t, 80)
 	}
 	o := Out{Kind: OutReport, Key: key, Channel: channel, Message: msgs[0], Then: msgs[1:], At: d.clk.Now()}
