@@ -54,14 +54,13 @@ func renderReport(rep *report.Report) []reportPart {
 	if rep.Chart != nil {
 		chart = []attachment{{Name: chartFile, Data: rep.Chart}}
 	}
-	pieces, cut := rep.Pieces(maxContent, nil, "`\u200b``")
-	// The heading leads the first piece when both fit a message.
-	if head != "" {
-		if len(pieces) > 0 && utf8.RuneCountInString(head)+1+utf8.RuneCountInString(pieces[0]) <= maxContent {
-			pieces[0] = head + "\n" + pieces[0]
-		} else {
-			pieces = append([]string{head}, pieces...)
-		}
+	// The heading leads the first piece: every piece leaves room for it.
+	pieces, cut := rep.Pieces(maxContent-utf8.RuneCountInString(head)-1, nil, "`\u200b``")
+	switch {
+	case head != "" && len(pieces) > 0:
+		pieces[0] = head + "\n" + pieces[0]
+	case head != "":
+		pieces = []string{head}
 	}
 	total := 0
 	for _, p := range pieces {
