@@ -232,7 +232,6 @@ func status(r *approvals.Request, now time.Time) string {
 	return "waiting for " + bot.Needs(r)
 }
 
-
 // planFile is the whole plan as one PowerShell file, for plans too long for a card.
 func planFile(r *approvals.Request) []byte {
 	var b strings.Builder

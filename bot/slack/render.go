@@ -237,7 +237,6 @@ func statusText(r *approvals.Request) string {
 	return line
 }
 
-
 func findingIcon(s commands.Severity) string {
 	switch s {
 	case commands.Info:
