@@ -232,9 +232,8 @@ func (d *Discord) gatewayInteraction(it *discordgo.Interaction) {
 	if err != nil {
 		return
 	}
-	// One attempt, as over HTTP: the answer is due within 3 seconds.
 	c := &call{Method: http.MethodPost, Path: "interactions/" + it.ID + "/" + it.Token + "/callback", Body: body, token: true, Key: "answer to an interaction"}
-	if _, err := d.rest.once(d.Context(), c); err != nil {
+	if _, err := d.rest.retried(d.Context(), c); err != nil {
 		d.log.Error("discord: answering an interaction from the gateway", "err", err)
 		return
 	}

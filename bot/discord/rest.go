@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/bwmarrin/discordgo"
+
+	"github.com/exchops/exchops/bot"
 )
 
 // userAgent is the form Discord asks bots to send.
@@ -209,6 +211,33 @@ func (r *rest) once(ctx context.Context, c *call) ([]byte, error) {
 		e.Retry = true
 	}
 	return nil, e
+}
+
+// retried makes a call that has no outbox to wait in (an interaction's callback,
+// registering the command), retried inline on bot's schedule.
+func (r *rest) retried(ctx context.Context, c *call) ([]byte, error) {
+	wait := bot.FirstBackoff
+	for n := 1; ; n++ {
+		data, err := r.once(ctx, c)
+		e, ok := err.(*apiError)
+		if err == nil || !ok || !e.Retry || n == bot.InlineAttempts {
+			return data, err
+		}
+		if e.RetryAfter > 0 {
+			wait = e.RetryAfter
+		}
+		if wait > bot.MaxInlineWait {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
 }
 
 func shorten(s string, n int) string {
