@@ -11,11 +11,12 @@
 // itself (its card, its progress, its result) goes through the bot token as channel
 // messages: a run that ends an hour later still updates its card.
 //
-// Reports (a scheduled health report, a drill's scorecard) are posted into a channel by
-// Publish, in as many messages as they need.
+// Reports (a scheduled health report, a drill's scorecard) are rendered from their data
+// into as many messages as they need.
 //
-// Posts that Discord refuses for a while (429, 5xx, a network error) are retried a few
-// times at once, then kept in the outbox and retried from there until delivered.
+// This package is a bot.Driver: it renders and makes one REST call per attempt, and
+// says whether a failure is worth another. Order, retries, the outbox, where cards go
+// and what a replay does are bot.Delivery's rules, the same as every platform's.
 package discord
 
 import (

@@ -6,9 +6,12 @@
 // and renders what the core answers and announces as Block Kit: private (ephemeral)
 // replies to the person who asked, one approval card per request that is updated in
 // place, and progress and results in the card's thread. It also publishes reports
-// (scheduled health reports, drill scorecards) into channels, with their chart in the
-// thread. A post that Slack keeps refusing is kept in the outbox (SQLite) and retried
-// until it is delivered.
+// (scheduled health reports, drill scorecards) into channels, rendered from their data,
+// with their chart in the thread.
+//
+// This package is a bot.Driver: it renders and makes one Web API call per attempt, and
+// says whether a failure is worth another. Order, retries, the outbox, where cards go
+// and what a replay does are bot.Delivery's rules, the same as every platform's.
 package slack
 
 import (
