@@ -17,6 +17,7 @@ import (
 
 	"github.com/exchops/exchops/bot/console"
 	"github.com/exchops/exchops/config"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/lab"
 )
 
@@ -163,7 +164,7 @@ func TestEventStreamOutlivesTimeouts(t *testing.T) {
 	}
 	next() // the first, empty batch
 	time.Sleep(3 * shortTimeouts.Write)
-	c.Publish(context.Background(), "", "health report", "all good", nil)
+	c.PublishReport(context.Background(), "", report.FromText("health report", "all good", nil))
 	if ev := next(); !strings.Contains(ev, "health report") {
 		t.Errorf("event after %s: %s", 3*shortTimeouts.Write, ev)
 	}

@@ -4,6 +4,53 @@
 // core answers. The core dispatches: bot commands (help, requests, history, cancel,
 // approve, deny) are answered here, read-only commands run at once, and changes go to
 // approvals; what approvals announces reaches every front through Notify.
+//
+// # Delivery
+//
+// Delivery (delivery.go) is what every chat platform shares: a platform is a Driver
+// that renders cards, thread lines, replies and reports into its own wire messages
+// and makes one attempt at sending one, answering "sent" or "retry (after)". The
+// rules, the same for every platform:
+//
+//   - Order: everything about one request (its card, its thread) goes out in the order
+//     of its events, one request's posts at a time; so do the replies to one
+//     invocation and the reports to one channel. A card shows the newest snapshot
+//     announced, and its edit is left to a later event already waiting; a progress
+//     line is left out when the next event waiting is progress too, or when it
+//     repeats the thread's last line.
+//   - Routing: a request's card goes to the platform's approvals channel when one is
+//     set (every card, wherever it was asked), else to the channel a request made on
+//     that platform was asked in; a request made elsewhere then gets no card there.
+//     Thread posts follow their card; a thread post queued before its card exists
+//     waits in the outbox for it.
+//   - Cards: posted once and attached to the request (so a restart, or another
+//     replica, edits rather than posts again), then edited in place; a card someone
+//     deleted is posted again.
+//   - Retries: InlineAttempts tries, the waits FirstBackoff doubling (500 ms, 1 s), or
+//     the platform's Retry-After when it gives one; a Retry-After above MaxInlineWait
+//     sends the post to the outbox at once, due when the platform said. Doubling from
+//     half a second (where Alertmanager's RetryStage starts its exponential backoff), clears a brief hiccup
+//     quickly while a lane (one request's posts, a report's caller) never waits more
+//     than a few seconds; the outbox takes the long waits.
+//   - Outbox: a post that still fails (refusals such as a missing permission
+//     included: a person fixes those, and the post then goes out) is kept and retried
+//     every OutboxInterval, with OutboxBackoff between tries of one post, until it is
+//     delivered; a report's messages are kept together with the one that failed, so
+//     that they still arrive in order. A kept post that does not decode is kept too
+//     and logged at each try, never dropped. A reply's own way back (a response_url,
+//     an interaction token) is a capability and is never kept: a reply that cannot go
+//     that way goes through the bot (Slack: ephemeral; Discord: in the channel, naming
+//     the person), and that is what is kept.
+//   - Replies through the invocation's own way back are used until one minute before
+//     it expires (Slack's response_url lives 30 minutes, Discord's token 15).
+//   - Replays: a delivery's key is remembered for DedupKeep; a replay is acknowledged
+//     and ignored. When the store cannot say whether a key is new, the command or
+//     click is refused with a message asking to try again (nothing changed), rather
+//     than risk handling it twice.
+//   - Close: queued posts get CloseGrace to finish, then their waits are cut short
+//     and what is not sent is kept; what is announced or published after Close is
+//     kept in the outbox (the next start posts it), never dropped.
+//   - The outbox and the de-duplication store are required.
 package bot
 
 import (
@@ -20,6 +67,7 @@ import (
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/metrics"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/runners"
 )
 
@@ -449,14 +497,11 @@ func (c *Core) Policy() approvals.Policy { return c.cfg.Approvals.Policy() }
 func (c *Core) Metrics() *metrics.Metrics { return c.cfg.Metrics }
 
 // Publisher is a front that can post a report into one of its channels: a scheduled
-// health report, a drill's scorecard, a note that a run was missed. text is light
-// Markdown (lines, "- " lists, fenced ``` code blocks holding aligned tables) that
-// Slack's mrkdwn and Discord's Markdown both show as meant; png, when not nil, is a
-// chart to attach.
-// Delivery follows the front's rules for posts: retried, and kept for retry rather
-// than dropped.
+// health report, a drill's scorecard, a note that a run was missed. The report is
+// data; each front renders it its own way. Delivery follows the front's rules for
+// posts: retried, and kept for retry rather than dropped.
 type Publisher interface {
-	Publish(ctx context.Context, channel, title, text string, png []byte) error
+	PublishReport(ctx context.Context, channel string, rep *report.Report) error
 }
 
 // Unfence drops the ``` lines of a Markdown report, for fronts that show it as one
@@ -472,10 +517,16 @@ func Unfence(text string) string {
 	return b.String()
 }
 
-// Publish posts a report to the channels to names, on every front that can publish,
-// and always to the console when it runs (it shows everything). It fails only when
-// no named channel could take the report.
+// Publish posts a report given as text (no structure known: each paragraph is shown
+// as written) to the channels to names; see PublishReport.
 func (c *Core) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
+	return c.PublishReport(ctx, to, report.FromText(title, text, png))
+}
+
+// PublishReport posts a report to the channels to names, on every front that can
+// publish, and always to the console when it runs (it shows everything). It fails
+// only when no named channel could take the report.
+func (c *Core) PublishReport(ctx context.Context, to map[string]string, rep *report.Report) error {
 	c.mu.RLock()
 	fronts := append([]Front(nil), c.fronts...)
 	c.mu.RUnlock()
@@ -496,7 +547,7 @@ func (c *Core) Publish(ctx context.Context, to map[string]string, title, text st
 		if f.Platform() != "console" {
 			named++
 		}
-		if err := p.Publish(ctx, channel, title, text, png); err != nil {
+		if err := p.PublishReport(ctx, channel, rep); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", f.Platform(), channel, err))
 			continue
 		}
@@ -517,7 +568,7 @@ func (c *Core) Publish(ctx context.Context, to map[string]string, title, text st
 		return errors.Join(errs...)
 	}
 	for _, err := range errs {
-		c.cfg.Logger.Warn("publishing a report", "title", title, "err", err)
+		c.cfg.Logger.Warn("publishing a report", "title", rep.Heading(), "err", err)
 	}
 	return nil
 }

@@ -5,17 +5,16 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
@@ -37,33 +36,8 @@ var people = []approvals.Person{
 
 const dagCreate = `dag create E14-DAG witness=EX10-CAHT dir=C:\FSW`
 
-// fakeExec stands in for the WinRM runner: the organisation takes every change unless
-// the test says otherwise, and every run prints a fixed output. Everything the core and
-// approvals decide stays real.
-type fakeExec struct {
-	preflights atomic.Int32
-	executes   atomic.Int32
-	// preflight, when set, answers the n-th preflight (n counts from 1).
-	preflight func(n int32) (commands.Findings, error)
-	// execute, when set, answers Execute.
-	execute func(p *commands.Plan) (string, error)
-}
-
-func (f *fakeExec) Preflight(_ context.Context, p *commands.Plan) (commands.Findings, error) {
-	n := f.preflights.Add(1)
-	if f.preflight != nil {
-		return f.preflight(n)
-	}
-	return commands.Findings{List: []commands.Finding{{Severity: commands.Info, Message: "E14-DAG does not exist yet."}}}, nil
-}
-
-func (f *fakeExec) Execute(_ context.Context, p *commands.Plan, _ string, _ func(string)) (string, error) {
-	f.executes.Add(1)
-	if f.execute != nil {
-		return f.execute(p)
-	}
-	return "output of " + p.Command + "\n", nil
-}
+// e14 is what the tests' preflights find: the DAG does not exist yet.
+var e14 = []commands.Finding{{Severity: commands.Info, Message: "E14-DAG does not exist yet."}}
 
 // recFront is a front that records what it is told.
 type recFront struct {
@@ -117,41 +91,32 @@ func (r *replies) get() []bot.Reply {
 type stack struct {
 	db      *store.DB
 	clk     *clock.Manual
-	exec    *fakeExec
+	exec    *bottest.FakeExec
 	svc     *approvals.Service
 	core    *bot.Core
 	metrics *metrics.Metrics
 	front   *recFront
 }
 
-func newStack(t *testing.T, ex *fakeExec) *stack {
+func newStack(t *testing.T, ex *bottest.FakeExec) *stack {
 	t.Helper()
 	return newStackRequiring(t, ex, 1)
 }
 
 // newStackRequiring is newStack with required approvals per request.
-func newStackRequiring(t *testing.T, ex *fakeExec, required int) *stack {
+func newStackRequiring(t *testing.T, ex *bottest.FakeExec, required int) *stack {
 	t.Helper()
-	ctx := context.Background()
 	if ex == nil {
-		ex = &fakeExec{}
+		ex = &bottest.FakeExec{}
 	}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
+	if ex.Findings == nil && ex.PreflightFunc == nil {
+		ex.Findings = e14
 	}
-	t.Cleanup(func() { db.Close() })
-	s := &stack{db: db, clk: clock.NewManual(start), exec: ex, metrics: metrics.New(), front: &recFront{name: "test"}}
+	s := &stack{clk: clock.NewManual(start), exec: ex, metrics: metrics.New(), front: &recFront{name: "test"}}
 	pol := approvals.Policy{People: people, Required: required, ExpireAfter: 30 * time.Minute}
-	s.svc = approvals.New(db, ex, pol, approvals.Options{Clock: s.clk, Env: env,
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { s.core.Notify(ctx, e) })})
-	s.core = bot.New(bot.Config{Approvals: s.svc, Executor: ex, Env: env, Metrics: s.metrics, Now: s.clk.Now})
-	s.core.AddFront(s.front)
-	if err := s.svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.svc.Close)
-	t.Cleanup(s.core.Wait)
+	rig := bottest.NewRig(t, bottest.Options{Policy: pol, Exec: ex, Clock: s.clk, Metrics: s.metrics, Env: &env})
+	s.db, s.svc, s.core = rig.DB, rig.Svc, rig.Core
+	rig.AddFront(s.front, nil)
 	return s
 }
 
@@ -392,7 +357,7 @@ func TestHandle(t *testing.T) {
 			if h := s.history(t); len(h) != 0 {
 				t.Errorf("requests stored: %v", ids(h))
 			}
-			if n := s.exec.preflights.Load(); n != 0 {
+			if n := s.exec.Preflights.Load(); n != 0 {
 				t.Errorf("%d preflights ran", n)
 			}
 		})
@@ -420,7 +385,7 @@ func TestHandleCountsCommands(t *testing.T) {
 }
 
 func TestReadOnlyFailure(t *testing.T) {
-	ex := &fakeExec{execute: func(p *commands.Plan) (string, error) {
+	ex := &bottest.FakeExec{ExecuteFunc: func(p *commands.Plan) (string, error) {
 		return "partial output", &runners.Error{
 			Kind: runners.Unreachable, Server: "EX10-CAHT", Op: "create shell",
 			Msg: "EX10-CAHT: cannot reach WinRM at http://10.0.0.11:5985/wsman (connection refused): check that the server is up",
@@ -493,7 +458,7 @@ func TestChangeIsRequested(t *testing.T) {
 	if v := metric(t, s.metrics, `exchops_requests_total{outcome="requested"}`); v != "1" {
 		t.Errorf(`exchops_requests_total{outcome="requested"} = %q, want 1`, v)
 	}
-	if n := s.exec.executes.Load(); n != 0 {
+	if n := s.exec.Executes.Load(); n != 0 {
 		t.Errorf("%d executions before any approval", n)
 	}
 }
@@ -538,7 +503,7 @@ func TestChangeRefusedByPreflight(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, &fakeExec{preflight: tt.pre})
+			s := newStack(t, &bottest.FakeExec{PreflightFunc: tt.pre})
 			got := s.handle(t, "alice", dagCreate)
 			if len(got) != 2 || got[0].Kind != bot.ReplyWorking {
 				t.Fatalf("replies %s, want working then %s", kinds(got), tt.kind)
@@ -693,7 +658,7 @@ func TestVoteTyped(t *testing.T) {
 			if tt.status == approvals.Succeeded {
 				wantRuns = 1
 			}
-			if n := s.exec.executes.Load(); n != wantRuns {
+			if n := s.exec.Executes.Load(); n != wantRuns {
 				t.Errorf("%d executions, want %d", n, wantRuns)
 			}
 		})
@@ -732,7 +697,7 @@ func TestActUnknownDecision(t *testing.T) {
 			if r := s.get(t, "r-1"); r.Status != approvals.Pending || len(r.Votes) != 0 {
 				t.Errorf("r-1 is %s with votes %v, want pending without votes", r.Status, r.Votes)
 			}
-			if n := s.exec.executes.Load(); n != 0 {
+			if n := s.exec.Executes.Load(); n != 0 {
 				t.Errorf("%d executions", n)
 			}
 		})
@@ -757,7 +722,7 @@ func TestActApproveRunsOnce(t *testing.T) {
 		t.Errorf("second approval: %+v", again)
 	}
 
-	if n := s.exec.executes.Load(); n != 1 {
+	if n := s.exec.Executes.Load(); n != 1 {
 		t.Errorf("%d executions, want 1", n)
 	}
 	want := []approvals.EventKind{approvals.EventRequested, approvals.EventApproved, approvals.EventRunning, approvals.EventSucceeded}
@@ -827,7 +792,7 @@ func TestActNeedsMore(t *testing.T) {
 		}
 	}
 	s.svc.Wait()
-	if n := s.exec.executes.Load(); n != 1 {
+	if n := s.exec.Executes.Load(); n != 1 {
 		t.Errorf("%d executions, want 1", n)
 	}
 	want := []approvals.EventKind{approvals.EventRequested, approvals.EventVoted, approvals.EventApproved, approvals.EventRunning, approvals.EventSucceeded}
@@ -838,7 +803,7 @@ func TestActNeedsMore(t *testing.T) {
 
 // A run refused as stale ran no PowerShell: it is a request outcome, not a run.
 func TestStaleIsNotARun(t *testing.T) {
-	ex := &fakeExec{preflight: func(n int32) (commands.Findings, error) {
+	ex := &bottest.FakeExec{PreflightFunc: func(n int32) (commands.Findings, error) {
 		f := commands.Findings{List: []commands.Finding{{Severity: commands.Info, Message: "E14-DAG does not exist yet."}}}
 		if n > 1 {
 			f.List = append(f.List, commands.Finding{Severity: commands.Warning, Message: "EX10-CAHT restarted since."})
@@ -852,7 +817,7 @@ func TestStaleIsNotARun(t *testing.T) {
 	if r := s.get(t, "r-1"); r.Status != approvals.Stale {
 		t.Fatalf("r-1 is %s, want stale", r.Status)
 	}
-	if n := s.exec.executes.Load(); n != 0 {
+	if n := s.exec.Executes.Load(); n != 0 {
 		t.Errorf("%d executions of a stale request", n)
 	}
 	if v := metric(t, s.metrics, `exchops_requests_total{outcome="stale"}`); v != "1" {
@@ -874,7 +839,7 @@ func TestStaleIsNotARun(t *testing.T) {
 // and its card must not show the expiry as later than it is.
 func TestReplyNowIsWhenMade(t *testing.T) {
 	var s *stack
-	ex := &fakeExec{preflight: func(int32) (commands.Findings, error) {
+	ex := &bottest.FakeExec{PreflightFunc: func(int32) (commands.Findings, error) {
 		s.clk.Advance(2 * time.Minute) // a slow organisation
 		return commands.Findings{}, nil
 	}}

@@ -114,3 +114,23 @@ func Who(r *approvals.Request) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// Targets are the servers a request's plan touches, in order of first use (its wait's
+// too), for every front's card.
+func Targets(r *approvals.Request) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(t string) {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, s := range r.Steps {
+		add(s.Target)
+	}
+	if r.Wait != nil {
+		add(r.Wait.Step.Target)
+	}
+	return out
+}

@@ -6,25 +6,32 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/exchops/exchops/internal/report"
 )
 
-// Text renders the report for the console and as the fallback for chat: the verdict
-// first with its reasons, then the tables (in code fences, so that chat keeps their
-// columns aligned): databases, copies, the Test-ReplicationHealth grid and the DAG
-// networks.
-func (r *Report) Text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s replication health: %s\n", r.DAG, strings.ToUpper(string(r.Verdict)))
-	fmt.Fprintf(&b, "%s · %s · %s, %s\n", stamp(r.At), plural(len(r.Members), "member"),
-		plural(len(r.Databases), "database"), plural(len(r.Copies), "copy"))
+// Text renders the report for the console and as the file attached in chat: the
+// verdict first with its reasons, then the tables (in code fences, so that they keep
+// their columns aligned): databases, copies, the Test-ReplicationHealth grid and the
+// DAG networks. It is Doc's plain rendering.
+func (r *Report) Text() string { return r.Doc().Text() }
+
+// Doc is the report as data, for each chat front to render its own way: the verdict
+// first with its reasons, then the DAG, the tables and the notes under them.
+func (r *Report) Doc() *report.Report {
+	d := &report.Report{Title: r.DAG + " replication health", Verdict: string(r.Verdict)}
+	head := report.Block{Lines: []string{fmt.Sprintf("%s · %s · %s, %s", stamp(r.At), plural(len(r.Members), "member"),
+		plural(len(r.Databases), "database"), plural(len(r.Copies), "copy"))}}
 	if r.Schedule != "" {
-		fmt.Fprintf(&b, "Schedule %s\n", r.Schedule)
+		head.Lines = append(head.Lines, "Schedule "+r.Schedule)
 	}
+	d.Blocks = append(d.Blocks, head)
 	if len(r.Reasons) == 0 {
-		b.WriteString("\nEvery member is operational, every replication check passed, every DAG network is Up and every copy is healthy.\n")
+		b := report.Block{Lines: []string{"Every member is operational, every replication check passed, every DAG network is Up and every copy is healthy."}}
 		if len(r.Servers) > 0 {
-			b.WriteString("Every server check passed: required services running, databases mounted, transport queues short.\n")
+			b.Lines = append(b.Lines, "Every server check passed: required services running, databases mounted, transport queues short.")
 		}
+		d.Blocks = append(d.Blocks, b)
 	}
 	for _, level := range []Verdict{Failure, Warning} {
 		var lines []string
@@ -40,17 +47,13 @@ func (r *Report) Text() string {
 		if level == Warning {
 			title = "Warnings"
 		}
-		fmt.Fprintf(&b, "\n%s:\n", title)
-		for _, l := range lines {
-			fmt.Fprintf(&b, "- %s\n", l)
-		}
+		d.Blocks = append(d.Blocks, report.Block{Heading: title, Items: lines})
 	}
 	if len(r.Thresholds.Ignore) > 0 {
-		fmt.Fprintf(&b, "\nIgnored (shown, not judged): %s\n", strings.Join(r.Thresholds.Ignore, ", "))
+		d.Blocks = append(d.Blocks, report.Block{Lines: []string{"Ignored (shown, not judged): " + strings.Join(r.Thresholds.Ignore, ", ")}})
 	}
 
 	st := r.DAGStatus
-	b.WriteString("\nDAG:\n")
 	var members []string
 	for _, m := range st.Servers {
 		if hasHost(st.OperationalServers, m) {
@@ -59,14 +62,15 @@ func (r *Report) Text() string {
 			members = append(members, m+" (not operational)")
 		}
 	}
-	fmt.Fprintf(&b, "- Members: %s\n", orDash(strings.Join(members, ", ")))
-	fmt.Fprintf(&b, "- Primary Active Manager: %s\n", orDash(st.PrimaryActiveManager))
 	witness := orDash(st.WitnessServer)
 	if st.WitnessDirectory != "" {
 		witness += " " + st.WitnessDirectory
 	}
-	fmt.Fprintf(&b, "- Witness: %s (in use: %s)\n", witness, orDash(st.WitnessShareInUse))
-
+	d.Blocks = append(d.Blocks, report.Block{Heading: "DAG", Items: []string{
+		"Members: " + orDash(strings.Join(members, ", ")),
+		"Primary Active Manager: " + orDash(st.PrimaryActiveManager),
+		fmt.Sprintf("Witness: %s (in use: %s)", witness, orDash(st.WitnessShareInUse)),
+	}})
 	if len(r.Databases) > 0 {
 		// Get-DAGHealth.ps1's summary: copies, then queues (healthy, unhealthy,
 		// lagged), then content indexes.
@@ -84,7 +88,7 @@ func (r *Report) Text() string {
 				strconv.Itoa(d.Unhealthy), strconv.Itoa(d.HealthyQueues), strconv.Itoa(d.UnhealthyQueues), strconv.Itoa(d.Lagged),
 				strconv.Itoa(d.HealthyIndexes), strconv.Itoa(d.UnhealthyIndexes), orDash(d.MAPI), verdictCell(d.Verdict, d.Ignored)})
 		}
-		section(&b, "Databases", rows)
+		d.Blocks = append(d.Blocks, report.Block{Heading: "Databases", Table: rows})
 	}
 	if len(r.Copies) > 0 {
 		rows := [][]string{{"Copy", "Preference", "Status", "Copy queue", "Replay queue", "Lag", "Content index", "Healthy"}}
@@ -111,10 +115,7 @@ func (r *Report) Text() string {
 				errs = append(errs, c.Name()+": "+c.Error)
 			}
 		}
-		section(&b, "Copies", rows)
-		for _, e := range errs {
-			fmt.Fprintf(&b, "- %s\n", e)
-		}
+		d.Blocks = append(d.Blocks, report.Block{Heading: "Copies", Table: rows, Items: errs})
 	}
 	if len(r.Members) > 0 {
 		header := []string{"Check"}
@@ -161,20 +162,20 @@ func (r *Report) Text() string {
 			}
 			rows = append(rows, row)
 		}
-		section(&b, "Replication checks (Test-ReplicationHealth)", rows)
+		d.Blocks = append(d.Blocks, report.Block{Heading: "Replication checks (Test-ReplicationHealth)", Table: rows})
 	}
 	if len(r.Servers) > 0 {
-		serverGrid(&b, r)
+		d.Blocks = append(d.Blocks, serverGrid(r))
 	}
 	if len(r.Networks) > 0 {
 		rows := [][]string{{"Network", "Subnets", "Interfaces", "MAPI", "Replication"}}
 		for _, n := range r.Networks {
 			rows = append(rows, []string{n.Name, orDash(strings.Join(n.Subnets, ", ")), orDash(strings.Join(n.Interfaces, ", ")), yesNo(n.MAPI), yesNo(n.Replication)})
 		}
-		section(&b, "DAG networks", rows)
+		d.Blocks = append(d.Blocks, report.Block{Heading: "DAG networks", Table: rows})
 	}
 	// r.Errors are among the failures above.
-	return b.String()
+	return d
 }
 
 func verdictCell(v Verdict, ignored bool) string {
@@ -271,9 +272,9 @@ func lagText(c CopyDetail) string {
 	return orDash(strings.Join(parts, ", "))
 }
 
-// serverGrid writes the server checks: one column per server, one row per check,
-// then what did not run and which services are stopped.
-func serverGrid(b *strings.Builder, r *Report) {
+// serverGrid is the server checks: one column per server, one row per check, then
+// what did not run and which services are stopped.
+func serverGrid(r *Report) report.Block {
 	header := []string{"Check"}
 	for _, s := range r.Servers {
 		col := s.Server
@@ -318,11 +319,11 @@ func serverGrid(b *strings.Builder, r *Report) {
 			notes = append(notes, fmt.Sprintf("%s: %s not run: %s", s.Server, strings.Join(byErr[e], ", "), e))
 		}
 	}
-	section(b, "Server checks (Test-ExchangeServerHealth.ps1)", rows)
+	var items []string
 	for _, s := range r.Servers {
 		for _, rs := range s.Services {
 			if !rs.RequiredServicesRunning {
-				fmt.Fprintf(b, "- %s %s: not running: %s\n", s.Server, rs.Role, orDash(strings.Join(rs.ServicesNotRunning, ", ")))
+				items = append(items, fmt.Sprintf("%s %s: not running: %s", s.Server, rs.Role, orDash(strings.Join(rs.ServicesNotRunning, ", "))))
 			}
 		}
 	}
@@ -331,9 +332,8 @@ func serverGrid(b *strings.Builder, r *Report) {
 		if !pf.Mounted {
 			state = "NOT mounted"
 		}
-		fmt.Fprintf(b, "- Public folder database %s on %s: %s\n", pf.Name, pf.Server, state)
+		items = append(items, fmt.Sprintf("Public folder database %s on %s: %s", pf.Name, pf.Server, state))
 	}
-	for _, n := range notes {
-		fmt.Fprintf(b, "- %s\n", n)
-	}
+	items = append(items, notes...)
+	return report.Block{Heading: "Server checks (Test-ExchangeServerHealth.ps1)", Table: rows, Items: items}
 }

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +13,8 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
-	"github.com/exchops/exchops/commands"
-	"github.com/exchops/exchops/store"
+	"github.com/exchops/exchops/bot/bottest"
+	"github.com/exchops/exchops/internal/clock"
 )
 
 // demoPeople are the demo's people (issue 5).
@@ -25,23 +23,6 @@ var demoPeople = []approvals.Person{
 	{Name: "bob", Roles: []approvals.Role{approvals.RoleAdmin, approvals.RoleApprover}},
 	{Name: "carol", Roles: []approvals.Role{approvals.RoleApprover}},
 	{Name: "dave", Roles: []approvals.Role{approvals.RoleViewer}},
-}
-
-var testEnv = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}
-
-// fakeExec is an in-process executor: the organisation always takes the change, and
-// every run prints a fixed output. Everything the core decides stays real.
-type fakeExec struct{}
-
-func (fakeExec) Preflight(context.Context, *commands.Plan) (commands.Findings, error) {
-	return commands.Findings{}, nil
-}
-
-func (fakeExec) Execute(_ context.Context, p *commands.Plan, _ string, progress func(string)) (string, error) {
-	if progress != nil {
-		progress("running step 1 of " + strconv.Itoa(len(p.Steps)))
-	}
-	return "output of " + p.Command + "\n", nil
 }
 
 // harness is a real core (SQLite store, approvals, bot) with the console as its only
@@ -66,23 +47,10 @@ func defaultPolicy(people []approvals.Person) approvals.Policy {
 // options (its people included).
 func newHarnessWith(t *testing.T, pol approvals.Policy, opt Options) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "exchops.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	var core *bot.Core
-	svc := approvals.New(db, fakeExec{}, pol, approvals.Options{Env: testEnv,
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
-	core = bot.New(bot.Config{Approvals: svc, Executor: fakeExec{}, Env: testEnv})
+	rig := bottest.NewRig(t, bottest.Options{Policy: pol, Clock: clock.Real{}, Exec: &bottest.FakeExec{Progress: true}})
+	core, svc := rig.Core, rig.Svc
 	c := New(core, opt)
-	core.AddFront(c)
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	t.Cleanup(core.Wait)
+	rig.AddFront(c, nil)
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(c.Close) // first: end the event streams so that srv.Close does not wait for them

@@ -4,14 +4,16 @@ import (
 	"context"
 
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/internal/report"
 )
 
 var _ bot.Publisher = (*Console)(nil)
 
-// Publish shows a report (a scheduled health report, a drill's scorecard) in the
-// transcript for everyone. The console shows every report, whatever channels it was
-// meant for; it does not show the chart (the page's policy loads no inline images).
-func (c *Console) Publish(_ context.Context, _, title, text string, _ []byte) error {
-	c.reply("", bot.Reply{Kind: bot.ReplyResult, Text: title, Output: bot.Unfence(text), Now: c.opt.Now()})
+// PublishReport shows a report (a scheduled health report, a drill's scorecard) in the
+// transcript for everyone, as one preformatted block under its heading. The console
+// shows every report, whatever channels it was meant for; it does not show the chart
+// (the page's policy loads no inline images).
+func (c *Console) PublishReport(_ context.Context, _ string, rep *report.Report) error {
+	c.reply("", bot.Reply{Kind: bot.ReplyResult, Text: rep.Heading(), Output: rep.Plain(), Now: c.opt.Now()})
 	return nil
 }

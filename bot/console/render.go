@@ -140,23 +140,7 @@ func (v cardView) OpenPlan() bool {
 func (v cardView) Finished() bool { return v.R.Run != nil && !v.R.Run.FinishedAt.IsZero() }
 
 // Targets are the servers the plan touches, in order of first use.
-func (v cardView) Targets() []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(t string) {
-		if t != "" && !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	for _, s := range v.R.Steps {
-		add(s.Target)
-	}
-	if v.R.Wait != nil {
-		add(v.R.Wait.Step.Target)
-	}
-	return out
-}
+func (v cardView) Targets() []string { return bot.Targets(v.R) }
 
 // RunTime is how long the run took.
 func (v cardView) RunTime() string {

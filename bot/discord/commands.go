@@ -220,6 +220,8 @@ func register(ctx context.Context, r *rest, guildID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.do(ctx, &call{Method: http.MethodPut, Path: path, Body: body, Key: "registering /" + CommandName})
+	// Retried inline as the front's posts are: this is a command line, with no outbox
+	// to wait in.
+	_, err = r.retried(ctx, &call{Method: http.MethodPut, Path: path, Body: body, Key: "registering /" + CommandName})
 	return err
 }

@@ -11,11 +11,12 @@
 // itself (its card, its progress, its result) goes through the bot token as channel
 // messages: a run that ends an hour later still updates its card.
 //
-// Reports (a scheduled health report, a drill's scorecard) are posted into a channel by
-// Publish, in as many messages as they need.
+// Reports (a scheduled health report, a drill's scorecard) are rendered from their data
+// into as many messages as they need.
 //
-// Posts that Discord refuses for a while (429, 5xx, a network error) are retried a few
-// times at once, then kept in the outbox and retried from there until delivered.
+// This package is a bot.Driver: it renders and makes one REST call per attempt, and
+// says whether a failure is worth another. Order, retries, the outbox, where cards go
+// and what a replay does are bot.Delivery's rules, the same as every platform's.
 package discord
 
 import (
@@ -33,7 +34,6 @@ import (
 
 	"github.com/bwmarrin/discordgo"
 
-	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/internal/clock"
 )
@@ -53,16 +53,6 @@ const (
 	// tokenMargin: a reply that would reach Discord this close to the token's end goes
 	// through the bot token instead, so that a slow request does not race the deadline.
 	tokenMargin = time.Minute
-	// DedupKeep is how long an interaction id is remembered. Discord never reuses one;
-	// the window only needs to outlast the signature window.
-	DedupKeep = time.Hour
-	// OutboxInterval is how often the outbox is checked for posts that are due.
-	OutboxInterval = 5 * time.Second
-	// inlineAttempts is how many times a post is tried before it goes to the outbox;
-	// maxInlineWait caps how long one wait between them may be (a longer retry_after
-	// sends the post to the outbox at once, due when Discord said).
-	inlineAttempts = 3
-	maxInlineWait  = 5 * time.Second
 	// httpTimeout bounds one REST call when Config.HTTPClient is not given.
 	httpTimeout = 30 * time.Second
 )
@@ -80,13 +70,13 @@ type Config struct {
 	ApplicationID string
 	// APIURL is the REST base (discord.api_url); "" is https://discord.com/api/v9/.
 	APIURL string
-	// ApprovalsChannel is the channel id where cards of requests made on other platforms
-	// are posted (discord.approvals_channel); "" means they are not shown on Discord.
-	// Requests made on Discord get their card in the channel they were asked in.
+	// ApprovalsChannel is the channel id where every approval card goes
+	// (discord.approvals_channel); "" means the channel a request made on Discord was
+	// made in (and no card for requests made elsewhere).
 	ApprovalsChannel string
-	// Outbox keeps posts Discord refused for a while; nil: they are logged and dropped.
+	// Outbox keeps posts Discord refused for a while (required).
 	Outbox bot.Outbox
-	// Dedup recognises an interaction delivered twice; nil: an in-memory set.
+	// Dedup recognises an interaction delivered twice (required).
 	Dedup      bot.Dedup
 	Clock      clock.Clock  // default clock.Real{}
 	Logger     *slog.Logger // default: discard
@@ -96,29 +86,19 @@ type Config struct {
 	Gateway bool
 }
 
-// Discord is the front. Create it with New, register it with core.AddFront, serve
+// Discord is the front: the Discord driver under bot.Delivery, which orders, retries
+// and keeps its posts. Create it with New, register it with core.AddFront, serve
 // Routes, then Start it; Close it after the approvals service and the core have
 // stopped, so that the transitions they announce while stopping are posted.
 type Discord struct {
+	*bot.Delivery
 	cfg  Config
 	key  ed25519.PublicKey
 	rest *rest
 	log  *slog.Logger
 	clk  clock.Clock
 
-	ctx    context.Context // ends at Close: posts in flight go to the outbox
-	cancel context.CancelFunc
-	work   sync.WaitGroup
-
 	mu      sync.Mutex
-	queues  map[string]*queue         // per request: events waiting to be posted
-	cards   map[string]approvals.Card // per request: where its card is
-	pending map[string]bool           // per request: its card post is in the outbox
-	closed  bool
-	// publishing: per channel, held while a report is posted there (made when needed)
-	publishing map[string]chan struct{}
-
-	memSeen *memDedup
 	session *discordgo.Session // gateway mode
 }
 
@@ -149,18 +129,16 @@ func New(cfg Config) (*Discord, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	r.metrics = cfg.Core.Metrics()
-	ctx, cancel := context.WithCancel(context.Background())
-	d := &Discord{
-		cfg: cfg, key: key, rest: r, log: cfg.Logger, clk: cfg.Clock,
-		ctx: ctx, cancel: cancel,
-		queues: map[string]*queue{}, cards: map[string]approvals.Card{}, pending: map[string]bool{},
+	del, err := bot.NewDelivery(bot.DeliveryConfig{Core: cfg.Core, Driver: &driver{rest: r}, ApprovalsChannel: cfg.ApprovalsChannel,
+		Outbox: cfg.Outbox, Dedup: cfg.Dedup, Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Dedup == nil {
-		d.memSeen = &memDedup{seen: map[string]time.Time{}}
-	}
-	return d, nil
+	return &Discord{Delivery: del, cfg: cfg, key: key, rest: r, log: cfg.Logger, clk: cfg.Clock}, nil
 }
+
+// Platform is "discord": the core's name for this front.
+func (d *Discord) Platform() string { return platform }
 
 func parsePublicKey(s string) (ed25519.PublicKey, error) {
 	s = strings.TrimSpace(s)
@@ -202,9 +180,6 @@ func checkAPIURL(s string) (string, error) {
 	return s, nil
 }
 
-// Platform is "discord".
-func (d *Discord) Platform() string { return platform }
-
 // Routes registers POST /discord/interactions.
 func (d *Discord) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /discord/interactions", d.serveInteractions)
@@ -213,123 +188,26 @@ func (d *Discord) Routes(mux *http.ServeMux) {
 // Start runs the outbox worker and, in gateway mode, opens the gateway. The worker
 // stops when ctx ends or at Close.
 func (d *Discord) Start(ctx context.Context) error {
-	if d.cfg.Outbox != nil {
-		wctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(d.ctx, cancel)
-		d.work.Add(1)
-		go func() {
-			defer d.work.Done()
-			defer stop()
-			defer cancel()
-			bot.DeliverOutbox(wctx, d.cfg.Outbox, platform, d.clk, OutboxInterval, d.log, d.redeliver)
-		}()
+	if err := d.Delivery.Start(ctx); err != nil {
+		return err
 	}
 	if d.cfg.Gateway {
-		if err := d.openGateway(); err != nil {
-			return err
-		}
+		return d.openGateway()
 	}
 	return nil
 }
 
-// Close closes the gateway, ends the posts in flight (what could not be posted goes to
-// the outbox) and waits for the front's goroutines.
+// Close closes the gateway, lets queued posts finish for a few seconds (what could not
+// be posted goes to the outbox) and waits for the front's goroutines.
 func (d *Discord) Close() {
 	d.mu.Lock()
-	already := d.closed
-	d.closed = true
-	d.mu.Unlock()
-	if already {
-		return
-	}
-	d.mu.Lock()
 	session := d.session
+	d.session = nil
 	d.mu.Unlock()
 	if session != nil {
 		if err := session.Close(); err != nil {
 			d.log.Warn("discord: closing the gateway", "err", err)
 		}
 	}
-	// Give the queued announcements a moment to go out before cutting them off.
-	done := make(chan struct{})
-	go func() { d.work.Wait(); close(done) }()
-	d.drainQueues(done)
-	d.cancel()
-	<-done
-}
-
-// drainQueues waits until the announcement queues are empty, done is closed, or a few
-// seconds have passed.
-func (d *Discord) drainQueues(done <-chan struct{}) {
-	deadline := time.NewTimer(5 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		d.mu.Lock()
-		n := len(d.queues)
-		d.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		select {
-		case <-done:
-			return
-		case <-deadline.C:
-			return
-		case <-tick.C:
-		}
-	}
-}
-
-// goWork runs fn in the background unless the front is closed; Close waits for it.
-func (d *Discord) goWork(fn func()) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return false
-	}
-	d.work.Add(1)
-	go func() {
-		defer d.work.Done()
-		fn()
-	}()
-	return true
-}
-
-// firstSeen reports whether the key is new (and remembers it). When the store cannot
-// answer, the interaction is handled: approvals already refuses a second vote, and
-// dropping a person's command for a database hiccup would be worse.
-func (d *Discord) firstSeen(ctx context.Context, key string) bool {
-	now := d.clk.Now()
-	if d.cfg.Dedup == nil {
-		return d.memSeen.firstSeen(key, now, DedupKeep)
-	}
-	first, err := d.cfg.Dedup.FirstSeen(ctx, key, now, DedupKeep)
-	if err != nil {
-		d.log.Error("discord: checking for a repeated interaction", "err", err)
-		return true
-	}
-	return first
-}
-
-// memDedup is the in-memory Dedup used when none is configured.
-type memDedup struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-}
-
-func (m *memDedup) firstSeen(key string, now time.Time, keep time.Duration) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k, at := range m.seen {
-		if at.Before(now.Add(-keep)) {
-			delete(m.seen, k)
-		}
-	}
-	if _, ok := m.seen[key]; ok {
-		return false
-	}
-	m.seen[key] = now
-	return true
+	d.Delivery.Close()
 }

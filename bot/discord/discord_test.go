@@ -16,6 +16,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/commands"
 )
 
 func TestPing(t *testing.T) {
@@ -206,7 +207,7 @@ func TestUnknownUser(t *testing.T) {
 // bot token.
 func TestLongRunAfterTokenExpiry(t *testing.T) {
 	h := newHarness(t)
-	release := h.exec.holdCommand("dag create")
+	release := h.exec.Hold("dag create")
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	ok := h.click("1002", testChannel, approvePrefix+"r-1", msgID)
@@ -241,10 +242,10 @@ func TestLongRunAfterTokenExpiry(t *testing.T) {
 // token died is answered in the channel with the bot token.
 func TestReadOnlyResultAfterTokenExpiry(t *testing.T) {
 	h := newHarness(t)
-	release := h.exec.holdCommand("copy status")
+	release := h.exec.Hold("copy status")
 	it := h.command("1004", testChannel, "copy status MB01")
 	h.followup(it, "Running copy status MB01")
-	<-h.exec.started
+	<-h.exec.Started
 	h.clk.Advance(15 * time.Minute)
 	expiredAt := h.clk.Now()
 	release()
@@ -354,8 +355,8 @@ func TestOutbox(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := len(h.fake.requests("POST", "channels/")); n != inlineAttempts {
-		t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.requests("POST", "channels/")); n != bot.InlineAttempts {
+		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	posts, err := h.db.Due(ctx, "discord", h.clk.Now().Add(time.Hour), 10)
 	if err != nil || len(posts) != 1 {
@@ -366,12 +367,12 @@ func TestOutbox(t *testing.T) {
 	}
 	var payload map[string]any
 	json.Unmarshal(posts[0].Payload, &payload)
-	if payload["method"] != "POST" || payload["path"] != "channels/"+testChannel+"/messages" || payload["card"] != "r-1" {
+	if payload["kind"] != "card" || payload["channel"] != testChannel || payload["request"] != "r-1" {
 		t.Errorf("outbox payload = %v", payload)
 	}
 
 	// Still failing when it is first due: it stays.
-	h.advanceUntil("a retry from the outbox", time.Second, func() bool { return len(h.fake.requests("POST", "channels/")) > inlineAttempts })
+	h.advanceUntil("a retry from the outbox", time.Second, func() bool { return len(h.fake.requests("POST", "channels/")) > bot.InlineAttempts })
 	if n, _ := h.db.Undelivered(ctx, "discord"); n != 1 {
 		t.Fatalf("%d posts in the outbox after a failed retry, want 1", n)
 	}
@@ -404,8 +405,9 @@ func TestOutbox(t *testing.T) {
 }
 
 // TestCrossPlatform: a request made in Slack is approved in Discord (its card is in the
-// approvals channel), and one made in Discord is approved from Slack; both fronts see
-// how each ended.
+// approvals channel), and one made in Discord is approved from Slack (its card is in
+// the approvals channel too: with one set, every card goes there); both fronts see how
+// each ended.
 func TestCrossPlatform(t *testing.T) {
 	h := newHarness(t, withApprovalsChannel(testApprovalsCh))
 	ctx := context.Background()
@@ -425,7 +427,7 @@ func TestCrossPlatform(t *testing.T) {
 
 	// And the other way: asked in Discord, approved in Slack.
 	h.command("1001", testChannel, "dag add-member E14-DAG EX10-MB01")
-	msg2 := h.card("r-2", testChannel)
+	msg2 := h.card("r-2", testApprovalsCh)
 	var act []bot.Reply
 	h.core.Act(ctx, bot.Action{Platform: "slack", User: "U0CAROL", Channel: "C0OPS", RequestID: "r-2", Decision: approvals.Approve}, func(r bot.Reply) { act = append(act, r) })
 	if len(act) != 1 || !strings.Contains(act[0].Text, "You approved r-2") {
@@ -474,14 +476,15 @@ func TestNoApprovalsChannel(t *testing.T) {
 // TestLongOutputAttached: output longer than a message goes up as a file.
 func TestLongOutputAttached(t *testing.T) {
 	h := newHarness(t)
-	h.exec.output = strings.Repeat("Name,Status,CopyQueueLength\nMB01\\EX10-MB02,Healthy,0\n", 200)
+	output := strings.Repeat("Name,Status,CopyQueueLength\nMB01\\EX10-MB02,Healthy,0\n", 200)
+	h.exec.Output = func(*commands.Plan) string { return output }
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	h.click("1002", testChannel, approvePrefix+"r-1", msgID)
 	res := h.fake.waitRequest(t, "the result with its output attached", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
 		return r.referenced() == msgID && r.Files["r-1-output.txt"] != ""
 	})
-	if res.Files["r-1-output.txt"] != h.exec.output {
+	if res.Files["r-1-output.txt"] != output {
 		t.Errorf("the attached output differs from what the run printed")
 	}
 	if !strings.Contains(res.content(), "attached as r-1-output.txt") {
@@ -526,7 +529,7 @@ func TestBadOptions(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	h := newHarness(t)
-	good := Config{Core: h.core, PublicKey: strings.Repeat("ab", 32), BotToken: testToken, ApplicationID: testApp}
+	good := Config{Core: h.core, PublicKey: strings.Repeat("ab", 32), BotToken: testToken, ApplicationID: testApp, Outbox: h.db, Dedup: h.db}
 	cases := []struct {
 		name   string
 		change func(*Config)
@@ -539,6 +542,8 @@ func TestConfigErrors(t *testing.T) {
 		{"bad api url", func(c *Config) { c.APIURL = "discord.example" }, "discord.api_url"},
 		{"bad approvals channel", func(c *Config) { c.ApprovalsChannel = "#ops" }, "discord.approvals_channel"},
 		{"no core", func(c *Config) { c.Core = nil }, "no bot core"},
+		{"no outbox", func(c *Config) { c.Outbox = nil }, "an outbox and a de-duplication store are required"},
+		{"no dedup", func(c *Config) { c.Dedup = nil }, "an outbox and a de-duplication store are required"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -570,7 +575,7 @@ func TestErrorsHideTokens(t *testing.T) {
 	r.base = "http://127.0.0.1:1/api/v9/"
 	r.client = &http.Client{Timeout: time.Second}
 	_, err := r.once(context.Background(), c)
-	if err == nil || strings.Contains(err.Error(), "itoken-secret-value") || !retryable(err) {
+	if err == nil || strings.Contains(err.Error(), "itoken-secret-value") || !err.(*apiError).Retry {
 		t.Errorf("network error = %v", err)
 	}
 }

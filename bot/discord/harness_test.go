@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
@@ -47,79 +47,6 @@ var testPeople = []approvals.Person{
 }
 
 var testEnv = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}
-
-// fakeExec stands in for the WinRM runner: the organisation always takes the change.
-// A command can be held until the test releases it; everything the core decides stays
-// real.
-type fakeExec struct {
-	mu      sync.Mutex
-	hold    map[string]chan struct{} // command name -> closed to let it finish
-	output  string                   // what every run prints; default "output of <command>"
-	started chan string              // told the command text of every Execute
-}
-
-func newFakeExec() *fakeExec {
-	return &fakeExec{hold: map[string]chan struct{}{}, started: make(chan string, 100)}
-}
-
-func (e *fakeExec) Preflight(context.Context, *commands.Plan) (commands.Findings, error) {
-	return commands.Findings{List: []commands.Finding{{Severity: commands.Info, Message: "no DAG is named E14-DAG yet"}}}, nil
-}
-
-// holdCommand makes runs of the named command wait until the returned func is called.
-func (e *fakeExec) holdCommand(name string) (release func()) {
-	ch := make(chan struct{})
-	e.mu.Lock()
-	e.hold[name] = ch
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-	}
-}
-
-func (e *fakeExec) releaseAll() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for name, ch := range e.hold {
-		select {
-		case <-ch:
-		default:
-			close(ch)
-		}
-		delete(e.hold, name)
-	}
-}
-
-func (e *fakeExec) Execute(ctx context.Context, p *commands.Plan, _ string, progress func(string)) (string, error) {
-	inv, err := commands.Parse(p.Command)
-	if err != nil {
-		return "", err
-	}
-	e.started <- p.Command
-	if progress != nil && !p.ReadOnly {
-		progress("running step 1 of " + strconv.Itoa(len(p.Steps)))
-	}
-	e.mu.Lock()
-	ch, out := e.hold[inv.Spec.Name], e.output
-	e.mu.Unlock()
-	if ch != nil {
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
-	if out == "" {
-		out = "output of " + p.Command + "\n"
-	}
-	return out, nil
-}
 
 // frontRecorder is a second front standing in for Slack: it keeps what it is told.
 type frontRecorder struct {
@@ -176,7 +103,7 @@ type harness struct {
 	core    *bot.Core
 	d       *Discord
 	fake    *fakeDiscord
-	exec    *fakeExec
+	exec    *bottest.FakeExec
 	slack   *frontRecorder
 	metrics *metrics.Metrics
 	srv     *httptest.Server // exchops' HTTP side: /discord/interactions
@@ -207,15 +134,13 @@ func newHarnessWith(t *testing.T, pol approvals.Policy, opts ...harnessOption) *
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, clk: clock.NewManual(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)),
-		exec: newFakeExec(), slack: &frontRecorder{name: "slack"}, metrics: metrics.New(), logs: &logBuffer{}}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.db = db
-	h.svc = approvals.New(db, h.exec, pol, approvals.Options{Env: testEnv, Clock: h.clk,
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { h.core.Notify(ctx, e) })})
-	h.core = bot.New(bot.Config{Approvals: h.svc, Executor: h.exec, Env: testEnv, Metrics: h.metrics, Now: h.clk.Now})
+		exec: &bottest.FakeExec{Progress: true, Started: make(chan string, 100),
+			Findings: []commands.Finding{{Severity: commands.Info, Message: "no DAG is named E14-DAG yet"}}},
+		slack: &frontRecorder{name: "slack"}, metrics: metrics.New(), logs: &logBuffer{}}
+	t.Cleanup(h.checkNoSecrets) // last: once everything has stopped
+	rig := bottest.NewRig(t, bottest.Options{Policy: pol, Exec: h.exec, Clock: h.clk, Metrics: h.metrics})
+	h.db, h.svc, h.core = rig.DB, rig.Svc, rig.Core
+	db := rig.DB
 
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -233,34 +158,26 @@ func newHarnessWith(t *testing.T, pol approvals.Policy, opts ...harnessOption) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.d.rest.sleep = func(ctx context.Context, d time.Duration) error {
+	h.d.SetSleep(func(ctx context.Context, d time.Duration) error {
 		h.mu.Lock()
 		h.waits = append(h.waits, d)
 		h.mu.Unlock()
 		return ctx.Err()
-	}
-	h.core.AddFront(h.d)
-	h.core.AddFront(h.slack)
-	if err := h.svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	})
 	startCtx, stop := context.WithCancel(ctx)
+	rig.AddFront(h.d, func() { h.d.Close(); stop() })
+	rig.AddFront(h.slack, nil)
 	if err := h.d.Start(startCtx); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	h.d.Routes(mux)
 	h.srv = httptest.NewServer(mux)
-	// Stop in the order the application does: requests, approvals, core, front, store.
+	// The rig stops the rest in the order the application does: approvals, core, front,
+	// store.
 	t.Cleanup(func() {
-		h.exec.releaseAll() // a test that failed half-way may hold a run
+		h.exec.ReleaseAll() // a test that failed half-way may hold a run
 		h.srv.Close()
-		h.svc.Close()
-		h.core.Wait()
-		h.d.Close()
-		stop()
-		db.Close()
-		h.checkNoSecrets()
 	})
 	return h
 }

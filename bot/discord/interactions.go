@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -64,7 +63,7 @@ func (d *Discord) serveInteractions(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	if work != nil && !d.goWork(work) {
+	if work != nil && !d.Go(work) {
 		d.log.Warn("discord: an interaction arrived while stopping; it was acknowledged but not handled")
 	}
 }
@@ -133,7 +132,9 @@ func dedupKey(it *discordgo.Interaction) string { return "discord:interaction:" 
 func (d *Discord) command(it *discordgo.Interaction) (*discordgo.InteractionResponse, func()) {
 	deferred := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
 		Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}}
-	if !d.firstSeen(d.ctx, dedupKey(it)) {
+	if fresh, err := d.FirstSeen(d.Context(), dedupKey(it)); err != nil {
+		return ephemeral("⚠️ exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."), nil
+	} else if !fresh {
 		d.log.Info("discord: an interaction arrived again; it was handled the first time", "interaction", it.ID)
 		return deferred, nil
 	}
@@ -142,9 +143,9 @@ func (d *Discord) command(it *discordgo.Interaction) (*discordgo.InteractionResp
 		return ephemeral("⚠️ " + err.Error()), nil
 	}
 	user := userOf(it)
-	conv := d.conversation(it, user, false)
+	respond := d.conversation(it, user, false)
 	return deferred, func() {
-		d.cfg.Core.Handle(d.ctx, bot.Invocation{Platform: platform, User: user, Channel: it.ChannelID, Text: text}, conv.respond)
+		d.cfg.Core.Handle(d.Context(), bot.Invocation{Platform: platform, User: user, Channel: it.ChannelID, Text: text}, respond)
 	}
 }
 
@@ -168,81 +169,29 @@ func (d *Discord) click(it *discordgo.Interaction) (*discordgo.InteractionRespon
 		return ephemeral("⚠️ This button is not one exchops knows."), nil
 	}
 	update := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
-	if !d.firstSeen(d.ctx, dedupKey(it)) {
+	if fresh, err := d.FirstSeen(d.Context(), dedupKey(it)); err != nil {
+		return ephemeral("⚠️ exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."), nil
+	} else if !fresh {
 		d.log.Info("discord: a click arrived again; it was counted the first time", "interaction", it.ID)
 		return update, nil
 	}
 	user := userOf(it)
-	conv := d.conversation(it, user, true)
+	respond := d.conversation(it, user, true)
 	return update, func() {
-		d.cfg.Core.Act(d.ctx, bot.Action{Platform: platform, User: user, Channel: it.ChannelID, RequestID: id, Decision: decision}, conv.respond)
+		d.cfg.Core.Act(d.Context(), bot.Action{Platform: platform, User: user, Channel: it.ChannelID, RequestID: id, Decision: decision}, respond)
 	}
 }
 
-// conv is one interaction's conversation: the core's replies to the person, through
-// the interaction's token while it lives, through the bot afterwards.
-type conv struct {
-	d       *Discord
-	appID   string
-	token   string
-	channel string
-	user    string
-	issued  time.Time
-	click   bool // a button: every reply is a follow-up (the original is the card)
-
-	mu       sync.Mutex
-	answered bool // the deferred answer was edited into the first reply
-}
-
-func (d *Discord) conversation(it *discordgo.Interaction, user string, click bool) *conv {
+// conversation is an interaction's Respond: the core's replies to the person, in
+// order, through the interaction's token while it lives (the deferred answer edited
+// first, for a command), through the bot afterwards.
+func (d *Discord) conversation(it *discordgo.Interaction, user string, click bool) bot.Respond {
 	app := it.AppID
 	if app == "" {
 		app = d.rest.appID
 	}
-	return &conv{d: d, appID: app, token: it.Token, channel: it.ChannelID, user: user, issued: d.clk.Now(), click: click}
-}
-
-// respond is the core's bot.Respond. Replies are delivered one at a time, in order.
-func (c *conv) respond(r bot.Reply) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, files := renderReply(r)
-	d := c.d
-	if c.token != "" && d.clk.Now().Sub(c.issued) < TokenLife-tokenMargin {
-		cl := &call{Method: http.MethodPost, Path: "webhooks/" + c.appID + "/" + c.token, token: true, Key: "reply to an interaction"}
-		edit := !c.click && !c.answered
-		if edit {
-			cl.Method, cl.Path = http.MethodPatch, cl.Path+"/messages/@original"
-			cl.early = true
-		} else if r.Private {
-			m.Flags = discordgo.MessageFlagsEphemeral
-		}
-		cl.Body, cl.Files = m.json(), files
-		_, err := d.rest.do(d.ctx, cl)
-		if err == nil {
-			if edit {
-				c.answered = true
-			}
-			return
-		}
-		d.log.Warn("discord: replying through the interaction failed; posting in the channel instead", "err", err)
-	}
-	d.late(c.channel, c.user, r.Private, m, files)
-}
-
-// late posts a reply whose interaction token has expired (or failed) as a bot message
-// in the channel; a private one names its person.
-func (d *Discord) late(channel, user string, private bool, m message, files []attachment) {
-	if channel == "" {
-		return
-	}
-	m.Flags = 0
-	if private && user != "" {
-		m.Content = clip("<@"+user+"> "+m.Content, maxContent)
-		m.AllowedMentions = &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}, Users: []string{user}}
-	}
-	d.post(d.ctx, &call{Method: http.MethodPost, Path: "channels/" + channel + "/messages", Body: m.json(), Files: files,
-		Key: "reply in channel " + channel})
+	return d.Respond(bot.Conv{Channel: it.ChannelID, User: user, Via: via(app, it.Token), Issued: d.clk.Now(),
+		Life: TokenLife, Click: click, Lane: "interaction:" + it.ID})
 }
 
 // openGateway connects to Discord's gateway and takes interactions from it.
@@ -284,12 +233,12 @@ func (d *Discord) gatewayInteraction(it *discordgo.Interaction) {
 		return
 	}
 	c := &call{Method: http.MethodPost, Path: "interactions/" + it.ID + "/" + it.Token + "/callback", Body: body, token: true, Key: "answer to an interaction"}
-	if _, err := d.rest.do(d.ctx, c); err != nil {
+	if _, err := d.rest.retried(d.Context(), c); err != nil {
 		d.log.Error("discord: answering an interaction from the gateway", "err", err)
 		return
 	}
 	if work != nil {
-		d.goWork(work)
+		d.Go(work)
 	}
 }
 

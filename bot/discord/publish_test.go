@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"slices"
@@ -15,7 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/internal/golden"
+	"github.com/exchops/exchops/internal/report"
 )
 
 // testChart stands for a chart: the front sends it as it is given.
@@ -23,20 +25,12 @@ var testChart = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR the chart of a test"
 
 const reportsPath = "channels/" + testChannel + "/messages"
 
-// reportText is a report of sections, each a heading, a table in a code block of the
-// given number of rows and a note; every line that is not a fence holds tag.
-func reportText(tag string, rows ...int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: E14-DAG replication health\n2026-11-25 07:00 UTC · %s 4 members\n", tag, tag)
-	for s, n := range rows {
-		fmt.Fprintf(&b, "\n%s section %d:\n```\n", tag, s+1)
-		fmt.Fprintf(&b, "%-4s %-16s %-8s %-10s %-12s %s\n", tag, "Copy", "Status", "Copy queue", "Replay queue", "Healthy")
-		for r := range n {
-			fmt.Fprintf(&b, "%-4s MB%02d\\EX10-MB%02d   %-8s %-10d %-12d %s\n", tag, s+1, r+1, "Healthy", r, r*2, "yes")
-		}
-		fmt.Fprintf(&b, "```\n- %s: a note on section %d.\n", tag, s+1)
-	}
-	return b.String()
+// reportText is a report of sections, each a heading, a table of the given number of
+// rows and a note; every line holds tag.
+func reportText(title, tag string, png []byte, rows ...int) *report.Report {
+	r := bottest.Sections(title, tag, rows...)
+	r.Chart = png
+	return r
 }
 
 // prose is the lines of s that are neither blank nor code fences, in order: what a
@@ -57,11 +51,13 @@ func checkPiece(t *testing.T, what, s string) {
 	if n := utf8.RuneCountInString(s); n > maxContent {
 		t.Errorf("%s: %d characters, more than %d", what, n, maxContent)
 	}
-	open := ""
+	open := false
 	for _, l := range strings.Split(s, "\n") {
-		open = fenceAfter(open, l)
+		if strings.Count(l, "```")%2 == 1 {
+			open = !open
+		}
 	}
-	if open != "" {
+	if open {
 		t.Errorf("%s leaves a code block open:\n%s", what, s)
 	}
 }
@@ -117,7 +113,7 @@ func checkNoPings(t *testing.T, r *recorded) {
 func TestPublishShort(t *testing.T) {
 	h := newHarness(t)
 	text := "Outcome: passed in 2m10s.\n- EX10-MB02 took over MB01 in 41s\n- @everyone can stop worrying\n"
-	if err := h.d.Publish(context.Background(), testChannel, "Failover drill of E14-DAG: passed", text, nil); err != nil {
+	if err := h.d.PublishReport(context.Background(), testChannel, report.FromText("Failover drill of E14-DAG: passed", text, nil)); err != nil {
 		t.Fatal(err)
 	}
 	rs := h.delivered()
@@ -145,9 +141,10 @@ func TestPublishShort(t *testing.T) {
 // nothing is lost and the chart goes with the last.
 func TestPublishSplit(t *testing.T) {
 	h := newHarness(t)
-	text := reportText("r1", 10, 40, 6, 24, 3) // one table longer than a message
 	title := "E14-DAG replication health: warning"
-	if err := h.d.Publish(context.Background(), testChannel, title, text, testChart); err != nil {
+	rep := reportText(title, "r1", testChart, 10, 40, 6, 24, 3) // one table longer than a message
+	text := rep.Text()
+	if err := h.d.PublishReport(context.Background(), testChannel, rep); err != nil {
 		t.Fatal(err)
 	}
 	rs := h.delivered()
@@ -192,7 +189,7 @@ func TestPublishSplit(t *testing.T) {
 // declared as an attachment.
 func TestPublishChart(t *testing.T) {
 	h := newHarness(t)
-	if err := h.d.Publish(context.Background(), testChannel, "E14-DAG replication health: ok", "Every copy is healthy.", testChart); err != nil {
+	if err := h.d.PublishReport(context.Background(), testChannel, report.FromText("E14-DAG replication health: ok", "Every copy is healthy.", testChart)); err != nil {
 		t.Fatal(err)
 	}
 	rs := h.delivered()
@@ -217,9 +214,10 @@ func TestPublishChart(t *testing.T) {
 // saying so, with the whole report attached as report.md (and the chart).
 func TestPublishVeryLong(t *testing.T) {
 	h := newHarness(t)
-	text := reportText("r2", 30, 30, 30, 30, 30)
 	title := "E14-DAG replication health: failure"
-	if err := h.d.Publish(context.Background(), testChannel, title, text, testChart); err != nil {
+	rep := reportText(title, "r2", testChart, 30, 30, 30, 30, 30)
+	text := rep.Text()
+	if err := h.d.PublishReport(context.Background(), testChannel, rep); err != nil {
 		t.Fatal(err)
 	}
 	rs := h.delivered()
@@ -247,16 +245,16 @@ func TestPublishOutbox(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	h.fake.fail("POST", reportsPath, http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
-	title, text := "E14-DAG replication health: warning", reportText("r3", 20, 20, 20)
-	parts := renderReport(title, text, testChart)
+	rep := reportText("E14-DAG replication health: warning", "r3", testChart, 20, 20, 20)
+	parts := renderReport(rep)
 	if len(parts) < 2 {
 		t.Fatalf("the test needs a report of several messages, not %d", len(parts))
 	}
-	if err := h.d.Publish(ctx, testChannel, title, text, testChart); err != nil {
+	if err := h.d.PublishReport(ctx, testChannel, rep); err != nil {
 		t.Fatalf("Publish = %v, want nil: the report is kept", err)
 	}
-	if n := len(h.fake.requests("POST", reportsPath)); n != inlineAttempts {
-		t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.requests("POST", reportsPath)); n != bot.InlineAttempts {
+		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	posts, err := h.db.Due(ctx, "discord", h.clk.Now().Add(time.Hour), 10)
 	if err != nil || len(posts) != 1 {
@@ -265,12 +263,12 @@ func TestPublishOutbox(t *testing.T) {
 	if strings.Contains(string(posts[0].Payload), testToken) {
 		t.Errorf("the outbox holds the bot token")
 	}
-	var kept call
+	var kept bot.Out
 	if err := json.Unmarshal(posts[0].Payload, &kept); err != nil {
 		t.Fatal(err)
 	}
-	if len(kept.Then) != len(parts)-1 || kept.Path != reportsPath {
-		t.Fatalf("the outbox holds %s and %d more, want %d messages to %s", kept.Path, len(kept.Then), len(parts), reportsPath)
+	if len(kept.Then) != len(parts)-1 || kept.Channel != testChannel {
+		t.Fatalf("the outbox holds a message to %s and %d more, want %d messages to %s", kept.Channel, len(kept.Then), len(parts), testChannel)
 	}
 	if f := kept.Then[len(kept.Then)-1].Files; len(f) != 1 || f[0].Name != chartFile || string(f[0].Data) != string(testChart) {
 		t.Errorf("the last message kept has files %+v, want the chart", f)
@@ -278,7 +276,7 @@ func TestPublishOutbox(t *testing.T) {
 
 	// Still failing when it is first due: it stays.
 	h.advanceUntil("a retry from the outbox", time.Second, func() bool {
-		return len(h.fake.requests("POST", reportsPath)) > inlineAttempts
+		return len(h.fake.requests("POST", reportsPath)) > bot.InlineAttempts
 	})
 	if n := h.undelivered(); n != 1 {
 		t.Fatalf("%d posts in the outbox after a failed retry, want 1", n)
@@ -312,8 +310,8 @@ func TestPublishOutbox(t *testing.T) {
 // the rest goes back. Every message arrives once, in order.
 func TestPublishOrderKept(t *testing.T) {
 	h := newHarness(t)
-	title, text := "E14-DAG replication health: warning", reportText("r4", 20, 20, 20)
-	parts := renderReport(title, text, nil)
+	rep := reportText("E14-DAG replication health: warning", "r4", nil, 20, 20, 20)
+	parts := renderReport(rep)
 	if len(parts) < 3 {
 		t.Fatalf("the test needs a report of 3 messages or more, not %d", len(parts))
 	}
@@ -321,7 +319,7 @@ func TestPublishOrderKept(t *testing.T) {
 		return func(r *recorded) bool { return r.content() == parts[k].m.Content }
 	}
 	h.fake.failWhen("POST", reportsPath, http.StatusBadGateway, -1, is(1))
-	if err := h.d.Publish(context.Background(), testChannel, title, text, nil); err != nil {
+	if err := h.d.PublishReport(context.Background(), testChannel, rep); err != nil {
 		t.Fatal(err)
 	}
 	if got := contents(h.delivered()); !slices.Equal(got, partContents(parts[:1])) {
@@ -332,7 +330,7 @@ func TestPublishOrderKept(t *testing.T) {
 	}
 	// The outbox delivers the second; the third fails meanwhile and goes back.
 	h.fake.heal()
-	h.fake.failWhen("POST", reportsPath, http.StatusServiceUnavailable, inlineAttempts, is(2))
+	h.fake.failWhen("POST", reportsPath, http.StatusServiceUnavailable, bot.InlineAttempts, is(2))
 	h.advanceUntil("the outbox to deliver the rest", 5*time.Second, func() bool {
 		return h.undelivered() == 0 && len(h.delivered()) == len(parts)
 	})
@@ -348,7 +346,7 @@ func TestPublishNotInterleaved(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, tag := range []string{"ra", "rb"} {
 		wg.Go(func() {
-			if err := h.d.Publish(context.Background(), testChannel, "Report "+tag, reportText(tag, 20, 20, 20), nil); err != nil {
+			if err := h.d.PublishReport(context.Background(), testChannel, reportText("Report "+tag, tag, nil, 20, 20, 20)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -375,15 +373,15 @@ func TestPublishErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no channel", func(t *testing.T) {
 		h := newHarness(t)
-		err := h.d.Publish(ctx, " ", "Report", "text", nil)
-		if err == nil || !strings.Contains(err.Error(), "no channel was given") {
+		err := h.d.PublishReport(ctx, " ", report.FromText("Report", "text", nil))
+		if err == nil || !strings.Contains(err.Error(), "no channel to post the report in") {
 			t.Errorf("err = %v", err)
 		}
-		err = h.d.Publish(ctx, "#ops", "Report", "text", nil)
+		err = h.d.PublishReport(ctx, "#ops", report.FromText("Report", "text", nil))
 		if err == nil || !strings.Contains(err.Error(), `"#ops" is not a channel id`) {
 			t.Errorf("err = %v", err)
 		}
-		if err := h.d.Publish(ctx, testChannel, " ", "\n", nil); err == nil || !strings.Contains(err.Error(), "empty") {
+		if err := h.d.PublishReport(ctx, testChannel, report.FromText(" ", "\n", nil)); err == nil || !strings.Contains(err.Error(), "nothing to post") {
 			t.Errorf("an empty report: err = %v", err)
 		}
 		if got := h.fake.requests("", ""); len(got) != 0 {
@@ -395,7 +393,7 @@ func TestPublishErrors(t *testing.T) {
 		// person fixes the permission, the outbox delivers it.
 		h := newHarness(t)
 		h.fake.fail("POST", reportsPath, http.StatusForbidden, -1, nil, `{"message":"Missing Access","code":50001}`)
-		if err := h.d.Publish(ctx, testChannel, "Report", "text", nil); err != nil {
+		if err := h.d.PublishReport(ctx, testChannel, report.FromText("Report", "text", nil)); err != nil {
 			t.Errorf("err = %v", err)
 		}
 		if n := len(h.fake.requests("POST", reportsPath)); n != 1 {
@@ -407,32 +405,21 @@ func TestPublishErrors(t *testing.T) {
 	})
 	t.Run("refused half-way", func(t *testing.T) {
 		h := newHarness(t)
-		title, text := "Report", reportText("r5", 20, 20, 20)
-		parts := renderReport(title, text, nil)
+		rep := reportText("Report", "r5", nil, 20, 20, 20)
+		parts := renderReport(rep)
 		h.fake.failWhen("POST", reportsPath, http.StatusBadRequest, -1, func(r *recorded) bool { return r.content() == parts[1].m.Content })
-		if err := h.d.Publish(ctx, testChannel, title, text, nil); err != nil {
+		if err := h.d.PublishReport(ctx, testChannel, rep); err != nil {
 			t.Errorf("err = %v", err)
 		}
 		if n := h.undelivered(); n != 1 {
 			t.Errorf("%d outbox entries, want 1 holding the messages after the first", n)
 		}
 	})
-	t.Run("no outbox", func(t *testing.T) {
-		h := newHarness(t, func(_ *harness, c *Config) { c.Outbox = nil })
-		h.fake.fail("POST", reportsPath, http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
-		err := h.d.Publish(ctx, testChannel, "Report", "text", nil)
-		if err == nil || !strings.Contains(err.Error(), "HTTP 500") {
-			t.Errorf("err = %v", err)
-		}
-		if n := len(h.fake.requests("POST", reportsPath)); n != inlineAttempts {
-			t.Errorf("%d attempts, want %d", n, inlineAttempts)
-		}
-	})
 	t.Run("closed", func(t *testing.T) {
 		// After Close the report is not tried but kept, and posted at the next start.
 		h := newHarness(t)
 		h.d.Close()
-		if err := h.d.Publish(ctx, testChannel, "Report", "text", testChart); err != nil {
+		if err := h.d.PublishReport(ctx, testChannel, report.FromText("Report", "text", testChart)); err != nil {
 			t.Fatalf("err = %v, want nil: the report is kept", err)
 		}
 		if got := h.fake.requests("", ""); len(got) != 0 {
@@ -448,33 +435,30 @@ func TestPublishErrors(t *testing.T) {
 // receives them: what the channel reads.
 func TestPublishGolden(t *testing.T) {
 	h := newHarness(t)
-	copyFailed, err := os.ReadFile("testdata/report-copy-failed.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The health report as schedules renders it today (its golden file): a lagged
-	// copy, a disabled index, a transport queue warning, a stopped service and a
-	// member that cannot be reached.
+	copyFailed := bottest.CopyFailed()
+	copyFailed.Chart = testChart
+	// A report given as text (its structure unknown): schedules' golden health
+	// report, each paragraph shown as written.
 	mixed, err := os.ReadFile("../../schedules/testdata/report-mixed.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
 	reports := []struct {
-		name, title, text string
-		png               []byte
+		name string
+		rep  *report.Report
 	}{
-		{"a drill's scorecard", "Failover drill of E14-DAG: passed",
-			"Outcome: passed in 2m10s.\n- MB01 moved from EX10-MB01 to EX10-MB02 in 41s\n- MB01 moved back in 38s\n", nil},
-		{"a health report with its chart", "E14-DAG replication health: failure", string(copyFailed), testChart},
-		{"a health report with server checks", "E14-DAG replication health: failure", string(mixed), nil},
-		{"a long report", "E15-DAG replication health: warning", reportText("x", 8, 36, 4), nil},
-		{"a very long report", "E16-DAG replication health: failure", reportText("y", 30, 30, 30, 30, 30), testChart},
-		{"a title holding Markdown", "Missed: daily_health *07:00*", "The run of daily_health was missed: exchops was not running.\n<@&1234> @everyone", nil},
+		{"a drill's scorecard", report.FromText("Failover drill of E14-DAG: passed",
+			"Outcome: passed in 2m10s.\n- MB01 moved from EX10-MB01 to EX10-MB02 in 41s\n- MB01 moved back in 38s\n", nil)},
+		{"a health report with its chart", copyFailed},
+		{"a health report with server checks", report.FromText("E14-DAG replication health: failure", string(mixed), nil)},
+		{"a long report", reportText("E15-DAG replication health: warning", "x", nil, 8, 36, 4)},
+		{"a very long report", reportText("E16-DAG replication health: failure", "y", testChart, 30, 30, 30, 30, 30)},
+		{"a title holding Markdown", report.FromText("Missed: daily_health *07:00*", "The run of daily_health was missed: exchops was not running.\n<@&1234> @everyone", nil)},
 	}
 	var b strings.Builder
 	for _, r := range reports {
 		before := len(h.delivered())
-		if err := h.d.Publish(context.Background(), testChannel, r.title, r.text, r.png); err != nil {
+		if err := h.d.PublishReport(context.Background(), testChannel, r.rep); err != nil {
 			t.Fatal(err)
 		}
 		rs := h.delivered()[before:]
@@ -506,90 +490,4 @@ func TestPublishGolden(t *testing.T) {
 		}
 	}
 	golden.Check(t, "testdata/publish.golden", b.String())
-}
-
-// TestSplitMarkdown: whatever the text, the pieces fit, close their code blocks, and
-// hold every character of the text but white space, in order.
-func TestSplitMarkdown(t *testing.T) {
-	words := []string{"MB01", "EX10-MB02", "Healthy", "Failed", "0", "1234", "·", "é", "🟡", "a-rather-long-word-without-spaces"}
-	rng := rand.New(rand.NewPCG(1, 2))
-	line := func() string {
-		switch rng.IntN(10) {
-		case 0:
-			return ""
-		case 1:
-			return "```"
-		case 2:
-			return "```text"
-		case 3: // a line longer than a message
-			return strings.Repeat(words[rng.IntN(len(words))]+" ", 300+rng.IntN(300))
-		case 4:
-			return strings.Repeat("x", 2100+rng.IntN(500)) // and without a space
-		}
-		var ws []string
-		for range 1 + rng.IntN(20) {
-			ws = append(ws, words[rng.IntN(len(words))])
-		}
-		return strings.Join(ws, " ")
-	}
-	squeeze := func(ss ...string) string {
-		var b strings.Builder
-		for _, s := range ss {
-			for _, l := range strings.Split(s, "\n") {
-				if strings.Contains(l, "```") {
-					continue
-				}
-				b.WriteString(strings.Join(strings.Fields(l), ""))
-			}
-		}
-		return b.String()
-	}
-	for n := range 300 {
-		var ls []string
-		for range rng.IntN(150) {
-			ls = append(ls, line())
-		}
-		text := strings.Join(ls, "\n")
-		limit := maxContent
-		if n%3 == 0 {
-			limit = 100 + rng.IntN(1000)
-		}
-		pieces := splitMarkdown(text, limit)
-		for i, p := range pieces {
-			what := fmt.Sprintf("text %d, piece %d", n, i)
-			if k := utf8.RuneCountInString(p); k > limit {
-				t.Fatalf("%s: %d characters, more than %d", what, k, limit)
-			}
-			if strings.TrimSpace(p) == "" {
-				t.Fatalf("%s is empty", what)
-			}
-			checkPiece(t, what, p)
-		}
-		if squeeze(pieces...) != squeeze(text) {
-			t.Fatalf("text %d: the pieces do not hold the text", n)
-		}
-	}
-}
-
-// TestSplitMarkdownCuts: where a health report is cut: at a paragraph rather than in a
-// table, and a table too long for a message is closed and opened again.
-func TestSplitMarkdownCuts(t *testing.T) {
-	text := "Head\n\nDatabases:\n```\n" + strings.Repeat("row of a table that is fifty characters long ....\n", 30) + "```\n- a note\n\nCopies:\n```text\n" +
-		strings.Repeat("row of a table that is fifty characters long ....\n", 50) + "```\nend"
-	pieces := splitMarkdown(text, 2000)
-	if len(pieces) != 3 {
-		t.Fatalf("%d pieces, want 3:\n%s", len(pieces), strings.Join(pieces, "\n~~~~\n"))
-	}
-	if !strings.HasSuffix(pieces[0], "```\n- a note") {
-		t.Errorf("the first piece does not end with the first table and its note:\n%s", pieces[0])
-	}
-	if !strings.HasPrefix(pieces[1], "Copies:\n```text\n") || !strings.HasSuffix(pieces[1], "....\n```") {
-		t.Errorf("the second piece does not hold the first part of the second table:\n%s", pieces[1])
-	}
-	if !strings.HasPrefix(pieces[2], "```text\nrow") || !strings.HasSuffix(pieces[2], "```\nend") {
-		t.Errorf("the third piece does not open the second table again:\n%s", pieces[2])
-	}
-	for i, p := range pieces {
-		checkPiece(t, fmt.Sprint("piece ", i), p)
-	}
 }

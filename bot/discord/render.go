@@ -232,24 +232,6 @@ func status(r *approvals.Request, now time.Time) string {
 	return "waiting for " + bot.Needs(r)
 }
 
-func targets(r *approvals.Request) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(t string) {
-		if t != "" && !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	for _, s := range r.Steps {
-		add(s.Target)
-	}
-	if r.Wait != nil {
-		add(r.Wait.Step.Target)
-	}
-	return out
-}
-
 // planFile is the whole plan as one PowerShell file, for plans too long for a card.
 func planFile(r *approvals.Request) []byte {
 	var b strings.Builder
@@ -318,7 +300,7 @@ func cardWith(r *approvals.Request, now time.Time, attachPlan bool) (message, []
 	var files []attachment
 	switch {
 	case decided:
-		desc = append(desc, fmt.Sprintf("**Plan:** %s on %s, as approvers saw it.", plural(len(r.Steps), "step"), strings.Join(targets(r), ", ")))
+		desc = append(desc, fmt.Sprintf("**Plan:** %s on %s, as approvers saw it.", plural(len(r.Steps), "step"), strings.Join(bot.Targets(r), ", ")))
 	default:
 		plan := planText(r, false)
 		if attachPlan || utf8.RuneCountInString(plan) > maxInlinePlan {
@@ -337,7 +319,7 @@ func cardWith(r *approvals.Request, now time.Time, attachPlan bool) (message, []
 	}
 	fields := []*discordgo.MessageEmbedField{
 		{Name: "Requested by", Value: r.Requester + " via " + via + ", " + stamp(r.CreatedAt, "t"), Inline: true},
-		{Name: "Target", Value: orNone(strings.Join(targets(r), ", ")), Inline: true},
+		{Name: "Target", Value: orNone(strings.Join(bot.Targets(r), ", ")), Inline: true},
 	}
 	if r.Status == approvals.Pending {
 		fields = append(fields, &discordgo.MessageEmbedField{Name: "Expires", Value: stamp(r.ExpiresAt, "t") + " (" + stamp(r.ExpiresAt, "R") + ")", Inline: true})

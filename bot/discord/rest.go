@@ -18,7 +18,6 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/exchops/exchops/bot"
-	"github.com/exchops/exchops/internal/metrics"
 )
 
 // userAgent is the form Discord asks bots to send.
@@ -28,14 +27,11 @@ const userAgent = "DiscordBot (https://github.com/exchops/exchops, 1)"
 // package loads and its session retries with wall-clock sleeps, so exchops builds the
 // calls itself from base and uses discordgo for the wire types.
 type rest struct {
-	base    string // with a trailing slash
-	appID   string
-	auth    string // "Bot <token>": never logged, never in an error
-	client  *http.Client
-	metrics *metrics.Metrics // may be nil
-	log     *slog.Logger
-	// sleep waits between inline attempts; tests replace it to see the waits.
-	sleep func(ctx context.Context, d time.Duration) error
+	base   string // with a trailing slash
+	appID  string
+	auth   string // "Bot <token>": never logged, never in an error
+	client *http.Client
+	log    *slog.Logger
 }
 
 func newREST(cfg Config) (*rest, error) {
@@ -65,39 +61,17 @@ func newREST(cfg Config) (*rest, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &rest{base: base, appID: cfg.ApplicationID, auth: "Bot " + token, client: client, log: log, sleep: sleepReal}, nil
+	return &rest{base: base, appID: cfg.ApplicationID, auth: "Bot " + token, client: client, log: log}, nil
 }
 
-func sleepReal(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// call is one REST call. It is also the outbox payload, as JSON: calls that hold an
-// interaction token are never stored.
+// call is one REST call.
 type call struct {
 	Method string          `json:"method"`
 	Path   string          `json:"path"` // relative to the API base: "channels/1/messages"
 	Body   json.RawMessage `json:"body,omitempty"`
 	Files  []attachment    `json:"files,omitempty"`
-	// Card names the request whose card this call posts (POST) or edits (PATCH): the
-	// body is rendered again from the request as it is when the call is retried, and a
-	// posted message becomes the request's card.
-	Card string `json:"card,omitempty"`
-	// ReplyTo names the request whose card this message answers: the reference to the
-	// card is filled in when the call is made, since the card may be posted later.
-	ReplyTo string `json:"reply_to,omitempty"`
 	// Key says what the call is for people and logs ("r-3 card").
 	Key string `json:"key,omitempty"`
-	// Then are calls to make after this one, in order, once it went through: the further
-	// messages of a report, which must not overtake it. They travel with it in the outbox.
-	Then []*call `json:"then,omitempty"`
 
 	token bool // the path holds an interaction token: no bot auth, never stored or logged
 	// early: the call edits the answer to an interaction that was just given; Discord
@@ -163,11 +137,6 @@ func (e *apiError) Error() string {
 		s += fmt.Sprintf(" (code %d)", e.Code)
 	}
 	return s
-}
-
-func retryable(err error) bool {
-	var e *apiError
-	return errors.As(err, &e) && e.Retry
 }
 
 // once makes one attempt.
@@ -244,102 +213,31 @@ func (r *rest) once(ctx context.Context, c *call) ([]byte, error) {
 	return nil, e
 }
 
-// do makes a call, trying again at once a few times when Discord is busy or failing.
-// Every attempt is counted.
-func (r *rest) do(ctx context.Context, c *call) ([]byte, error) {
-	backoff := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+// retried makes a call that has no outbox to wait in (an interaction's callback,
+// registering the command), retried inline on bot's schedule.
+func (r *rest) retried(ctx context.Context, c *call) ([]byte, error) {
+	wait := bot.FirstBackoff
+	for n := 1; ; n++ {
 		data, err := r.once(ctx, c)
-		if err == nil {
-			r.metrics.Post(platform, "sent")
-			return data, nil
+		e, ok := err.(*apiError)
+		if err == nil || !ok || !e.Retry || n == bot.InlineAttempts {
+			return data, err
 		}
-		r.metrics.Post(platform, "failed")
-		var e *apiError
-		if !errors.As(err, &e) || !e.Retry || attempt >= inlineAttempts || ctx.Err() != nil {
-			return nil, err
-		}
-		wait := backoff
 		if e.RetryAfter > 0 {
 			wait = e.RetryAfter
 		}
-		if wait > maxInlineWait {
+		if wait > bot.MaxInlineWait {
 			return nil, err
 		}
-		r.log.Info("discord: retrying a post", "post", c.what(), "attempt", attempt+1, "wait", wait, "err", err)
-		if r.sleep(ctx, wait) != nil {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return nil, err
+		case <-t.C:
 		}
-		backoff *= 2
+		wait *= 2
 	}
-}
-
-// post is what the front sends: a call tried a few times, then kept in the outbox and
-// retried until Discord takes it (a refusal such as a missing permission is fixed by a
-// person). Calls on an interaction token cannot wait: the token expires. queued
-// reports that it went to the outbox.
-func (d *Discord) post(ctx context.Context, c *call) (data []byte, queued bool, err error) {
-	data, err = d.rest.do(ctx, c)
-	if err == nil {
-		return data, false, nil
-	}
-	if c.token || d.cfg.Outbox == nil {
-		d.log.Error("discord: a post failed", "post", c.what(), "err", err)
-		return nil, false, err
-	}
-	if qerr := d.enqueue(c, err); qerr != nil {
-		d.log.Error("discord: a post failed and could not be kept for later", "post", c.what(), "err", err, "outbox", qerr)
-		return nil, false, err
-	}
-	d.log.Warn("discord: a post failed; it is kept in the outbox and retried", "post", c.what(), "err", err)
-	return nil, true, err
-}
-
-func (d *Discord) enqueue(c *call, cause error) error {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	now := d.clk.Now()
-	next := now.Add(bot.OutboxBackoff(1))
-	var e *apiError
-	if errors.As(cause, &e) && e.RetryAfter > 0 {
-		next = now.Add(max(e.RetryAfter, time.Second))
-	}
-	// The outbox must take it even while the front is stopping.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(d.ctx), 10*time.Second)
-	defer cancel()
-	_, err = d.cfg.Outbox.Enqueue(ctx, bot.Post{Platform: platform, Key: c.what(), Payload: payload,
-		NextAt: next, CreatedAt: now, LastError: cause.Error()})
-	return err
-}
-
-// redeliver sends a post from the outbox once; bot.DeliverOutbox retries it, with a
-// growing pause, while it returns an error. Nothing is dropped, not even a post Discord
-// refuses (a missing permission is fixed by a person, and the post then goes out):
-// the posts waiting behind it (Then) follow once it went through.
-func (d *Discord) redeliver(ctx context.Context, p bot.Post) error {
-	var c call
-	if err := json.Unmarshal(p.Payload, &c); err != nil {
-		d.log.Error("discord: dropping an outbox post that cannot be read", "post", p.Key, "err", err)
-		return nil
-	}
-	if err := d.prepare(ctx, &c); err != nil {
-		d.log.Error("discord: dropping an outbox post", "post", c.what(), "err", err)
-		return nil
-	}
-	data, err := d.rest.once(ctx, &c)
-	if err != nil {
-		d.rest.metrics.Post(platform, "failed")
-		if !retryable(err) {
-			d.log.Error("discord: Discord refuses an outbox post; it stays in the outbox until it is accepted", "post", c.what(), "attempts", p.Attempts+1, "after", len(c.Then), "err", err)
-		}
-		return err
-	}
-	d.rest.metrics.Post(platform, "sent")
-	d.log.Info("discord: an outbox post was delivered", "post", c.what(), "attempts", p.Attempts+1)
-	d.delivered(ctx, &c, data)
-	return d.follow(ctx, c.Then)
 }
 
 func shorten(s string, n int) string {

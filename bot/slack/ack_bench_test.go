@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/benchreport"
 	"github.com/exchops/exchops/internal/clock"
-	"github.com/exchops/exchops/store"
 )
 
 // The acknowledgement benchmarks (issue 9): how long Slack waits for the answer to
@@ -28,7 +27,7 @@ import (
 // body and checks the signature only. Both are served over loopback HTTP by the same
 // kind of server and called by the same client, so the difference is exchops' work.
 //
-// The core, approvals and SQLite are real; the executor is the tests' fakeExec,
+// The core, approvals and SQLite are real; the executor is bottest.FakeExec,
 // because a slash command is acknowledged before any preflight or run starts. What a
 // change does after its acknowledgement (preflight, storing the request, the card)
 // runs in the background, as in production, and competes for the same CPUs.
@@ -68,37 +67,21 @@ func newBenchFront(b *testing.B) *benchFront {
 	b.Cleanup(api.Close)
 	f.apiURL = api.URL + "/"
 
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	exec := fakeExec{}
 	pol := approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}
-	var core *bot.Core
-	f.svc = approvals.New(db, exec, pol, approvals.Options{Env: testEnv,
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
-	core = bot.New(bot.Config{Approvals: f.svc, Executor: exec, Env: testEnv})
-	f.core = core
+	rig := bottest.NewRig(b, bottest.Options{Policy: pol, Clock: clock.Real{}})
+	db, core := rig.DB, rig.Core
+	f.svc, f.core = rig.Svc, core
 	s, err := New(Config{Core: core, SigningSecret: testSecret, BotToken: testBotToken, APIURL: f.apiURL,
 		ApprovalsChannel: "C0APPROVALS", Outbox: db, Dedup: db, Clock: clock.Real{}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	f.s = s
-	core.AddFront(s)
-	if err := f.svc.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
+	rig.AddFront(s, s.Close)
 	if err := s.Start(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		f.settle(b)
-		s.Close()
-		f.svc.Close()
-		core.Wait()
-	})
+	b.Cleanup(func() { f.settle(b) })
 
 	mux := http.NewServeMux()
 	s.Routes(mux)
@@ -155,9 +138,9 @@ func (f *benchFront) settle(b *testing.B) {
 	for {
 		f.svc.Wait()
 		f.core.Wait()
-		if f.s.idle() {
+		if f.s.Idle() {
 			f.core.Wait()
-			if f.s.idle() {
+			if f.s.Idle() {
 				return
 			}
 		}
@@ -323,7 +306,7 @@ func BenchmarkSlashAckInProcess(b *testing.B) {
 		if _, ok := f.s.verified(w, r); !ok {
 			return
 		}
-		if _, err := f.s.cfg.Dedup.FirstSeen(r.Context(), "slack:command:"+r.FormValue("trigger_id"), time.Now(), DedupKeep); err != nil {
+		if _, err := f.s.cfg.Dedup.FirstSeen(r.Context(), "slack:command:"+r.FormValue("trigger_id"), time.Now(), bot.DedupKeep); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

@@ -1,28 +1,20 @@
 package slack
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/exchops/exchops/approvals"
-	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/internal/golden"
-	"github.com/exchops/exchops/store"
 )
 
 // TestNewValidates: a configuration that cannot work is refused with the config key
 // to fix, and the error never carries a secret.
 func TestNewValidates(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	core := bot.New(bot.Config{Approvals: approvals.New(db, fakeExec{}, approvals.Policy{}, approvals.Options{})})
+	rig := bottest.NewRig(t, bottest.Options{})
+	db, core := rig.DB, rig.Core
 	ok := Config{Core: core, SigningSecret: testSecret, BotToken: testBotToken, Outbox: db, Dedup: db}
 	cases := []struct {
 		name   string

@@ -269,10 +269,10 @@ func TestServerErrorsGoToTheOutbox(t *testing.T) {
 			h.fake.fail("chat.postMessage", http.StatusInternalServerError, "", -1)
 			h.command("U0ALICE", "C0OPS", dagCreate)
 			h.advanceUntil("the card in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
-			if n := len(h.fake.find("chat.postMessage", nil)); n != inlineAttempts {
-				t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+			if n := len(h.fake.find("chat.postMessage", nil)); n != bot.InlineAttempts {
+				t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 			}
-			h.fake.until(t, "the lane to give up", h.s.idle)
+			h.fake.until(t, "the lane to give up", h.s.Idle)
 
 			h.fake.recover("chat.postMessage")
 			h.advanceUntil("the card from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
@@ -281,7 +281,7 @@ func TestServerErrorsGoToTheOutbox(t *testing.T) {
 				r, err := h.svc.Get(context.Background(), "r-1")
 				return err == nil && len(r.Cards) == 1 && r.Cards[0].MessageID == card.TS
 			})
-			if h.posts("failed") < inlineAttempts || h.posts("sent") < 1 {
+			if h.posts("failed") < bot.InlineAttempts || h.posts("sent") < 1 {
 				t.Errorf("metrics: %v failed, %v sent", h.posts("failed"), h.posts("sent"))
 			}
 
@@ -299,13 +299,13 @@ func TestThreadWaitsForItsCard(t *testing.T) {
 	h.fake.fail("chat.postMessage", http.StatusServiceUnavailable, "", -1)
 	h.command("U0ALICE", "C0OPS", dagCreate)
 	h.advanceUntil("the card in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
-	h.fake.until(t, "the lane to give up", h.s.idle)
+	h.fake.until(t, "the lane to give up", h.s.Idle)
 	// bob approves by command while the card is missing.
 	if a := h.command("U0BOB", "C0OPS", "approve r-1"); !strings.Contains(a.Body, "You approved r-1") {
 		t.Fatalf("bob's approval acknowledged with %s", a.Body)
 	}
 	h.svc.Wait()
-	h.fake.until(t, "the lane to queue the thread", h.s.idle)
+	h.fake.until(t, "the lane to queue the thread", h.s.Idle)
 	if h.undelivered() < 2 {
 		t.Fatalf("%d posts in the outbox, want the card and its thread", h.undelivered())
 	}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
@@ -46,26 +46,6 @@ var testPeople = []approvals.Person{
 }
 
 var testEnv = commands.Env{ManagementServer: "EX10-CAHT", DNSServer: "DC01"}
-
-// fakeExec stands in for the WinRM runner: the organisation always takes the change
-// and each run prints what output says. What the core decides stays real.
-type fakeExec struct {
-	output func(p *commands.Plan) string
-}
-
-func (fakeExec) Preflight(context.Context, *commands.Plan) (commands.Findings, error) {
-	return commands.Findings{}, nil
-}
-
-func (e fakeExec) Execute(_ context.Context, p *commands.Plan, _ string, progress func(string)) (string, error) {
-	if progress != nil {
-		progress("running step 1 of " + strconv.Itoa(len(p.Steps)))
-	}
-	if e.output != nil {
-		return e.output(p), nil
-	}
-	return "output of " + p.Command + "\n", nil
-}
 
 // syncBuffer is a log destination several goroutines write to.
 type syncBuffer struct {
@@ -124,22 +104,14 @@ func newHarness(t *testing.T, opt options) *harness {
 	})
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	h.db = db
-	exec := fakeExec{output: opt.output}
 	pol := approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}
 	if opt.policy != nil {
 		pol = *opt.policy
 	}
-	var core *bot.Core
-	h.svc = approvals.New(db, exec, pol, approvals.Options{Clock: clk, Env: testEnv, Logger: log,
-		Notifier: approvals.NotifierFunc(func(ctx context.Context, e approvals.Event) { core.Notify(ctx, e) })})
-	core = bot.New(bot.Config{Approvals: h.svc, Executor: exec, Env: testEnv, Metrics: h.metrics, Logger: log, Now: clk.Now})
-	h.core = core
+	rig := bottest.NewRig(t, bottest.Options{Policy: pol, Clock: clk, Logger: log, Metrics: h.metrics,
+		Exec: &bottest.FakeExec{Output: opt.output, Progress: true}})
+	h.db, h.svc, h.core = rig.DB, rig.Svc, rig.Core
+	core, db := rig.Core, rig.DB
 
 	cfg := Config{Core: core, SigningSecret: testSecret, BotToken: testBotToken, APIURL: h.fake.apiURL(),
 		ApprovalsChannel: opt.approvals, Outbox: db, Dedup: db, Clock: clk, Logger: log,
@@ -152,18 +124,12 @@ func newHarness(t *testing.T, opt options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.closeGrace = time.Second
+	s.SetCloseGrace(time.Second)
 	h.s = s
-	t.Cleanup(s.Close)
-	core.AddFront(s)
+	rig.AddFront(s, s.Close)
 	mux := http.NewServeMux()
 	s.Routes(mux)
 
-	if err := h.svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(core.Wait)
-	t.Cleanup(h.svc.Close)
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +350,7 @@ func (h *harness) quiet() {
 	for range 3 {
 		h.svc.Wait()
 		h.core.Wait()
-		h.fake.until(h.t, "the Slack front to finish its posts", h.s.idle)
+		h.fake.until(h.t, "the Slack front to finish its posts", h.s.Idle)
 	}
 }
 

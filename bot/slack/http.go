@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	slackgo "github.com/slack-go/slack"
+
+	"github.com/exchops/exchops/bot"
 )
 
 // verified reads the body once and checks Slack's v0 signature over it. It answers the
@@ -69,7 +71,7 @@ func (s *Slack) handleCommands(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delivery := deliveryKey("v0", r.Header.Get("X-Slack-Request-Timestamp"), string(body))
-	s.command(r.Context(), cmd, delivery, func(msg *message) { writeAck(w, msg) })
+	s.command(r.Context(), cmd, delivery, func(msg *message, _ *bot.Reply, _ bot.Respond) { writeAck(w, msg) })
 }
 
 // handleInteractions is POST /slack/interactions: a button click, acknowledged at once

@@ -24,8 +24,9 @@ const (
 // a short "working on it". Later answers go to the command's response_url, in order,
 // once ack has returned. A replay is acknowledged with nil (an empty acknowledgement)
 // and nothing else happens. delivery identifies what was delivered (deliveryKey) and
-// recognises a replay of a command that has no trigger_id.
-func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery string, ack func(*message)) {
+// recognises a replay of a command that has no trigger_id. ack is also given the
+// conversation, for an acknowledgement that cannot carry the answer.
+func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery string, ack func(*message, *bot.Reply, bot.Respond)) {
 	// A command is its trigger_id. Without one, it is the exact bytes Slack signed (or
 	// sent over the socket): the same bytes again within the dedup window are a replay,
 	// whoever sends them.
@@ -33,27 +34,27 @@ func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery 
 	if cmd.TriggerID == "" {
 		key = "slack:command:delivery:" + delivery
 	}
-	fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
+	fresh, err := s.FirstSeen(ctx, key)
 	if err != nil {
-		s.log.Error("slack: recording a command's delivery", "err", err)
-		ack(&message{Text: "exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."})
+		ack(&message{Text: "exchops could not take this command just now (its database did not answer), so it did nothing. Try again in a moment."}, nil, nil)
 		return
 	}
 	if !fresh {
 		s.log.Info("slack: a command was delivered again; ignored", "user", cmd.UserID)
-		ack(nil)
+		ack(nil, nil, nil)
 		return
 	}
 	inv := bot.Invocation{Platform: platform, User: cmd.UserID, Channel: cmd.ChannelID, Text: cmd.Text}
-	rc := replyContext{channel: cmd.ChannelID, cards: s.cfg.ApprovalsChannel}
-	target := post{Method: methodReply, URL: cmd.ResponseURL, Channel: cmd.ChannelID, User: cmd.UserID}
+	rc := replyContext{channel: cmd.ChannelID, cards: s.CardsFor(cmd.ChannelID)}
 	lane := "command:" + cmd.TriggerID
 	if cmd.TriggerID == "" {
 		lane = "command:" + cmd.UserID + ":" + cmd.ChannelID
 	}
+	acked := make(chan struct{}) // closed when the acknowledgement has been handed over
+	later := s.Respond(bot.Conv{Channel: cmd.ChannelID, User: cmd.UserID, Via: cmd.ResponseURL, Issued: s.clk.Now(),
+		Life: responseURLLife, Ready: acked, Lane: lane})
 
 	var mu sync.Mutex
-	acked := make(chan struct{}) // closed when the acknowledgement has been handed over
 	first := make(chan bot.Reply, 1)
 	answered := false // the first reply went to the acknowledgement or is on its way there
 	gaveUp := false   // the acknowledgement went without it
@@ -66,21 +67,10 @@ func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery 
 			return
 		}
 		mu.Unlock()
-		msg := renderReply(rep, rc)
-		p := target
-		p.Text, p.Blocks, p.At = msg.Text, msg.blocksJSON(), s.clock.Now()
-		if !s.enqueue(lane, func(ctx context.Context) {
-			select {
-			case <-acked:
-			case <-ctx.Done(): // shutting down: deliver keeps it in the outbox
-			}
-			s.deliver(ctx, "reply to "+cmd.UserID, p)
-		}) {
-			s.keep(s.ctx, "reply to "+cmd.UserID, p, nil, 0)
-		}
+		later(rep)
 	}
-	if !s.goWork(func() { s.core.Handle(s.ctx, inv, respond) }) {
-		ack(&message{Text: "exchops is shutting down, so it did nothing with this command. Try again in a minute."})
+	if !s.Go(func() { s.core.Handle(s.Context(), inv, respond) }) {
+		ack(&message{Text: "exchops is shutting down, so it did nothing with this command. Try again in a minute."}, nil, nil)
 		return
 	}
 	t := time.NewTimer(s.ackWait)
@@ -88,17 +78,18 @@ func (s *Slack) command(ctx context.Context, cmd slackgo.SlashCommand, delivery 
 	select {
 	case rep := <-first:
 		msg := renderReply(rep, rc)
-		ack(&msg)
+		ack(&msg, &rep, later)
 	case <-t.C:
 		mu.Lock()
 		late := answered // it arrived just now: it is in the channel
 		gaveUp = !late
 		mu.Unlock()
 		if late {
-			msg := renderReply(<-first, rc)
-			ack(&msg)
+			rep := <-first
+			msg := renderReply(rep, rc)
+			ack(&msg, &rep, later)
 		} else {
-			ack(&message{Text: "Working on it…"})
+			ack(&message{Text: "Working on it…"}, nil, nil)
 		}
 	}
 	close(acked)
@@ -147,14 +138,13 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 	// The card's buttons carry the request's id and nothing else.
 	if !approvals.IsRequestID(a.Value) {
 		s.log.Warn("slack: a click's value is not a request id; ignored", "user", ic.User.ID, "action", a.ActionID, "length", len(a.Value))
-		s.tell(channel, ic.User.ID, message{Text: "exchops did not count that click: the button does not name a request. Type approve or deny with the request's id instead."})
+		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops did not count that click: the button does not name a request. Type approve or deny with the request's id instead."})
 		return
 	}
 	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
-	fresh, err := s.cfg.Dedup.FirstSeen(ctx, key, s.clock.Now(), DedupKeep)
+	fresh, err := s.FirstSeen(ctx, key)
 	if err != nil {
-		s.log.Error("slack: recording a click's delivery", "err", err)
-		s.tell(channel, ic.User.ID, message{Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
+		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
 		return
 	}
 	if !fresh {
@@ -162,10 +152,9 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 		return
 	}
 	act := bot.Action{Platform: platform, User: ic.User.ID, Channel: channel, RequestID: a.Value, Decision: d}
-	rc := replyContext{channel: channel, cards: s.cfg.ApprovalsChannel}
 	user := ic.User.ID
-	s.goWork(func() {
-		s.core.Act(s.ctx, act, func(rep bot.Reply) { s.tell(channel, user, renderReply(rep, rc)) })
+	s.Go(func() {
+		s.core.Act(s.Context(), act, func(rep bot.Reply) { s.Tell(channel, user, rep) })
 	})
 }
 
@@ -178,13 +167,4 @@ func deliveryKey(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// tell sends an ephemeral message to user in channel, in order with what else they
-// were told there.
-func (s *Slack) tell(channel, user string, msg message) {
-	p := post{Method: methodEphemeral, Channel: channel, User: user, Text: msg.Text, Blocks: msg.blocksJSON(), At: s.clock.Now()}
-	if !s.enqueue("user:"+user+":"+channel, func(ctx context.Context) { s.deliver(ctx, "reply to "+user, p) }) {
-		s.keep(s.ctx, "reply to "+user, p, nil, 0)
-	}
 }

@@ -11,68 +11,17 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/internal/golden"
+	"github.com/exchops/exchops/internal/report"
 )
 
-const reportTitle = "E14-DAG replication health: FAILURE"
+// copyFailed is a scheduled health report as data.
+var copyFailed = bottest.CopyFailed()
 
-// copyFailed is a scheduled health report as schedules writes it (its
-// report-copy-failed golden file).
-const copyFailed = "E14-DAG replication health: FAILURE\n" +
-	"2026-11-25 07:00 UTC · 2 members · 2 databases, 4 copies\n" +
-	"\n" +
-	"Failures:\n" +
-	"- EX10-MB02: replication check DBCopyFailed failed: These database copies have failed: MB01\\EX10-MB02.\n" +
-	"- Copy MB01\\EX10-MB02 is Failed: The log file is corrupt.\n" +
-	"\n" +
-	"Warnings:\n" +
-	"- Database MB01 has 1 unhealthy copy (MB01\\EX10-MB02).\n" +
-	"\n" +
-	"DAG:\n" +
-	"- Members: EX10-MB01, EX10-MB02\n" +
-	"- Primary Active Manager: EX10-MB01\n" +
-	"- Witness: ex10-caht.msglab.local C:\\FSW (in use: Primary)\n" +
-	"\n" +
-	"Databases:\n" +
-	"```\n" +
-	"Database  Mounted on  Preference 1  Copies  Healthy  Unhealthy  Copy queue  Replay queue  Content index  Verdict\n" +
-	"MB01      EX10-MB01   EX10-MB01     2       1        1          0           0             Healthy        Warning\n" +
-	"MB02      EX10-MB02   EX10-MB02     2       2        0          0           0             Healthy        OK\n" +
-	"```\n" +
-	"\n" +
-	"Copies:\n" +
-	"```\n" +
-	"Copy            Preference  Status   Copy queue  Replay queue  Lag  Content index  Healthy\n" +
-	"MB01\\EX10-MB01  1           Mounted  0           0             -    Healthy        yes\n" +
-	"MB01\\EX10-MB02  2           Failed   0           0             -    Healthy        NO\n" +
-	"MB02\\EX10-MB02  1           Mounted  0           0             -    Healthy        yes\n" +
-	"MB02\\EX10-MB01  2           Healthy  0           0             -    Healthy        yes\n" +
-	"```\n" +
-	"- MB01\\EX10-MB02: The log file is corrupt.\n" +
-	"\n" +
-	"Replication checks (Test-ReplicationHealth):\n" +
-	"```\n" +
-	"Check                 EX10-MB01  EX10-MB02\n" +
-	"ClusterService        Passed     Passed\n" +
-	"DBCopyFailed          Passed     Failed\n" +
-	"DBLogReplayKeepingUp  Passed     Passed\n" +
-	"```\n"
-
-// longReport is a report with several code blocks, one of them longer than a section,
-// of about n characters.
-func longReport(n int) string {
-	var b strings.Builder
-	b.WriteString("E14-DAG copy report <weekly> & trends\n\n")
-	for i := 0; b.Len() < n; i++ {
-		fmt.Fprintf(&b, "Block %d (%s):\n```\n", i+1, strings.Repeat("x", i%3))
-		rows := 12 + 25*(i%3) // 12, 37 or 62 rows: under, at and over a section
-		for r := range rows {
-			fmt.Fprintf(&b, "MB%02d\\EX10-MB%02d  %-8s  queue %5d  replay %5d  <ok> & fine\n", r, i, "Healthy", r*7, r*3)
-		}
-		b.WriteString("```\n- a note under block " + fmt.Sprint(i+1) + "\n\n")
-	}
-	return b.String()
-}
+// reportTitle is its heading.
+const reportTitle = "E14-DAG replication health: failure"
 
 // checkSections fails unless every section is within limit and reads right on its
 // own: its fences balanced, no stray ``` and no escape cut in two.
@@ -131,69 +80,23 @@ func unsplit(secs []string) string {
 	return strings.Join(out, "\n")
 }
 
-func TestReportSections(t *testing.T) {
-	long := strings.Repeat("A very long line with an & and a <tag> in it, ", 30) // one line over 1000 characters
-	texts := map[string]string{
-		"copy failed": copyFailed,
-		"long":        longReport(20000),
-		"long lines":  "Intro\n```\n" + long + "\nshort\n" + long + "\n```\n" + long + "\nend\n",
-		"unclosed":    "Lead:\n```\nrow 1\nrow 2\n",
-		"stray fence": "Say ``` in prose\n```text\nrow ``` with a fence\n```\n",
-		"crlf":        "Lead:\r\n```\r\nrow 1\r\n```\r\n",
-	}
-	for name, text := range texts {
-		for _, limit := range []int{sectionLimit, 700, 150} {
-			t.Run(fmt.Sprintf("%s/%d", name, limit), func(t *testing.T) {
-				secs := reportSections(text, limit)
-				checkSections(t, secs, limit)
-				// Nothing is lost or added: the lines read the same, cut where needed.
-				var want []string
-				for _, l := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
-					if t := strings.TrimSpace(l); t != "" && !isFence(t) && t != "```" {
-						want = append(want, esc(strings.ReplaceAll(l, "```", "`\u200b``")))
-					}
-				}
-				got := strings.ReplaceAll(unsplit(secs), "\n", "")
-				if w := strings.Join(want, ""); got != w {
-					t.Errorf("the sections do not read as the report:\n--- got\n%.600s\n--- want\n%.600s", got, w)
-				}
-			})
-		}
-	}
-}
-
-// TestReportSectionsKeepBlocksWhole: a block that fits a section of its own is not cut
-// to fill the one before, and keeps the line that leads into it.
-func TestReportSectionsKeepBlocksWhole(t *testing.T) {
-	block := "Copies:\n```\n" + strings.Repeat("MB01\\EX10-MB02  2  Healthy  0  0\n", 60) + "```\n"
-	text := strings.Repeat("Some prose about the DAG.\n", 60) + "\n" + block + "\nThe end.\n"
-	secs := reportSections(text, sectionLimit)
-	if len(secs) != 2 {
-		t.Fatalf("%d sections, want 2:\n%s", len(secs), strings.Join(secs, "\n-----\n"))
-	}
-	if !strings.HasPrefix(secs[1], "Copies:\n```\nMB01") || !strings.HasSuffix(secs[1], "```\n\nThe end.") {
-		t.Errorf("the block did not start a section with its lead-in:\n%s", secs[1])
-	}
-}
-
 func TestReportGolden(t *testing.T) {
-	msg, whole := reportMessage(reportTitle, copyFailed, true)
+	msg, whole := reportMessage(withChart(copyFailed))
 	if whole {
 		t.Error("a short report is attached as a file")
 	}
 	golden.Check(t, "testdata/report-copy-failed.golden", render(t, msg))
 
-	// The health report as schedules renders it today (its golden file): a lagged
-	// copy, a disabled index, a transport queue warning, a stopped service and a
-	// member that cannot be reached.
+	// A report given as text (its structure unknown): schedules' golden health
+	// report, each paragraph shown as written.
 	mixed, err := os.ReadFile("../../schedules/testdata/report-mixed.golden")
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, _ = reportMessage(reportTitle, string(mixed), true)
+	msg, _ = reportMessage(report.FromText("E14-DAG replication health: failure", string(mixed), chartPNG))
 	golden.Check(t, "testdata/report-mixed.golden", render(t, msg))
 
-	msg, whole = reportMessage("Weekly copy report", longReport(16000), false)
+	msg, whole = reportMessage(bottest.LongReport(16000))
 	if !whole {
 		t.Error("a long report is not attached as a file")
 	}
@@ -276,7 +179,7 @@ func (h *harness) report(channel string) call {
 
 func TestPublishShortReport(t *testing.T) {
 	h := newHarness(t, options{})
-	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, nil); err != nil {
+	if err := h.s.PublishReport(context.Background(), "C0REPORTS", copyFailed); err != nil {
 		t.Fatal(err)
 	}
 	h.quiet()
@@ -313,8 +216,9 @@ func TestPublishLongReport(t *testing.T) {
 	}{{"split", 6000, false}, {"attached", 30000, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, options{})
-			text := longReport(tc.size)
-			if err := h.s.Publish(context.Background(), "C0REPORTS", "Weekly copy report", text, nil); err != nil {
+			rep := bottest.LongReport(tc.size)
+			text := rep.Text()
+			if err := h.s.PublishReport(context.Background(), "C0REPORTS", rep); err != nil {
 				t.Fatal(err)
 			}
 			h.quiet()
@@ -330,7 +234,7 @@ func TestPublishLongReport(t *testing.T) {
 			files := h.fake.files("C0REPORTS", c.TS)
 			if !tc.file {
 				// Everything is in the message.
-				if got, want := unsplit(s.sections), unsplit(reportSections(text, sectionLimit)); got != want {
+				if got, want := unsplit(s.sections), unsplit([]string{esc(text)}); got != want {
 					t.Error("the message does not show the whole report")
 				}
 				if len(files) != 0 || len(s.context) != 0 {
@@ -363,7 +267,7 @@ var chartPNG = append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), []byte{0, 0
 
 func TestPublishChart(t *testing.T) {
 	h := newHarness(t, options{})
-	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, chartPNG); err != nil {
+	if err := h.s.PublishReport(context.Background(), "C0REPORTS", withChart(copyFailed)); err != nil {
 		t.Fatal(err)
 	}
 	h.quiet()
@@ -386,9 +290,9 @@ func TestPublishChart(t *testing.T) {
 
 // publishAsync publishes in a goroutine, for the tests that move the clock through
 // the retries, and returns what Publish returned.
-func (h *harness) publishAsync(channel, title, text string, png []byte) <-chan error {
+func (h *harness) publishAsync(channel string, rep *report.Report) <-chan error {
 	errc := make(chan error, 1)
-	go func() { errc <- h.s.Publish(context.Background(), channel, title, text, png) }()
+	go func() { errc <- h.s.PublishReport(context.Background(), channel, rep) }()
 	return errc
 }
 
@@ -410,11 +314,11 @@ func (h *harness) published(errc <-chan error) {
 func TestPublishKeptUntilDelivered(t *testing.T) {
 	h := newHarness(t, options{})
 	h.fake.fail("chat.postMessage", http.StatusInternalServerError, "", -1)
-	errc := h.publishAsync("C0REPORTS", reportTitle, longReport(30000), chartPNG)
+	errc := h.publishAsync("C0REPORTS", withChart(bottest.LongReport(30000)))
 	h.advanceUntil("the report in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
-	if n := len(h.fake.find("chat.postMessage", nil)); n != inlineAttempts {
-		t.Errorf("%d attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.find("chat.postMessage", nil)); n != bot.InlineAttempts {
+		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
 		t.Errorf("%d uploads before the message", n)
@@ -423,14 +327,14 @@ func TestPublishKeptUntilDelivered(t *testing.T) {
 	h.fake.recover("chat.postMessage")
 	h.advanceUntil("the report from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
 	c := h.report("C0REPORTS")
-	if s := shownIn(t, c); s.header != reportTitle || len(s.sections) < 2 {
+	if s := shownIn(t, c); s.header != "Weekly copy report" || len(s.sections) < 2 {
 		t.Errorf("the kept report shows %q and %d sections", s.header, len(s.sections))
 	}
 	files := h.fake.files("C0REPORTS", c.TS)
 	if len(files) != 2 || files[0].Name != "report.md" || files[1].Name != "chart.png" || files[1].Content != string(chartPNG) {
 		t.Fatalf("files in the thread: %+v, want report.md then the chart", files)
 	}
-	if h.posts("failed") != inlineAttempts || h.posts("sent") != 3 {
+	if h.posts("failed") != bot.InlineAttempts || h.posts("sent") != 3 {
 		t.Errorf("metrics: %v failed, %v sent", h.posts("failed"), h.posts("sent"))
 	}
 }
@@ -441,12 +345,12 @@ func TestPublishKeptUntilDelivered(t *testing.T) {
 func TestPublishUploadKeptAlone(t *testing.T) {
 	h := newHarness(t, options{})
 	h.fake.fail("files.getUploadURLExternal", http.StatusServiceUnavailable, "", -1)
-	errc := h.publishAsync("C0REPORTS", reportTitle, copyFailed, chartPNG)
+	errc := h.publishAsync("C0REPORTS", withChart(copyFailed))
 	h.advanceUntil("the upload in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
 	c := h.report("C0REPORTS")
-	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != inlineAttempts {
-		t.Errorf("%d upload attempts before the outbox, want %d", n, inlineAttempts)
+	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != bot.InlineAttempts {
+		t.Errorf("%d upload attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 
 	h.fake.recover("files.getUploadURLExternal")
@@ -462,7 +366,7 @@ func TestPublishUploadKeptAlone(t *testing.T) {
 func TestPublishRateLimited(t *testing.T) {
 	h := newHarness(t, options{})
 	h.fake.fail("chat.postMessage", http.StatusTooManyRequests, "2", 1)
-	errc := h.publishAsync("C0REPORTS", reportTitle, copyFailed, nil)
+	errc := h.publishAsync("C0REPORTS", copyFailed)
 	h.fake.until(t, "the rate-limited attempt", func() bool { return len(h.fake.find("chat.postMessage", nil)) > 0 })
 	h.advanceUntil("the report after the retry", 250*time.Millisecond, func() bool { return len(h.fake.delivered("chat.postMessage")) > 0 })
 	h.published(errc)
@@ -478,10 +382,10 @@ func TestPublishRateLimited(t *testing.T) {
 func TestPublishRefuses(t *testing.T) {
 	h := newHarness(t, options{})
 	ctx := context.Background()
-	if err := h.s.Publish(ctx, " ", reportTitle, copyFailed, nil); err == nil || !strings.Contains(err.Error(), "no channel") {
+	if err := h.s.PublishReport(ctx, " ", copyFailed); err == nil || !strings.Contains(err.Error(), "no channel") {
 		t.Errorf("no channel: %v", err)
 	}
-	if err := h.s.Publish(ctx, "C0REPORTS", "", "\n", nil); err == nil {
+	if err := h.s.PublishReport(ctx, "C0REPORTS", report.FromText("", "\n", nil)); err == nil {
 		t.Error("an empty report was taken")
 	}
 	h.quiet()
@@ -495,7 +399,7 @@ func TestPublishRefuses(t *testing.T) {
 func TestPublishAfterClose(t *testing.T) {
 	h := newHarness(t, options{})
 	h.s.Close()
-	if err := h.s.Publish(context.Background(), "C0REPORTS", reportTitle, copyFailed, chartPNG); err != nil {
+	if err := h.s.PublishReport(context.Background(), "C0REPORTS", withChart(copyFailed)); err != nil {
 		t.Fatal(err)
 	}
 	if h.undelivered() != 1 || h.fake.summary() != "" {
@@ -514,4 +418,11 @@ func TestPublishAfterClose(t *testing.T) {
 	if files := h.fake.files("C0REPORTS", c.TS); len(files) != 1 || files[0].Content != string(chartPNG) {
 		t.Errorf("files in the thread: %+v", files)
 	}
+}
+
+// withChart is rep with the test's chart.
+func withChart(rep *report.Report) *report.Report {
+	r := *rep
+	r.Chart = chartPNG
+	return &r
 }

@@ -237,25 +237,6 @@ func statusText(r *approvals.Request) string {
 	return line
 }
 
-// targets are the servers a request's plan touches, in order of first use.
-func targets(r *approvals.Request) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(t string) {
-		if t != "" && !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	for _, s := range r.Steps {
-		add(s.Target)
-	}
-	if r.Wait != nil {
-		add(r.Wait.Step.Target)
-	}
-	return out
-}
-
 func findingIcon(s commands.Severity) string {
 	switch s {
 	case commands.Info:
@@ -290,7 +271,7 @@ func cardMessage(r *approvals.Request) message {
 	blocks = append(blocks, section(head), section(statusText(r)))
 
 	tg := "none"
-	if t := targets(r); len(t) > 0 {
+	if t := bot.Targets(r); len(t) > 0 {
 		var cs []string
 		for _, x := range t {
 			cs = append(cs, code(x))
@@ -377,7 +358,7 @@ func votesText(r *approvals.Request) string {
 // buttons are the card's Approve (with a confirmation) and Deny.
 func buttons(r *approvals.Request) *slackgo.ActionBlock {
 	where := "exchops' plan"
-	if t := targets(r); len(t) > 0 {
+	if t := bot.Targets(r); len(t) > 0 {
 		where = strings.Join(t, ", ")
 	}
 	confirmLabel := "Approve and run"

@@ -6,9 +6,12 @@
 // and renders what the core answers and announces as Block Kit: private (ephemeral)
 // replies to the person who asked, one approval card per request that is updated in
 // place, and progress and results in the card's thread. It also publishes reports
-// (scheduled health reports, drill scorecards) into channels, with their chart in the
-// thread. A post that Slack keeps refusing is kept in the outbox (SQLite) and retried
-// until it is delivered.
+// (scheduled health reports, drill scorecards) into channels, rendered from their data,
+// with their chart in the thread.
+//
+// This package is a bot.Driver: it renders and makes one Web API call per attempt, and
+// says whether a failure is worth another. Order, retries, the outbox, where cards go
+// and what a replay does are bot.Delivery's rules, the same as every platform's.
 package slack
 
 import (
@@ -18,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	slackgo "github.com/slack-go/slack"
@@ -35,25 +37,11 @@ const (
 	MaxBody = 1 << 20
 	// AckWait is how long a slash command waits for the core's first answer, so that it
 	// can be the acknowledgement itself. Slack gives up after 3 seconds.
-	AckWait = 2 * time.Second
-	// DedupKeep is how long a delivery's key is remembered. Slack retries deliveries for
-	// up to 5 minutes, so anything longer recognises every replay of its own.
-	DedupKeep = 15 * time.Minute
-	// OutboxInterval is how often the outbox worker looks for posts to retry.
-	OutboxInterval = 5 * time.Second
-
+	AckWait  = 2 * time.Second
 	platform = "slack"
-	// inlineAttempts bounds the quick retries of a post before it goes to the outbox.
-	inlineAttempts = 3
-	// maxInlineWait is the longest Retry-After honoured inline; a longer one sends the
-	// post to the outbox at once, to be tried when Slack allows.
-	maxInlineWait = 30 * time.Second
 	// socketAckLimit is the largest acknowledgement sent over Socket Mode: Slack drops
 	// 20 KB and more, and the envelope around the payload takes a little.
 	socketAckLimit = 20<<10 - 512
-	// closeGrace is how long Close lets queued posts finish before it cuts their waits
-	// short (what is cut short goes to the outbox).
-	closeGrace = 5 * time.Second
 )
 
 // Config is what the Slack front needs. Secrets arrive as values, already read from
@@ -75,36 +63,21 @@ type Config struct {
 	HTTPClient       *http.Client // default: a client with a 30 s timeout
 }
 
-// Slack is the front. Create it with New, register its routes, add it to the core
-// with AddFront, then Start it; Close stops it.
+// Slack is the front: the Slack driver under bot.Delivery, which orders, retries and
+// keeps its posts. Create it with New, register its routes, add it to the core with
+// AddFront, then Start it; Close stops it.
 type Slack struct {
-	cfg   Config
-	api   *slackgo.Client
-	core  *bot.Core
-	log   *slog.Logger
-	clock clock.Clock
-	http  *http.Client
-
-	ctx    context.Context // ends at Close: waits are cut short, goroutines end
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the front started
-	lanes  sync.WaitGroup // the lane goroutines, which Close lets finish first
-
-	mu     sync.Mutex
-	closed bool
-	busy   int // goroutines of goWork still running
-	queues map[string]*lane
-	cards  map[string]*cardState // by request id + "|" + channel
-
-	cardLocks [64]sync.Mutex // serialise the card operations of one request
-
-	started   bool
-	closeOnce sync.Once
+	*bot.Delivery
+	cfg  Config
+	api  *slackgo.Client
+	core *bot.Core
+	log  *slog.Logger
+	clk  clock.Clock
+	http *http.Client
 
 	// Timings tests shorten.
-	ackWait    time.Duration
-	closeGrace time.Duration
-	ackLimit   int
+	ackWait  time.Duration
+	ackLimit int
 }
 
 // New checks the configuration and returns a front that does nothing until its
@@ -124,9 +97,6 @@ func New(cfg Config) (*Slack, error) {
 	}
 	if cfg.AppToken == "" && cfg.SigningSecret == "" {
 		return nil, errors.New("slack: no signing secret: set the environment variable that slack.signing_secret_env names to the app's Signing Secret (or use Socket Mode with slack.app_token_env)")
-	}
-	if cfg.Outbox == nil || cfg.Dedup == nil {
-		return nil, errors.New("slack: an outbox and a de-duplication store are required (the database)")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
@@ -152,22 +122,14 @@ func New(cfg Config) (*Slack, error) {
 	if cfg.AppToken != "" {
 		opts = append(opts, slackgo.OptionAppLevelToken(cfg.AppToken))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Slack{
-		cfg:        cfg,
-		api:        slackgo.New(cfg.BotToken, opts...),
-		core:       cfg.Core,
-		log:        cfg.Logger,
-		clock:      cfg.Clock,
-		http:       cfg.HTTPClient,
-		ctx:        ctx,
-		cancel:     cancel,
-		queues:     map[string]*lane{},
-		cards:      map[string]*cardState{},
-		ackWait:    AckWait,
-		closeGrace: closeGrace,
-		ackLimit:   socketAckLimit,
-	}, nil
+	api := slackgo.New(cfg.BotToken, opts...)
+	d, err := bot.NewDelivery(bot.DeliveryConfig{Core: cfg.Core, Driver: &driver{api: api, http: cfg.HTTPClient, log: cfg.Logger},
+		ApprovalsChannel: cfg.ApprovalsChannel, Outbox: cfg.Outbox, Dedup: cfg.Dedup, Clock: cfg.Clock, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &Slack{Delivery: d, cfg: cfg, api: api, core: cfg.Core, log: cfg.Logger, clk: cfg.Clock, http: cfg.HTTPClient,
+		ackWait: AckWait, ackLimit: socketAckLimit}, nil
 }
 
 // Platform is "slack": the core's name for this front.
@@ -186,122 +148,19 @@ func (s *Slack) Routes(mux *http.ServeMux) {
 // Start starts the outbox worker and, with an app token, Socket Mode. Both stop when
 // ctx ends or at Close.
 func (s *Slack) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("slack: started after Close")
+	if err := s.Delivery.Start(ctx); err != nil {
+		return err
 	}
-	if s.started {
-		return errors.New("slack: started twice")
-	}
-	s.started = true
-	run, stop := context.WithCancel(s.ctx)
-	s.wg.Go(func() {
-		select {
-		case <-ctx.Done():
-		case <-run.Done():
-		}
-		stop()
-	})
-	s.wg.Go(func() {
-		bot.DeliverOutbox(run, s.cfg.Outbox, platform, s.clock, OutboxInterval, s.log, s.sendQueued)
-	})
 	if s.SocketMode() {
-		s.wg.Go(func() { s.runSocketMode(run) })
+		run, stop := context.WithCancel(s.Context())
+		s.Serve(func() {
+			defer stop()
+			select {
+			case <-ctx.Done():
+			case <-run.Done():
+			}
+		})
+		s.Serve(func() { s.runSocketMode(run) })
 	}
 	return nil
-}
-
-// Close stops taking work, lets queued posts finish for a few seconds, then stops
-// every goroutine and waits for them. What could not be posted stays in the outbox;
-// announcements after Close go straight there.
-func (s *Slack) Close() {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		drained := make(chan struct{})
-		go func() {
-			s.lanes.Wait()
-			close(drained)
-		}()
-		t := time.NewTimer(s.closeGrace)
-		select {
-		case <-drained:
-		case <-t.C:
-			s.log.Warn("slack: posts still queued at shutdown; what is not sent goes to the outbox")
-		}
-		t.Stop()
-		s.cancel()
-		<-drained
-		s.wg.Wait()
-	})
-}
-
-// goWork runs f in a goroutine tracked by Close; it reports false (and runs nothing)
-// once the front is closed.
-func (s *Slack) goWork(f func()) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.busy++
-	s.wg.Go(func() {
-		defer func() {
-			s.mu.Lock()
-			s.busy--
-			s.mu.Unlock()
-		}()
-		f()
-	})
-	return true
-}
-
-// lane is a queue of jobs run one after another by one goroutine: everything about one
-// request (its card, its thread) and every reply to one invocation, in order.
-type lane struct {
-	jobs []func(context.Context)
-}
-
-// enqueue adds job to the lane called key, starting its goroutine if it is idle. It
-// reports false once the front is closed.
-func (s *Slack) enqueue(key string, job func(context.Context)) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	if l, ok := s.queues[key]; ok {
-		l.jobs = append(l.jobs, job)
-		return true
-	}
-	l := &lane{jobs: []func(context.Context){job}}
-	s.queues[key] = l
-	s.lanes.Add(1)
-	go s.drain(key, l)
-	return true
-}
-
-func (s *Slack) drain(key string, l *lane) {
-	defer s.lanes.Done()
-	for {
-		s.mu.Lock()
-		if len(l.jobs) == 0 {
-			delete(s.queues, key)
-			s.mu.Unlock()
-			return
-		}
-		job := l.jobs[0]
-		l.jobs = l.jobs[1:]
-		s.mu.Unlock()
-		job(s.ctx)
-	}
-}
-
-// idle reports whether nothing is being handled and no lane has work; tests use it.
-func (s *Slack) idle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queues) == 0 && s.busy == 0
 }

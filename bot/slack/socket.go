@@ -8,6 +8,8 @@ import (
 
 	slackgo "github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/exchops/exchops/bot"
 )
 
 // runSocketMode keeps a Socket Mode connection until ctx ends. The library reconnects
@@ -16,7 +18,7 @@ import (
 // and restarting is not the only way back.
 func (s *Slack) runSocketMode(ctx context.Context) {
 	client := socketmode.New(s.api, socketmode.OptionLog(slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)))
-	s.wg.Go(func() { s.socketEvents(ctx, client) })
+	s.Serve(func() { s.socketEvents(ctx, client) })
 	wait := time.Second
 	for ctx.Err() == nil {
 		err := client.RunContext(ctx)
@@ -53,8 +55,10 @@ func (s *Slack) socketEvents(ctx context.Context, client *socketmode.Client) {
 				continue
 			}
 			req := *evt.Request
-			s.goWork(func() {
-				s.command(ctx, cmd, deliveryKey("socket", string(req.Payload)), func(msg *message) { s.socketAck(ctx, client, req, cmd, msg) })
+			s.Go(func() {
+				s.command(ctx, cmd, deliveryKey("socket", string(req.Payload)), func(msg *message, rep *bot.Reply, later bot.Respond) {
+					s.socketAck(ctx, client, req, msg, rep, later)
+				})
 			})
 		case socketmode.EventTypeInteractive:
 			ic, ok := evt.Data.(slackgo.InteractionCallback)
@@ -65,7 +69,7 @@ func (s *Slack) socketEvents(ctx context.Context, client *socketmode.Client) {
 			if err := client.AckCtx(ctx, req.EnvelopeID, nil); err != nil && ctx.Err() == nil {
 				s.log.Warn("slack: acknowledging a click over Socket Mode", "err", err)
 			}
-			s.goWork(func() { s.click(ctx, ic) })
+			s.Go(func() { s.click(ctx, ic) })
 		case socketmode.EventTypeEventsAPI:
 			// exchops subscribes to no events; acknowledge so Slack does not resend.
 			if evt.Request != nil {
@@ -85,17 +89,18 @@ func (s *Slack) socketEvents(ctx context.Context, client *socketmode.Client) {
 	}
 }
 
-// socketAck acknowledges a slash command's envelope with msg. Socket Mode refuses an
-// acknowledgement of 20 KB or more: a long first answer goes to the response_url
-// instead, after an empty acknowledgement.
-func (s *Slack) socketAck(ctx context.Context, client *socketmode.Client, req socketmode.Request, cmd slackgo.SlashCommand, msg *message) {
+// socketAck acknowledges a slash command's envelope with msg (the rendering of rep, when
+// it is the core's answer). Socket Mode refuses an acknowledgement of 20 KB or more: a
+// long first answer goes through the conversation (later) instead, after an empty
+// acknowledgement.
+func (s *Slack) socketAck(ctx context.Context, client *socketmode.Client, req socketmode.Request, msg *message, rep *bot.Reply, later bot.Respond) {
 	if msg == nil {
 		_ = client.AckCtx(ctx, req.EnvelopeID, nil)
 		return
 	}
-	if b, err := json.Marshal(ackOf(msg)); err == nil && len(b) <= s.ackLimit {
+	if b, err := json.Marshal(ackOf(msg)); err == nil && len(b) <= s.ackLimit || rep == nil {
 		err := client.AckCtx(ctx, req.EnvelopeID, ackOf(msg))
-		if err == nil || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || rep == nil {
 			return
 		}
 		s.log.Warn("slack: a command's acknowledgement was refused; answering through its response_url", "err", err)
@@ -103,6 +108,5 @@ func (s *Slack) socketAck(ctx context.Context, client *socketmode.Client, req so
 	if err := client.AckCtx(ctx, req.EnvelopeID, nil); err != nil {
 		s.log.Warn("slack: acknowledging a command over Socket Mode", "err", err)
 	}
-	p := post{Method: methodReply, URL: cmd.ResponseURL, Channel: cmd.ChannelID, User: cmd.UserID, Text: msg.Text, Blocks: msg.blocksJSON()}
-	s.deliver(ctx, "reply to "+cmd.UserID, p)
+	later(*rep)
 }
