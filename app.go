@@ -20,6 +20,7 @@ import (
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/metrics"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
@@ -156,8 +157,8 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	env := envFromConfig(cfg)
 	policy := approvals.PolicyFromConfig(cfg)
 	var core *bot.Core
-	poster := publisherFunc(func(ctx context.Context, to map[string]string, title, text string, png []byte) error {
-		return core.Publish(ctx, to, title, text, png)
+	poster := publisherFunc(func(ctx context.Context, to map[string]string, rep *report.Report) error {
+		return core.PublishReport(ctx, to, rep)
 	})
 	// Every kept health report sets the DAG health gauges on /metrics and, with
 	// watch.enabled, is compared with the one before for alerts.
@@ -429,12 +430,12 @@ func lookupEnv(env []string, name string) string {
 	return ""
 }
 
-// publisherFunc adapts the core's Publish, built after the scheduler, to
-// schedules.Publisher.
-type publisherFunc func(ctx context.Context, to map[string]string, title, text string, png []byte) error
+// publisherFunc adapts the core's PublishReport, built after the scheduler, to
+// schedules.Poster.
+type publisherFunc func(ctx context.Context, to map[string]string, rep *report.Report) error
 
-func (f publisherFunc) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
-	return f(ctx, to, title, text, png)
+func (f publisherFunc) Publish(ctx context.Context, to map[string]string, rep *report.Report) error {
+	return f(ctx, to, rep)
 }
 
 // envVar names, for a message, the environment variable a *_env key gives: "the

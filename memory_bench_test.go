@@ -22,6 +22,7 @@ import (
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
@@ -219,7 +220,7 @@ func (memoryExec) Execute(context.Context, *commands.Plan, string, func(string))
 // countingPublisher counts what the scheduler posts and drops it.
 type countingPublisher struct{ n atomic.Int64 }
 
-func (p *countingPublisher) Publish(context.Context, map[string]string, string, string, []byte) error {
+func (p *countingPublisher) Publish(context.Context, map[string]string, *report.Report) error {
 	p.n.Add(1)
 	return nil
 }

@@ -517,12 +517,6 @@ func Unfence(text string) string {
 	return b.String()
 }
 
-// Publish posts a report given as text (no structure known: each paragraph is shown
-// as written) to the channels to names; see PublishReport.
-func (c *Core) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
-	return c.PublishReport(ctx, to, report.FromText(title, text, png))
-}
-
 // PublishReport posts a report to the channels to names, on every front that can
 // publish, and always to the console when it runs (it shows everything). It fails
 // only when no named channel could take the report.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
 )
@@ -131,7 +132,8 @@ type recorder struct {
 	panics bool
 }
 
-func (r *recorder) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
+func (r *recorder) Publish(ctx context.Context, to map[string]string, rep *report.Report) error {
+	title, text, png := rep.Heading(), rep.Text(), rep.Chart
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.panics {

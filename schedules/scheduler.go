@@ -18,6 +18,7 @@ import (
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/report"
 )
 
 // The jobs a schedule runs.
@@ -96,12 +97,12 @@ var (
 	ErrNotFound = errors.New("no such schedule")
 )
 
-// Poster posts what schedules have to say into a schedule's channels (Entry.PostTo);
-// the bot implements it by handing each channel to its platform's front. png, when
-// not nil, is a chart to attach. An error is logged; the post is the Poster's to
-// retry.
+// Poster posts what schedules have to say into a schedule's channels (Entry.PostTo),
+// as a report made of data (a health report's tables stay tables) that each front
+// renders its own way; the bot implements it by handing each channel to its
+// platform's front. An error is logged; the post is the Poster's to retry.
 type Poster interface {
-	Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error
+	Publish(ctx context.Context, to map[string]string, rep *report.Report) error
 }
 
 // Config is what a Scheduler needs.
@@ -314,7 +315,7 @@ func (s *Scheduler) missed(ctx context.Context, j *job, now time.Time) {
 				text += " The next run is at " + j.local(next) + "."
 			}
 			s.log.Warn("missed runs", "schedule", e.Name, "missed", n, "first", first)
-			s.publish(ctx, e.PostTo, "Missed: "+e.Name, text, nil)
+			s.publish(ctx, e.PostTo, report.FromText("Missed: "+e.Name, text, nil))
 		}
 	}
 	if err := s.cfg.Store.SetLastRun(ctx, e.Name, now); err != nil {
@@ -400,14 +401,16 @@ func (s *Scheduler) health(ctx context.Context, e Entry) {
 	rep, png, err := s.report(ctx, e.DAG, e.Name)
 	if err != nil {
 		s.log.Error("health report failed", "schedule", e.Name, "err", err)
-		s.publish(ctx, e.PostTo, e.DAG+" replication health: no report", fmt.Sprintf("The health report of %s (schedule %s) could not be made: %v", e.DAG, e.Name, err), nil)
+		s.publish(ctx, e.PostTo, report.FromText(e.DAG+" replication health: no report", fmt.Sprintf("The health report of %s (schedule %s) could not be made: %v", e.DAG, e.Name, err), nil))
 		return
 	}
 	if s.cfg.Thresholds.AlertsOnly && rep.Verdict == OK {
 		s.log.Info("health report OK; alerts only, so not posted", "schedule", e.Name)
 		return
 	}
-	s.publish(ctx, e.PostTo, fmt.Sprintf("%s replication health: %s", rep.DAG, rep.Verdict), rep.Text(), png)
+	doc := rep.Doc()
+	doc.Chart = png
+	s.publish(ctx, e.PostTo, doc)
 }
 
 // Health makes a health report of dag now (the `health <dag>` command), keeps it for
@@ -456,7 +459,7 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 	sc, err := Drill(ctx, s.cfg.Runner, s.cfg.Env, e.DAG, s.cfg.Drill, say)
 	if sc == nil {
 		s.log.Error("drill could not start", "schedule", e.Name, "err", err)
-		s.publish(ctx, e.PostTo, "Failover drill of "+e.DAG+": not run", fmt.Sprintf("The failover drill of %s (schedule %s) could not start: %v", e.DAG, e.Name, err), nil)
+		s.publish(ctx, e.PostTo, report.FromText("Failover drill of "+e.DAG+": not run", fmt.Sprintf("The failover drill of %s (schedule %s) could not start: %v", e.DAG, e.Name, err), nil))
 		return
 	}
 	sc.Schedule = e.Name
@@ -479,12 +482,12 @@ func (s *Scheduler) drill(ctx context.Context, e Entry) {
 		}
 	}
 	mu.Unlock()
-	s.publish(context.WithoutCancel(ctx), e.PostTo, fmt.Sprintf("Failover drill of %s: %s", sc.DAG, sc.Outcome), text, nil)
+	s.publish(context.WithoutCancel(ctx), e.PostTo, report.FromText(fmt.Sprintf("Failover drill of %s: %s", sc.DAG, sc.Outcome), text, nil))
 }
 
-func (s *Scheduler) publish(ctx context.Context, to map[string]string, title, text string, png []byte) {
-	if err := s.cfg.Poster.Publish(ctx, to, title, text, png); err != nil {
-		s.log.Error("posting", "title", title, "err", err)
+func (s *Scheduler) publish(ctx context.Context, to map[string]string, rep *report.Report) {
+	if err := s.cfg.Poster.Publish(ctx, to, rep); err != nil {
+		s.log.Error("posting", "title", rep.Heading(), "err", err)
 	}
 }
 
@@ -747,7 +750,7 @@ func (n skipNote) Info(msg string, kv ...any) {
 	if err := s.cfg.Store.SetLastRun(s.ctx, j.entry.Name, now); err != nil {
 		s.log.Error("recording a schedule's last run", "schedule", j.entry.Name, "err", err)
 	}
-	s.publish(s.ctx, j.entry.PostTo, "Skipped: "+j.entry.Name, text+".", nil)
+	s.publish(s.ctx, j.entry.PostTo, report.FromText("Skipped: "+j.entry.Name, text+".", nil))
 }
 
 func (n skipNote) Error(err error, msg string, kv ...any) {
@@ -763,5 +766,5 @@ func (n panicNote) Info(msg string, kv ...any) {}
 func (n panicNote) Error(err error, msg string, kv ...any) {
 	j, s := n.j, n.j.s
 	s.log.Error("a scheduled run panicked", append(kv, "schedule", j.entry.Name, "err", err)...)
-	s.publish(s.ctx, j.entry.PostTo, "Failed: "+j.entry.Name, fmt.Sprintf("The run of %s (%s) failed inside exchops: %v. The details are in exchops' log.", j.entry.Name, describe(j.entry), err), nil)
+	s.publish(s.ctx, j.entry.PostTo, report.FromText("Failed: "+j.entry.Name, fmt.Sprintf("The run of %s (%s) failed inside exchops: %v. The details are in exchops' log.", j.entry.Name, describe(j.entry), err), nil))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/report"
 )
 
 // WatchStore keeps each DAG's watch state, so that a restart neither repeats an open
@@ -154,7 +155,7 @@ func (w *Watcher) post(a Alert) {
 	if ap, ok := w.cfg.Poster.(AlertPoster); ok {
 		err = ap.PublishAlert(ctx, w.cfg.To, a)
 	} else {
-		err = w.cfg.Poster.Publish(ctx, w.cfg.To, a.Title, a.Message(), nil)
+		err = w.cfg.Poster.Publish(ctx, w.cfg.To, report.FromText(a.Title, a.Message(), nil))
 	}
 	if err != nil {
 		w.log.Error("posting an alert", "dag", a.DAG, "title", a.Title, "err", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/report"
 	"github.com/exchops/exchops/schedules"
 	"github.com/exchops/exchops/store"
 )
@@ -68,10 +69,10 @@ type posts struct {
 	titles []string
 }
 
-func (p *posts) Publish(ctx context.Context, to map[string]string, title, text string, png []byte) error {
+func (p *posts) Publish(ctx context.Context, to map[string]string, rep *report.Report) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.titles = append(p.titles, title)
+	p.titles = append(p.titles, rep.Heading())
 	return nil
 }
 
