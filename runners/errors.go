@@ -90,6 +90,9 @@ func Redacted(err error) string {
 		what = "the server has no session free for exchops just now; try again later"
 	case RBAC, NoLanguage:
 		what = "the server's Exchange endpoint refused the command"
+		if e.Op != "" {
+			what = "the server's Exchange endpoint refused " + e.Op // a cmdlet's name
+		}
 	case Invalid:
 		what = "exchops is not set up to run this on the server"
 	default:

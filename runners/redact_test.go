@@ -42,6 +42,7 @@ func TestRedacted(t *testing.T) {
 		{"unreachable", unreachable, Unreachable, "EX10-MB02: exchops could not reach the server (unreachable). The exchops administrators see the details."},
 		{"wrapped", fmt.Errorf("step 1 of 2 on EX10-MB01 (reading): %w", unauthorized), Unauthorized, "EX10-MB01: the server refused exchops' credentials"},
 		{"rbac", &Error{Kind: RBAC, Server: "EX10-CAHT", Msg: `EX10-CAHT: the Exchange endpoint does not let MSGLAB\svc-exchops run Get-Foo`}, RBAC, "EX10-CAHT: the server's Exchange endpoint refused the command (refused by RBAC)"},
+		{"rbac, the cmdlet named", &Error{Kind: RBAC, Server: "EX10-CAHT", Op: "Get-Queue", Msg: `EX10-CAHT: the Exchange endpoint does not let MSGLAB\svc-exchops run Get-Queue`}, RBAC, "EX10-CAHT: the server's Exchange endpoint refused Get-Queue (refused by RBAC)"},
 		{"busy", &Error{Kind: Busy, Server: "EX10-CAHT", Msg: `EX10-CAHT: WinRM refused a new shell for MSGLAB\svc-exchops`}, Busy, "try again later"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

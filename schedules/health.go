@@ -2,6 +2,7 @@ package schedules
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -113,6 +114,8 @@ type Report struct {
 	Networks   []Network         `json:"networks,omitempty"`
 	Errors     []string          `json:"errors,omitempty"` // reads that failed, by server
 	Thresholds Thresholds        `json:"thresholds"`
+
+	readErrors []string // the full messages of the failed reads (ReadErrors)
 	// Servers are the server checks of Test-ExchangeServerHealth.ps1: each member's
 	// required services and mounted databases (and MAPI logons), each hub transport
 	// server's queue. A check that could not run says so in its row.
@@ -383,7 +386,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 		}
 		if i == 0 {
 			if err := why(dagSections); err != nil {
-				rep.Errors = append(rep.Errors, withServer(s.Target, err))
+				rep.Errors = append(rep.Errors, rep.told(s.Target, err))
 			} else {
 				in.dagRows, in.nets, in.dbs = tables["dag"], tables["networks"], tables["databases"]
 			}
@@ -391,7 +394,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 		if has(memberSections) {
 			in.configured[srv] = true
 			if err := why(memberSections); err != nil {
-				rep.Errors = append(rep.Errors, withServer(s.Target, err))
+				rep.Errors = append(rep.Errors, rep.told(s.Target, err))
 			} else {
 				in.memberRead[srv] = true
 				in.copies = append(in.copies, tables["copystatus"]...)
@@ -407,7 +410,7 @@ func Collect(ctx context.Context, r Runner, env commands.Env, dag string, th Thr
 			}
 			sr := &serverRead{rows: tables[c.Section]}
 			if err := why(map[string]bool{c.Section: true}); err != nil {
-				sr.err = withServer(s.Target, err)
+				sr.err = rep.told(s.Target, err)
 			}
 			in.server[srv][c.Section] = sr
 		}
@@ -436,6 +439,19 @@ type serverRead struct {
 	rows []map[string]string
 	err  string
 }
+
+// told is how a failed read is told in the report, which is posted to channels that
+// viewers read too: the server and the kind of failure (runners.Redacted), never the
+// endpoint, the account, its auth method or where its password comes from. The full
+// message is kept for exchops' log (ReadErrors), where the administrators find it.
+func (r *Report) told(server string, err error) string {
+	r.readErrors = append(r.readErrors, withServer(server, err))
+	return withServer(server, errors.New(runners.Redacted(err)))
+}
+
+// ReadErrors are the full messages of the reads that failed, for exchops' log: the
+// report itself tells them redacted. They are not kept with the report.
+func (r *Report) ReadErrors() []string { return r.readErrors }
 
 func withServer(server string, err error) string {
 	msg := err.Error()

@@ -426,6 +426,9 @@ func (s *Scheduler) report(ctx context.Context, dag, schedule string) (*Report, 
 	}
 	rep.At = s.cfg.Now().UTC()
 	rep.Schedule = schedule
+	for _, e := range rep.ReadErrors() {
+		s.log.Warn("health report: a read failed", "dag", rep.DAG, "err", e)
+	}
 	if err := s.cfg.Store.SaveReport(ctx, rep); err != nil {
 		s.log.Error("keeping a health report", "dag", rep.DAG, "err", err)
 	}
