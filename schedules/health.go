@@ -751,6 +751,11 @@ func build(rep *Report, in reads) {
 			// Get-MailboxDatabase -Status says it is mounted: unknown where, a warning
 			// (Get-DAGHealth.ps1's "Mounted on: Unknown").
 			dj.add(Warning, "Database %s is mounted on %s (Get-MailboxDatabase -Status), whose copy status could not be read", name, orDash(mountedOn[strings.ToUpper(name)]))
+		case s.MountedOn == "" && s.Mounted != nil && *s.Mounted:
+			// Its active copy was read, but not as Mounted (ServiceDown while the
+			// replication service is stopped): the store still has it mounted. The
+			// copy's own state is judged with the copies.
+			dj.add(Warning, "Database %s is mounted on %s (Get-MailboxDatabase -Status), but no copy status says so", name, orDash(mountedOn[strings.ToUpper(name)]))
 		case s.MountedOn == "" && unread && !notMounted:
 			dj.add(Failure, "Database %s is not mounted on any server that could be read", name)
 		case s.MountedOn == "" || notMounted:

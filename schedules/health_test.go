@@ -192,6 +192,16 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			reasons: []string{"EX10-MB02 is not an operational server of E14-DAG", "Database MB02 is not mounted"},
 		},
 		{
+			// The replication service stopped on EX10-MB02: its copies read
+			// ServiceDown, the one active there among them, but the database stays
+			// mounted (Get-MailboxDatabase -Status): never "not mounted".
+			name:    "replication-service-stopped",
+			fault:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeRepl", true) },
+			clear:   func() error { return o.SetServiceStopped("EX10-MB02", "MSExchangeRepl", false) },
+			verdict: schedules.Failure,
+			reasons: []string{"Warning: Database MB02 is mounted on EX10-MB02 (Get-MailboxDatabase -Status), but no copy status says so"},
+		},
+		{
 			// Last: the lab keeps the public folder database once added.
 			name:    "public-folder-dismounted",
 			fault:   func() error { return o.AddPublicFolderDatabase("EX10-MB01", "PF01", false) },
