@@ -160,11 +160,16 @@ func startApp(ctx context.Context, o appOptions) (a *app, err error) {
 	poster := publisherFunc(func(ctx context.Context, to map[string]string, rep *report.Report) error {
 		return core.PublishReport(ctx, to, rep)
 	})
+	// The watch's alerts go out as alerts: on the fronts that show buttons, one per
+	// next step, which files the command as the person who clicks.
+	alerts := alertPoster{publisherFunc: poster, alert: func(ctx context.Context, to map[string]string, al schedules.Alert) error {
+		return core.PublishAlert(ctx, to, al)
+	}}
 	// Every kept health report sets the DAG health gauges on /metrics and, with
 	// watch.enabled, is compared with the one before for alerts.
 	observers := schedules.Observers{a.metrics}
 	if cfg.Watch.Enabled {
-		if a.watch, err = schedules.NewWatcher(schedules.WatchConfig{Store: a.db, Poster: poster, To: cfg.Watch.AlertChannels.Channels(),
+		if a.watch, err = schedules.NewWatcher(schedules.WatchConfig{Store: a.db, Poster: alerts, To: cfg.Watch.AlertChannels.Channels(),
 			Settings: schedules.WatchSettings{SingleCopyAfter: time.Duration(cfg.Watch.SingleCopyAfter)},
 			Clock:    o.Clock, Logger: o.Logger.With("component", "watch")}); err != nil {
 			return a, fmt.Errorf("watch: %w", err)
@@ -437,6 +442,19 @@ type publisherFunc func(ctx context.Context, to map[string]string, rep *report.R
 func (f publisherFunc) Publish(ctx context.Context, to map[string]string, rep *report.Report) error {
 	return f(ctx, to, rep)
 }
+
+// alertPoster adds the core's PublishAlert, built after the watcher, to a
+// publisherFunc: schedules.AlertPoster.
+type alertPoster struct {
+	publisherFunc
+	alert func(ctx context.Context, to map[string]string, a schedules.Alert) error
+}
+
+func (p alertPoster) PublishAlert(ctx context.Context, to map[string]string, a schedules.Alert) error {
+	return p.alert(ctx, to, a)
+}
+
+var _ schedules.AlertPoster = alertPoster{}
 
 // envVar names, for a message, the environment variable a *_env key gives: "the
 // environment variable NAME", or, when the key holds something that is not a name

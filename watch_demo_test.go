@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,22 @@ func TestWatchIsWired(t *testing.T) {
 			}
 			if len(kinds) != want {
 				t.Errorf("watch state %v, want %d conditions", kinds, want)
+			}
+			// The alerts go out as alerts: the console shows the failed copy's with a
+			// button that files the reseed.
+			deadline := time.Now().Add(10 * time.Second)
+			for enabled {
+				tr := get(t, a, "api/transcript")
+				if strings.Contains(tr, "quick-cmd step") && strings.Contains(tr, "copy reseed MB01 EX10-MB02") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no alert with a reseed button in the console:\n%s", tr)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if tr := get(t, a, "api/transcript"); !enabled && strings.Contains(tr, "quick-cmd step") {
+				t.Errorf("an alert was posted with the watch off")
 			}
 		})
 	}

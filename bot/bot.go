@@ -116,6 +116,9 @@ type Reply struct {
 	Request  *approvals.Request
 	Requests []*approvals.Request
 	Now      time.Time // when the reply was made, for ages and expiry
+	// Steps are a published alert's next steps, for the console to show as buttons
+	// that file the command as the person at the page.
+	Steps []report.Step
 }
 
 // Respond delivers replies to the person who invoked; a front may be called several

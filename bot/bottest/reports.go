@@ -3,9 +3,27 @@ package bottest
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/internal/report"
+	"github.com/exchops/exchops/schedules"
 )
+
+// AlertReportOf is an alert as the core publishes it (bot.AlertReport).
+func AlertReportOf(a schedules.Alert) *report.Report { return bot.AlertReport(a) }
+
+// FailedCopyAlert is an alert of the watch as schedules makes it: a copy that turned
+// FailedAndSuspended, with its next steps (a change, then a read-only command), for
+// the fronts' golden files and click tests.
+func FailedCopyAlert() schedules.Alert {
+	at := time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
+	return schedules.Alert{DAG: "E14-DAG", Kind: schedules.AlertCopyFailed, Subject: "MB01\\EX10-MB02", Change: schedules.AlertOpened,
+		Level: schedules.Failure, Title: "E14-DAG: copy MB01\\EX10-MB02 is FailedAndSuspended",
+		Text:  "The copy of MB01 on EX10-MB02 is FailedAndSuspended: The log file is corrupt. Exchange suspended it: resuming helps only once its cause is fixed; otherwise reseed it.",
+		Since: at, At: at,
+		Next: []schedules.NextStep{{Label: "Reseed", Command: "copy reseed MB01 EX10-MB02"}, {Label: "Copy status", Command: "copy status MB01"}}}
+}
 
 // CopyFailed is a scheduled health report as data: schedules' report-copy-failed
 // (a failed copy, its database warned about), for fronts' golden files.

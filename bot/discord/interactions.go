@@ -164,6 +164,9 @@ func parseCustomID(id string) (approvals.Decision, string, bool) {
 // click is Approve or Deny on a card: a deferred update now (the card changes when
 // the core announces the vote), the core's answer as a private follow-up.
 func (d *Discord) click(it *discordgo.Interaction) (*discordgo.InteractionResponse, func()) {
+	if cmd, ok := strings.CutPrefix(it.MessageComponentData().CustomID, stepPrefix); ok {
+		return d.step(it, cmd)
+	}
 	decision, id, ok := parseCustomID(it.MessageComponentData().CustomID)
 	if !ok {
 		return ephemeral("⚠️ This button is not one exchops knows."), nil
@@ -179,6 +182,29 @@ func (d *Discord) click(it *discordgo.Interaction) (*discordgo.InteractionRespon
 	respond := d.conversation(it, user, true)
 	return update, func() {
 		d.cfg.Core.Act(d.Context(), bot.Action{Platform: platform, User: user, Channel: it.ChannelID, RequestID: id, Decision: decision}, respond)
+	}
+}
+
+// step is a click on an alert's next-step button: the command its custom_id carries is
+// filed as the clicker, exactly as if they had typed it, and the core's answers follow
+// privately. A custom_id that is not a command exchops writes is refused before
+// anything is recorded.
+func (d *Discord) step(it *discordgo.Interaction, cmd string) (*discordgo.InteractionResponse, func()) {
+	if _, err := bot.StepCommand(cmd); err != nil {
+		d.log.Warn("discord: a next-step click does not carry a command exchops writes; refused", "user", userOf(it), "length", len(cmd))
+		return ephemeral("⚠️ This button is not one exchops knows; nothing was filed. Type the command instead."), nil
+	}
+	update := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredMessageUpdate}
+	if fresh, err := d.FirstSeen(d.Context(), dedupKey(it)); err != nil {
+		return ephemeral("⚠️ exchops could not take your click just now (its database did not answer), so nothing was filed. Click again in a moment."), nil
+	} else if !fresh {
+		d.log.Info("discord: a click arrived again; it was handled the first time", "interaction", it.ID)
+		return update, nil
+	}
+	user := userOf(it)
+	respond := d.conversation(it, user, true)
+	return update, func() {
+		d.cfg.Core.Step(d.Context(), bot.Invocation{Platform: platform, User: user, Channel: it.ChannelID, Text: cmd}, respond)
 	}
 }
 

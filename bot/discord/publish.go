@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/bwmarrin/discordgo"
+
 	"github.com/exchops/exchops/bot"
 	"github.com/exchops/exchops/internal/report"
 )
@@ -79,6 +81,7 @@ func renderReport(rep *report.Report) []reportPart {
 		files := append([]attachment{{Name: reportFile, Data: []byte(whole)}}, chart...)
 		m := newMessage(first + "\n" + note)
 		m.attach(files)
+		m.Components = stepRows(rep.Steps)
 		return []reportPart{{m, files}}
 	}
 	parts := make([]reportPart, len(pieces))
@@ -88,7 +91,34 @@ func renderReport(rep *report.Report) []reportPart {
 	last := &parts[len(parts)-1]
 	last.files = chart
 	last.m.attach(chart)
+	last.m.Components = stepRows(rep.Steps)
 	return parts
+}
+
+// stepRows are a report's next steps (an alert's) as buttons, five to a row and at
+// most five rows (Discord's limits): each button's custom_id is stepPrefix and the
+// command it files (bot.StepCommand keeps it within the 100 characters Discord
+// allows). nil when there are none.
+func stepRows(steps []report.Step) *[]discordgo.MessageComponent {
+	if len(steps) == 0 {
+		return nil
+	}
+	var rows []discordgo.MessageComponent
+	var row []discordgo.MessageComponent
+	for i, st := range steps {
+		if i == 25 {
+			break
+		}
+		row = append(row, discordgo.Button{Label: clip(st.Label, 80), Style: discordgo.SecondaryButton, CustomID: stepPrefix + st.Command})
+		if len(row) == 5 {
+			rows = append(rows, discordgo.ActionsRow{Components: row})
+			row = nil
+		}
+	}
+	if len(row) > 0 {
+		rows = append(rows, discordgo.ActionsRow{Components: row})
+	}
+	return &rows
 }
 
 // escapeMarkdown makes s show as written in Discord's Markdown.

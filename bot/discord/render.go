@@ -42,6 +42,9 @@ const (
 const (
 	approvePrefix = "exchops:approve:"
 	denyPrefix    = "exchops:deny:"
+	// stepPrefix starts the custom_id of an alert's next-step button; the command it
+	// files follows (bot.StepCommand).
+	stepPrefix = "exchops:step:"
 )
 
 // message is the body of a message post or edit (the wire form, which exchops owns).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,9 @@ import (
 const (
 	actionApprove = "approve"
 	actionDeny    = "deny"
+	// actionStepPrefix starts the action_id of an alert's next-step button ("step-0");
+	// its value is the command it files (bot.StepCommand).
+	actionStepPrefix = "step-"
 )
 
 // command takes a slash command (from either transport) and calls ack exactly once
@@ -126,6 +130,10 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 		s.log.Warn("slack: a click carried several actions; only the first was read", "user", ic.User.ID, "actions", len(actions))
 	}
 	a := actions[0]
+	if strings.HasPrefix(a.ActionID, actionStepPrefix) {
+		s.step(ctx, ic, channel, msgTS, a)
+		return
+	}
 	var d approvals.Decision
 	switch a.ActionID {
 	case actionApprove:
@@ -155,6 +163,33 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 	user := ic.User.ID
 	s.Go(func() {
 		s.core.Act(s.Context(), act, func(rep bot.Reply) { s.Tell(channel, user, rep) })
+	})
+}
+
+// step takes a click on an alert's next-step button: the command it carries is filed
+// as the clicker, exactly as if they had typed it; the answers go to the clicker
+// alone. A value that is not a command exchops writes into a button is refused before
+// anything is recorded.
+func (s *Slack) step(ctx context.Context, ic slackgo.InteractionCallback, channel, msgTS string, a *slackgo.BlockAction) {
+	if _, err := bot.StepCommand(a.Value); err != nil {
+		s.log.Warn("slack: a next-step click's value is not a command exchops writes; ignored", "user", ic.User.ID, "action", a.ActionID, "length", len(a.Value))
+		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops did not take that click: the button does not carry a command it wrote. Nothing was filed; type the command instead."})
+		return
+	}
+	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
+	fresh, err := s.FirstSeen(ctx, key)
+	if err != nil {
+		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops could not take your click just now (its database did not answer), so nothing was filed. Click again in a moment."})
+		return
+	}
+	if !fresh {
+		s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+		return
+	}
+	inv := bot.Invocation{Platform: platform, User: ic.User.ID, Channel: channel, Text: a.Value}
+	user := ic.User.ID
+	s.Go(func() {
+		s.core.Step(s.Context(), inv, func(rep bot.Reply) { s.Tell(channel, user, rep) })
 	})
 }
 

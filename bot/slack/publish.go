@@ -69,9 +69,16 @@ func reportMessage(rep *report.Report) (msg message, whole bool) {
 		blocks = append(blocks, slackgo.NewHeaderBlock(plain(title, headerLimit)))
 	}
 	secs, cut := rep.Pieces(sectionLimit, esc, "`\u200b``")
-	shown := shownSections(secs, maxBlocks-len(blocks)-1, reportInline) // a block left for the context line
+	room := maxBlocks - len(blocks) - 1 // a block left for the context line
+	if len(rep.Steps) > 0 {
+		room-- // and one for the next steps' buttons
+	}
+	shown := shownSections(secs, room, reportInline)
 	whole = cut || shown < len(secs)
 	blocks = append(blocks, sections(secs[:shown])...)
+	if len(rep.Steps) > 0 {
+		blocks = append(blocks, stepButtons(rep.Steps))
+	}
 	var notes []string
 	if whole {
 		notes = append(notes, fmt.Sprintf(":page_facing_up: The report goes on: all of it (%s) is attached in the thread as %s.", size(len(rep.Text())), reportFile))
@@ -101,4 +108,19 @@ func shownSections(secs []string, room, chars int) int {
 		shown++
 	}
 	return shown
+}
+
+// stepButtons are a report's next steps (an alert's) as buttons: each carries its
+// command as its value (bot.StepCommand), which a click files as the clicker, as if
+// typed. Slack shows at most 25 elements in an actions block.
+func stepButtons(steps []report.Step) *slackgo.ActionBlock {
+	var els []slackgo.BlockElement
+	for i, st := range steps {
+		if i == 25 {
+			break
+		}
+		b := slackgo.NewButtonBlockElement(fmt.Sprintf("%s%d", actionStepPrefix, i), st.Command, plain(cutText(st.Label, 75), 75))
+		els = append(els, b)
+	}
+	return slackgo.NewActionBlock("next-steps", els...)
 }

@@ -22,6 +22,16 @@ type Report struct {
 	Blocks  []Block
 	// Chart is a PNG to attach, or nil.
 	Chart []byte
+	// Steps are the obvious next commands (an alert's), which a front that can shows
+	// as buttons that file them; the text does not list them.
+	Steps []Step
+}
+
+// Step is a next command offered as a button: Label on the button, Command what it
+// files, as if typed after /exchange.
+type Step struct {
+	Label   string
+	Command string
 }
 
 // Block is one part of a report, shown in this order: its heading, its lines, its
