@@ -16,6 +16,7 @@ import (
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/runners"
 )
 
 // MaxOutput is how much of a run's output is kept with the request; chat fronts
@@ -447,6 +448,9 @@ func (s *Service) run(id string) {
 		status = Interrupted
 		reason = "exchops stopped during the run; it will not run again by itself: check the organisation, then ask again if needed"
 	}
+	if runErr != nil {
+		log.Warn("the run failed", "status", string(status), "err", runErr) // the full message, for the administrators
+	}
 	if len(output) > MaxOutput {
 		output = output[:MaxOutput] + fmt.Sprintf("\n... (output cut at %d bytes)", MaxOutput)
 	}
@@ -458,7 +462,9 @@ func (s *Service) run(id string) {
 		r.Status, r.Reason, r.UpdatedAt = status, reason, now
 		r.Run.FinishedAt, r.Run.Output = now, output
 		if runErr != nil {
-			r.Run.Error = runErr.Error()
+			// Cards, `requests` and `history` show it in channels viewers read: the
+			// server and the kind of failure only; the full message is in the log.
+			r.Run.Error = runners.Redacted(runErr)
 		}
 		return []AuditEvent{{At: now, Actor: Bot, Via: Origin{Platform: Bot}, Event: string(status), Detail: reason}}, nil
 	})
@@ -496,7 +502,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	}
 	f, err := s.runner.Preflight(ctx, p)
 	if err != nil {
-		return Failed, "the preflight before the run could not read the organisation, so nothing ran: " + err.Error(), "", err
+		return Failed, "the preflight before the run could not read the organisation, so nothing ran: " + runners.Redacted(err), "", err
 	}
 	p = p.Decide(f)
 	lock := EffectiveLock(p, f)
@@ -505,7 +511,7 @@ func (s *Service) execute(ctx context.Context, r *Request, progress func(string)
 	}
 	output, err := s.runner.Execute(ctx, p, lock, progress)
 	if err != nil {
-		return Failed, err.Error(), output, err
+		return Failed, runners.Redacted(err), output, err
 	}
 	return Succeeded, "done", output, nil
 }
@@ -518,7 +524,7 @@ func (s *Service) perform(ctx context.Context, r *Request, proc commands.Procedu
 	}
 	output, err := s.opt.Procedures.Perform(ctx, r.Requester, proc, progress)
 	if err != nil {
-		return Failed, err.Error(), output, err
+		return Failed, runners.Redacted(err), output, err
 	}
 	return Succeeded, "done", output, nil
 }
