@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 )
@@ -137,7 +138,7 @@ func execute(t *testing.T, r *runners.WinRM, env commands.Env, text string, say 
 	if say == nil {
 		say = func(string) {}
 	}
-	_, err = r.Execute(context.Background(), p, lockOf(p, f), say)
+	_, err = r.Execute(context.Background(), p, labtest.LockOf(p, f), say)
 	if err != nil && strings.HasPrefix(text, "dag ") {
 		t.Fatalf("%s: %v", text, err)
 	}
