@@ -16,18 +16,8 @@ import (
 	"github.com/exchops/exchops/runners"
 )
 
-// Env is the organisation the lab simulates, as configuration would describe it.
-var Env = commands.Env{
-	ManagementServer: "EX10-CAHT",
-	DNSServer:        "DC01",
-	Servers: []commands.Server{
-		{Name: "EX10-MB01", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-MB02", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-CAHT", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "EX10-CAHT02", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "DC01", Roles: []string{"dns"}},
-	},
-}
+// Env is the organisation the lab simulates (lab.Env).
+var Env = lab.Env()
 
 // Start starts a lab with opt and a WinRM runner for all its servers with ropt; both
 // close when the test ends.
