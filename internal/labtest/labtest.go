@@ -19,8 +19,8 @@ import (
 // Env is the organisation the lab simulates (lab.Env).
 var Env = lab.Env()
 
-// Start starts a lab with opt and a WinRM runner for all its servers with ropt; both
-// close when the test ends.
+// Start starts a lab with opt and a WinRM runner for all its servers (with the
+// lab's credentials) with ropt; both close when the test ends, the runner first.
 func Start(t testing.TB, opt lab.Options, ropt runners.Options) (*lab.Lab, *runners.WinRM) {
 	t.Helper()
 	l, err := lab.Start(opt)
@@ -32,6 +32,7 @@ func Start(t testing.TB, opt lab.Options, ropt runners.Options) (*lab.Lab, *runn
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return l, r
 }
 
