@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -22,14 +20,16 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
 	"github.com/exchops/exchops/internal/benchreport"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
 )
 
 // This file holds the root package's benchmark of the approval path and the pieces
-// the soak (soak_test.go, -tags soak) shares with it: a fake Slack Web API, Slack's
+// the soak (soak_test.go, -tags soak) shares with it: Slack's
 // request signatures, and a log handler that timestamps the WinRM Commands the lab
 // receives.
 
@@ -83,120 +83,6 @@ func clickBody(user, channel, cardTS, action, id, trigger, responseURL string) s
 		"actions":      []map[string]any{{"type": "button", "action_id": action, "block_id": "decide:" + id, "value": id}},
 	})
 	return url.Values{"payload": {string(payload)}}.Encode()
-}
-
-// fakeSlackAPI is Slack's Web API as far as exchops uses it (chat.postMessage,
-// chat.update, chat.postEphemeral, the file upload, response_urls), answering at once
-// with unique message timestamps. It records what it was sent, and a fault function
-// can make calls fail (429 with Retry-After, 500) as Slack does on bad days.
-type fakeSlackAPI struct {
-	srv *httptest.Server
-
-	mu    sync.Mutex
-	next  int64
-	calls []slackCall
-	fault func(method string) (status int, retryAfter string) // nil: every call succeeds
-}
-
-// slackCall is one call the fake answered.
-type slackCall struct {
-	Method  string
-	Status  int // 200 when it was delivered
-	Channel string
-	TS      string // the message posted or updated
-	Thread  string
-	Text    string
-	Blocks  string
-}
-
-func newFakeSlackAPI(tb testing.TB) *fakeSlackAPI {
-	tb.Helper()
-	f := &fakeSlackAPI{}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	tb.Cleanup(f.srv.Close)
-	return f
-}
-
-// apiURL is what slack.api_url names.
-func (f *fakeSlackAPI) apiURL() string { return f.srv.URL + "/api/" }
-
-// responseURL is a fresh response_url.
-func (f *fakeSlackAPI) responseURL(name string) string { return f.srv.URL + "/response/" + name }
-
-// setFault replaces the fault function (nil: no faults).
-func (f *fakeSlackAPI) setFault(fn func(method string) (int, string)) {
-	f.mu.Lock()
-	f.fault = fn
-	f.mu.Unlock()
-}
-
-func (f *fakeSlackAPI) serve(w http.ResponseWriter, r *http.Request) {
-	var c slackCall
-	switch {
-	case strings.HasPrefix(r.URL.Path, "/response/"):
-		var body struct {
-			Text string `json:"text"`
-		}
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		c = slackCall{Method: "response_url", Text: body.Text}
-	case strings.HasPrefix(r.URL.Path, "/upload/"):
-		_, _ = io.Copy(io.Discard, r.Body)
-		c = slackCall{Method: "upload"}
-	default:
-		_ = r.ParseForm()
-		c = slackCall{Method: strings.TrimPrefix(r.URL.Path, "/api/"), Channel: r.PostForm.Get("channel"),
-			TS: r.PostForm.Get("ts"), Thread: r.PostForm.Get("thread_ts"), Text: r.PostForm.Get("text"), Blocks: r.PostForm.Get("blocks")}
-	}
-	f.mu.Lock()
-	fault := f.fault
-	f.mu.Unlock()
-	if fault != nil && c.Method != "upload" {
-		if status, retryAfter := fault(c.Method); status != 0 {
-			if retryAfter != "" {
-				w.Header().Set("Retry-After", retryAfter)
-			}
-			c.Status = status
-			f.record(c)
-			http.Error(w, http.StatusText(status), status)
-			return
-		}
-	}
-	c.Status = http.StatusOK
-	f.mu.Lock()
-	f.next++
-	stamp := fmt.Sprintf("1700000000.%06d", f.next)
-	file := fmt.Sprintf("F%06d", f.next)
-	if c.Method == "chat.postMessage" || c.Method == "chat.postEphemeral" {
-		c.TS = stamp
-	}
-	f.calls = append(f.calls, c)
-	f.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	switch c.Method {
-	case "response_url", "upload":
-		_, _ = io.WriteString(w, "ok")
-	case "chat.postEphemeral":
-		fmt.Fprintf(w, `{"ok":true,"message_ts":%q}`, stamp)
-	case "files.getUploadURLExternal":
-		fmt.Fprintf(w, `{"ok":true,"file_id":%q,"upload_url":%q}`, file, f.srv.URL+"/upload/"+file)
-	case "files.completeUploadExternal":
-		_, _ = io.WriteString(w, `{"ok":true,"files":[{"id":"F1","title":"output"}]}`)
-	default:
-		fmt.Fprintf(w, `{"ok":true,"channel":%q,"ts":%q}`, c.Channel, cmp.Or(c.TS, stamp))
-	}
-}
-
-func (f *fakeSlackAPI) record(c slackCall) {
-	f.mu.Lock()
-	f.calls = append(f.calls, c)
-	f.mu.Unlock()
-}
-
-// snapshot returns the calls so far.
-func (f *fakeSlackAPI) snapshot() []slackCall {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]slackCall(nil), f.calls...)
 }
 
 // cardHeader finds a card's header ("r-12 · waiting for approval") in a message's
@@ -293,7 +179,7 @@ func (f eventFront) Announce(_ context.Context, e approvals.Event) {
 // WinRM runner, approvals, the core and the Slack front, talking to a fake Slack.
 type benchApp struct {
 	*app
-	slack *fakeSlackAPI
+	slack *bottest.FakeSlack
 	cmds  *labCommands
 	front eventFront
 	n     int
@@ -301,12 +187,12 @@ type benchApp struct {
 
 func startBenchApp(tb testing.TB, lo lab.Options) *benchApp {
 	tb.Helper()
-	b := &benchApp{slack: newFakeSlackAPI(tb), cmds: &labCommands{}, front: eventFront{events: make(chan approvals.Event, 1024)}}
+	b := &benchApp{slack: bottest.NewFakeSlack(tb, clock.Real{}, ""), cmds: &labCommands{}, front: eventFront{events: make(chan approvals.Event, 1024)}}
 	cfg := demoConfig("127.0.0.1:0", filepath.Join(tb.TempDir(), "exchops.db"))
 	cfg.Console = false
 	cfg.People = benchPeople
 	cfg.Slack = config.Slack{SigningSecretEnv: "SLACK_SIGNING_SECRET", BotTokenEnv: "SLACK_BOT_TOKEN",
-		APIURL: b.slack.apiURL(), ApprovalsChannel: "C0APPROVALS"}
+		APIURL: b.slack.APIURL(), ApprovalsChannel: "C0APPROVALS"}
 	if lo.Timing == nil {
 		lo.Timing = &lab.Timing{} // seeding, convergence and switchovers are instant
 	}
@@ -362,7 +248,7 @@ func (b *benchApp) click(tb testing.TB, user, action, id string) {
 	tb.Helper()
 	b.n++
 	b.post(tb, "/slack/interactions", clickBody(user, "C0APPROVALS", "1700000000.card-"+id, action, id,
-		fmt.Sprintf("click-%d", b.n), b.slack.responseURL(fmt.Sprintf("click-%d", b.n))))
+		fmt.Sprintf("click-%d", b.n), b.slack.ResponseURL(fmt.Sprintf("click-%d", b.n))))
 }
 
 // waitFinal waits for request id's run to end and returns the event.

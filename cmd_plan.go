@@ -9,21 +9,12 @@ import (
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/config"
+	"github.com/exchops/exchops/lab"
 )
 
 // labEnv is the walkthrough's organisation (what the lab simulates): the planning
 // environment when no configuration is given.
-var labEnv = commands.Env{
-	ManagementServer: "EX10-CAHT",
-	DNSServer:        "DC01",
-	Servers: []commands.Server{
-		{Name: "EX10-MB01", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-MB02", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-CAHT", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "EX10-CAHT02", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "DC01", Roles: []string{"dns"}},
-	},
-}
+var labEnv = lab.Env()
 
 // envFromConfig turns the exchange and health sections of the configuration into what
 // planning needs.

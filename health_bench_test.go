@@ -9,6 +9,7 @@ import (
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/schedules"
@@ -47,15 +48,7 @@ func startDAGLab(tb testing.TB, lo lab.Options) *dagLab {
 	if lo.Timing == nil {
 		lo.Timing = &lab.Timing{}
 	}
-	l, err := lab.Start(lo)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
-	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 2 * time.Minute})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	l, r := labtest.Start(tb, lo, runners.Options{Timeout: 2 * time.Minute})
 	ctx := context.Background()
 	for _, text := range dagSetup {
 		inv, err := commands.Parse(text)

@@ -7,7 +7,7 @@ package main
 //	go test -tags soak -run Soak -timeout 15m -count=1 -v .
 //
 // exchops runs as a child process (`exchops serve` from a configuration file, this
-// test binary re-executed) against the lab and a fake Slack Web API, both in this
+// test binary re-executed) against the lab and bottest.FakeSlack, both in this
 // process, so that they outlive the child's SIGKILLs. The lab's servers are reached
 // through a small HTTPS proxy per server, which is also where every WinRM Command is
 // decoded and counted per request: that is how "ran twice" is seen from outside.
@@ -59,6 +59,8 @@ import (
 	"github.com/masterzen/winrm"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot/bottest"
+	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/store"
@@ -123,7 +125,7 @@ type soak struct {
 	dir     string
 	lab     *lab.Lab
 	proxy   *winrmProxy
-	slack   *fakeSlackAPI
+	slack   *bottest.FakeSlack
 	cfgPath string
 	url     string // exchops' listen address, the same across restarts
 	db      *store.DB
@@ -157,7 +159,7 @@ func newSoak(t *testing.T) *soak {
 	t.Cleanup(func() { l.Close() })
 	s.lab = l
 	s.proxy = startWinRMProxy(t, l)
-	s.slack = newFakeSlackAPI(t)
+	s.slack = bottest.NewFakeSlack(t, clock.Real{}, "")
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -198,7 +200,7 @@ func (s *soak) keepLog() string {
 func (s *soak) config(listen string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\ndatabase: %s\n", listen, filepath.Join(s.dir, "exchops.db"))
-	fmt.Fprintf(&b, "slack: {signing_secret_env: SLACK_SIGNING_SECRET, bot_token_env: SLACK_BOT_TOKEN, api_url: %q, approvals_channel: C0APPROVALS}\n", s.slack.apiURL())
+	fmt.Fprintf(&b, "slack: {signing_secret_env: SLACK_SIGNING_SECRET, bot_token_env: SLACK_BOT_TOKEN, api_url: %q, approvals_channel: C0APPROVALS}\n", s.slack.APIURL())
 	b.WriteString("people:\n")
 	for _, p := range benchPeople {
 		fmt.Fprintf(&b, "  - {name: %s, slack: %s, roles: [%s]}\n", p.Name, p.Slack, strings.Join(p.Roles, ", "))
@@ -340,7 +342,7 @@ func (s *soak) deliverSigned(path, body string, h http.Header) (int, string) {
 // command types /exchange text as user; dup also delivers it a second time, later.
 func (s *soak) command(user, text string, dup bool) {
 	n := s.n.Add(1)
-	body := slashBody(user, "C0OPS", text, fmt.Sprintf("soak-trigger-%d", n), s.slack.responseURL(fmt.Sprintf("cmd-%d", n)))
+	body := slashBody(user, "C0OPS", text, fmt.Sprintf("soak-trigger-%d", n), s.slack.ResponseURL(fmt.Sprintf("cmd-%d", n)))
 	h := slackSignature(benchSigningSecret, time.Now(), body)
 	if status, answer := s.deliverSigned("/slack/commands", body, h); status != http.StatusOK {
 		s.t.Errorf("%s types %q: %d %s", user, text, status, answer)
@@ -354,7 +356,7 @@ func (s *soak) command(user, text string, dup bool) {
 // click clicks action on request id's card as user; dup delivers the same click twice.
 func (s *soak) click(user, action, id string, dup bool) {
 	n := s.n.Add(1)
-	body := clickBody(user, "C0APPROVALS", s.cardTS(id), action, id, fmt.Sprintf("soak-click-%d", n), s.slack.responseURL(fmt.Sprintf("click-%d", n)))
+	body := clickBody(user, "C0APPROVALS", s.cardTS(id), action, id, fmt.Sprintf("soak-click-%d", n), s.slack.ResponseURL(fmt.Sprintf("click-%d", n)))
 	h := slackSignature(benchSigningSecret, time.Now(), body)
 	s.stats.clicks.Add(1)
 	if status, answer := s.deliverSigned("/slack/interactions", body, h); status != http.StatusOK {
@@ -370,7 +372,7 @@ func (s *soak) click(user, action, id string, dup bool) {
 // cardTS is the ts of request id's card as the fake Slack posted it (a made-up one
 // while the card is not posted yet).
 func (s *soak) cardTS(id string) string {
-	for _, c := range s.slack.snapshot() {
+	for _, c := range s.slack.Calls() {
 		if c.Method == "chat.postMessage" && c.Status == http.StatusOK && c.Thread == "" {
 			if m := cardHeader.FindStringSubmatch(c.Blocks); m != nil && m[1] == id {
 				return c.TS
@@ -539,12 +541,12 @@ func (s *soak) faults(ctx context.Context) {
 	}{
 		{"DC01 answers HTTP 500", func() { s.labFault("DC01", "http500") }, 2 * time.Second},
 		{"", nil, 3 * time.Second},
-		{"Slack answers 429 (Retry-After: 1)", func() { s.slack.setFault(func(string) (int, string) { return http.StatusTooManyRequests, "1" }) }, 3 * time.Second},
+		{"Slack answers 429 (Retry-After: 1)", func() { s.slack.SetFault(func(string) (int, string) { return http.StatusTooManyRequests, "1" }) }, 3 * time.Second},
 		{"", nil, 3 * time.Second},
 		{"DC01 hangs", func() { s.labFault("DC01", "hang") }, 4 * time.Second},
 		{"", nil, 4 * time.Second},
 		{"Slack answers 500 to half the calls", func() {
-			s.slack.setFault(func(string) (int, string) {
+			s.slack.SetFault(func(string) (int, string) {
 				if rand.IntN(2) == 0 {
 					return http.StatusInternalServerError, ""
 				}
@@ -583,7 +585,7 @@ func (s *soak) heal() {
 	for _, e := range s.lab.Servers {
 		s.labFault(e.Name, "none")
 	}
-	s.slack.setFault(nil)
+	s.slack.SetFault(nil)
 }
 
 // settle waits until nothing is pending, approved or running: pending requests
@@ -773,7 +775,7 @@ func (s *soak) check(took time.Duration) {
 	}
 
 	// What Slack shows: each card's last delivered state, each run's result post.
-	calls := s.slack.snapshot()
+	calls := s.slack.Calls()
 	card, cardTS := map[string]string{}, map[string]string{}
 	result := map[string]bool{}
 	failedCalls := map[int]int{}

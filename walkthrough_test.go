@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 )
@@ -27,29 +27,12 @@ type walk struct {
 
 func startWalk(t *testing.T) *walk {
 	t.Helper()
-	c := clock.NewManual(time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC))
-	l, err := lab.Start(lab.Options{Clock: c, OperationTimeoutCap: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second, Clock: c})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := labtest.NewRig(t, nil)
 	// Time moves only when something waits on the lab's clock, which is also the
 	// runner's (a DAG member joining, a switchover, Execute between polls): then it
 	// moves one second.
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			if c.WaitForSleepers(ctx, 1) != nil {
-				return
-			}
-			c.Advance(time.Second)
-		}
-	}()
+	g.Advance()
+	l, r, c := g.Lab, g.Runner, g.Clock
 	return &walk{t: t, lab: l, r: r, clock: c}
 }
 

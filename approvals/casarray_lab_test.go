@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/store"
@@ -25,15 +26,8 @@ type casarrayRig struct {
 
 func newCASArrayRig(t *testing.T) *casarrayRig {
 	t.Helper()
-	l, err := lab.Start(lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond, BranchSite: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	w, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, w := labtest.Start(t, lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond, BranchSite: true},
+		runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
 	ctx := context.Background()
 	p, err := parse(t, `casarray create "CAS Array" fqdn=client.msglab.local site=Default-First-Site-Name`).Plan(env)
 	if err != nil {

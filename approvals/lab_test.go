@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/store"
@@ -30,15 +31,8 @@ func (c *countingRunner) Execute(ctx context.Context, p *commands.Plan, lock str
 // approves, the preflight no longer matches what he saw: the run is refused as stale,
 // nothing runs, and the request says why.
 func TestStalePlanAgainstTheLab(t *testing.T) {
-	l, err := lab.Start(lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	w, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, w := labtest.Start(t, lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond},
+		runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
 	ctx := context.Background()
 	// outside runs a command the way an admin would by hand, outside exchops.
 	outside := func(text string) {

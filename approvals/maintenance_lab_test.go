@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 	"github.com/exchops/exchops/store"
@@ -16,15 +17,8 @@ import (
 // MB01 active on EX10-MB01 and MB02 on EX10-MB02, each with a copy on the other.
 func newDAGRig(t *testing.T) *casarrayRig {
 	t.Helper()
-	l, err := lab.Start(lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	w, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, w := labtest.Start(t, lab.Options{Timing: &lab.Timing{}, OperationTimeoutCap: 200 * time.Millisecond},
+		runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
 	ctx := context.Background()
 	for _, text := range []string{dagCreate, "dag add-member E14-DAG EX10-MB01", "dag add-member E14-DAG EX10-MB02",
 		"copy add MB01 EX10-MB02", "copy add MB02 EX10-MB01"} {

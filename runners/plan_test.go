@@ -13,8 +13,8 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/commands"
-	"github.com/exchops/exchops/internal/clock"
 	"github.com/exchops/exchops/internal/golden"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 )
@@ -22,18 +22,8 @@ import (
 // The bot hands the WinRM runner to approvals as its Executor.
 var _ approvals.Runner = (*runners.WinRM)(nil)
 
-// labEnv is the organisation the lab simulates, as configuration would describe it.
-var labEnv = commands.Env{
-	ManagementServer: "EX10-CAHT",
-	DNSServer:        "DC01",
-	Servers: []commands.Server{
-		{Name: "EX10-MB01", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-MB02", Roles: []string{commands.RoleMailbox}},
-		{Name: "EX10-CAHT", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "EX10-CAHT02", Roles: []string{commands.RoleClientAccess, "hubtransport"}},
-		{Name: "DC01", Roles: []string{"dns"}},
-	},
-}
+// labEnv is the organisation the lab simulates.
+var labEnv = labtest.Env
 
 // The DAG the tests build: two members, so that a copy can be added.
 var dagSetup = []string{
@@ -42,97 +32,18 @@ var dagSetup = []string{
 	`dag add-member E14-DAG EX10-MB02`,
 }
 
-// rig is a lab, a runner for all its servers, and the manual clock both run on.
-type rig struct {
-	t     *testing.T
-	lab   *lab.Lab
-	r     *runners.WinRM
-	clock *clock.Manual
-}
+// rig is the lab rig (internal/labtest) with the reads these tests make.
+type rig struct{ *labtest.Rig }
 
-func startRig(t *testing.T, timing *lab.Timing) *rig {
-	t.Helper()
-	c := clock.NewManual(time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC))
-	l, err := lab.Start(lab.Options{Clock: c, Timing: timing, OperationTimeoutCap: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second, Clock: c})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{t: t, lab: l, r: r, clock: c}
-}
-
-// advance moves the clock one second whenever something sleeps on it (a DAG member
-// joining, the runner between polls), until the returned function is called or the
-// test ends.
-func (g *rig) advance() (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if g.clock.WaitForSleepers(ctx, 1) != nil {
-				return
-			}
-			g.clock.Advance(time.Second)
-		}
-	}()
-	stop = func() { cancel(); <-done }
-	g.t.Cleanup(stop)
-	return stop
-}
-
-func (g *rig) plan(text string) *commands.Plan {
-	g.t.Helper()
-	inv, err := commands.Parse(text)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	p, err := inv.Plan(labEnv)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	return p
-}
-
-// change preflights a command, fails the test if it is blocked, and executes it under
-// its lock, time moving as it needs. It returns the progress lines.
-func (g *rig) change(text string) []string {
-	g.t.Helper()
-	stop := g.advance()
-	defer stop()
-	p := g.plan(text)
-	f, err := g.r.Preflight(context.Background(), p)
-	if err != nil {
-		g.t.Fatalf("%s: preflight: %v", text, err)
-	}
-	if f.Blocked() || f.NoOp {
-		g.t.Fatalf("%s: preflight says:\n%s", text, f)
-	}
-	var lines []string
-	if _, err := g.r.Execute(context.Background(), p, lockOf(p, f), func(s string) { lines = append(lines, s) }); err != nil {
-		g.t.Fatalf("%s: %v", text, err)
-	}
-	return lines
-}
-
-func lockOf(p *commands.Plan, f commands.Findings) string {
-	if f.Lock != "" {
-		return f.Lock
-	}
-	return p.Lock
-}
+func startRig(t *testing.T, timing *lab.Timing) *rig { return &rig{labtest.NewRig(t, timing)} }
 
 // read runs one read-only call on the management server's Exchange endpoint and
 // returns its section.
 func (g *rig) read(call commands.Call) []map[string]string {
-	g.t.Helper()
-	res, err := g.r.RunStep(context.Background(), exchangeStep("EX10-CAHT", "read", call), nil)
+	g.T.Helper()
+	res, err := g.Runner.RunStep(context.Background(), exchangeStep("EX10-CAHT", "read", call), nil)
 	if err != nil {
-		g.t.Fatal(err)
+		g.T.Fatal(err)
 	}
 	return res.Tables()[call.Section]
 }
@@ -207,10 +118,10 @@ func TestPreflight(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, text := range tc.setup {
-				g.change(text)
+				g.Change(text)
 			}
-			p := g.plan(tc.command)
-			f, err := g.r.Preflight(context.Background(), p)
+			p := g.Plan(tc.command)
+			f, err := g.Runner.Preflight(context.Background(), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,10 +151,10 @@ func TestPreflightReadFails(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.down, func(t *testing.T) {
 			g := startRig(t, nil)
-			if err := g.lab.SetFault(tc.down, "unreachable"); err != nil {
+			if err := g.Lab.SetFault(tc.down, "unreachable"); err != nil {
 				t.Fatal(err)
 			}
-			f, err := g.r.Preflight(context.Background(), g.plan(tc.command))
+			f, err := g.Runner.Preflight(context.Background(), g.Plan(tc.command))
 			e := wantKind(t, err, tc.kind)
 			if !strings.EqualFold(e.Server, tc.down) {
 				t.Errorf("the error's server is %q, want %s", e.Server, tc.down)
@@ -284,7 +195,7 @@ func TestExecute(t *testing.T) {
 		},
 	}
 	for _, text := range append(dagSetup, `copy add MB01 EX10-MB02`) {
-		got := g.change(text)
+		got := g.Change(text)
 		if strings.Join(got, "\n") != strings.Join(want[text], "\n") {
 			t.Errorf("%s: progress:\n%s\nwant:\n%s", text, strings.Join(got, "\n"), strings.Join(want[text], "\n"))
 		}
@@ -304,10 +215,10 @@ func TestExecute(t *testing.T) {
 func TestExecuteOutput(t *testing.T) {
 	g := startRig(t, nil)
 	for _, text := range dagSetup {
-		g.change(text)
+		g.Change(text)
 	}
-	g.advance()
-	out, err := g.r.Execute(context.Background(), g.plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
+	g.Advance()
+	out, err := g.Runner.Execute(context.Background(), g.Plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,10 +247,10 @@ func TestExecuteWait(t *testing.T) {
 			during: func(g *rig, line string, _ int) {
 				if strings.HasPrefix(line, waiting) {
 					// A suspended copy is neither Healthy nor Failed: the wait goes on.
-					_, err := g.r.RunStep(context.Background(), exchangeStep("EX10-CAHT", "suspend",
+					_, err := g.Runner.RunStep(context.Background(), exchangeStep("EX10-CAHT", "suspend",
 						commands.Call{Pipeline: []commands.Cmd{commands.C("Suspend-MailboxDatabaseCopy", commands.Str("Identity", `MB01\EX10-MB02`), commands.Bool("Confirm", false))}}), nil)
 					if err != nil {
-						g.t.Error(err)
+						g.T.Error(err)
 					}
 				}
 			},
@@ -350,8 +261,8 @@ func TestExecuteWait(t *testing.T) {
 			name: "the copy fails",
 			during: func(g *rig, line string, _ int) {
 				if strings.HasPrefix(line, waiting) {
-					if err := g.lab.Org.SetCopyFault("MB01", "EX10-MB02", "Failed", "The seeding operation failed."); err != nil {
-						g.t.Error(err)
+					if err := g.Lab.Org.SetCopyFault("MB01", "EX10-MB02", "Failed", "The seeding operation failed."); err != nil {
+						g.T.Error(err)
 					}
 				}
 			},
@@ -364,9 +275,9 @@ func TestExecuteWait(t *testing.T) {
 			during: func(g *rig, line string, failed int) {
 				switch {
 				case strings.HasPrefix(line, waiting):
-					_ = g.lab.SetFault("EX10-CAHT", "unreachable")
+					_ = g.Lab.SetFault("EX10-CAHT", "unreachable")
 				case failed == 2:
-					_ = g.lab.SetFault("EX10-CAHT", "none")
+					_ = g.Lab.SetFault("EX10-CAHT", "none")
 				}
 			},
 			lines: []string{waiting, "poll of EX10-CAHT failed (1 in a row; exchops stops waiting at 3): cannot reach the Exchange endpoint",
@@ -376,7 +287,7 @@ func TestExecuteWait(t *testing.T) {
 			name: "polls keep failing",
 			during: func(g *rig, line string, _ int) {
 				if strings.HasPrefix(line, waiting) {
-					_ = g.lab.SetFault("EX10-CAHT", "unreachable")
+					_ = g.Lab.SetFault("EX10-CAHT", "unreachable")
 				}
 			},
 			kind:    runners.Unreachable,
@@ -386,7 +297,7 @@ func TestExecuteWait(t *testing.T) {
 			name: "credentials refused: no retry",
 			during: func(g *rig, line string, _ int) {
 				if strings.HasPrefix(line, waiting) {
-					_ = g.lab.SetFault("EX10-CAHT", "unauthorized")
+					_ = g.Lab.SetFault("EX10-CAHT", "unauthorized")
 				}
 			},
 			kind:    runners.Unauthorized,
@@ -397,16 +308,16 @@ func TestExecuteWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := startRig(t, tc.timing)
 			for _, text := range dagSetup {
-				g.change(text)
+				g.Change(text)
 			}
-			g.advance()
-			p := g.plan(`copy add MB01 EX10-MB02`)
+			g.Advance()
+			p := g.Plan(`copy add MB01 EX10-MB02`)
 			if tc.budget != 0 {
 				p.Wait.Budget = tc.budget
 			}
 			var lines []string
 			failed := 0
-			out, err := g.r.Execute(context.Background(), p, p.Lock, func(line string) {
+			out, err := g.Runner.Execute(context.Background(), p, p.Lock, func(line string) {
 				lines = append(lines, line)
 				if strings.HasPrefix(line, "poll of ") {
 					failed++
@@ -460,14 +371,14 @@ func TestExecuteStepFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := startRig(t, nil)
 			if tc.fault != "" {
-				if err := g.lab.SetFault("EX10-MB02", tc.fault); err != nil {
+				if err := g.Lab.SetFault("EX10-MB02", tc.fault); err != nil {
 					t.Fatal(err)
 				}
 			}
-			create := g.plan(dagSetup[0])
+			create := g.Plan(dagSetup[0])
 			p := &commands.Plan{Steps: []commands.Step{read("EX10-MB01"), tc.step2, create.Steps[0]}, Lock: create.Lock}
 			var lines []string
-			out, err := g.r.Execute(context.Background(), p, p.Lock, func(s string) { lines = append(lines, s) })
+			out, err := g.Runner.Execute(context.Background(), p, p.Lock, func(s string) { lines = append(lines, s) })
 			e := wantKind(t, err, tc.kind)
 			if e.Server != "EX10-MB02" {
 				t.Errorf("the error's server is %q", e.Server)
@@ -483,7 +394,7 @@ func TestExecuteStepFails(t *testing.T) {
 			if dags := g.dags(); len(dags) != 0 {
 				t.Errorf("step 3 ran: DAGs %v", dags)
 			}
-			if n := runners.LockRefs(g.r, p.Lock); n != 0 {
+			if n := runners.LockRefs(g.Runner, p.Lock); n != 0 {
 				t.Errorf("the lock is still held after a failed step (%d refs)", n)
 			}
 		})
@@ -503,23 +414,23 @@ func TestExecuteCancel(t *testing.T) {
 		{
 			name: "waiting for the lock",
 			run: func(t *testing.T, g *rig, ctx context.Context, cancel context.CancelFunc) (string, error) {
-				unlock, err := g.r.Lock(context.Background(), "dag:E14-DAG")
+				unlock, err := g.Runner.Lock(context.Background(), "dag:E14-DAG")
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer unlock()
 				cancel()
-				return g.r.Execute(ctx, g.plan(dagSetup[0]), "dag:E14-DAG", func(s string) { t.Errorf("progress while waiting for the lock: %s", s) })
+				return g.Runner.Execute(ctx, g.Plan(dagSetup[0]), "dag:E14-DAG", func(s string) { t.Errorf("progress while waiting for the lock: %s", s) })
 			},
 			mention: []string{"gave up waiting for dag:E14-DAG", "nothing ran"},
 		},
 		{
 			name: "before step 2",
 			run: func(t *testing.T, g *rig, ctx context.Context, cancel context.CancelFunc) (string, error) {
-				create := g.plan(dagSetup[0])
+				create := g.Plan(dagSetup[0])
 				read := commands.Step{Target: "EX10-MB01", Purpose: "say hello", Script: "'hello'"}
 				p := &commands.Plan{Steps: []commands.Step{read, create.Steps[0]}}
-				return g.r.Execute(ctx, p, create.Lock, func(s string) {
+				return g.Runner.Execute(ctx, p, create.Lock, func(s string) {
 					if strings.HasPrefix(s, "step 2 of 2") {
 						cancel()
 					}
@@ -532,16 +443,16 @@ func TestExecuteCancel(t *testing.T) {
 			name: "while the step seeds",
 			run: func(t *testing.T, g *rig, ctx context.Context, cancel context.CancelFunc) (string, error) {
 				for _, text := range dagSetup {
-					g.change(text)
+					g.Change(text)
 				}
 				// No one advances the clock now: Update-MailboxDatabaseCopy seeds on it, so
 				// the step runs until cancelled, and the pipeline is stopped on the server.
 				go func() {
-					if g.clock.WaitForSleepers(ctx, 1) == nil {
+					if g.Clock.WaitForSleepers(ctx, 1) == nil {
 						cancel()
 					}
 				}()
-				return g.r.Execute(ctx, g.plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
+				return g.Runner.Execute(ctx, g.Plan(`copy add MB01 EX10-MB02`), "database:MB01", nil)
 			},
 			mention: []string{`step 2 of 2 on EX10-CAHT (seed copy MB01\EX10-MB02 (at most 24h0m0s))`, "the run was cancelled and was stopped on the server"},
 			output:  []string{"step 1 of 2 on EX10-CAHT: add a copy of MB01 on EX10-MB02 (seeded next)"},
@@ -572,7 +483,7 @@ func TestExecuteCancel(t *testing.T) {
 func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 	g := startRig(t, nil)
 	for _, text := range dagSetup {
-		g.change(text)
+		g.Change(text)
 	}
 	var (
 		mu     sync.Mutex
@@ -589,19 +500,19 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 	ctx := context.Background()
 	errs := make(chan error, 2)
 	go func() {
-		_, err := g.r.Execute(ctx, g.plan(`copy add MB01 EX10-MB02`), lock, record("first"))
+		_, err := g.Runner.Execute(ctx, g.Plan(`copy add MB01 EX10-MB02`), lock, record("first"))
 		errs <- err
 	}()
 	// The first is in its step, seeding on the clock, which no one advances yet.
-	if err := g.clock.WaitForSleepers(ctx, 1); err != nil {
+	if err := g.Clock.WaitForSleepers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	second := &commands.Plan{Steps: []commands.Step{{Target: "EX10-CAHT", Purpose: "say hello", Script: "'hello'"}}}
 	go func() {
-		_, err := g.r.Execute(ctx, second, lock, record("second"))
+		_, err := g.Runner.Execute(ctx, second, lock, record("second"))
 		errs <- err
 	}()
-	eventually(t, "the second change waits for the lock", func() bool { return runners.LockRefs(g.r, lock) == 2 })
+	eventually(t, "the second change waits for the lock", func() bool { return runners.LockRefs(g.Runner, lock) == 2 })
 	mu.Lock()
 	for _, e := range events {
 		if strings.HasPrefix(e, "second") {
@@ -610,7 +521,7 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 	}
 	mu.Unlock()
 
-	g.advance()
+	g.Advance()
 	for range 2 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
@@ -633,7 +544,7 @@ func TestExecuteHoldsLockThroughTheWait(t *testing.T) {
 	if strings.Join(order, "\n") != strings.Join(want, "\n") || len(events) == len(order) {
 		t.Errorf("events:\n%s\nwant (besides the seeding progress):\n%s", strings.Join(events, "\n"), strings.Join(want, "\n"))
 	}
-	if n := runners.LockRefs(g.r, lock); n != 0 {
+	if n := runners.LockRefs(g.Runner, lock); n != 0 {
 		t.Errorf("%d refs left on the lock", n)
 	}
 }

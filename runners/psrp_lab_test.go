@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/lab/wsman"
 	"github.com/exchops/exchops/runners"
@@ -197,21 +198,13 @@ func TestDeleteShellLeftOpen(t *testing.T) {
 // The lab's hang fault wedges Exchange pipelines: the command's timeout stops it on the
 // server, within the timeout and the stop's grace, and the session stays usable.
 func TestExchangeHangInTheLab(t *testing.T) {
-	l, err := lab.Start(lab.Options{OperationTimeoutCap: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: time.Second, StopGrace: 2 * time.Second, OperationTimeout: time.Second, ReplySlack: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	l, r := labtest.Start(t, lab.Options{OperationTimeoutCap: 300 * time.Millisecond},
+		runners.Options{Timeout: time.Second, StopGrace: 2 * time.Second, OperationTimeout: time.Second, ReplySlack: time.Second})
 	if err := l.SetFault("EX10-CAHT", "hang"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = r.RunStep(context.Background(), labStep(labServers), nil)
+	_, err := r.RunStep(context.Background(), labStep(labServers), nil)
 	if runners.KindOf(err) != runners.Timeout || !strings.Contains(err.Error(), "stopped on the server") {
 		t.Fatalf("err = %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/exchops/exchops/commands"
 	"github.com/exchops/exchops/internal/clock"
+	"github.com/exchops/exchops/internal/labtest"
 	"github.com/exchops/exchops/lab"
 	"github.com/exchops/exchops/runners"
 )
@@ -24,17 +25,10 @@ func TestSeedOutlastsTheCommandTimeout(t *testing.T) {
 	const seed, commandTimeout = 1500 * time.Millisecond, 500 * time.Millisecond
 	start := func(t *testing.T) (*runners.WinRM, commands.Env) {
 		t.Helper()
-		l, err := lab.Start(lab.Options{Clock: clock.Real{}, OperationTimeoutCap: 200 * time.Millisecond,
+		_, r := labtest.Start(t, lab.Options{Clock: clock.Real{}, OperationTimeoutCap: 200 * time.Millisecond,
 			Timing: &lab.Timing{Seed: seed, Initialize: 10 * time.Millisecond, Switchover: 10 * time.Millisecond,
-				NLBConverge: 10 * time.Millisecond, DAGMember: 10 * time.Millisecond}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		r, err := runners.New(l.RunnerEndpoints(), runners.Options{Timeout: commandTimeout, OperationTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
+				NLBConverge: 10 * time.Millisecond, DAGMember: 10 * time.Millisecond}},
+			runners.Options{Timeout: commandTimeout, OperationTimeout: time.Second})
 		env := labEnv
 		env.SeedTimeout = 20 * seed
 		for _, text := range dagSetup {
@@ -137,7 +131,7 @@ func execute(t *testing.T, r *runners.WinRM, env commands.Env, text string, say 
 	if say == nil {
 		say = func(string) {}
 	}
-	_, err = r.Execute(context.Background(), p, lockOf(p, f), say)
+	_, err = r.Execute(context.Background(), p, labtest.LockOf(p, f), say)
 	if err != nil && strings.HasPrefix(text, "dag ") {
 		t.Fatalf("%s: %v", text, err)
 	}

@@ -42,12 +42,12 @@ func (p *progressLog) String() string {
 }
 
 func (g *rig) drill(opt schedules.DrillOptions) (*schedules.Scorecard, error, *progressLog) {
-	g.t.Helper()
-	stop := g.advance()
+	g.T.Helper()
+	stop := g.Advance()
 	defer stop()
-	opt.Clock = g.clock
+	opt.Clock = g.Clock
 	var log progressLog
-	sc, err := schedules.Drill(context.Background(), g.r, labEnv, "E14-DAG", opt, log.add)
+	sc, err := schedules.Drill(context.Background(), g.Runner, labEnv, "E14-DAG", opt, log.add)
 	return sc, err, &log
 }
 
@@ -106,9 +106,7 @@ func TestDrillOnAHealthyDAG(t *testing.T) {
 // where it was, not to preference 1: the drill tests failover, it does not rebalance.
 func TestDrillReturnsDatabasesWhereTheyWere(t *testing.T) {
 	g := startRig(t, nil)
-	stop := g.advance()
-	g.change("failover MB01 to=EX10-MB02")
-	stop()
+	g.Change("failover MB01 to=EX10-MB02")
 	before := g.copies()
 	if before[`MB01\EX10-MB02`] != "Mounted" {
 		t.Fatalf("the setup did not move MB01: %v", before)
@@ -130,14 +128,14 @@ func TestDrillReturnsDatabasesWhereTheyWere(t *testing.T) {
 // drill reads the results' values, so it neither aborts on every check nor misses one.
 func TestDrillOnANonEnglishServer(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetCulture("EX10-MB02", "de-DE"); err != nil {
+	if err := g.Lab.Org.SetCulture("EX10-MB02", "de-DE"); err != nil {
 		t.Fatal(err)
 	}
 	sc, err, log := g.drill(schedules.DrillOptions{})
 	if err != nil || sc.Outcome != schedules.Passed {
 		t.Fatalf("drill: %v\nprogress:\n%s", err, log)
 	}
-	if err := g.lab.Org.SetWitnessUnreachable("E14-DAG", true); err != nil {
+	if err := g.Lab.Org.SetWitnessUnreachable("E14-DAG", true); err != nil {
 		t.Fatal(err)
 	}
 	sc, err, _ = g.drill(schedules.DrillOptions{})
@@ -152,7 +150,7 @@ func TestDrillOnANonEnglishServer(t *testing.T) {
 // database whose only other copy is lagged stays where it is.
 func TestDrillLeavesLaggedCopiesAlone(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetLag("MB01", "EX10-MB02", 7*24*time.Hour, 0); err != nil {
+	if err := g.Lab.Org.SetLag("MB01", "EX10-MB02", 7*24*time.Hour, 0); err != nil {
 		t.Fatal(err)
 	}
 	sc, err, log := g.drill(schedules.DrillOptions{})
@@ -173,7 +171,7 @@ func TestDrillLeavesLaggedCopiesAlone(t *testing.T) {
 // abort a drill, and Exchange switches over to it.
 func TestDrillWithADisabledContentIndex(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetContentIndexState("MB01", "EX10-MB02", "Disabled"); err != nil {
+	if err := g.Lab.Org.SetContentIndexState("MB01", "EX10-MB02", "Disabled"); err != nil {
 		t.Fatal(err)
 	}
 	sc, err, log := g.drill(schedules.DrillOptions{})
@@ -187,7 +185,7 @@ func TestDrillWithADisabledContentIndex(t *testing.T) {
 
 func TestDrillAbortsOnAnUnhealthyCopy(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetContentIndexState("MB02", "EX10-MB01", "Failed"); err != nil {
+	if err := g.Lab.Org.SetContentIndexState("MB02", "EX10-MB01", "Failed"); err != nil {
 		t.Fatal(err)
 	}
 	before := g.copies()
@@ -212,7 +210,7 @@ func TestDrillAbortsOnAnUnhealthyCopy(t *testing.T) {
 
 func TestDrillAbortsOnEachPrecheck(t *testing.T) {
 	g := startRig(t, nil)
-	o := g.lab.Org
+	o := g.Lab.Org
 	cases := []struct {
 		name         string
 		fault, clear func() error
@@ -332,11 +330,11 @@ func TestScorecardTrend(t *testing.T) {
 // earlier drill and the drill's progress, both scorecards kept.
 func TestScheduledDrillPostsScorecardAndTrend(t *testing.T) {
 	g := startRig(t, nil)
-	stop := g.advance()
+	stop := g.Advance()
 	defer stop()
 	st := newMemStore()
 	pub := &recorder{}
-	s, err := schedules.New(schedules.Config{Store: st, Poster: pub, Runner: g.r, Env: labEnv, Clock: g.clock, Location: time.UTC,
+	s, err := schedules.New(schedules.Config{Store: st, Poster: pub, Runner: g.Runner, Env: labEnv, Clock: g.Clock, Location: time.UTC,
 		Schedules: []config.Schedule{{Name: "weekly-drill", Cron: "0 3 * * SUN", Job: "drill", DAG: "E14-DAG", PostTo: postTo(`{discord: "555"}`)}}})
 	if err != nil {
 		t.Fatal(err)
@@ -372,7 +370,7 @@ func TestScheduledDrillPostsScorecardAndTrend(t *testing.T) {
 func TestHealthOnDemand(t *testing.T) {
 	g := startRig(t, nil)
 	st := newMemStore()
-	s, err := schedules.New(schedules.Config{Store: st, Poster: &recorder{}, Runner: g.r, Env: labEnv, Clock: g.clock})
+	s, err := schedules.New(schedules.Config{Store: st, Poster: &recorder{}, Runner: g.Runner, Env: labEnv, Clock: g.Clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +389,7 @@ func TestHealthOnDemand(t *testing.T) {
 // change holds it, the drill waits, then gives up without moving anything.
 func TestDrillWaitsForTheDAGLock(t *testing.T) {
 	g := startRig(t, nil)
-	unlock, err := g.r.Lock(context.Background(), "dag:E14-DAG")
+	unlock, err := g.Runner.Lock(context.Background(), "dag:E14-DAG")
 	if err != nil {
 		t.Fatal(err)
 	}

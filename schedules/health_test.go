@@ -27,7 +27,7 @@ var reportAt = time.Date(2026, 11, 25, 7, 0, 0, 0, time.UTC)
 // Each case sets its fault, collects, renders the golden file, and clears it.
 func TestCollectAgainstTheLab(t *testing.T) {
 	g := startRig(t, nil)
-	o := g.lab.Org
+	o := g.Lab.Org
 	cases := []struct {
 		name    string
 		fault   func() error
@@ -150,7 +150,7 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			name: "transport-queue-failing",
 			fault: func() error {
 				err := o.SetTransportQueue("EX10-CAHT02", 60, 10, 0)
-				g.clock.Advance(5 * time.Minute)
+				g.Clock.Advance(5 * time.Minute)
 				return err
 			},
 			clear:   func() error { return o.SetTransportQueue("EX10-CAHT02", 0, 0, 0) },
@@ -224,7 +224,7 @@ func TestCollectAgainstTheLab(t *testing.T) {
 			}
 			env := labEnv
 			env.MAPIConnectivity = tc.mapi
-			rep, err := schedules.Collect(context.Background(), g.r, env, "e14-dag", schedules.Thresholds{}, clock.Real{})
+			rep, err := schedules.Collect(context.Background(), g.Runner, env, "e14-dag", schedules.Thresholds{}, clock.Real{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -271,18 +271,18 @@ func TestCollectAgainstTheLab(t *testing.T) {
 // Thresholds and the ignore list change the verdict, not what is read.
 func TestThresholdsAndIgnore(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetQueues("MB02", "EX10-MB01", 9, 2); err != nil {
+	if err := g.Lab.Org.SetQueues("MB02", "EX10-MB01", 9, 2); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	rep, err := schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{CopyQueue: 20}, clock.Real{})
+	rep, err := schedules.Collect(ctx, g.Runner, labEnv, "E14-DAG", schedules.Thresholds{CopyQueue: 20}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Verdict != schedules.OK {
 		t.Errorf("with a copy queue threshold of 20, a queue of 9: verdict %s, want OK:\n%s", rep.Verdict, rep.Text())
 	}
-	rep, err = schedules.Collect(ctx, g.r, labEnv, "E14-DAG", schedules.Thresholds{Ignore: []string{"MB02"}}, clock.Real{})
+	rep, err = schedules.Collect(ctx, g.Runner, labEnv, "E14-DAG", schedules.Thresholds{Ignore: []string{"MB02"}}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,10 +295,10 @@ func TestThresholdsAndIgnore(t *testing.T) {
 // A member that cannot be reached is a failure of the report, not of Collect.
 func TestCollectWithAMemberUnreachable(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.SetFault("EX10-MB02", "unreachable"); err != nil {
+	if err := g.Lab.SetFault("EX10-MB02", "unreachable"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
+	rep, err := schedules.Collect(context.Background(), g.Runner, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,19 +349,19 @@ func TestDAGReadScript(t *testing.T) {
 // failure, and its checks not run). The chat fronts' report fixtures are this file.
 func TestCollectMixed(t *testing.T) {
 	g := startRig(t, nil)
-	o := g.lab.Org
+	o := g.Lab.Org
 	for _, err := range []error{
 		o.SetLag("MB02", "EX10-MB01", 7*24*time.Hour, 0),
 		o.SetContentIndexState("MB01", "EX10-MB01", "Disabled"),
 		o.SetTransportQueue("EX10-CAHT", 85, 0, 30),
 		o.SetServiceStopped("EX10-MB01", "MSExchangeMailboxAssistants", true),
-		g.lab.SetFault("EX10-MB02", "unreachable"),
+		g.Lab.SetFault("EX10-MB02", "unreachable"),
 	} {
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
+	rep, err := schedules.Collect(context.Background(), g.Runner, labEnv, "E14-DAG", schedules.Thresholds{}, clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,12 +396,12 @@ func TestCollectMixed(t *testing.T) {
 // a warning each, and everything else is read and judged.
 func TestCollectWithChecksRefused(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetRoles(lab.DefaultUser, lab.RoleDAGs, lab.RoleDatabaseCopies, lab.RoleDatabases,
+	if err := g.Lab.Org.SetRoles(lab.DefaultUser, lab.RoleDAGs, lab.RoleDatabaseCopies, lab.RoleDatabases,
 		lab.RoleExchangeServers, lab.RoleOrgClientAccess, lab.RoleMonitoring); err != nil {
 		t.Fatal(err)
 	}
 	// A new runner: sessions opened from now on see the new roles.
-	r, err := runners.New(g.lab.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
+	r, err := runners.New(g.Lab.RunnerEndpoints(), runners.Options{Timeout: 30 * time.Second, OperationTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

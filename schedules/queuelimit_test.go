@@ -15,7 +15,7 @@ import (
 // copy with a queue of 10 be activated, the default 8 blocks it.
 func TestFailoverQueueLimitFromConfiguration(t *testing.T) {
 	g := startRig(t, nil)
-	if err := g.lab.Org.SetQueues("MB01", "EX10-MB02", 10, 10); err != nil {
+	if err := g.Lab.Org.SetQueues("MB01", "EX10-MB02", 10, 10); err != nil {
 		t.Fatal(err)
 	}
 	relaxed := labEnv
@@ -38,7 +38,7 @@ func TestFailoverQueueLimitFromConfiguration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				f, err := g.r.Preflight(context.Background(), p)
+				f, err := g.Runner.Preflight(context.Background(), p)
 				if err != nil {
 					t.Fatalf("%s: preflight: %v", text, err)
 				}
@@ -56,12 +56,12 @@ func TestFailoverQueueLimitFromConfiguration(t *testing.T) {
 // collected in the lab carries the lab's time.
 func TestCollectUsesTheInjectedClock(t *testing.T) {
 	g := startRig(t, nil)
-	g.clock.Advance(90 * time.Minute)
-	rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, g.clock)
+	g.Clock.Advance(90 * time.Minute)
+	rep, err := schedules.Collect(context.Background(), g.Runner, labEnv, "E14-DAG", schedules.Thresholds{}, g.Clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := g.clock.Now().UTC(); !rep.At.Equal(want) {
+	if want := g.Clock.Now().UTC(); !rep.At.Equal(want) {
 		t.Errorf("report dated %s, want the injected clock's %s", rep.At, want)
 	}
 }

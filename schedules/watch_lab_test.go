@@ -19,17 +19,17 @@ import (
 // labFault sets a fault through the lab's switchboard (POST /fault), as a person
 // running the demo does; the form is the fault as lab/control.go lists it.
 func (g *rig) labFault(form string) {
-	g.t.Helper()
+	g.T.Helper()
 	v, err := url.ParseQuery(form)
 	if err != nil {
-		g.t.Fatal(err)
+		g.T.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/fault", strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
-	g.lab.ControlHandler().ServeHTTP(rec, req)
+	g.Lab.ControlHandler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
-		g.t.Fatalf("fault %s: %d %s", form, rec.Code, rec.Body.String())
+		g.T.Fatalf("fault %s: %d %s", form, rec.Code, rec.Body.String())
 	}
 }
 
@@ -49,7 +49,7 @@ type watchStep struct {
 // open at the end.
 func TestWatchScriptedFaults(t *testing.T) {
 	g := startRig(t, nil)
-	start := g.clock.Now()
+	start := g.Clock.Now()
 	set := schedules.WatchSettings{SingleCopyAfter: schedules.DefaultSingleCopyAfter}
 	script := []watchStep{
 		{0, "a healthy DAG", nil},
@@ -75,19 +75,19 @@ func TestWatchScriptedFaults(t *testing.T) {
 	var b strings.Builder
 	open := map[string]bool{}
 	for _, s := range script {
-		if d := start.Add(time.Duration(s.minute) * time.Minute).Sub(g.clock.Now()); d > 0 {
-			g.clock.Advance(d)
+		if d := start.Add(time.Duration(s.minute) * time.Minute).Sub(g.Clock.Now()); d > 0 {
+			g.Clock.Advance(d)
 		}
 		for _, f := range s.faults {
 			g.labFault(f)
 		}
-		rep, err := schedules.Collect(context.Background(), g.r, labEnv, "E14-DAG", schedules.Thresholds{}, g.clock)
+		rep, err := schedules.Collect(context.Background(), g.Runner, labEnv, "E14-DAG", schedules.Thresholds{}, g.Clock)
 		if err != nil {
 			t.Fatalf("%s: %v", s.what, err)
 		}
 		var alerts []schedules.Alert
-		alerts, state = schedules.Watch(state, rep, g.clock.Now(), set)
-		fmt.Fprintf(&b, "== %s (%s) — report %s\n", g.clock.Now().Format("15:04"), s.what, rep.Verdict)
+		alerts, state = schedules.Watch(state, rep, g.Clock.Now(), set)
+		fmt.Fprintf(&b, "== %s (%s) — report %s\n", g.Clock.Now().Format("15:04"), s.what, rep.Verdict)
 		if len(alerts) == 0 {
 			b.WriteString("   no alert\n")
 		}

@@ -376,11 +376,11 @@ func TestNewWatcherRefusesBadConfiguration(t *testing.T) {
 func TestScheduledReportThenFaultPostsOneAlert(t *testing.T) {
 	g := startRig(t, nil)
 	pub := &recorder{}
-	w := newWatcher(t, &memWatch{}, pub, g.clock)
-	s, err := schedules.New(schedules.Config{Store: newMemStore(), Runner: g.r, Env: labEnv, Poster: pub, Clock: g.clock,
+	w := newWatcher(t, &memWatch{}, pub, g.Clock)
+	s, err := schedules.New(schedules.Config{Store: newMemStore(), Runner: g.Runner, Env: labEnv, Poster: pub, Clock: g.Clock,
 		Observer:  schedules.Observers{&observer{}, w},
 		Schedules: []config.Schedule{{Name: "hourly-health", Cron: "0 * * * *", Job: "health", DAG: "E14-DAG", PostTo: ops}},
-		Location:  time.UTC, Now: g.clock.Now})
+		Location:  time.UTC, Now: g.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestScheduledReportThenFaultPostsOneAlert(t *testing.T) {
 		if err := s.RunNow(t.Context(), "hourly-health"); err != nil {
 			t.Fatal(err)
 		}
-		g.clock.Advance(time.Hour)
+		g.Clock.Advance(time.Hour)
 	}
 	run()
 	g.labFault(`kind=copy&database=MB02&server=EX10-MB01&status=FailedAndSuspended&message=The database file is corrupt.`)

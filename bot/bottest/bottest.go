@@ -1,8 +1,10 @@
 // Package bottest is the test kit of exchops' chat fronts: one in-process executor
 // that behaves like the runners (FakeExec), one way to wire a real core, approvals
-// service and SQLite store together (NewRig), and the contract every front's delivery
-// must keep (contract.go). Tests of bot and of every front use it instead of wiring
-// their own.
+// service and SQLite store together (NewRig), one in-process fake per chat platform
+// that answers as the platform's API does, failures included (FakeSlack, FakeDiscord),
+// and the contract every front's delivery must keep (contract.go). Tests of bot and
+// of every front use it instead of wiring their own. The lab rig (a lab and a runner
+// wired to it) is internal/labtest.
 package bottest
 
 import (

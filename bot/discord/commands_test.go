@@ -230,27 +230,27 @@ func TestRegister(t *testing.T) {
 	if err := h.d.Register(ctx, testGuild); err != nil {
 		t.Fatal(err)
 	}
-	puts := h.fake.requests("PUT", "applications/")
+	puts := h.fake.Requests("PUT", "applications/")
 	if len(puts) != 2 || puts[0].Path != "applications/"+testApp+"/commands" || puts[1].Path != "applications/"+testApp+"/guilds/"+testGuild+"/commands" {
 		t.Fatalf("PUTs = %v", puts)
 	}
 	b, _ := json.Marshal(Commands())
 	var got, want any
 	json.Unmarshal(b, &want)
-	json.Unmarshal(h.fake.commands, &got)
+	json.Unmarshal(h.fake.Commands(), &got)
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("registered\n%s\nwant\n%s", h.fake.commands, b)
+		t.Errorf("registered\n%s\nwant\n%s", h.fake.Commands(), b)
 	}
 	if err := h.d.Register(ctx, "not-a-guild"); err == nil {
 		t.Error("a bad guild id was accepted")
 	}
-	err := RegisterCommands(ctx, Config{BotToken: "wrong-token-value", ApplicationID: testApp, HTTPClient: h.fake.client()}, "")
+	err := RegisterCommands(ctx, Config{BotToken: "wrong-token-value", ApplicationID: testApp, HTTPClient: h.fake.Client()}, "")
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != http.StatusUnauthorized || strings.Contains(err.Error(), "wrong-token-value") {
 		t.Errorf("with a wrong token: %v", err)
 	}
 	// api_url points the calls elsewhere, with no transport trick.
-	err = RegisterCommands(ctx, Config{BotToken: testToken, ApplicationID: testApp, APIURL: h.fake.srv.URL + "/api/v9"}, testGuild)
+	err = RegisterCommands(ctx, Config{BotToken: testToken, ApplicationID: testApp, APIURL: h.fake.URL() + "/api/v9"}, testGuild)
 	if err != nil {
 		t.Errorf("with api_url: %v", err)
 	}

@@ -42,11 +42,8 @@ func (c *discordChat) Command(t testing.TB, person, text string) {
 func (c *discordChat) Replay(t testing.TB) { c.h.send(c.last) }
 
 // card is request id's card message in the approvals channel, if posted.
-func (c *discordChat) card(id string) *fakeMessage {
-	f := c.h.fake
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range f.msgs {
+func (c *discordChat) card(id string) *bottest.DiscordMessage {
+	for _, m := range c.h.fake.Messages() {
 		content, _ := m.Body["content"].(string)
 		if _, ref := m.Body["message_reference"]; m.Channel == testApprovalsCh && !ref && strings.Contains(content, "**"+id+"**") {
 			return m
@@ -65,8 +62,8 @@ func (c *discordChat) Approve(t testing.TB, person, id string) {
 
 func (c *discordChat) Card(id string) (int, string) {
 	n := 0
-	for _, r := range c.h.fake.requests("POST", "channels/"+testApprovalsCh+"/messages") {
-		if r.Status/100 == 2 && r.referenced() == "" && strings.Contains(r.content(), "**"+id+"**") {
+	for _, r := range c.h.fake.Requests("POST", "channels/"+testApprovalsCh+"/messages") {
+		if r.Status/100 == 2 && r.Referenced() == "" && strings.Contains(r.Content(), "**"+id+"**") {
 			n++
 		}
 	}
@@ -74,7 +71,7 @@ func (c *discordChat) Card(id string) (int, string) {
 	if m == nil {
 		return n, ""
 	}
-	return n, c.h.fake.message(m.ID).text()
+	return n, c.h.fake.Message(m.ID).Text()
 }
 
 func (c *discordChat) Thread(id string) []string {
@@ -83,11 +80,11 @@ func (c *discordChat) Thread(id string) []string {
 		return nil
 	}
 	var out []string
-	for _, r := range c.h.fake.requests("POST", "channels/"+testApprovalsCh+"/messages") {
-		if r.Status/100 != 2 || r.referenced() != m.ID {
+	for _, r := range c.h.fake.Requests("POST", "channels/"+testApprovalsCh+"/messages") {
+		if r.Status/100 != 2 || r.Referenced() != m.ID {
 			continue
 		}
-		out = append(out, r.content()+"\n"+fmt.Sprint(r.Body["embeds"]))
+		out = append(out, r.Content()+"\n"+fmt.Sprint(r.Body["embeds"]))
 		for name := range r.Files {
 			out = append(out, "file:"+name)
 		}
@@ -103,10 +100,10 @@ func (c *discordChat) Fail(n, status int, after time.Duration) {
 		hd = http.Header{"Retry-After": {secs}}
 		body = `{"message":"You are being rate limited.","retry_after":` + secs + `,"global":false}`
 	}
-	c.h.fake.fail("POST", "channels/", status, n, hd, body)
+	c.h.fake.Fail("POST", "channels/", status, n, hd, body)
 }
 
-func (c *discordChat) Heal()                        { c.h.fake.heal() }
+func (c *discordChat) Heal()                        { c.h.fake.Heal() }
 func (c *discordChat) Undelivered(t testing.TB) int { return c.h.undelivered() }
 func (c *discordChat) Advance(d time.Duration)      { c.h.clk.Advance(d) }
 func (c *discordChat) Faults() bool                 { return true }
@@ -115,6 +112,6 @@ func (c *discordChat) Settle(t testing.TB) {
 	for range 3 {
 		c.h.svc.Wait()
 		c.h.core.Wait()
-		c.h.fake.waitFor(t, "the Discord front to finish its posts", c.h.d.Idle)
+		c.h.fake.WaitFor(t, "the Discord front to finish its posts", c.h.d.Idle)
 	}
 }

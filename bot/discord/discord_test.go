@@ -16,6 +16,7 @@ import (
 
 	"github.com/exchops/exchops/approvals"
 	"github.com/exchops/exchops/bot"
+	"github.com/exchops/exchops/bot/bottest"
 	"github.com/exchops/exchops/commands"
 )
 
@@ -72,7 +73,7 @@ func TestRefusesBadSignatures(t *testing.T) {
 	}
 	// Just inside the window is fine.
 	h.clk.Advance(4 * time.Minute)
-	if got := h.fake.requests("", ""); len(got) != 0 {
+	if got := h.fake.Requests("", ""); len(got) != 0 {
 		t.Fatalf("refused interactions reached Discord: %v", got)
 	}
 	if rs, _ := h.svc.History(context.Background(), 10); len(rs) != 0 {
@@ -97,21 +98,21 @@ func TestApprovalFlow(t *testing.T) {
 		t.Errorf("the first reply is %s, want an edit of the deferred answer", working)
 	}
 	waiting := h.followup(it, "r-1 is waiting for 1 approval")
-	if waiting.Method != "POST" || !waiting.ephemeral() {
-		t.Errorf("the request's confirmation is %s ephemeral=%v, want a private follow-up", waiting, waiting.ephemeral())
+	if waiting.Method != "POST" || !waiting.Ephemeral() {
+		t.Errorf("the request's confirmation is %s ephemeral=%v, want a private follow-up", waiting, waiting.Ephemeral())
 	}
 
 	msgID := h.card("r-1", testChannel)
-	card := h.fake.message(msgID)
-	if got := card.buttons(); fmt.Sprint(got) != "[exchops:approve:r-1 exchops:deny:r-1]" {
+	card := h.fake.Message(msgID)
+	if got := card.Buttons(); fmt.Sprint(got) != "[exchops:approve:r-1 exchops:deny:r-1]" {
 		t.Errorf("card buttons = %v", got)
 	}
 	for _, want := range []string{"needs approval", "New-DatabaseAvailabilityGroup -Name 'E14-DAG'", "EX10-CAHT", "no DAG is named E14-DAG yet", `"style":3`, `"style":4`} {
-		if !strings.Contains(card.text(), want) {
-			t.Errorf("the card does not show %q:\n%s", want, card.text())
+		if !strings.Contains(card.Text(), want) {
+			t.Errorf("the card does not show %q:\n%s", want, card.Text())
 		}
 	}
-	for _, r := range h.fake.requests("POST", "channels/") {
+	for _, r := range h.fake.Requests("POST", "channels/") {
 		if r.Auth != "Bot "+testToken {
 			t.Errorf("%s was not sent with the bot token", r)
 		}
@@ -122,11 +123,11 @@ func TestApprovalFlow(t *testing.T) {
 	}
 
 	self := h.click("1001", testChannel, approvePrefix+"r-1", msgID)
-	if f := h.followup(self, "r-1 is your own request: someone else must approve it"); !f.ephemeral() {
+	if f := h.followup(self, "r-1 is your own request: someone else must approve it"); !f.Ephemeral() {
 		t.Errorf("the refusal is not ephemeral: %v", f.Body)
 	}
 	viewer := h.click("1004", testChannel, approvePrefix+"r-1", msgID)
-	if f := h.followup(viewer, "only approvers can approve"); !f.ephemeral() {
+	if f := h.followup(viewer, "only approvers can approve"); !f.Ephemeral() {
 		t.Errorf("the refusal is not ephemeral: %v", f.Body)
 	}
 	if r := h.request("r-1", approvals.Pending); len(r.Votes) != 0 {
@@ -134,30 +135,30 @@ func TestApprovalFlow(t *testing.T) {
 	}
 
 	ok := h.click("1002", testChannel, approvePrefix+"r-1", msgID)
-	if f := h.followup(ok, "You approved r-1; it runs now."); !f.ephemeral() {
+	if f := h.followup(ok, "You approved r-1; it runs now."); !f.Ephemeral() {
 		t.Errorf("the confirmation is not ephemeral: %v", f.Body)
 	}
 	h.request("r-1", approvals.Succeeded)
-	h.fake.waitFor(t, "the card edited to succeeded", func() bool {
-		m := h.fake.msgs[msgID]
-		return strings.Contains(m.content(), "succeeded") && len(m.buttons()) == 0
+	h.fake.WaitFor(t, "the card edited to succeeded", func() bool {
+		m := h.fake.Message(msgID)
+		return strings.Contains(m.Content(), "succeeded") && len(m.Buttons()) == 0
 	})
-	card = h.fake.message(msgID)
+	card = h.fake.Message(msgID)
 	for _, want := range []string{"bob approved", "via discord", `"components":[]`} {
-		if !strings.Contains(card.text(), want) {
-			t.Errorf("the edited card does not show %q:\n%s", want, card.text())
+		if !strings.Contains(card.Text(), want) {
+			t.Errorf("the edited card does not show %q:\n%s", want, card.Text())
 		}
 	}
-	h.fake.waitRequest(t, "the approval replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "approved by bob")
+	h.fake.WaitRequest(t, "the approval replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "approved by bob")
 	})
-	res := h.fake.waitRequest(t, "the result replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "Succeeded")
+	res := h.fake.WaitRequest(t, "the result replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "Succeeded")
 	})
-	if !strings.Contains(res.content(), "output of "+createDAG) {
-		t.Errorf("the result does not show the output: %q", res.content())
+	if !strings.Contains(res.Content(), "output of "+createDAG) {
+		t.Errorf("the result does not show the output: %q", res.Content())
 	}
-	for _, r := range h.fake.requests("PATCH", "channels/") {
+	for _, r := range h.fake.Requests("PATCH", "channels/") {
 		if r.Auth != "Bot "+testToken {
 			t.Errorf("%s was not sent with the bot token", r)
 		}
@@ -167,20 +168,18 @@ func TestApprovalFlow(t *testing.T) {
 	}
 }
 
-func (m *fakeMessage) content() string { s, _ := m.Body["content"].(string); return s }
-
 func TestDenyFromDiscord(t *testing.T) {
 	h := newHarness(t)
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	h.click("1003", testChannel, denyPrefix+"r-1", msgID)
 	h.request("r-1", approvals.Denied)
-	h.fake.waitFor(t, "the card edited to denied", func() bool {
-		m := h.fake.msgs[msgID]
-		return strings.Contains(m.content(), "denied") && len(m.buttons()) == 0 && strings.Contains(m.text(), "carol denied")
+	h.fake.WaitFor(t, "the card edited to denied", func() bool {
+		m := h.fake.Message(msgID)
+		return strings.Contains(m.Content(), "denied") && len(m.Buttons()) == 0 && strings.Contains(m.Text(), "carol denied")
 	})
-	h.fake.waitRequest(t, "the denial replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "denied by carol")
+	h.fake.WaitRequest(t, "the denial replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "denied by carol")
 	})
 }
 
@@ -190,14 +189,14 @@ func TestUnknownUser(t *testing.T) {
 	h := newHarness(t)
 	it := h.command("9999", testChannel, createDAG)
 	f := h.followup(it, "exchops does not know you yet")
-	if !strings.Contains(f.content(), "Discord user id") {
-		t.Errorf("the refusal does not say what to add: %q", f.content())
+	if !strings.Contains(f.Content(), "Discord user id") {
+		t.Errorf("the refusal does not say what to add: %q", f.Content())
 	}
 	h.core.Wait()
 	if rs, _ := h.svc.History(context.Background(), 10); len(rs) != 0 {
 		t.Fatalf("an unknown user made a request: %v", rs)
 	}
-	if got := h.fake.requests("POST", "channels/"); len(got) != 0 {
+	if got := h.fake.Requests("POST", "channels/"); len(got) != 0 {
 		t.Fatalf("an unknown user's command posted in a channel: %v", got)
 	}
 }
@@ -213,23 +212,23 @@ func TestLongRunAfterTokenExpiry(t *testing.T) {
 	ok := h.click("1002", testChannel, approvePrefix+"r-1", msgID)
 	h.followup(ok, "You approved r-1")
 	h.request("r-1", approvals.Running)
-	h.fake.waitFor(t, "the card edited to running", func() bool {
-		return strings.Contains(h.fake.msgs[msgID].content(), "running")
+	h.fake.WaitFor(t, "the card edited to running", func() bool {
+		return strings.Contains(h.fake.Message(msgID).Content(), "running")
 	})
 
 	h.clk.Advance(16 * time.Minute)
 	expiredAt := h.clk.Now()
 	release()
 	h.request("r-1", approvals.Succeeded)
-	h.fake.waitFor(t, "the card edited to succeeded", func() bool {
-		m := h.fake.msgs[msgID]
-		return strings.Contains(m.content(), "succeeded") && len(m.buttons()) == 0
+	h.fake.WaitFor(t, "the card edited to succeeded", func() bool {
+		m := h.fake.Message(msgID)
+		return strings.Contains(m.Content(), "succeeded") && len(m.Buttons()) == 0
 	})
-	h.fake.waitRequest(t, "the result replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "Succeeded after 16m")
+	h.fake.WaitRequest(t, "the result replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "Succeeded after 16m")
 	})
-	for _, r := range h.fake.requests("", "") {
-		if !r.At.Before(expiredAt) && r.webhook() {
+	for _, r := range h.fake.Requests("", "") {
+		if !r.At.Before(expiredAt) && r.Webhook() {
 			t.Errorf("%s used an interaction token after it expired", r)
 		}
 		if r.Status/100 != 2 {
@@ -249,13 +248,13 @@ func TestReadOnlyResultAfterTokenExpiry(t *testing.T) {
 	h.clk.Advance(15 * time.Minute)
 	expiredAt := h.clk.Now()
 	release()
-	res := h.fake.waitRequest(t, "the result in the channel", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return strings.Contains(r.content(), "output of copy status MB01")
+	res := h.fake.WaitRequest(t, "the result in the channel", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return strings.Contains(r.Content(), "output of copy status MB01")
 	})
 	if res.Auth != "Bot "+testToken {
 		t.Errorf("the late result was not posted with the bot token")
 	}
-	for _, r := range h.fake.requests("", "webhooks/") {
+	for _, r := range h.fake.Requests("", "webhooks/") {
 		if !r.At.Before(expiredAt) {
 			t.Errorf("%s used the interaction token after it expired", r)
 		}
@@ -277,7 +276,7 @@ func TestDuplicateInteraction(t *testing.T) {
 	if rs, _ := h.svc.History(context.Background(), 10); len(rs) != 1 {
 		t.Fatalf("%d requests, want 1", len(rs))
 	}
-	if n := len(h.fake.requests("PATCH", "webhooks/"+testApp+"/"+it.Token+"/messages/@original")); n != 1 {
+	if n := len(h.fake.Requests("PATCH", "webhooks/"+testApp+"/"+it.Token+"/messages/@original")); n != 1 {
 		t.Errorf("the deferred answer was edited %d times, want 1", n)
 	}
 	click := h.clickInteraction("1002", testChannel, approvePrefix+"r-1", msgID)
@@ -286,14 +285,14 @@ func TestDuplicateInteraction(t *testing.T) {
 	h.request("r-1", approvals.Succeeded)
 	h.core.Wait()
 	h.d.Close() // wait for the posts
-	if n := len(h.fake.requests("POST", "webhooks/"+testApp+"/"+click.Token)); n != 1 {
+	if n := len(h.fake.Requests("POST", "webhooks/"+testApp+"/"+click.Token)); n != 1 {
 		t.Errorf("the click was answered %d times, want 1", n)
 	}
-	if n := len(h.fake.requests("POST", "channels/"+testChannel+"/messages")); n < 2 {
+	if n := len(h.fake.Requests("POST", "channels/"+testChannel+"/messages")); n < 2 {
 		t.Errorf("%d channel posts, want the card and its replies", n)
 	}
 	cards := 0
-	for _, r := range h.fake.requests("POST", "channels/") {
+	for _, r := range h.fake.Requests("POST", "channels/") {
 		if strings.Contains(fmt.Sprint(r.Body["components"]), approvePrefix) {
 			cards++
 		}
@@ -307,7 +306,7 @@ func TestDuplicateInteraction(t *testing.T) {
 // goes through.
 func TestRateLimited(t *testing.T) {
 	h := newHarness(t)
-	h.fake.fail("POST", "channels/"+testChannel+"/messages", http.StatusTooManyRequests, 1,
+	h.fake.Fail("POST", "channels/"+testChannel+"/messages", http.StatusTooManyRequests, 1,
 		http.Header{"Retry-After": {"3"}}, `{"message":"You are being rate limited.","retry_after":2.5,"global":false}`)
 	h.command("1001", testChannel, createDAG)
 	h.card("r-1", testChannel)
@@ -329,7 +328,7 @@ func TestRateLimited(t *testing.T) {
 // how long to wait.
 func TestRetryAfterHeader(t *testing.T) {
 	h := newHarness(t)
-	h.fake.fail("POST", "channels/"+testChannel+"/messages", http.StatusTooManyRequests, 1,
+	h.fake.Fail("POST", "channels/"+testChannel+"/messages", http.StatusTooManyRequests, 1,
 		http.Header{"Retry-After": {"1"}}, `{"message":"slow down"}`)
 	h.command("1001", testChannel, createDAG)
 	h.card("r-1", testChannel)
@@ -344,18 +343,18 @@ func TestRetryAfterHeader(t *testing.T) {
 // back, the outbox posts it (as the request stands then) and it becomes the card.
 func TestOutbox(t *testing.T) {
 	h := newHarness(t)
-	h.fake.fail("POST", "channels/", http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
+	h.fake.Fail("POST", "channels/", http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
 	it := h.command("1001", testChannel, createDAG)
 	h.followup(it, "r-1 is waiting")
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for n, _ := h.db.Undelivered(ctx, "discord"); n == 0; n, _ = h.db.Undelivered(ctx, "discord") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the card never went to the outbox:\n%s", h.fake.dump())
+			t.Fatalf("the card never went to the outbox:\n%s", h.fake.Dump())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := len(h.fake.requests("POST", "channels/")); n != bot.InlineAttempts {
+	if n := len(h.fake.Requests("POST", "channels/")); n != bot.InlineAttempts {
 		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	posts, err := h.db.Due(ctx, "discord", h.clk.Now().Add(time.Hour), 10)
@@ -372,11 +371,11 @@ func TestOutbox(t *testing.T) {
 	}
 
 	// Still failing when it is first due: it stays.
-	h.advanceUntil("a retry from the outbox", time.Second, func() bool { return len(h.fake.requests("POST", "channels/")) > bot.InlineAttempts })
+	h.advanceUntil("a retry from the outbox", time.Second, func() bool { return len(h.fake.Requests("POST", "channels/")) > bot.InlineAttempts })
 	if n, _ := h.db.Undelivered(ctx, "discord"); n != 1 {
 		t.Fatalf("%d posts in the outbox after a failed retry, want 1", n)
 	}
-	h.fake.heal()
+	h.fake.Heal()
 	var msgID string
 	h.advanceUntil("the outbox to deliver the card", 5*time.Second, func() bool {
 		if r, _ := h.svc.Get(ctx, "r-1"); r != nil && len(r.Cards) == 1 {
@@ -384,7 +383,7 @@ func TestOutbox(t *testing.T) {
 		}
 		return msgID != ""
 	})
-	if m := h.fake.message(msgID); m == nil || len(m.buttons()) != 2 {
+	if m := h.fake.Message(msgID); m == nil || len(m.Buttons()) != 2 {
 		t.Fatalf("the delivered card is %v", m)
 	}
 	if n, _ := h.db.Undelivered(ctx, "discord"); n != 0 {
@@ -393,8 +392,8 @@ func TestOutbox(t *testing.T) {
 	// The card works: approving edits it.
 	h.click("1002", testChannel, approvePrefix+"r-1", msgID)
 	h.request("r-1", approvals.Succeeded)
-	h.fake.waitFor(t, "the card edited to succeeded", func() bool {
-		return strings.Contains(h.fake.msgs[msgID].content(), "succeeded")
+	h.fake.WaitFor(t, "the card edited to succeeded", func() bool {
+		return strings.Contains(h.fake.Message(msgID).Content(), "succeeded")
 	})
 	if n := h.postsMetric("failed"); n == "0" || n == "" {
 		t.Errorf("failed posts not counted: %q", n)
@@ -416,9 +415,9 @@ func TestCrossPlatform(t *testing.T) {
 	msgID := h.card("r-1", testApprovalsCh)
 	h.click("1002", testApprovalsCh, approvePrefix+"r-1", msgID)
 	h.request("r-1", approvals.Succeeded)
-	h.fake.waitFor(t, "the Discord card of the Slack request edited", func() bool {
-		m := h.fake.msgs[msgID]
-		return strings.Contains(m.content(), "succeeded") && strings.Contains(m.text(), "alice via slack") && strings.Contains(m.text(), "bob approved")
+	h.fake.WaitFor(t, "the Discord card of the Slack request edited", func() bool {
+		m := h.fake.Message(msgID)
+		return strings.Contains(m.Content(), "succeeded") && strings.Contains(m.Text(), "alice via slack") && strings.Contains(m.Text(), "bob approved")
 	})
 	waitRecorder(t, h.slack, "r-1", approvals.Succeeded)
 	if r := h.slack.last("r-1"); r.Votes[0].Via.Platform != "discord" || r.Votes[0].Person != "bob" {
@@ -434,12 +433,12 @@ func TestCrossPlatform(t *testing.T) {
 		t.Fatalf("Slack approval answered %+v", act)
 	}
 	h.request("r-2", approvals.Succeeded)
-	h.fake.waitFor(t, "the Discord card edited after the Slack approval", func() bool {
-		m := h.fake.msgs[msg2]
-		return strings.Contains(m.content(), "succeeded") && strings.Contains(m.text(), "carol approved") && strings.Contains(m.text(), "via slack")
+	h.fake.WaitFor(t, "the Discord card edited after the Slack approval", func() bool {
+		m := h.fake.Message(msg2)
+		return strings.Contains(m.Content(), "succeeded") && strings.Contains(m.Text(), "carol approved") && strings.Contains(m.Text(), "via slack")
 	})
 	waitRecorder(t, h.slack, "r-2", approvals.Succeeded)
-	if n := len(h.fake.requests("POST", "channels/"+testApprovalsCh+"/messages")); n == 0 {
+	if n := len(h.fake.Requests("POST", "channels/"+testApprovalsCh+"/messages")); n == 0 {
 		t.Errorf("nothing posted in the approvals channel")
 	}
 }
@@ -468,7 +467,7 @@ func TestNoApprovalsChannel(t *testing.T) {
 	h.request("r-1", approvals.Succeeded)
 	h.svc.Wait()
 	h.d.Close()
-	if got := h.fake.requests("", ""); len(got) != 0 {
+	if got := h.fake.Requests("", ""); len(got) != 0 {
 		t.Errorf("posted to Discord: %v", got)
 	}
 }
@@ -481,14 +480,14 @@ func TestLongOutputAttached(t *testing.T) {
 	h.command("1001", testChannel, createDAG)
 	msgID := h.card("r-1", testChannel)
 	h.click("1002", testChannel, approvePrefix+"r-1", msgID)
-	res := h.fake.waitRequest(t, "the result with its output attached", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && r.Files["r-1-output.txt"] != ""
+	res := h.fake.WaitRequest(t, "the result with its output attached", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && r.Files["r-1-output.txt"] != ""
 	})
 	if res.Files["r-1-output.txt"] != output {
 		t.Errorf("the attached output differs from what the run printed")
 	}
-	if !strings.Contains(res.content(), "attached as r-1-output.txt") {
-		t.Errorf("the message does not point at the file: %q", res.content())
+	if !strings.Contains(res.Content(), "attached as r-1-output.txt") {
+		t.Errorf("the message does not point at the file: %q", res.Content())
 	}
 }
 
@@ -589,14 +588,14 @@ func TestExpiry(t *testing.T) {
 	h.clk.Advance(31 * time.Minute)
 	expiredAt := h.clk.Now()
 	h.request("r-1", approvals.Expired)
-	h.fake.waitFor(t, "the card edited to expired", func() bool {
-		m := h.fake.msgs[msgID]
-		return strings.Contains(m.content(), "expired") && len(m.buttons()) == 0
+	h.fake.WaitFor(t, "the card edited to expired", func() bool {
+		m := h.fake.Message(msgID)
+		return strings.Contains(m.Content(), "expired") && len(m.Buttons()) == 0
 	})
-	h.fake.waitRequest(t, "the expiry replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "expired: nobody decided within 30m")
+	h.fake.WaitRequest(t, "the expiry replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "expired: nobody decided within 30m")
 	})
-	for _, r := range h.fake.requests("", "webhooks/") {
+	for _, r := range h.fake.Requests("", "webhooks/") {
 		if !r.At.Before(expiredAt) {
 			t.Errorf("%s used an interaction token after the expiry", r)
 		}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/exchops/exchops/bot/bottest"
 )
 
 // fakeGateway is Discord's gateway, as far as a bot that only takes interactions
@@ -25,7 +27,7 @@ type fakeGateway struct {
 	seq      int
 }
 
-func startFakeGateway(t testing.TB, f *fakeDiscord) *fakeGateway {
+func startFakeGateway(t testing.TB, f *bottest.FakeDiscord) *fakeGateway {
 	g := &fakeGateway{t: t, ready: make(chan struct{})}
 	up := websocket.Upgrader{}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -66,9 +68,7 @@ func startFakeGateway(t testing.TB, f *fakeDiscord) *fakeGateway {
 		}
 	}))
 	t.Cleanup(g.srv.Close)
-	f.mu.Lock()
-	f.gateway = "ws" + strings.TrimPrefix(g.srv.URL, "http")
-	f.mu.Unlock()
+	f.SetGateway("ws" + strings.TrimPrefix(g.srv.URL, "http"))
 	return g
 }
 
@@ -108,7 +108,7 @@ func TestGateway(t *testing.T) {
 	}
 	it := h.commandInteraction("1001", testChannel, createDAG)
 	g.dispatch(t, it)
-	cb := h.fake.waitRequest(t, "the deferred answer at the callback", "POST", "interactions/"+it.ID+"/"+it.Token+"/callback", nil)
+	cb := h.fake.WaitRequest(t, "the deferred answer at the callback", "POST", "interactions/"+it.ID+"/"+it.Token+"/callback", nil)
 	if cb.Body["type"] != float64(5) {
 		t.Errorf("callback = %v, want type 5", cb.Body)
 	}
@@ -117,7 +117,7 @@ func TestGateway(t *testing.T) {
 	click := h.clickInteraction("1002", testChannel, approvePrefix+"r-1", msgID)
 	g.dispatch(t, click)
 	h.followup(click, "You approved r-1")
-	h.fake.waitFor(t, "the card edited to succeeded", func() bool {
-		return strings.Contains(h.fake.msgs[msgID].content(), "succeeded")
+	h.fake.WaitFor(t, "the card edited to succeeded", func() bool {
+		return strings.Contains(h.fake.Message(msgID).Content(), "succeeded")
 	})
 }

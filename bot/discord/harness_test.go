@@ -102,7 +102,7 @@ type harness struct {
 	svc     *approvals.Service
 	core    *bot.Core
 	d       *Discord
-	fake    *fakeDiscord
+	fake    *bottest.FakeDiscord
 	exec    *bottest.FakeExec
 	slack   *frontRecorder
 	metrics *metrics.Metrics
@@ -147,9 +147,9 @@ func newHarnessWith(t *testing.T, pol approvals.Policy, opts ...harnessOption) *
 		t.Fatal(err)
 	}
 	h.priv = priv
-	h.fake = newFakeDiscord(t, h.clk, testToken, testApp)
+	h.fake = bottest.NewFakeDiscord(t, h.clk, testToken, testApp)
 	cfg := Config{Core: h.core, PublicKey: hex.EncodeToString(pub), BotToken: testToken, ApplicationID: testApp,
-		Outbox: db, Dedup: db, Clock: h.clk, HTTPClient: h.fake.client(),
+		Outbox: db, Dedup: db, Clock: h.clk, HTTPClient: h.fake.Client(),
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(h, &cfg)
@@ -237,7 +237,7 @@ func (h *harness) newInteraction(kind int, user, channel string, data any, messa
 	tok := fmt.Sprintf("itoken-%d-secret", h.seq)
 	h.tokens = append(h.tokens, tok)
 	h.mu.Unlock()
-	h.fake.issue(tok)
+	h.fake.Issue(tok)
 	p := map[string]any{
 		"id": id, "application_id": testApp, "type": kind, "token": tok, "version": 1,
 		"guild_id": testGuild, "channel_id": channel,
@@ -341,9 +341,9 @@ func (h *harness) click(user, channel, customID, messageID string) interaction {
 func (h *harness) card(id, channel string) string {
 	h.t.Helper()
 	var msgID string
-	h.fake.waitFor(h.t, id+"'s card attached", func() bool {
-		for _, m := range h.fake.msgs {
-			if m.Channel == channel && strings.Contains(m.text(), approvePrefix+id) {
+	h.fake.WaitFor(h.t, id+"'s card attached", func() bool {
+		for _, m := range h.fake.Messages() {
+			if m.Channel == channel && strings.Contains(m.Text(), approvePrefix+id) {
 				msgID = m.ID
 				return true
 			}
@@ -364,10 +364,10 @@ func (h *harness) card(id, channel string) string {
 }
 
 // followup waits for a reply through interaction it's token whose content holds part.
-func (h *harness) followup(it interaction, part string) *recorded {
+func (h *harness) followup(it interaction, part string) *bottest.DiscordRequest {
 	h.t.Helper()
-	return h.fake.waitRequest(h.t, fmt.Sprintf("a reply to %s holding %q", it.ID, part), "", "webhooks/"+testApp+"/"+it.Token, func(r *recorded) bool {
-		return strings.Contains(r.content(), part) || strings.Contains(fmt.Sprint(r.Body["embeds"]), part)
+	return h.fake.WaitRequest(h.t, fmt.Sprintf("a reply to %s holding %q", it.ID, part), "", "webhooks/"+testApp+"/"+it.Token, func(r *bottest.DiscordRequest) bool {
+		return strings.Contains(r.Content(), part) || strings.Contains(fmt.Sprint(r.Body["embeds"]), part)
 	})
 }
 
@@ -409,7 +409,7 @@ func (h *harness) advanceUntil(what string, step time.Duration, ok func() bool) 
 	deadline := time.Now().Add(10 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; the fake received:\n%s", what, h.fake.dump())
+			h.t.Fatalf("timed out waiting for %s; the fake received:\n%s", what, h.fake.Dump())
 		}
 		h.clk.Advance(step)
 		time.Sleep(10 * time.Millisecond)

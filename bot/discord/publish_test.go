@@ -63,9 +63,9 @@ func checkPiece(t *testing.T, what, s string) {
 }
 
 // delivered returns the report posts Discord took, in order.
-func (h *harness) delivered() []*recorded {
-	var out []*recorded
-	for _, r := range h.fake.requests("POST", reportsPath) {
+func (h *harness) delivered() []*bottest.DiscordRequest {
+	var out []*bottest.DiscordRequest
+	for _, r := range h.fake.Requests("POST", reportsPath) {
 		if r.Status/100 == 2 {
 			out = append(out, r)
 		}
@@ -82,10 +82,10 @@ func (h *harness) undelivered() int {
 	return n
 }
 
-func contents(rs []*recorded) []string {
+func contents(rs []*bottest.DiscordRequest) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.content()
+		out[i] = r.Content()
 	}
 	return out
 }
@@ -99,7 +99,7 @@ func partContents(parts []reportPart) []string {
 }
 
 // checkNoPings fails unless the post lets nobody be pinged.
-func checkNoPings(t *testing.T, r *recorded) {
+func checkNoPings(t *testing.T, r *bottest.DiscordRequest) {
 	t.Helper()
 	am, ok := r.Body["allowed_mentions"].(map[string]any)
 	parse, isList := am["parse"].([]any)
@@ -118,10 +118,10 @@ func TestPublishShort(t *testing.T) {
 	}
 	rs := h.delivered()
 	if len(rs) != 1 {
-		t.Fatalf("%d posts, want 1:\n%s", len(rs), h.fake.dump())
+		t.Fatalf("%d posts, want 1:\n%s", len(rs), h.fake.Dump())
 	}
 	want := "**Failover drill of E14-DAG: passed**\n" + strings.TrimRight(text, "\n")
-	if got := rs[0].content(); got != want {
+	if got := rs[0].Content(); got != want {
 		t.Errorf("content:\n%s\nwant:\n%s", got, want)
 	}
 	if rs[0].Auth != "Bot "+testToken {
@@ -155,10 +155,10 @@ func TestPublishSplit(t *testing.T) {
 	reopened := false
 	for i, r := range rs {
 		what := fmt.Sprintf("message %d of %d", i+1, len(rs))
-		checkPiece(t, what, r.content())
+		checkPiece(t, what, r.Content())
 		checkNoPings(t, r)
-		got = append(got, prose(r.content())...)
-		reopened = reopened || strings.HasPrefix(r.content(), "```")
+		got = append(got, prose(r.Content())...)
+		reopened = reopened || strings.HasPrefix(r.Content(), "```")
 		if i < len(rs)-1 && len(r.Files) != 0 {
 			t.Errorf("%s has files %v; the chart goes with the last", what, r.Files)
 		}
@@ -166,8 +166,8 @@ func TestPublishSplit(t *testing.T) {
 	if !reopened {
 		t.Errorf("no message starts in a code block: the long table was not cut in two")
 	}
-	if !strings.HasPrefix(rs[0].content(), "**"+title+"**\n") {
-		t.Errorf("the first message does not start with the title:\n%s", rs[0].content())
+	if !strings.HasPrefix(rs[0].Content(), "**"+title+"**\n") {
+		t.Errorf("the first message does not start with the title:\n%s", rs[0].Content())
 	}
 	want := append([]string{"**" + title + "**"}, prose(text)...)
 	if !slices.Equal(got, want) {
@@ -204,8 +204,8 @@ func TestPublishChart(t *testing.T) {
 	if len(at) != 1 || at[0].(map[string]any)["filename"] != chartFile {
 		t.Errorf("attachments declared: %v", r.Body["attachments"])
 	}
-	if !strings.Contains(r.content(), "Every copy is healthy.") {
-		t.Errorf("content %q", r.content())
+	if !strings.Contains(r.Content(), "Every copy is healthy.") {
+		t.Errorf("content %q", r.Content())
 	}
 	checkNoPings(t, r)
 }
@@ -225,9 +225,9 @@ func TestPublishVeryLong(t *testing.T) {
 		t.Fatalf("%d posts, want 1", len(rs))
 	}
 	r := rs[0]
-	checkPiece(t, "the message", r.content())
-	if !strings.HasPrefix(r.content(), "**"+title+"**\n") || !strings.HasSuffix(r.content(), "is attached as report.md)") {
-		t.Errorf("content:\n%s", r.content())
+	checkPiece(t, "the message", r.Content())
+	if !strings.HasPrefix(r.Content(), "**"+title+"**\n") || !strings.HasSuffix(r.Content(), "is attached as report.md)") {
+		t.Errorf("content:\n%s", r.Content())
 	}
 	if got, want := r.Files[reportFile], "# "+title+"\n\n"+text; got != want {
 		t.Errorf("report.md holds:\n%s\nwant:\n%s", got, want)
@@ -244,7 +244,7 @@ func TestPublishVeryLong(t *testing.T) {
 func TestPublishOutbox(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.fake.fail("POST", reportsPath, http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
+	h.fake.Fail("POST", reportsPath, http.StatusInternalServerError, -1, nil, `{"message":"500: Internal Server Error","code":0}`)
 	rep := reportText("E14-DAG replication health: warning", "r3", testChart, 20, 20, 20)
 	parts := renderReport(rep)
 	if len(parts) < 2 {
@@ -253,7 +253,7 @@ func TestPublishOutbox(t *testing.T) {
 	if err := h.d.PublishReport(ctx, testChannel, rep); err != nil {
 		t.Fatalf("Publish = %v, want nil: the report is kept", err)
 	}
-	if n := len(h.fake.requests("POST", reportsPath)); n != bot.InlineAttempts {
+	if n := len(h.fake.Requests("POST", reportsPath)); n != bot.InlineAttempts {
 		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 	posts, err := h.db.Due(ctx, "discord", h.clk.Now().Add(time.Hour), 10)
@@ -276,12 +276,12 @@ func TestPublishOutbox(t *testing.T) {
 
 	// Still failing when it is first due: it stays.
 	h.advanceUntil("a retry from the outbox", time.Second, func() bool {
-		return len(h.fake.requests("POST", reportsPath)) > bot.InlineAttempts
+		return len(h.fake.Requests("POST", reportsPath)) > bot.InlineAttempts
 	})
 	if n := h.undelivered(); n != 1 {
 		t.Fatalf("%d posts in the outbox after a failed retry, want 1", n)
 	}
-	h.fake.heal()
+	h.fake.Heal()
 	h.advanceUntil("the outbox to deliver the report", 5*time.Second, func() bool { return h.undelivered() == 0 })
 	rs := h.delivered()
 	if got, want := contents(rs), partContents(parts); !slices.Equal(got, want) {
@@ -315,10 +315,10 @@ func TestPublishOrderKept(t *testing.T) {
 	if len(parts) < 3 {
 		t.Fatalf("the test needs a report of 3 messages or more, not %d", len(parts))
 	}
-	is := func(k int) func(*recorded) bool {
-		return func(r *recorded) bool { return r.content() == parts[k].m.Content }
+	is := func(k int) func(*bottest.DiscordRequest) bool {
+		return func(r *bottest.DiscordRequest) bool { return r.Content() == parts[k].m.Content }
 	}
-	h.fake.failWhen("POST", reportsPath, http.StatusBadGateway, -1, is(1))
+	h.fake.FailWhen("POST", reportsPath, http.StatusBadGateway, -1, is(1))
 	if err := h.d.PublishReport(context.Background(), testChannel, rep); err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +329,8 @@ func TestPublishOrderKept(t *testing.T) {
 		t.Fatalf("%d posts in the outbox, want 1", n)
 	}
 	// The outbox delivers the second; the third fails meanwhile and goes back.
-	h.fake.heal()
-	h.fake.failWhen("POST", reportsPath, http.StatusServiceUnavailable, bot.InlineAttempts, is(2))
+	h.fake.Heal()
+	h.fake.FailWhen("POST", reportsPath, http.StatusServiceUnavailable, bot.InlineAttempts, is(2))
 	h.advanceUntil("the outbox to deliver the rest", 5*time.Second, func() bool {
 		return h.undelivered() == 0 && len(h.delivered()) == len(parts)
 	})
@@ -355,7 +355,7 @@ func TestPublishNotInterleaved(t *testing.T) {
 	var order []string
 	for _, r := range h.delivered() {
 		tag := "ra"
-		if strings.Contains(r.content(), "rb") {
+		if strings.Contains(r.Content(), "rb") {
 			tag = "rb"
 		}
 		order = append(order, tag)
@@ -384,7 +384,7 @@ func TestPublishErrors(t *testing.T) {
 		if err := h.d.PublishReport(ctx, testChannel, report.FromText(" ", "\n", nil)); err == nil || !strings.Contains(err.Error(), "nothing to post") {
 			t.Errorf("an empty report: err = %v", err)
 		}
-		if got := h.fake.requests("", ""); len(got) != 0 {
+		if got := h.fake.Requests("", ""); len(got) != 0 {
 			t.Errorf("posted: %v", got)
 		}
 	})
@@ -392,11 +392,11 @@ func TestPublishErrors(t *testing.T) {
 		// A refusal (a missing permission) is not retried at once, but kept: once a
 		// person fixes the permission, the outbox delivers it.
 		h := newHarness(t)
-		h.fake.fail("POST", reportsPath, http.StatusForbidden, -1, nil, `{"message":"Missing Access","code":50001}`)
+		h.fake.Fail("POST", reportsPath, http.StatusForbidden, -1, nil, `{"message":"Missing Access","code":50001}`)
 		if err := h.d.PublishReport(ctx, testChannel, report.FromText("Report", "text", nil)); err != nil {
 			t.Errorf("err = %v", err)
 		}
-		if n := len(h.fake.requests("POST", reportsPath)); n != 1 {
+		if n := len(h.fake.Requests("POST", reportsPath)); n != 1 {
 			t.Errorf("%d attempts, want 1: a 403 is not retried at once", n)
 		}
 		if n := h.undelivered(); n != 1 {
@@ -407,7 +407,7 @@ func TestPublishErrors(t *testing.T) {
 		h := newHarness(t)
 		rep := reportText("Report", "r5", nil, 20, 20, 20)
 		parts := renderReport(rep)
-		h.fake.failWhen("POST", reportsPath, http.StatusBadRequest, -1, func(r *recorded) bool { return r.content() == parts[1].m.Content })
+		h.fake.FailWhen("POST", reportsPath, http.StatusBadRequest, -1, func(r *bottest.DiscordRequest) bool { return r.Content() == parts[1].m.Content })
 		if err := h.d.PublishReport(ctx, testChannel, rep); err != nil {
 			t.Errorf("err = %v", err)
 		}
@@ -422,7 +422,7 @@ func TestPublishErrors(t *testing.T) {
 		if err := h.d.PublishReport(ctx, testChannel, report.FromText("Report", "text", testChart)); err != nil {
 			t.Fatalf("err = %v, want nil: the report is kept", err)
 		}
-		if got := h.fake.requests("", ""); len(got) != 0 {
+		if got := h.fake.Requests("", ""); len(got) != 0 {
 			t.Errorf("posted after Close: %v", got)
 		}
 		if n := h.undelivered(); n != 1 {
@@ -464,8 +464,8 @@ func TestPublishGolden(t *testing.T) {
 		rs := h.delivered()[before:]
 		fmt.Fprintf(&b, "=== %s\n", r.name)
 		for i, rec := range rs {
-			checkPiece(t, fmt.Sprintf("%s, message %d", r.name, i+1), rec.content())
-			fmt.Fprintf(&b, "--- message %d of %d: %s %s, %d characters\n%s\n", i+1, len(rs), rec.Method, rec.Path, utf8.RuneCountInString(rec.content()), rec.content())
+			checkPiece(t, fmt.Sprintf("%s, message %d", r.name, i+1), rec.Content())
+			fmt.Fprintf(&b, "--- message %d of %d: %s %s, %d characters\n%s\n", i+1, len(rs), rec.Method, rec.Path, utf8.RuneCountInString(rec.Content()), rec.Content())
 			rest := map[string]any{}
 			for k, v := range rec.Body {
 				if k != "content" {

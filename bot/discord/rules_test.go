@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/exchops/exchops/approvals"
+	"github.com/exchops/exchops/bot/bottest"
 )
 
 // TestRuleTwoApprovalsFromARole: under a rule wanting two approvals from role
@@ -24,22 +25,22 @@ func TestRuleTwoApprovalsFromARole(t *testing.T) {
 	it := h.command("1001", testChannel, "failover MB01 to=EX10-MB02")
 	h.followup(it, "r-1 is waiting for 2 approvals from role dag-owner")
 	msgID := h.card("r-1", testChannel)
-	if card := h.fake.message(msgID).text(); !strings.Contains(card, "waiting for 2 approvals from role dag-owner") ||
+	if card := h.fake.Message(msgID).Text(); !strings.Contains(card, "waiting for 2 approvals from role dag-owner") ||
 		!strings.Contains(card, "Needs 2 more approvals from role dag-owner other than alice.") {
 		t.Errorf("the card does not say what it needs:\n%s", card)
 	}
 
 	carol := h.click("1003", testChannel, approvePrefix+"r-1", msgID)
-	if f := h.followup(carol, "r-1 needs approval from role dag-owner; you are not one of them"); !f.ephemeral() {
+	if f := h.followup(carol, "r-1 needs approval from role dag-owner; you are not one of them"); !f.Ephemeral() {
 		t.Errorf("the refusal is not ephemeral: %v", f.Body)
 	}
 	grace := h.click("1007", testChannel, approvePrefix+"r-1", msgID)
 	h.followup(grace, "Your approval of r-1 is recorded; it still needs 1 more approval from role dag-owner.")
-	h.fake.waitFor(t, "the card after grace", func() bool {
-		return strings.Contains(h.fake.msgs[msgID].text(), "waiting for 1 more approval from role dag-owner (approved by grace)")
+	h.fake.WaitFor(t, "the card after grace", func() bool {
+		return strings.Contains(h.fake.Message(msgID).Text(), "waiting for 1 more approval from role dag-owner (approved by grace)")
 	})
-	h.fake.waitRequest(t, "grace's approval replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *recorded) bool {
-		return r.referenced() == msgID && strings.Contains(r.content(), "grace approved; it needs 1 more approval from role dag-owner")
+	h.fake.WaitRequest(t, "grace's approval replying to the card", "POST", "channels/"+testChannel+"/messages", func(r *bottest.DiscordRequest) bool {
+		return r.Referenced() == msgID && strings.Contains(r.Content(), "grace approved; it needs 1 more approval from role dag-owner")
 	})
 	again := h.command("1007", testChannel, "approve r-1")
 	h.followup(again, "you already voted to approve r-1")

@@ -39,10 +39,10 @@ func TestAlertButtons(t *testing.T) {
 	}
 	var msgID string
 	var buttons []string
-	h.fake.waitFor(t, "the alert posted", func() bool {
-		for _, m := range h.fake.msgs {
-			if m.Channel == testChannel && strings.Contains(m.content(), "FailedAndSuspended") {
-				msgID, buttons = m.ID, m.buttons()
+	h.fake.WaitFor(t, "the alert posted", func() bool {
+		for _, m := range h.fake.Messages() {
+			if m.Channel == testChannel && strings.Contains(m.Content(), "FailedAndSuspended") {
+				msgID, buttons = m.ID, m.Buttons()
 				return true
 			}
 		}
@@ -55,7 +55,7 @@ func TestAlertButtons(t *testing.T) {
 	read := h.click("1004", testChannel, buttons[1], msgID)
 	h.followup(read, "output of copy status MB01") // a read-only result, shown as when typed
 	refused := h.click("1004", testChannel, buttons[0], msgID)
-	if f := h.followup(refused, "copy reseed changes the organisation, which needs the admin role"); !f.ephemeral() {
+	if f := h.followup(refused, "copy reseed changes the organisation, which needs the admin role"); !f.Ephemeral() {
 		t.Errorf("the refusal is not private: %v", f.Body)
 	}
 

@@ -53,19 +53,7 @@ func newBenchFront(b *testing.B) *benchFront {
 
 	// The Web API and response URLs answer at once: they stand for Slack, which is not
 	// what is measured.
-	var ts atomic.Int64
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if strings.HasPrefix(r.URL.Path, "/response/") {
-			_, _ = io.WriteString(w, "ok")
-			return
-		}
-		stamp := fmt.Sprintf("1700000000.%06d", ts.Add(1))
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"ok":true,"channel":"C0OPS","ts":%q,"message_ts":%q}`, stamp, stamp)
-	}))
-	b.Cleanup(api.Close)
-	f.apiURL = api.URL + "/"
+	f.apiURL = bottest.NewFakeSlack(b, clock.Real{}, "").APIURL()
 
 	pol := approvals.Policy{People: testPeople, Required: 1, ExpireAfter: 30 * time.Minute}
 	rig := bottest.NewRig(b, bottest.Options{Policy: pol, Clock: clock.Real{}})

@@ -43,7 +43,7 @@ func (c *slackChat) Replay(t testing.TB) { c.h.send(c.last) }
 
 // cardTS is the ts of request id's first card post ("" none).
 func (c *slackChat) cards(id string) []call {
-	return onlyIn(c.h.fake.delivered("chat.postMessage", id+" · "), "C0APPROVALS", "")
+	return onlyIn(c.h.fake.Delivered("chat.postMessage", id+" · "), "C0APPROVALS", "")
 }
 
 func (c *slackChat) Approve(t testing.TB, person, id string) {
@@ -60,7 +60,7 @@ func (c *slackChat) Card(id string) (int, string) {
 		return 0, ""
 	}
 	text := cs[len(cs)-1].Text
-	for _, u := range c.h.fake.delivered("chat.update") {
+	for _, u := range c.h.fake.Delivered("chat.update") {
 		if u.TS == cs[0].TS {
 			text = u.Text
 		}
@@ -74,10 +74,10 @@ func (c *slackChat) Thread(id string) []string {
 		return nil
 	}
 	var out []string
-	for _, p := range onlyIn(c.h.fake.delivered("chat.postMessage"), "C0APPROVALS", cs[0].TS) {
+	for _, p := range onlyIn(c.h.fake.Delivered("chat.postMessage"), "C0APPROVALS", cs[0].TS) {
 		out = append(out, p.Text+"\n"+p.Blocks)
 	}
-	for _, f := range c.h.fake.files("C0APPROVALS", cs[0].TS) {
+	for _, f := range c.h.fake.Files("C0APPROVALS", cs[0].TS) {
 		out = append(out, "file:"+f.Name)
 	}
 	return out
@@ -88,10 +88,10 @@ func (c *slackChat) Fail(n, status int, after time.Duration) {
 	if after > 0 {
 		ra = strconv.Itoa(int(after.Seconds()))
 	}
-	c.h.fake.fail("chat.postMessage", status, ra, n)
+	c.h.fake.Fail("chat.postMessage", status, ra, n)
 }
 
-func (c *slackChat) Heal()                        { c.h.fake.recover("chat.postMessage") }
+func (c *slackChat) Heal()                        { c.h.fake.Recover("chat.postMessage") }
 func (c *slackChat) Undelivered(t testing.TB) int { return c.h.undelivered() }
 func (c *slackChat) Advance(d time.Duration)      { c.h.clk.Advance(d) }
 func (c *slackChat) Faults() bool                 { return true }

@@ -53,7 +53,7 @@ func TestApprovalFlow(t *testing.T) {
 			if refusal.Channel != "C0APPROVALS" {
 				t.Errorf("the refusal went to %s, want the card's channel", refusal.Channel)
 			}
-			if n := len(h.fake.find("chat.update", nil)); n != 0 {
+			if n := len(h.fake.Find("chat.update", nil)); n != 0 {
 				t.Errorf("a refused vote updated the card %d times", n)
 			}
 
@@ -81,8 +81,8 @@ func TestApprovalFlow(t *testing.T) {
 			if len(r.Cards) != 1 || r.Cards[0] != (approvals.Card{Platform: "slack", Channel: "C0APPROVALS", MessageID: card.TS}) {
 				t.Errorf("r-1's cards = %+v, want the Slack card", r.Cards)
 			}
-			if n := len(h.fake.find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
-				t.Errorf("%d top-level posts, want the one card:\n%s", n, h.fake.summary())
+			if n := len(h.fake.Find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
+				t.Errorf("%d top-level posts, want the one card:\n%s", n, h.fake.Summary())
 			}
 			if h.undelivered() != 0 {
 				t.Error("posts left in the outbox")
@@ -128,7 +128,7 @@ func TestExpiryFlow(t *testing.T) {
 			h.command("U0ALICE", "C0OPS", dagCreate)
 			card := h.card("r-1", "C0APPROVALS")
 			expired := func() bool {
-				return len(h.fake.find("chat.update", func(c call) bool {
+				return len(h.fake.Find("chat.update", func(c call) bool {
 					return c.TS == card.TS && strings.Contains(c.Blocks, "r-1 · expired")
 				})) > 0
 			}
@@ -166,10 +166,10 @@ func TestReplayedCommand(t *testing.T) {
 			if n := len(h.history()); n != 1 {
 				t.Errorf("%d requests, want 1", n)
 			}
-			if n := len(h.fake.find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
+			if n := len(h.fake.Find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
 				t.Errorf("%d cards, want 1", n)
 			}
-			if n := len(h.fake.find("chat.postEphemeral", forUser("U0BOB"))); n != 1 {
+			if n := len(h.fake.Find("chat.postEphemeral", forUser("U0BOB"))); n != 1 {
 				t.Errorf("bob was told %d times, want once (the replayed click is ignored)", n)
 			}
 		})
@@ -212,7 +212,7 @@ func TestBadSignatures(t *testing.T) {
 	if n := len(h.history()); n != 0 {
 		t.Fatalf("%d requests after bad signatures, want none", n)
 	}
-	if s := h.fake.summary(); s != "" {
+	if s := h.fake.Summary(); s != "" {
 		t.Fatalf("bad signatures reached Slack:\n%s", s)
 	}
 	if !strings.Contains(h.logs.String(), "bad, missing or stale signature") {
@@ -236,14 +236,14 @@ func TestRateLimitedPost(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			h := newHarness(t, options{socket: m.socket, approvals: "C0APPROVALS"})
-			h.fake.fail("chat.postMessage", http.StatusTooManyRequests, "1", 1)
+			h.fake.Fail("chat.postMessage", http.StatusTooManyRequests, "1", 1)
 			h.command("U0ALICE", "C0OPS", dagCreate)
-			posted := func() bool { return len(h.fake.delivered("chat.postMessage", "r-1 · ")) > 0 }
-			h.fake.until(t, "the rate-limited attempt", func() bool { return len(h.fake.find("chat.postMessage", nil)) > 0 })
+			posted := func() bool { return len(h.fake.Delivered("chat.postMessage", "r-1 · ")) > 0 }
+			h.fake.Until(t, "the rate-limited attempt", func() bool { return len(h.fake.Find("chat.postMessage", nil)) > 0 })
 			h.advanceUntil("the card after the retry", 250*time.Millisecond, posted)
-			tries := h.fake.find("chat.postMessage", func(c call) bool { return c.Channel == "C0APPROVALS" })
+			tries := h.fake.Find("chat.postMessage", func(c call) bool { return c.Channel == "C0APPROVALS" })
 			if len(tries) != 2 || tries[0].Status != http.StatusTooManyRequests || tries[1].Status != http.StatusOK {
-				t.Fatalf("attempts:\n%s", h.fake.summary())
+				t.Fatalf("attempts:\n%s", h.fake.Summary())
 			}
 			if gap := tries[1].At.Sub(tries[0].At); gap < time.Second {
 				t.Errorf("retried %s after the 429, want at least Retry-After (1s)", gap)
@@ -266,18 +266,18 @@ func TestServerErrorsGoToTheOutbox(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			h := newHarness(t, options{socket: m.socket, approvals: "C0APPROVALS"})
-			h.fake.fail("chat.postMessage", http.StatusInternalServerError, "", -1)
+			h.fake.Fail("chat.postMessage", http.StatusInternalServerError, "", -1)
 			h.command("U0ALICE", "C0OPS", dagCreate)
 			h.advanceUntil("the card in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
-			if n := len(h.fake.find("chat.postMessage", nil)); n != bot.InlineAttempts {
+			if n := len(h.fake.Find("chat.postMessage", nil)); n != bot.InlineAttempts {
 				t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 			}
-			h.fake.until(t, "the lane to give up", h.s.Idle)
+			h.fake.Until(t, "the lane to give up", h.s.Idle)
 
-			h.fake.recover("chat.postMessage")
+			h.fake.Recover("chat.postMessage")
 			h.advanceUntil("the card from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
 			card := h.card("r-1", "C0APPROVALS")
-			h.fake.until(t, "the card attached", func() bool {
+			h.fake.Until(t, "the card attached", func() bool {
 				r, err := h.svc.Get(context.Background(), "r-1")
 				return err == nil && len(r.Cards) == 1 && r.Cards[0].MessageID == card.TS
 			})
@@ -296,24 +296,24 @@ func TestServerErrorsGoToTheOutbox(t *testing.T) {
 // thread waits in the outbox too and is posted, in the thread, after the card.
 func TestThreadWaitsForItsCard(t *testing.T) {
 	h := newHarness(t, options{approvals: "C0APPROVALS"})
-	h.fake.fail("chat.postMessage", http.StatusServiceUnavailable, "", -1)
+	h.fake.Fail("chat.postMessage", http.StatusServiceUnavailable, "", -1)
 	h.command("U0ALICE", "C0OPS", dagCreate)
 	h.advanceUntil("the card in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
-	h.fake.until(t, "the lane to give up", h.s.Idle)
+	h.fake.Until(t, "the lane to give up", h.s.Idle)
 	// bob approves by command while the card is missing.
 	if a := h.command("U0BOB", "C0OPS", "approve r-1"); !strings.Contains(a.Body, "You approved r-1") {
 		t.Fatalf("bob's approval acknowledged with %s", a.Body)
 	}
 	h.svc.Wait()
-	h.fake.until(t, "the lane to queue the thread", h.s.Idle)
+	h.fake.Until(t, "the lane to queue the thread", h.s.Idle)
 	if h.undelivered() < 2 {
 		t.Fatalf("%d posts in the outbox, want the card and its thread", h.undelivered())
 	}
-	h.fake.recover("chat.postMessage")
+	h.fake.Recover("chat.postMessage")
 	h.advanceUntil("the outbox to empty", time.Second, func() bool { return h.undelivered() == 0 })
-	posts := h.fake.delivered("chat.postMessage")
+	posts := h.fake.Delivered("chat.postMessage")
 	if len(posts) == 0 || posts[0].Thread != "" || !strings.Contains(posts[0].Blocks, "r-1 · succeeded") {
-		t.Fatalf("the first post delivered is not the card, showing the latest state:\n%s", h.fake.summary())
+		t.Fatalf("the first post delivered is not the card, showing the latest state:\n%s", h.fake.Summary())
 	}
 	for _, p := range posts[1:] {
 		if p.Thread != posts[0].TS {
@@ -339,7 +339,7 @@ func TestUnknownUser(t *testing.T) {
 			if n := len(h.history()); n != 0 {
 				t.Errorf("%d requests, want none", n)
 			}
-			if n := len(h.fake.find("chat.postMessage", nil)); n != 0 {
+			if n := len(h.fake.Find("chat.postMessage", nil)); n != 0 {
 				t.Errorf("%d channel posts, want none", n)
 			}
 		})
@@ -368,7 +368,7 @@ func TestNoCardWithoutAChannel(t *testing.T) {
 	h.core.Handle(context.Background(), bot.Invocation{Platform: "console", User: "alice", Channel: "#exchange", Text: dagCreate}, func(bot.Reply) {})
 	h.core.Wait()
 	h.quiet()
-	if s := h.fake.summary(); s != "" {
+	if s := h.fake.Summary(); s != "" {
 		t.Errorf("posts for a console request without an approvals channel:\n%s", s)
 	}
 }
@@ -386,13 +386,11 @@ func TestLongOutputIsAFile(t *testing.T) {
 	if done.Channel != "C0APPROVALS" {
 		t.Errorf("the file went to %q", done.Channel)
 	}
-	h.fake.mu.Lock()
-	got := h.fake.uploads[done.TS]
-	h.fake.mu.Unlock()
+	got := h.fake.Upload(done.TS)
 	if got != long {
 		t.Errorf("uploaded %d bytes, want the whole output (%d bytes)", len(got), len(long))
 	}
-	if n := len(h.fake.find("files.getUploadURLExternal", func(c call) bool { return c.Text == "r-1-output.txt" })); n != 1 {
+	if n := len(h.fake.Find("files.getUploadURLExternal", func(c call) bool { return c.Text == "r-1-output.txt" })); n != 1 {
 		t.Errorf("%d upload URLs asked for r-1-output.txt", n)
 	}
 }
@@ -417,9 +415,7 @@ func TestLongScriptIsAttached(t *testing.T) {
 		t.Errorf("the card does not say the script is cut:\n%s", card.Blocks)
 	}
 	done := h.waitFor("the plan attached in the thread", "files.completeUploadExternal", inThread(card.TS))
-	h.fake.mu.Lock()
-	got := h.fake.uploads[done.TS]
-	h.fake.mu.Unlock()
+	got := h.fake.Upload(done.TS)
 	if !strings.Contains(got, strings.TrimSpace(script)) || !strings.Contains(got, "step 1 of 1 on EX10-CAHT") {
 		t.Errorf("the attached plan is not the full script:\n%.300s", got)
 	}
@@ -432,19 +428,19 @@ func TestSocketModeReconnects(t *testing.T) {
 	if a := h.command("U0ALICE", "C0OPS", "requests"); !strings.Contains(a.Body, "No requests are waiting") {
 		t.Fatalf("acknowledgement = %s", a.Body)
 	}
-	h.fake.dropSocket()
-	h.fake.until(t, "a second connection", func() bool { return h.fake.connections() >= 2 })
+	h.fake.DropSocket()
+	h.fake.Until(t, "a second connection", func() bool { return h.fake.Connections() >= 2 })
 	if a := h.command("U0ALICE", "C0OPS", dagCreate); !strings.Contains(a.Body, "Planning") {
 		t.Fatalf("after reconnecting: acknowledgement = %s", a.Body)
 	}
 	h.card("r-1", "C0APPROVALS")
 
-	h.fake.disconnect(t)
-	h.fake.until(t, "a third connection", func() bool { return h.fake.connections() >= 3 })
+	h.fake.Disconnect(t)
+	h.fake.Until(t, "a third connection", func() bool { return h.fake.Connections() >= 3 })
 	if a := h.command("U0BOB", "C0OPS", "requests"); !strings.Contains(a.Body, "r-1") {
 		t.Fatalf("after a refresh: acknowledgement = %s", a.Body)
 	}
-	if n := len(h.fake.find("apps.connections.open", nil)); n < 3 {
+	if n := len(h.fake.Find("apps.connections.open", nil)); n < 3 {
 		t.Errorf("apps.connections.open called %d times, want a call per connection", n)
 	}
 }
@@ -499,7 +495,7 @@ func TestAnnouncementsAfterCloseAreKept(t *testing.T) {
 
 	h.core.Act(context.Background(), bot.Action{Platform: "slack", User: "U0BOB", Channel: "C0APPROVALS", RequestID: "r-1", Decision: approvals.Approve}, func(bot.Reply) {})
 	h.svc.Wait()
-	if n := len(h.fake.find("chat.update", nil)); n != 0 {
+	if n := len(h.fake.Find("chat.update", nil)); n != 0 {
 		t.Fatalf("a closed front posted %d updates", n)
 	}
 	if h.undelivered() == 0 {
@@ -517,7 +513,7 @@ func TestAnnouncementsAfterCloseAreKept(t *testing.T) {
 	h.advanceUntil("the kept posts to go out", time.Second, func() bool { return h.undelivered() == 0 })
 	h.waitFor("the card updated", "chat.update", isUpdateOf(card.TS), "r-1 · succeeded")
 	h.waitFor("the result in the thread", "chat.postMessage", inThread(card.TS), "r-1 succeeded")
-	if n := len(h.fake.find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
+	if n := len(h.fake.Find("chat.postMessage", func(c call) bool { return c.Thread == "" })); n != 1 {
 		t.Errorf("%d cards after the restart, want the one", n)
 	}
 }
@@ -536,7 +532,7 @@ func TestSlowFirstAnswer(t *testing.T) {
 			t.Fatalf("acknowledgement = %s", a.Body)
 		}
 		h.quiet()
-		later := len(h.fake.find("response_url", func(c call) bool { return c.Channel == url && strings.Contains(c.Text, "No requests") }))
+		later := len(h.fake.Find("response_url", func(c call) bool { return c.Channel == url && strings.Contains(c.Text, "No requests") }))
 		if inAck && later != 0 || !inAck && later != 1 {
 			t.Errorf("command %d: answered in the acknowledgement %v and %d times through the response_url", i+1, inAck, later)
 		}
@@ -561,7 +557,7 @@ func TestDeletedCardIsPostedAgain(t *testing.T) {
 	h.command("U0ALICE", "C0OPS", dagCreate)
 	first := h.card("r-1", "C0APPROVALS")
 	h.quiet()
-	h.fake.refuse("chat.update", "message_not_found")
+	h.fake.Refuse("chat.update", "message_not_found")
 	h.click("U0BOB", "C0APPROVALS", first.TS, "deny", "r-1")
 	again := h.waitFor("the card posted again", "chat.postMessage", func(c call) bool { return c.Thread == "" && c.TS != first.TS }, "r-1 · denied")
 	h.waitFor("the thread under the new card", "chat.postMessage", inThread(again.TS), "Denied by bob")

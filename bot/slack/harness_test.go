@@ -79,7 +79,7 @@ type harness struct {
 	opt     options
 	cfg     Config // the front's configuration, for a second front after a "restart"
 	clk     *clock.Manual
-	fake    *fakeSlack
+	fake    *bottest.FakeSlack
 	db      *store.DB
 	svc     *approvals.Service
 	core    *bot.Core
@@ -95,7 +95,7 @@ func newHarness(t *testing.T, opt options) *harness {
 	ctx := context.Background()
 	clk := clock.NewManual(t0)
 	h := &harness{t: t, opt: opt, clk: clk, logs: &syncBuffer{}, metrics: metrics.New()}
-	h.fake = newFakeSlack(t, clk, testAppToken)
+	h.fake = bottest.NewFakeSlack(t, clk, testAppToken)
 	t.Cleanup(h.checkNoSecrets)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -113,7 +113,7 @@ func newHarness(t *testing.T, opt options) *harness {
 	h.db, h.svc, h.core = rig.DB, rig.Svc, rig.Core
 	core, db := rig.Core, rig.DB
 
-	cfg := Config{Core: core, SigningSecret: testSecret, BotToken: testBotToken, APIURL: h.fake.apiURL(),
+	cfg := Config{Core: core, SigningSecret: testSecret, BotToken: testBotToken, APIURL: h.fake.APIURL(),
 		ApprovalsChannel: opt.approvals, Outbox: db, Dedup: db, Clock: clk, Logger: log,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}}
 	if opt.socket {
@@ -207,7 +207,7 @@ func (c slash) payload() map[string]any {
 // newSlash numbers a new slash command of user in channel.
 func (h *harness) newSlash(user, channel, text string) slash {
 	h.n++
-	return slash{User: user, Channel: channel, Text: text, Trigger: fmt.Sprintf("trigger-%d", h.n), ResponseURL: h.fake.respURL(fmt.Sprintf("cmd-%d", h.n))}
+	return slash{User: user, Channel: channel, Text: text, Trigger: fmt.Sprintf("trigger-%d", h.n), ResponseURL: h.fake.ResponseURL(fmt.Sprintf("cmd-%d", h.n))}
 }
 
 // ack is how a slash command was acknowledged: over HTTP the response, over Socket
@@ -222,7 +222,7 @@ func (h *harness) send(c slash) ack {
 	h.t.Helper()
 	if h.opt.socket {
 		h.n++
-		raw := h.fake.envelope(h.t, fmt.Sprintf("env-%d", h.n), "slash_commands", c.payload())
+		raw := h.fake.Envelope(h.t, fmt.Sprintf("env-%d", h.n), "slash_commands", c.payload())
 		body := string(raw)
 		if body == "null" {
 			body = ""
@@ -255,7 +255,7 @@ func (h *harness) clickPayload(user, channel, ts, action, value string) map[stri
 		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
 		"channel":      map[string]any{"id": channel, "name": "approvals"},
 		"message":      map[string]any{"type": "message", "ts": ts, "text": "the card"},
-		"response_url": h.fake.respURL(fmt.Sprintf("click-%d", h.n)),
+		"response_url": h.fake.ResponseURL(fmt.Sprintf("click-%d", h.n)),
 		"actions": []map[string]any{{"type": "button", "action_id": action, "block_id": "decide:" + value, "value": value,
 			"action_ts": fmt.Sprintf("1700000100.%06d", h.n)}},
 	}
@@ -271,7 +271,7 @@ func (h *harness) sendClick(payload map[string]any) {
 	h.t.Helper()
 	if h.opt.socket {
 		h.n++
-		if raw := h.fake.envelope(h.t, fmt.Sprintf("env-%d", h.n), "interactive", payload); string(raw) != "null" && len(raw) > 0 {
+		if raw := h.fake.Envelope(h.t, fmt.Sprintf("env-%d", h.n), "interactive", payload); string(raw) != "null" && len(raw) > 0 {
 			h.t.Errorf("a click was acknowledged with a payload: %s", raw)
 		}
 		return
@@ -292,34 +292,31 @@ func (h *harness) sendClick(payload map[string]any) {
 func (h *harness) card(id, channel string) call {
 	h.t.Helper()
 	var got []call
-	h.fake.until(h.t, id+"'s card in "+channel, func() bool {
-		got = h.fake.delivered("chat.postMessage", id+" · ")
+	h.fake.Until(h.t, id+"'s card in "+channel, func() bool {
+		got = h.fake.Delivered("chat.postMessage", id+" · ")
 		got = onlyIn(got, channel, "")
 		return len(got) > 0
 	})
 	if len(got) != 1 {
-		h.t.Fatalf("%d cards for %s, want 1:\n%s", len(got), id, h.fake.summary())
+		h.t.Fatalf("%d cards for %s, want 1:\n%s", len(got), id, h.fake.Summary())
 	}
 	return got[0]
 }
 
+// call is one request the fake Slack answered.
+type call = bottest.SlackCall
+
 func onlyIn(calls []call, channel, thread string) []call {
-	var out []call
-	for _, c := range calls {
-		if c.Channel == channel && c.Thread == thread {
-			out = append(out, c)
-		}
-	}
-	return out
+	return bottest.SlackOnlyIn(calls, channel, thread)
 }
 
 // waitFor waits until the fake saw a successful call of method that matches.
 func (h *harness) waitFor(what, method string, ok func(call) bool, parts ...string) call {
 	h.t.Helper()
 	var got []call
-	h.fake.until(h.t, what, func() bool {
+	h.fake.Until(h.t, what, func() bool {
 		got = nil
-		for _, c := range h.fake.delivered(method, parts...) {
+		for _, c := range h.fake.Delivered(method, parts...) {
 			if ok == nil || ok(c) {
 				got = append(got, c)
 			}
@@ -336,7 +333,7 @@ func (h *harness) advanceUntil(what string, step time.Duration, cond func() bool
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s (clock at +%s); the fake saw:\n%s", what, h.clk.Now().Sub(t0), h.fake.summary())
+			h.t.Fatalf("timed out waiting for %s (clock at +%s); the fake saw:\n%s", what, h.clk.Now().Sub(t0), h.fake.Summary())
 		}
 		h.clk.Advance(step)
 		time.Sleep(10 * time.Millisecond)
@@ -350,7 +347,7 @@ func (h *harness) quiet() {
 	for range 3 {
 		h.svc.Wait()
 		h.core.Wait()
-		h.fake.until(h.t, "the Slack front to finish its posts", h.s.Idle)
+		h.fake.Until(h.t, "the Slack front to finish its posts", h.s.Idle)
 	}
 }
 

@@ -74,7 +74,7 @@ func TestClickWithManyActions(t *testing.T) {
 			if r, _ := h.svc.Get(ctx, "r-2"); r.Status != approvals.Pending || len(r.Votes) != 0 {
 				t.Errorf("r-2 is %s with %d votes, want pending with none: a later action of the payload was counted", r.Status, len(r.Votes))
 			}
-			if n := len(h.fake.find("chat.postEphemeral", forUser("U0BOB"))); n != 1 {
+			if n := len(h.fake.Find("chat.postEphemeral", forUser("U0BOB"))); n != 1 {
 				t.Errorf("bob was told %d things, want one (his denial)", n)
 			}
 		})
@@ -94,7 +94,7 @@ func TestClickValueNotARequestID(t *testing.T) {
 	if r, _ := h.svc.Get(context.Background(), "r-1"); r.Status != approvals.Pending || len(r.Votes) != 0 {
 		t.Fatalf("r-1 is %s with %d votes, want pending with none", r.Status, len(r.Votes))
 	}
-	if n := len(h.fake.delivered("chat.postEphemeral", "the button does not name a request")); n != 10 {
+	if n := len(h.fake.Delivered("chat.postEphemeral", "the button does not name a request")); n != 10 {
 		t.Errorf("bob was told %d times that the button names no request, want 10", n)
 	}
 }

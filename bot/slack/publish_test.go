@@ -170,9 +170,9 @@ func shownIn(t *testing.T, c call) shown {
 func (h *harness) report(channel string) call {
 	h.t.Helper()
 	h.waitFor("the report", "chat.postMessage", func(c call) bool { return c.Channel == channel })
-	got := onlyIn(h.fake.delivered("chat.postMessage"), channel, "")
+	got := onlyIn(h.fake.Delivered("chat.postMessage"), channel, "")
 	if len(got) != 1 {
-		h.t.Fatalf("%d reports posted in %s, want 1:\n%s", len(got), channel, h.fake.summary())
+		h.t.Fatalf("%d reports posted in %s, want 1:\n%s", len(got), channel, h.fake.Summary())
 	}
 	return got[0]
 }
@@ -200,7 +200,7 @@ func TestPublishShortReport(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, s.sections[0])
 		}
 	}
-	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
+	if n := len(h.fake.Find("files.getUploadURLExternal", nil)); n != 0 {
 		t.Errorf("%d uploads for a short report without a chart", n)
 	}
 	if h.posts("sent") != 1 || h.undelivered() != 0 {
@@ -231,7 +231,7 @@ func TestPublishLongReport(t *testing.T) {
 			if !strings.Contains(s.sections[0], "E14-DAG copy report &lt;weekly&gt; &amp; trends") {
 				t.Errorf("the first section is not the report's beginning:\n%.200s", s.sections[0])
 			}
-			files := h.fake.files("C0REPORTS", c.TS)
+			files := h.fake.Files("C0REPORTS", c.TS)
 			if !tc.file {
 				// Everything is in the message.
 				if got, want := unsplit(s.sections), unsplit([]string{esc(text)}); got != want {
@@ -275,11 +275,11 @@ func TestPublishChart(t *testing.T) {
 	if s := shownIn(t, c); len(s.context) != 1 || !strings.Contains(s.context[0], "chart.png") {
 		t.Errorf("the message does not point at the chart: %q", s.context)
 	}
-	files := h.fake.files("C0REPORTS", c.TS)
+	files := h.fake.Files("C0REPORTS", c.TS)
 	if len(files) != 1 || files[0].Name != "chart.png" || files[0].Content != string(chartPNG) {
 		t.Fatalf("files in the report's thread: %+v, want the chart", files)
 	}
-	asked := h.fake.find("files.getUploadURLExternal", nil)
+	asked := h.fake.Find("files.getUploadURLExternal", nil)
 	if len(asked) != 1 || asked[0].Form.Get("alt_txt") != "Chart: "+reportTitle || asked[0].Form.Get("length") != fmt.Sprint(len(chartPNG)) {
 		t.Errorf("upload URL asked with %v", asked)
 	}
@@ -313,24 +313,24 @@ func (h *harness) published(errc <-chan error) {
 // worker posts the report and its chart once Slack recovers.
 func TestPublishKeptUntilDelivered(t *testing.T) {
 	h := newHarness(t, options{})
-	h.fake.fail("chat.postMessage", http.StatusInternalServerError, "", -1)
+	h.fake.Fail("chat.postMessage", http.StatusInternalServerError, "", -1)
 	errc := h.publishAsync("C0REPORTS", withChart(bottest.LongReport(30000)))
 	h.advanceUntil("the report in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
-	if n := len(h.fake.find("chat.postMessage", nil)); n != bot.InlineAttempts {
+	if n := len(h.fake.Find("chat.postMessage", nil)); n != bot.InlineAttempts {
 		t.Errorf("%d attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
-	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != 0 {
+	if n := len(h.fake.Find("files.getUploadURLExternal", nil)); n != 0 {
 		t.Errorf("%d uploads before the message", n)
 	}
 
-	h.fake.recover("chat.postMessage")
+	h.fake.Recover("chat.postMessage")
 	h.advanceUntil("the report from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
 	c := h.report("C0REPORTS")
 	if s := shownIn(t, c); s.header != "Weekly copy report" || len(s.sections) < 2 {
 		t.Errorf("the kept report shows %q and %d sections", s.header, len(s.sections))
 	}
-	files := h.fake.files("C0REPORTS", c.TS)
+	files := h.fake.Files("C0REPORTS", c.TS)
 	if len(files) != 2 || files[0].Name != "report.md" || files[1].Name != "chart.png" || files[1].Content != string(chartPNG) {
 		t.Fatalf("files in the thread: %+v, want report.md then the chart", files)
 	}
@@ -344,19 +344,19 @@ func TestPublishKeptUntilDelivered(t *testing.T) {
 // thread later, without a second message.
 func TestPublishUploadKeptAlone(t *testing.T) {
 	h := newHarness(t, options{})
-	h.fake.fail("files.getUploadURLExternal", http.StatusServiceUnavailable, "", -1)
+	h.fake.Fail("files.getUploadURLExternal", http.StatusServiceUnavailable, "", -1)
 	errc := h.publishAsync("C0REPORTS", withChart(copyFailed))
 	h.advanceUntil("the upload in the outbox", 500*time.Millisecond, func() bool { return h.undelivered() == 1 })
 	h.published(errc)
 	c := h.report("C0REPORTS")
-	if n := len(h.fake.find("files.getUploadURLExternal", nil)); n != bot.InlineAttempts {
+	if n := len(h.fake.Find("files.getUploadURLExternal", nil)); n != bot.InlineAttempts {
 		t.Errorf("%d upload attempts before the outbox, want %d", n, bot.InlineAttempts)
 	}
 
-	h.fake.recover("files.getUploadURLExternal")
+	h.fake.Recover("files.getUploadURLExternal")
 	h.advanceUntil("the chart from the outbox", time.Second, func() bool { return h.undelivered() == 0 })
 	h.report("C0REPORTS") // still the one message
-	files := h.fake.files("C0REPORTS", c.TS)
+	files := h.fake.Files("C0REPORTS", c.TS)
 	if len(files) != 1 || files[0].Content != string(chartPNG) {
 		t.Fatalf("files in the thread: %+v, want the chart", files)
 	}
@@ -365,14 +365,14 @@ func TestPublishUploadKeptAlone(t *testing.T) {
 // TestPublishRateLimited: a 429 is retried after its Retry-After, inline.
 func TestPublishRateLimited(t *testing.T) {
 	h := newHarness(t, options{})
-	h.fake.fail("chat.postMessage", http.StatusTooManyRequests, "2", 1)
+	h.fake.Fail("chat.postMessage", http.StatusTooManyRequests, "2", 1)
 	errc := h.publishAsync("C0REPORTS", copyFailed)
-	h.fake.until(t, "the rate-limited attempt", func() bool { return len(h.fake.find("chat.postMessage", nil)) > 0 })
-	h.advanceUntil("the report after the retry", 250*time.Millisecond, func() bool { return len(h.fake.delivered("chat.postMessage")) > 0 })
+	h.fake.Until(t, "the rate-limited attempt", func() bool { return len(h.fake.Find("chat.postMessage", nil)) > 0 })
+	h.advanceUntil("the report after the retry", 250*time.Millisecond, func() bool { return len(h.fake.Delivered("chat.postMessage")) > 0 })
 	h.published(errc)
-	tries := h.fake.find("chat.postMessage", nil)
+	tries := h.fake.Find("chat.postMessage", nil)
 	if len(tries) != 2 || tries[1].At.Sub(tries[0].At) < 2*time.Second {
-		t.Errorf("attempts:\n%s", h.fake.summary())
+		t.Errorf("attempts:\n%s", h.fake.Summary())
 	}
 	if h.undelivered() != 0 {
 		t.Error("the retried report also went to the outbox")
@@ -389,7 +389,7 @@ func TestPublishRefuses(t *testing.T) {
 		t.Error("an empty report was taken")
 	}
 	h.quiet()
-	if s := h.fake.summary(); s != "" || h.undelivered() != 0 {
+	if s := h.fake.Summary(); s != "" || h.undelivered() != 0 {
 		t.Errorf("a refused report was posted or kept:\n%s", s)
 	}
 }
@@ -402,8 +402,8 @@ func TestPublishAfterClose(t *testing.T) {
 	if err := h.s.PublishReport(context.Background(), "C0REPORTS", withChart(copyFailed)); err != nil {
 		t.Fatal(err)
 	}
-	if h.undelivered() != 1 || h.fake.summary() != "" {
-		t.Fatalf("%d kept; the fake saw:\n%s", h.undelivered(), h.fake.summary())
+	if h.undelivered() != 1 || h.fake.Summary() != "" {
+		t.Fatalf("%d kept; the fake saw:\n%s", h.undelivered(), h.fake.Summary())
 	}
 	s2, err := New(h.cfg)
 	if err != nil {
@@ -415,7 +415,7 @@ func TestPublishAfterClose(t *testing.T) {
 	}
 	h.advanceUntil("the kept report", time.Second, func() bool { return h.undelivered() == 0 })
 	c := h.report("C0REPORTS")
-	if files := h.fake.files("C0REPORTS", c.TS); len(files) != 1 || files[0].Content != string(chartPNG) {
+	if files := h.fake.Files("C0REPORTS", c.TS); len(files) != 1 || files[0].Content != string(chartPNG) {
 		t.Errorf("files in the thread: %+v", files)
 	}
 }

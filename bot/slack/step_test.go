@@ -84,7 +84,7 @@ func TestAlertButtons(t *testing.T) {
 			if len(rs) != 1 || rs[0].Status != approvals.Pending || rs[0].Requester != "alice" || rs[0].Command != "copy reseed MB01 EX10-MB02" {
 				t.Errorf("requests %+v, want alice's reseed, pending", rs)
 			}
-			if n := len(h.fake.find("chat.postEphemeral", func(c call) bool { return strings.Contains(c.Text, "You approved") })); n != 0 {
+			if n := len(h.fake.Find("chat.postEphemeral", func(c call) bool { return strings.Contains(c.Text, "You approved") })); n != 0 {
 				t.Errorf("%d approvals counted", n)
 			}
 		})

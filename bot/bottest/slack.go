@@ -1,4 +1,4 @@
-package slack
+package bottest
 
 import (
 	"encoding/json"
@@ -18,33 +18,37 @@ import (
 	"github.com/exchops/exchops/internal/clock"
 )
 
-// fakeSlack is an in-process Slack: slacktest's server, extended with what exchops
+// FakeSlack is an in-process Slack: slacktest's server, extended with what exchops
 // uses and slacktest lacks (chat.update, the v2 file upload, response_url endpoints, a
 // Socket Mode websocket), with chat.postMessage and chat.postEphemeral answered with
 // unique message timestamps. It records every call (without the token) so that tests
-// can assert, and it can be told to fail a method for a while.
-type fakeSlack struct {
-	t        *testing.T
+// can assert, and it can be told to fail a method for a while: a 429 with
+// Retry-After, a 5xx, or Slack's {"ok":false,"error":...} (message_not_found for an
+// update of a deleted message). Tests of bot/slack and the root package's benchmarks
+// and soak use it.
+type FakeSlack struct {
+	t        testing.TB
 	srv      *slacktest.Server
 	clk      clock.Clock // stamps calls, so a test can see when a retry happened
 	appToken string
 
 	mu       sync.Mutex
-	calls    []call
+	calls    []SlackCall
 	nextTS   int
 	nextFile int
-	faults   map[string][]fault // the next calls' failures
-	lasting  map[string]fault   // failures until recover
-	uploads  map[string]string  // file id -> content uploaded to its URL
-	names    map[string]string  // file id -> the file's name
-	socket   *fakeSocket
+	faults   map[string][]slackFault // the next calls' failures
+	lasting  map[string]slackFault   // failures until recover
+	uploads  map[string]string       // file id -> content uploaded to its URL
+	names    map[string]string       // file id -> the file's name
+	socket   *slackSocket
 	sockets  int // connections made
 	acks     map[string]json.RawMessage
 	changed  chan struct{} // closed and replaced on every recorded change
+	faultFn  func(method string) (status int, retryAfter string)
 }
 
-// call is one request the fake answered.
-type call struct {
+// SlackCall is one request the fake answered.
+type SlackCall struct {
 	Method  string
 	At      time.Time  // on the test's clock
 	Status  int        // what the fake answered
@@ -58,18 +62,20 @@ type call struct {
 	Blocks  string
 }
 
-// fault is a made-up failure: an HTTP status, with Retry-After for 429s, or (status
+// slackFault is a made-up failure: an HTTP status, with Retry-After for 429s, or (status
 // 200) Slack's {"ok":false,"error":slackErr}.
-type fault struct {
+type slackFault struct {
 	status     int
 	retryAfter string
 	slackErr   string
 }
 
-func newFakeSlack(t *testing.T, clk clock.Clock, appToken string) *fakeSlack {
+// NewFakeSlack starts a fake Slack that stamps calls with clk and accepts appToken
+// for Socket Mode; it stops when the test ends.
+func NewFakeSlack(t testing.TB, clk clock.Clock, appToken string) *FakeSlack {
 	t.Helper()
-	f := &fakeSlack{t: t, clk: clk, appToken: appToken, nextTS: 100, faults: map[string][]fault{},
-		lasting: map[string]fault{}, uploads: map[string]string{}, names: map[string]string{}, acks: map[string]json.RawMessage{}, changed: make(chan struct{})}
+	f := &FakeSlack{t: t, clk: clk, appToken: appToken, nextTS: 100, faults: map[string][]slackFault{},
+		lasting: map[string]slackFault{}, uploads: map[string]string{}, names: map[string]string{}, acks: map[string]json.RawMessage{}, changed: make(chan struct{})}
 	f.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", f.chat("chat.postMessage"))
 		c.Handle("/chat.postEphemeral", f.chat("chat.postEphemeral"))
@@ -83,37 +89,48 @@ func newFakeSlack(t *testing.T, clk clock.Clock, appToken string) *fakeSlack {
 	})
 	f.srv.Start()
 	t.Cleanup(f.srv.Stop)
-	t.Cleanup(f.dropSocket)
+	t.Cleanup(f.DropSocket)
 	return f
 }
 
-func (f *fakeSlack) apiURL() string { return f.srv.GetAPIURL() }
+// APIURL is what the Slack front's api_url names.
+func (f *FakeSlack) APIURL() string { return f.srv.GetAPIURL() }
 
-// respURL is a fresh response_url on the fake.
-func (f *fakeSlack) respURL(name string) string { return f.apiURL() + "response/" + name }
+// ResponseURL is a fresh response_url on the fake.
+func (f *FakeSlack) ResponseURL(name string) string { return f.APIURL() + "response/" + name }
 
-// fail makes the next n calls of method fail with status (n < 0: until recover).
-func (f *fakeSlack) fail(method string, status int, retryAfter string, n int) {
+// Fail makes the next n calls of method fail with status, with a Retry-After header
+// when retryAfter is set (n < 0: until Recover).
+func (f *FakeSlack) Fail(method string, status int, retryAfter string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if n < 0 {
-		f.lasting[method] = fault{status: status, retryAfter: retryAfter}
+		f.lasting[method] = slackFault{status: status, retryAfter: retryAfter}
 		return
 	}
 	for range n {
-		f.faults[method] = append(f.faults[method], fault{status: status, retryAfter: retryAfter})
+		f.faults[method] = append(f.faults[method], slackFault{status: status, retryAfter: retryAfter})
 	}
 }
 
-// refuse makes the next call of method answer {"ok":false,"error":code}.
-func (f *fakeSlack) refuse(method, code string) {
+// Refuse makes the next call of method answer {"ok":false,"error":code}.
+func (f *FakeSlack) Refuse(method, code string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults[method] = append(f.faults[method], fault{status: http.StatusOK, slackErr: code})
+	f.faults[method] = append(f.faults[method], slackFault{status: http.StatusOK, slackErr: code})
 }
 
-// recover ends every failure of method.
-func (f *fakeSlack) recover(method string) {
+// SetFault makes every call of a method fail that fn answers a status for (0: the
+// call succeeds), with Retry-After when fn gives one; nil removes it. It is asked
+// after Fail's and Refuse's faults, as a soak's weather is.
+func (f *FakeSlack) SetFault(fn func(method string) (status int, retryAfter string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faultFn = fn
+}
+
+// Recover ends every failure of method.
+func (f *FakeSlack) Recover(method string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.faults, method)
@@ -121,7 +138,7 @@ func (f *fakeSlack) recover(method string) {
 }
 
 // injected returns the fault for this call of method, if any.
-func (f *fakeSlack) injected(method string) (fault, bool) {
+func (f *FakeSlack) injected(method string) (slackFault, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ft, ok := f.lasting[method]; ok {
@@ -129,13 +146,18 @@ func (f *fakeSlack) injected(method string) (fault, bool) {
 	}
 	list := f.faults[method]
 	if len(list) == 0 {
-		return fault{}, false
+		if f.faultFn != nil {
+			if status, retryAfter := f.faultFn(method); status != 0 {
+				return slackFault{status: status, retryAfter: retryAfter}, true
+			}
+		}
+		return slackFault{}, false
 	}
 	f.faults[method] = list[1:]
 	return list[0], true
 }
 
-func (f *fakeSlack) record(c call) {
+func (f *FakeSlack) record(c SlackCall) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c.At = f.clk.Now()
@@ -145,7 +167,7 @@ func (f *fakeSlack) record(c call) {
 }
 
 // failed answers a call with its injected fault and records it.
-func (f *fakeSlack) failed(w http.ResponseWriter, c call) bool {
+func (f *FakeSlack) failed(w http.ResponseWriter, c SlackCall) bool {
 	ft, ok := f.injected(c.Method)
 	if !ok {
 		return false
@@ -153,7 +175,7 @@ func (f *fakeSlack) failed(w http.ResponseWriter, c call) bool {
 	if ft.slackErr != "" {
 		c.Status = 0 // not delivered
 		f.record(c)
-		writeJSON(w, map[string]any{"ok": false, "error": ft.slackErr})
+		writeSlackJSON(w, map[string]any{"ok": false, "error": ft.slackErr})
 		return true
 	}
 	if ft.retryAfter != "" {
@@ -165,7 +187,7 @@ func (f *fakeSlack) failed(w http.ResponseWriter, c call) bool {
 	return true
 }
 
-func form(r *http.Request) url.Values {
+func slackForm(r *http.Request) url.Values {
 	_ = r.ParseForm()
 	v := url.Values{}
 	for k, vs := range r.PostForm {
@@ -176,11 +198,11 @@ func form(r *http.Request) url.Values {
 	return v
 }
 
-func (f *fakeSlack) chat(method string) http.HandlerFunc {
+func (f *FakeSlack) chat(method string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := form(r)
-		c := call{Method: method, Form: v, Channel: v.Get("channel"), TS: v.Get("ts"), Thread: v.Get("thread_ts"),
-			User: v.Get("user"), Text: v.Get("text"), Blocks: readable(v.Get("blocks"))}
+		v := slackForm(r)
+		c := SlackCall{Method: method, Form: v, Channel: v.Get("channel"), TS: v.Get("ts"), Thread: v.Get("thread_ts"),
+			User: v.Get("user"), Text: v.Get("text"), Blocks: Readable(v.Get("blocks"))}
 		if f.failed(w, c) {
 			return
 		}
@@ -196,13 +218,13 @@ func (f *fakeSlack) chat(method string) http.HandlerFunc {
 		if method == "chat.postEphemeral" {
 			resp = map[string]any{"ok": true, "message_ts": c.TS}
 		}
-		writeJSON(w, resp)
+		writeSlackJSON(w, resp)
 	}
 }
 
-func (f *fakeSlack) getUploadURL(w http.ResponseWriter, r *http.Request) {
-	v := form(r)
-	c := call{Method: "files.getUploadURLExternal", Form: v}
+func (f *FakeSlack) getUploadURL(w http.ResponseWriter, r *http.Request) {
+	v := slackForm(r)
+	c := SlackCall{Method: "files.getUploadURLExternal", Form: v}
 	if f.failed(w, c) {
 		return
 	}
@@ -214,10 +236,10 @@ func (f *fakeSlack) getUploadURL(w http.ResponseWriter, r *http.Request) {
 	c.Status = http.StatusOK
 	c.Text = v.Get("filename")
 	f.record(c)
-	writeJSON(w, map[string]any{"ok": true, "file_id": id, "upload_url": "http://" + r.Host + "/upload/" + id})
+	writeSlackJSON(w, map[string]any{"ok": true, "file_id": id, "upload_url": "http://" + r.Host + "/upload/" + id})
 }
 
-func (f *fakeSlack) upload(w http.ResponseWriter, r *http.Request) {
+func (f *FakeSlack) upload(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/upload/")
 	file, _, err := r.FormFile("file")
 	if err != nil {
@@ -228,35 +250,35 @@ func (f *fakeSlack) upload(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.uploads[id] = string(b)
 	f.mu.Unlock()
-	f.record(call{Method: "upload", Status: http.StatusOK, TS: id, Text: string(b)})
+	f.record(SlackCall{Method: "upload", Status: http.StatusOK, TS: id, Text: string(b)})
 	_, _ = io.WriteString(w, "OK - "+strconv.Itoa(len(b)))
 }
 
-func (f *fakeSlack) completeUpload(w http.ResponseWriter, r *http.Request) {
-	v := form(r)
-	c := call{Method: "files.completeUploadExternal", Form: v, Channel: v.Get("channel_id"), Thread: v.Get("thread_ts"), Text: v.Get("initial_comment")}
+func (f *FakeSlack) completeUpload(w http.ResponseWriter, r *http.Request) {
+	v := slackForm(r)
+	c := SlackCall{Method: "files.completeUploadExternal", Form: v, Channel: v.Get("channel_id"), Thread: v.Get("thread_ts"), Text: v.Get("initial_comment")}
 	if f.failed(w, c) {
 		return
 	}
 	var files []map[string]string
 	if err := json.Unmarshal([]byte(v.Get("files")), &files); err != nil || len(files) == 0 {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
+		writeSlackJSON(w, map[string]any{"ok": false, "error": "invalid_arguments"})
 		return
 	}
 	c.Status = http.StatusOK
 	c.TS = files[0]["id"]
 	f.record(c)
-	writeJSON(w, map[string]any{"ok": true, "files": files})
+	writeSlackJSON(w, map[string]any{"ok": true, "files": files})
 }
 
-func (f *fakeSlack) responseHook(w http.ResponseWriter, r *http.Request) {
+func (f *FakeSlack) responseHook(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	_ = json.NewDecoder(r.Body).Decode(&body)
-	c := call{Method: "response_url", JSON: body, Channel: strings.TrimPrefix(r.URL.Path, "/response/")}
+	c := SlackCall{Method: "response_url", JSON: body, Channel: strings.TrimPrefix(r.URL.Path, "/response/")}
 	c.Text, _ = body["text"].(string)
 	if b, ok := body["blocks"]; ok {
 		raw, _ := json.Marshal(b)
-		c.Blocks = readable(string(raw))
+		c.Blocks = Readable(string(raw))
 	}
 	if f.failed(w, c) {
 		return
@@ -266,36 +288,62 @@ func (f *fakeSlack) responseHook(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 }
 
-func (f *fakeSlack) connectionsOpen(w http.ResponseWriter, r *http.Request) {
+func (f *FakeSlack) connectionsOpen(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer "+f.appToken {
-		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		writeSlackJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return
 	}
-	f.record(call{Method: "apps.connections.open", Status: http.StatusOK})
-	writeJSON(w, map[string]any{"ok": true, "url": "ws://" + r.Host + "/socket"})
+	f.record(SlackCall{Method: "apps.connections.open", Status: http.StatusOK})
+	writeSlackJSON(w, map[string]any{"ok": true, "url": "ws://" + r.Host + "/socket"})
 }
 
-// file is a completed upload: its name and what was uploaded.
-type file struct {
+// SlackFile is a completed upload: its name and what was uploaded.
+type SlackFile struct {
 	Name, Content string
-	Done          call // the files.completeUploadExternal call
+	Done          SlackCall // the files.completeUploadExternal SlackCall
 }
 
-// files returns the uploads completed in channel and thread, in order.
-func (f *fakeSlack) files(channel, thread string) []file {
-	done := onlyIn(f.delivered("files.completeUploadExternal"), channel, thread)
+// Files returns the uploads completed in channel and thread, in order.
+func (f *FakeSlack) Files(channel, thread string) []SlackFile {
+	done := SlackOnlyIn(f.Delivered("files.completeUploadExternal"), channel, thread)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]file, 0, len(done))
+	out := make([]SlackFile, 0, len(done))
 	for _, c := range done {
-		out = append(out, file{Name: f.names[c.TS], Content: f.uploads[c.TS], Done: c})
+		out = append(out, SlackFile{Name: f.names[c.TS], Content: f.uploads[c.TS], Done: c})
 	}
 	return out
 }
 
-// readable re-encodes JSON without HTML escapes (\u003c), so tests read what Slack
+// Upload returns what was uploaded as the file id ("" when nothing was).
+func (f *FakeSlack) Upload(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.uploads[id]
+}
+
+// Calls returns every call so far, failed ones too, in order.
+func (f *FakeSlack) Calls() []SlackCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]SlackCall(nil), f.calls...)
+}
+
+// SlackOnlyIn returns the calls posted in channel and thread ("" for the channel
+// itself).
+func SlackOnlyIn(calls []SlackCall, channel, thread string) []SlackCall {
+	var out []SlackCall
+	for _, c := range calls {
+		if c.Channel == channel && c.Thread == thread {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Readable re-encodes JSON without HTML escapes (\u003c), so tests read what Slack
 // shows.
-func readable(raw string) string {
+func Readable(raw string) string {
 	if raw == "" {
 		return ""
 	}
@@ -310,13 +358,13 @@ func readable(raw string) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeSlackJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// fakeSocket is a Socket Mode connection from exchops to the fake.
-type fakeSocket struct {
+// slackSocket is a Socket Mode connection from exchops to the fake.
+type slackSocket struct {
 	conn *websocket.Conn
 	wmu  sync.Mutex
 	done chan struct{}
@@ -324,9 +372,9 @@ type fakeSocket struct {
 
 // socketHandler speaks Socket Mode: hello first, then the envelopes tests send; it
 // records every acknowledgement, and pings so that the client knows it is alive.
-func (f *fakeSlack) socketHandler(w http.ResponseWriter, r *http.Request) {
+func (f *FakeSlack) socketHandler(w http.ResponseWriter, r *http.Request) {
 	slacktest.Websocket(func(c *websocket.Conn) {
-		s := &fakeSocket{conn: c, done: make(chan struct{})}
+		s := &slackSocket{conn: c, done: make(chan struct{})}
 		defer close(s.done)
 		if err := s.write(map[string]any{"type": "hello", "num_connections": 1,
 			"connection_info": map[string]any{"app_id": "A0EXCHOPS"}}); err != nil {
@@ -372,14 +420,14 @@ func (f *fakeSlack) socketHandler(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
-func (s *fakeSocket) write(v any) error {
+func (s *slackSocket) write(v any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.conn.WriteJSON(v)
 }
 
-// dropSocket closes the current Socket Mode connection, as Slack does now and then.
-func (f *fakeSlack) dropSocket() {
+// DropSocket closes the current Socket Mode connection, as Slack does now and then.
+func (f *FakeSlack) DropSocket() {
 	f.mu.Lock()
 	s := f.socket
 	f.socket = nil
@@ -389,9 +437,9 @@ func (f *fakeSlack) dropSocket() {
 	}
 }
 
-// disconnect asks the connected client to reconnect, as Slack does before it
+// Disconnect asks the connected client to reconnect, as Slack does before it
 // refreshes a connection.
-func (f *fakeSlack) disconnect(t *testing.T) {
+func (f *FakeSlack) Disconnect(t testing.TB) {
 	t.Helper()
 	f.mu.Lock()
 	s := f.socket
@@ -405,8 +453,8 @@ func (f *fakeSlack) disconnect(t *testing.T) {
 	}
 }
 
-// connections is how many Socket Mode connections were made.
-func (f *fakeSlack) connections() int {
+// Connections is how many Socket Mode connections were made.
+func (f *FakeSlack) Connections() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.socket == nil {
@@ -415,12 +463,12 @@ func (f *fakeSlack) connections() int {
 	return f.sockets
 }
 
-// envelope sends a Socket Mode envelope once a connection is up, and returns what the
+// Envelope sends a Socket Mode envelope once a connection is up, and returns what the
 // client acknowledged it with.
-func (f *fakeSlack) envelope(t *testing.T, id, kind string, payload any) json.RawMessage {
+func (f *FakeSlack) Envelope(t testing.TB, id, kind string, payload any) json.RawMessage {
 	t.Helper()
-	var s *fakeSocket
-	f.until(t, "a Socket Mode connection", func() bool {
+	var s *slackSocket
+	f.Until(t, "a Socket Mode connection", func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		s = f.socket
@@ -435,7 +483,7 @@ func (f *fakeSlack) envelope(t *testing.T, id, kind string, payload any) json.Ra
 		t.Fatalf("sending envelope %s: %v", id, err)
 	}
 	var ack json.RawMessage
-	f.until(t, "the acknowledgement of "+id, func() bool {
+	f.Until(t, "the acknowledgement of "+id, func() bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		a, ok := f.acks[id]
@@ -445,11 +493,11 @@ func (f *fakeSlack) envelope(t *testing.T, id, kind string, payload any) json.Ra
 	return ack
 }
 
-// find returns the calls of method for which ok holds.
-func (f *fakeSlack) find(method string, ok func(call) bool) []call {
+// Find returns the calls of method for which ok holds.
+func (f *FakeSlack) Find(method string, ok func(SlackCall) bool) []SlackCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []call
+	var out []SlackCall
 	for _, c := range f.calls {
 		if c.Method == method && (ok == nil || ok(c)) {
 			out = append(out, c)
@@ -458,9 +506,9 @@ func (f *fakeSlack) find(method string, ok func(call) bool) []call {
 	return out
 }
 
-// delivered returns the calls of method that succeeded and contain every part.
-func (f *fakeSlack) delivered(method string, parts ...string) []call {
-	return f.find(method, func(c call) bool {
+// Delivered returns the calls of method that succeeded and contain every part.
+func (f *FakeSlack) Delivered(method string, parts ...string) []SlackCall {
+	return f.Find(method, func(c SlackCall) bool {
 		if c.Status != http.StatusOK {
 			return false
 		}
@@ -474,8 +522,8 @@ func (f *fakeSlack) delivered(method string, parts ...string) []call {
 	})
 }
 
-// until waits for cond, failing the test after 10 s.
-func (f *fakeSlack) until(t *testing.T, what string, cond func() bool) {
+// Until waits for cond, failing the test after 10 s.
+func (f *FakeSlack) Until(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(10 * time.Second)
 	defer deadline.Stop()
@@ -490,13 +538,13 @@ func (f *fakeSlack) until(t *testing.T, what string, cond func() bool) {
 		case <-ch:
 		case <-time.After(20 * time.Millisecond):
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s; the fake saw:\n%s", what, f.summary())
+			t.Fatalf("timed out waiting for %s; the fake saw:\n%s", what, f.Summary())
 		}
 	}
 }
 
-// summary lists the calls, one line each, for failure messages.
-func (f *fakeSlack) summary() string {
+// Summary lists the calls, one line each, for failure messages.
+func (f *FakeSlack) Summary() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder

@@ -1,6 +1,7 @@
-package discord
+package bottest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +19,17 @@ import (
 	"github.com/exchops/exchops/internal/clock"
 )
 
-// fakeDiscord is an in-process Discord REST API: it keeps the messages posted to it,
-// answers as Discord does (a JSON message for posts and edits), refuses interaction
-// tokens older than 15 minutes on its clock, and can be told to fail.
-type fakeDiscord struct {
+// FakeDiscord is an in-process Discord REST API: it keeps the messages posted to it,
+// answers as Discord does (a JSON message for posts and edits, 404 Unknown Message
+// for an edit of a message it does not hold, file attachments as multipart with
+// payload_json), checks the bot token on bot endpoints and refuses interaction
+// tokens older than 15 minutes on its clock, and can be told to fail (a 429 with
+// Retry-After and X-RateLimit headers, a 5xx, any JSON error). Tests of bot/discord
+// use it.
+//
+// Conditions handed to WaitFor run without the fake's lock, so they read it through
+// Message, Messages and Requests.
+type FakeDiscord struct {
 	t     testing.TB
 	srv   *httptest.Server
 	clk   clock.Clock
@@ -29,17 +38,17 @@ type fakeDiscord struct {
 
 	mu       sync.Mutex
 	changed  chan struct{}
-	reqs     []*recorded
-	msgs     map[string]*fakeMessage // by message id
-	tokens   map[string]time.Time    // interaction token -> when it was issued
-	faults   []*fault
+	reqs     []*DiscordRequest
+	msgs     map[string]*DiscordMessage // by message id
+	tokens   map[string]time.Time       // interaction token -> when it was issued
+	faults   []*discordFault
 	nextID   int64
 	gateway  string // the gateway URL GET gateway answers
 	commands json.RawMessage
 }
 
-// recorded is one request as the fake received it.
-type recorded struct {
+// DiscordRequest is one request as the fake received it.
+type DiscordRequest struct {
 	At     time.Time // on the fake's clock
 	Method string
 	Path   string // without /api/v9/
@@ -50,40 +59,44 @@ type recorded struct {
 	Status int               // what the fake answered
 }
 
-func (r *recorded) String() string { return r.Method + " " + redactPath(r.Path) }
+func (r *DiscordRequest) String() string { return r.Method + " " + redactDiscordPath(r.Path) }
 
-// webhook reports whether the request used an interaction token.
-func (r *recorded) webhook() bool {
+// Webhook reports whether the request used an interaction token.
+func (r *DiscordRequest) Webhook() bool {
 	return strings.HasPrefix(r.Path, "webhooks/") || strings.HasPrefix(r.Path, "interactions/")
 }
 
-func (r *recorded) content() string { s, _ := r.Body["content"].(string); return s }
+// Content is the message text the request sent.
+func (r *DiscordRequest) Content() string { s, _ := r.Body["content"].(string); return s }
 
-func (r *recorded) ephemeral() bool {
+// Ephemeral reports whether the request asked for a message only its reader sees.
+func (r *DiscordRequest) Ephemeral() bool {
 	f, _ := r.Body["flags"].(float64)
 	return int(f)&64 != 0
 }
 
-// referenced is the message this one replies to.
-func (r *recorded) referenced() string {
+// Referenced is the message this one replies to.
+func (r *DiscordRequest) Referenced() string {
 	ref, _ := r.Body["message_reference"].(map[string]any)
 	id, _ := ref["message_id"].(string)
 	return id
 }
 
-type fakeMessage struct {
+// DiscordMessage is a message the fake holds.
+type DiscordMessage struct {
 	ID, Channel string
 	Body        map[string]any // as it stands after edits
 	Edits       int
 }
 
-func (m *fakeMessage) text() string {
+// Text is the message as JSON, for checks on any part of it.
+func (m *DiscordMessage) Text() string {
 	b, _ := json.Marshal(m.Body)
 	return string(b)
 }
 
-// buttons returns the custom ids of the message's buttons.
-func (m *fakeMessage) buttons() []string {
+// Buttons returns the custom ids of the message's buttons.
+func (m *DiscordMessage) Buttons() []string {
 	var out []string
 	rows, _ := m.Body["components"].([]any)
 	for _, row := range rows {
@@ -97,34 +110,36 @@ func (m *fakeMessage) buttons() []string {
 	return out
 }
 
-// fault makes matching requests fail: times of them (forever when times < 0).
-type fault struct {
+// discordFault makes matching requests fail: times of them (forever when times < 0).
+type discordFault struct {
 	method, prefix string
 	status         int
 	header         http.Header
 	body           string
 	times          int
-	match          func(*recorded) bool // nil: every request to method and prefix
+	match          func(*DiscordRequest) bool // nil: every request to method and prefix
 }
 
-func newFakeDiscord(t testing.TB, clk clock.Clock, token, appID string) *fakeDiscord {
-	f := &fakeDiscord{t: t, clk: clk, auth: "Bot " + token, appID: appID, changed: make(chan struct{}),
-		msgs: map[string]*fakeMessage{}, tokens: map[string]time.Time{}, nextID: 7000}
+// NewFakeDiscord starts a fake Discord that stamps requests with clk, accepts token
+// as the bot token and appID as the application; it stops when the test ends.
+func NewFakeDiscord(t testing.TB, clk clock.Clock, token, appID string) *FakeDiscord {
+	f := &FakeDiscord{t: t, clk: clk, auth: "Bot " + token, appID: appID, changed: make(chan struct{}),
+		msgs: map[string]*DiscordMessage{}, tokens: map[string]time.Time{}, nextID: 7000}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
-// client reaches the fake for every request addressed to discord.com: discordgo's
+// Client reaches the fake for every request addressed to discord.com: discordgo's
 // endpoints (and exchops' default base) are fixed to it.
-func (f *fakeDiscord) client() *http.Client {
+func (f *FakeDiscord) Client() *http.Client {
 	target, _ := url.Parse(f.srv.URL)
-	return &http.Client{Timeout: 10 * time.Second, Transport: toFake{target: target}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: toFakeDiscord{target: target}}
 }
 
-type toFake struct{ target *url.URL }
+type toFakeDiscord struct{ target *url.URL }
 
-func (tf toFake) RoundTrip(req *http.Request) (*http.Response, error) {
+func (tf toFakeDiscord) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != "discord.com" {
 		return nil, fmt.Errorf("test: a request to %s, which is not Discord", req.URL.Host)
 	}
@@ -133,41 +148,44 @@ func (tf toFake) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// issue registers an interaction token as Discord would when it sends the interaction.
-func (f *fakeDiscord) issue(token string) {
+// Issue registers an interaction token as Discord would when it sends the interaction.
+func (f *FakeDiscord) Issue(token string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens[token] = f.clk.Now()
 }
 
-func (f *fakeDiscord) fail(method, prefix string, status int, times int, header http.Header, body string) {
+// Fail makes the next times requests of method whose path starts with prefix fail
+// with status, header and body (times < 0: until Heal).
+func (f *FakeDiscord) Fail(method, prefix string, status int, times int, header http.Header, body string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults = append(f.faults, &fault{method: method, prefix: prefix, status: status, times: times, header: header, body: body})
+	f.faults = append(f.faults, &discordFault{method: method, prefix: prefix, status: status, times: times, header: header, body: body})
 }
 
-// failWhen is fail for the requests match accepts (called with the fake locked).
-func (f *fakeDiscord) failWhen(method, prefix string, status int, times int, match func(*recorded) bool) {
+// FailWhen is Fail for the requests match accepts, with Discord's JSON error body.
+func (f *FakeDiscord) FailWhen(method, prefix string, status int, times int, match func(*DiscordRequest) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.faults = append(f.faults, &fault{method: method, prefix: prefix, status: status, times: times, match: match,
+	f.faults = append(f.faults, &discordFault{method: method, prefix: prefix, status: status, times: times, match: match,
 		body: fmt.Sprintf(`{"message":"%d: failing as the test asked","code":0}`, status)})
 }
 
-func (f *fakeDiscord) heal() {
+// Heal ends every failure.
+func (f *FakeDiscord) Heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.faults = nil
 }
 
-func (f *fakeDiscord) notifyLocked() {
+func (f *FakeDiscord) notifyLocked() {
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
 
-func (f *fakeDiscord) serve(w http.ResponseWriter, req *http.Request) {
-	rec := &recorded{At: f.clk.Now(), Method: req.Method, Path: strings.TrimPrefix(req.URL.Path, "/api/v9/"), Auth: req.Header.Get("Authorization")}
-	if err := readBody(req, rec); err != nil {
+func (f *FakeDiscord) serve(w http.ResponseWriter, req *http.Request) {
+	rec := &DiscordRequest{At: f.clk.Now(), Method: req.Method, Path: strings.TrimPrefix(req.URL.Path, "/api/v9/"), Auth: req.Header.Get("Authorization")}
+	if err := readDiscordBody(req, rec); err != nil {
 		f.t.Errorf("fake discord: %s: %v", rec, err)
 	}
 	f.mu.Lock()
@@ -255,9 +273,9 @@ func (f *fakeDiscord) serve(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-func (f *fakeDiscord) store(channel string, body map[string]any) map[string]any {
+func (f *FakeDiscord) store(channel string, body map[string]any) map[string]any {
 	f.nextID++
-	m := &fakeMessage{ID: fmt.Sprint(f.nextID), Channel: channel, Body: map[string]any{}}
+	m := &DiscordMessage{ID: fmt.Sprint(f.nextID), Channel: channel, Body: map[string]any{}}
 	for k, v := range body {
 		m.Body[k] = v
 	}
@@ -265,7 +283,7 @@ func (f *fakeDiscord) store(channel string, body map[string]any) map[string]any 
 	return f.wire(m)
 }
 
-func (f *fakeDiscord) wire(m *fakeMessage) map[string]any {
+func (f *FakeDiscord) wire(m *DiscordMessage) map[string]any {
 	out := map[string]any{"id": m.ID, "channel_id": m.Channel, "type": 0}
 	for k, v := range m.Body {
 		out[k] = v
@@ -273,7 +291,7 @@ func (f *fakeDiscord) wire(m *fakeMessage) map[string]any {
 	return out
 }
 
-func readBody(req *http.Request, rec *recorded) error {
+func readDiscordBody(req *http.Request, rec *DiscordRequest) error {
 	data, err := io.ReadAll(req.Body)
 	if err != nil || len(data) == 0 {
 		return err
@@ -315,12 +333,12 @@ func readBody(req *http.Request, rec *recorded) error {
 	return nil
 }
 
-// requests returns what the fake received so far, matching method and path prefix
+// Requests returns what the fake received so far, matching method and path prefix
 // ("" matches any).
-func (f *fakeDiscord) requests(method, prefix string) []*recorded {
+func (f *FakeDiscord) Requests(method, prefix string) []*DiscordRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []*recorded
+	var out []*DiscordRequest
 	for _, r := range f.reqs {
 		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
 			out = append(out, r)
@@ -329,7 +347,8 @@ func (f *fakeDiscord) requests(method, prefix string) []*recorded {
 	return out
 }
 
-func (f *fakeDiscord) message(id string) *fakeMessage {
+// Message returns a copy of message id as it stands (nil when the fake has none).
+func (f *FakeDiscord) Message(id string) *DiscordMessage {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.msgs[id]
@@ -344,33 +363,33 @@ func (f *fakeDiscord) message(id string) *fakeMessage {
 	return &cp
 }
 
-// waitFor waits until ok (called with the fake locked) holds, failing after 10 s.
-func (f *fakeDiscord) waitFor(t testing.TB, what string, ok func() bool) {
+// WaitFor waits until ok holds, failing after 10 s.
+func (f *FakeDiscord) WaitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		f.mu.Lock()
-		done, ch := ok(), f.changed
+		ch := f.changed
 		f.mu.Unlock()
-		if done {
+		if ok() {
 			return
 		}
 		select {
 		case <-ch:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
-			t.Fatalf("timed out waiting for %s; the fake received:\n%s", what, f.dump())
+			t.Fatalf("timed out waiting for %s; the fake received:\n%s", what, f.Dump())
 		}
 	}
 }
 
-// waitRequest waits for a request matching method, path prefix and pred.
-func (f *fakeDiscord) waitRequest(t testing.TB, what, method, prefix string, pred func(*recorded) bool) *recorded {
+// WaitRequest waits for a request matching method, path prefix and pred.
+func (f *FakeDiscord) WaitRequest(t testing.TB, what, method, prefix string, pred func(*DiscordRequest) bool) *DiscordRequest {
 	t.Helper()
-	var found *recorded
-	f.waitFor(t, what, func() bool {
-		for _, r := range f.reqs {
-			if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) && r.Status/100 == 2 && (pred == nil || pred(r)) {
+	var found *DiscordRequest
+	f.WaitFor(t, what, func() bool {
+		for _, r := range f.Requests(method, prefix) {
+			if r.Status/100 == 2 && (pred == nil || pred(r)) {
 				found = r
 				return true
 			}
@@ -380,12 +399,63 @@ func (f *fakeDiscord) waitRequest(t testing.TB, what, method, prefix string, pre
 	return found
 }
 
-func (f *fakeDiscord) dump() string {
+// Dump lists the requests, one line each, for failure messages.
+func (f *FakeDiscord) Dump() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
 	for _, r := range f.reqs {
-		fmt.Fprintf(&b, "  %s -> %d %.200s\n", r, r.Status, r.content())
+		fmt.Fprintf(&b, "  %s -> %d %.200s\n", r, r.Status, r.Content())
 	}
 	return b.String()
+}
+
+// Content is the message's text as it stands.
+func (m *DiscordMessage) Content() string { s, _ := m.Body["content"].(string); return s }
+
+// Messages returns copies of every message the fake holds, oldest first.
+func (f *FakeDiscord) Messages() []*DiscordMessage {
+	f.mu.Lock()
+	ids := make([]string, 0, len(f.msgs))
+	for id := range f.msgs {
+		ids = append(ids, id)
+	}
+	f.mu.Unlock()
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b)) })
+	out := make([]*DiscordMessage, 0, len(ids))
+	for _, id := range ids {
+		if m := f.Message(id); m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// URL is the fake's base URL (an api_url names URL+"/api/v9").
+func (f *FakeDiscord) URL() string { return f.srv.URL }
+
+// Commands is the application commands last registered with the fake (a JSON array).
+func (f *FakeDiscord) Commands() json.RawMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.commands
+}
+
+// SetGateway sets the URL that GET gateway answers.
+func (f *FakeDiscord) SetGateway(url string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gateway = url
+}
+
+// redactDiscordPath hides the interaction token in webhook and callback paths, so
+// failure messages never show one.
+func redactDiscordPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i := 0; i+2 < len(parts); i++ {
+		if parts[i] == "webhooks" || parts[i] == "interactions" {
+			parts[i+2] = "…"
+		}
+	}
+	return strings.Join(parts, "/")
 }
