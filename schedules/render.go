@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/exchops/exchops/internal/report"
 )
@@ -195,22 +194,8 @@ func section(b *strings.Builder, title string, rows [][]string) {
 
 // table writes rows (the first is the header) with aligned columns.
 func table(b *strings.Builder, rows [][]string) {
-	width := map[int]int{}
-	for _, r := range rows {
-		for i, v := range r {
-			width[i] = max(width[i], utf8.RuneCountInString(oneLine(v)))
-		}
-	}
-	for _, r := range rows {
-		var l strings.Builder
-		for i, v := range r {
-			v = oneLine(v)
-			l.WriteString(v)
-			if i < len(r)-1 {
-				l.WriteString(strings.Repeat(" ", width[i]-utf8.RuneCountInString(v)+2))
-			}
-		}
-		b.WriteString(strings.TrimRight(l.String(), " "))
+	for _, l := range report.Table(rows) {
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 }

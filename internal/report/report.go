@@ -138,7 +138,7 @@ func (b Block) lines(esc func(string) string, defuse string) []Line {
 	for _, l := range b.Lines {
 		add(esc(l), false)
 	}
-	for _, row := range table(b.Table) {
+	for _, row := range Table(b.Table) {
 		add(esc(row), true)
 	}
 	for _, it := range b.Items {
@@ -238,8 +238,9 @@ func cutLine(l Line, n int) []Line {
 	return append(out, Line{Text: string(r), Code: l.Code})
 }
 
-// table aligns rows (the header first) into lines.
-func table(rows [][]string) []string {
+// Table aligns rows (the header first) into lines: each cell on one line, columns
+// two spaces apart, no trailing spaces.
+func Table(rows [][]string) []string {
 	width := map[int]int{}
 	for _, r := range rows {
 		for i, v := range r {
