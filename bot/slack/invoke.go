@@ -149,14 +149,7 @@ func (s *Slack) click(ctx context.Context, ic slackgo.InteractionCallback) {
 		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops did not count that click: the button does not name a request. Type approve or deny with the request's id instead."})
 		return
 	}
-	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
-	fresh, err := s.FirstSeen(ctx, key)
-	if err != nil {
-		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops could not count your click just now (its database did not answer), so nothing changed. Click again in a moment."})
-		return
-	}
-	if !fresh {
-		s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+	if !s.firstClick(ctx, ic, channel, msgTS, a, "nothing changed") {
 		return
 	}
 	act := bot.Action{Platform: platform, User: ic.User.ID, Channel: channel, RequestID: a.Value, Decision: d}
@@ -176,14 +169,7 @@ func (s *Slack) step(ctx context.Context, ic slackgo.InteractionCallback, channe
 		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops did not take that click: the button does not carry a command it wrote. Nothing was filed; type the command instead."})
 		return
 	}
-	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
-	fresh, err := s.FirstSeen(ctx, key)
-	if err != nil {
-		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops could not take your click just now (its database did not answer), so nothing was filed. Click again in a moment."})
-		return
-	}
-	if !fresh {
-		s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+	if !s.firstClick(ctx, ic, channel, msgTS, a, "nothing was filed") {
 		return
 	}
 	inv := bot.Invocation{Platform: platform, User: ic.User.ID, Channel: channel, Text: a.Value}
@@ -191,6 +177,23 @@ func (s *Slack) step(ctx context.Context, ic slackgo.InteractionCallback, channe
 	s.Go(func() {
 		s.core.Step(s.Context(), inv, func(rep bot.Reply) { s.Tell(channel, user, rep) })
 	})
+}
+
+// firstClick records a click (its message, button, value and person) and reports
+// whether it is the first delivery of it: Slack delivers a click again when it did
+// not hear the answer in time. When the record cannot be written the clicker is told
+// that nothing happened (outcome says what did not), and the click is not taken.
+func (s *Slack) firstClick(ctx context.Context, ic slackgo.InteractionCallback, channel, msgTS string, a *slackgo.BlockAction, outcome string) bool {
+	key := "slack:click:" + msgTS + ":" + a.ActionID + ":" + a.Value + ":" + ic.User.ID
+	fresh, err := s.FirstSeen(ctx, key)
+	if err != nil {
+		s.Tell(channel, ic.User.ID, bot.Reply{Kind: bot.ReplyText, Private: true, Text: "exchops could not take your click just now (its database did not answer), so " + outcome + ". Click again in a moment."})
+		return false
+	}
+	if !fresh {
+		s.log.Info("slack: a click was delivered again; ignored", "user", ic.User.ID, "action", a.ActionID)
+	}
+	return fresh
 }
 
 // deliveryKey names one delivery by its bytes: over HTTP what Slack signed (the v0
