@@ -124,6 +124,11 @@ func (f *benchFront) settle(b *testing.B) {
 	b.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
+		// The front's own goroutines first: a command's Handle may still be adding
+		// work to the core, and a WaitGroup must not be waited on while that happens.
+		for !f.s.Idle() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
 		f.svc.Wait()
 		f.core.Wait()
 		if f.s.Idle() {
