@@ -73,18 +73,14 @@ type Thresholds struct {
 	ReplicationOnly bool `json:"-"`
 }
 
+// copyLimit and replayLimit are commands.Env's rule (one default, in commands), so
+// the report, failover's preflight and the drill judge a queue alike.
 func (t Thresholds) copyLimit() int {
-	if t.CopyQueue > 0 {
-		return t.CopyQueue
-	}
-	return DefaultQueueLimit
+	return commands.Env{CopyQueue: t.CopyQueue}.CopyLimit()
 }
 
 func (t Thresholds) replayLimit() int {
-	if t.ReplayQueue > 0 {
-		return t.ReplayQueue
-	}
-	return DefaultQueueLimit
+	return commands.Env{ReplayQueue: t.ReplayQueue}.ReplayLimit()
 }
 
 func (t Thresholds) ignored(names ...string) bool {
